@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv from the
+# requirements first, so that a fresh clone needs nothing but Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# Demo-sized settings: a few epochs on a few hundred synthetic micrographs.
+DEMO_TRAIN_IMAGES ?= 240
+DEMO_TEST_IMAGES ?= 60
+DEMO_CONTOUR_IMAGES ?= 4
+DEMO_EPOCHS ?= 5
+
+.PHONY: demo test lint clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+test: $(INSTALLED)
+	$(BIN)/ruff check codes tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check codes tests benchmarks
+	$(BIN)/ruff format --check codes tests benchmarks
+
+demo: $(INSTALLED)
+	$(BIN)/python codes/generate_synthetic_micrographs.py --train $(DEMO_TRAIN_IMAGES) \
+		--test $(DEMO_TEST_IMAGES) --contour-inputs $(DEMO_CONTOUR_IMAGES)
+	$(BIN)/python codes/build_convolutional_autoencoder.py --epochs $(DEMO_EPOCHS)
+
+clean:
+	rm -rf models contour_outputs/all/* sinps/all/* smaps/*
