@@ -1,0 +1,8 @@
+"""Complex-step saliency for convolutional autoencoders of metal micrographs.
+
+A port of Arumugam & Kiran, "Compact representation and identification of important regions of
+metal microstructures using complex-step convolutional autoencoders", Materials & Design (2022).
+The modules follow the pipeline: ``images`` and ``synthetic`` provide micrographs, ``architecture``
+and ``training`` make the autoencoder (stage 1), ``complex_layers`` and ``attribution`` explain its
+code (stage 2), and ``heatmaps`` renders the explanations (stage 3).
+"""
