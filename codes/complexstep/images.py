@@ -105,8 +105,9 @@ def _reason(error: Exception) -> str:
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Calls ``write`` on a temporary path beside ``path``, then renames it into place.
 
-    The temporary name keeps the destination's suffix, because writers such as matplotlib choose
-    the format from it. On any failure the temporary file is removed and the error re-raised.
+    The temporary name ends with all of the destination's suffixes, because writers choose the
+    format from them (matplotlib) or insist on them (Keras's ``.weights.h5``). On any failure the
+    temporary file is removed and the error re-raised.
 
     Returns:
         The destination path.
@@ -114,7 +115,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.partial", suffix=path.suffix
+        dir=path.parent, prefix=f".{path.name}.partial-", suffix="".join(path.suffixes)
     )
     os.close(handle)
     try:
