@@ -6,3 +6,9 @@ The modules follow the pipeline: ``images`` and ``synthetic`` provide micrograph
 and ``training`` make the autoencoder (stage 1), ``complex_layers`` and ``attribution`` explain its
 code (stage 2), and ``heatmaps`` renders the explanations (stage 3).
 """
+
+import os
+
+# TensorFlow prints pages of start-up chatter on machines without a GPU. It must be told before it
+# is first imported, and every module of this package is imported after this file runs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

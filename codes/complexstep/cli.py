@@ -1,14 +1,14 @@
-"""What the three stage scripts share: quiet start-up, one-line errors and exit statuses."""
+"""What the stage scripts share: one-line errors, exit statuses and progress lines."""
 
+import argparse
+import math
 import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
-
-# TensorFlow prints pages of start-up chatter on machines without a GPU; it must be told before
-# it is first imported, which is why the scripts import this module first.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EXIT_FAILURE = 1
 T = TypeVar("T")
@@ -16,6 +16,77 @@ T = TypeVar("T")
 
 class UserError(Exception):
     """A problem with what the user asked for or supplied, reported as one line."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one-line user errors, and whose help shows defaults."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message: str) -> None:
+        raise UserError(message)
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type for finite numbers greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+# Notices that TensorFlow's native code prints while it starts on a machine without a GPU. They are
+# written to file descriptor 2 before any Python logging setting applies.
+_START_UP_NOTICE = re.compile(
+    r"absl::InitializeLog|cudart_stub|cuda_platform|cuInit|cuda_dnn|cuda_fft|cuda_blas|"
+    r"cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags|"
+    r"computation placer already registered"
+)
+
+
+def start_keras() -> None:
+    """Imports Keras and starts its backend, keeping all but TensorFlow's start-up notices.
+
+    The backend looks for GPUs the first time it places a tensor, so a tiny tensor is made here,
+    while the native standard error is captured; every captured line that is not a known notice
+    is written back.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import keras
+
+            keras.ops.convert_to_numpy(keras.ops.zeros(1))
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if not _START_UP_NOTICE.search(line):
+                    print(line, file=sys.stderr)
 
 
 def run(main: Callable[[], int]) -> None:

@@ -17,6 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from complexstep.cli import UserError
 
 IMAGE_SIZE = 256
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
@@ -74,7 +76,9 @@ def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE) -> np.nda
         with Image.open(path) as image:
             image.load()
             grey = _to_unit_grey(image)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+    except UnidentifiedImageError:
+        raise UnreadableImageError(f"cannot read {path}: not an image PIL can decode") from None
+    except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImageError(f"cannot read {path}: {_reason(error)}") from None
     if size is not None and grey.shape != (size, size):
         resized = Image.fromarray(grey, mode="F").resize((size, size), Image.Resampling.BILINEAR)
@@ -120,6 +124,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     os.close(handle)
     try:
         write(Path(temporary))
+        # mkstemp creates the file readable by its owner only; outputs get the usual permissions.
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
