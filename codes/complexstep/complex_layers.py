@@ -46,6 +46,10 @@ class ComplexLayer(keras.layers.Layer):
         """The size of a spatial axis after this layer."""
         raise NotImplementedError
 
+    def taps(self) -> int:
+        """Multiplications per output value of the imaginary pass, to weigh the work of a pass."""
+        raise NotImplementedError
+
     def footprint(self, first: int, last: int, length: int) -> tuple[int, int]:
         """The output indices that input indices ``first..last`` (of ``length``) can change."""
         raise NotImplementedError
@@ -117,6 +121,9 @@ class ComplexConv2D(ComplexLayer):
     def output_length(self, length):
         return length
 
+    def taps(self):
+        return self.kernel_size**2 * self.kernel.shape[2]
+
     def footprint(self, first, last, length):
         reach = self.kernel_size // 2
         return max(first - reach, 0), min(last + reach, length - 1)
@@ -174,13 +181,16 @@ class ComplexMaxPooling2D(ComplexLayer):
         return maximum[..., 0], self._unwindows(first)
 
     def imaginary_pass(self, t, state):
-        return ops.sum(self._windows(t * state), axis=-1)
+        return _window_sum(t * state, self.pool_size)
 
     def imaginary_adjoint(self, g, state):
         return _repeat(g, self.pool_size) * state
 
     def output_length(self, length):
         return length // self.pool_size
+
+    def taps(self):
+        return self.pool_size**2
 
     def footprint(self, first, last, length):
         return first // self.pool_size, min(last // self.pool_size, self.output_length(length) - 1)
@@ -240,13 +250,13 @@ class ComplexUpSampling2D(ComplexLayer):
         return _repeat(t, self.size)
 
     def imaginary_adjoint(self, g, state):
-        _, height, width, channels = g.shape
-        s = self.size
-        windows = ops.reshape(g, (-1, height // s, s, width // s, s, channels))
-        return ops.sum(windows, axis=(2, 4))
+        return _window_sum(g, self.size)
 
     def output_length(self, length):
         return length * self.size
+
+    def taps(self):
+        return 1
 
     def footprint(self, first, last, length):
         return first * self.size, last * self.size + self.size - 1
@@ -259,5 +269,24 @@ class ComplexUpSampling2D(ComplexLayer):
 
 
 def _repeat(x, factor: int):
-    """Repeats each pixel ``factor`` times along height and width."""
-    return ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
+    """Repeats each pixel ``factor`` times along height and width.
+
+    Broadcasting into a (batch, h, factor, w, factor, c) view and merging axes moves no data
+    twice, unlike repeating along each axis in turn.
+    """
+    _, height, width, channels = x.shape
+    x = ops.broadcast_to(
+        x[:, :, None, :, None, :],
+        (ops.shape(x)[0], height, factor, width, factor, channels),
+    )
+    return ops.reshape(x, (-1, height * factor, width * factor, channels))
+
+
+def _window_sum(x, factor: int):
+    """Sums non-overlapping ``factor`` x ``factor`` windows; the adjoint of ``_repeat``.
+
+    Splitting height and width in place is a free reshape, so no transpose is needed.
+    """
+    _, height, width, channels = x.shape
+    x = ops.reshape(x, (-1, height // factor, factor, width // factor, factor, channels))
+    return ops.sum(x, axis=(2, 4))
