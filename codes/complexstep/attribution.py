@@ -1,0 +1,399 @@
+"""Stage 2: the attribution of every pixel to a layer's output, by two engines that agree.
+
+For a micrograph ``x`` and the output ``f`` of a chosen layer of the complex twin, the attribution
+of pixel ``k`` is ``||Im f(x + i*h*e_k)|| / h``, the complex-step derivative of the whole output
+with respect to that pixel (Arumugam & Kiran, Materials & Design, 2022). The twin's real part never
+depends on its imaginary part, so once the real pass of ``x`` has fixed every ReLU mask and every
+pooling choice, the imaginary part is a linear function of the perturbation and
+``Im f(x + i*h*e_k) / h = J e_k``, the k-th column of the Jacobian of ``f``. The two engines
+compute the norms of those columns:
+
+- ``ComplexStepAttribution`` runs the real pass once, then pushes imaginary parts forward through
+  the layers' linear maps, many pixels per pass: pixels whose footprints (the outputs they can
+  change) do not overlap share a pass and are told apart by where their contribution lands. As
+  footprints grow from layer to layer, a pass is split into passes with sparser pixel lattices, so
+  that each layer runs no more passes than its own footprints require.
+- ``JacobianAttribution`` pulls output cells back through the adjoint maps (reverse mode), many
+  cells per pass: cells whose receptive fields do not overlap share a pass, and the squares of the
+  pulled-back sums add up to the squared column norms.
+
+Footprints and receptive fields are worked out from the layers themselves, so both engines stay
+right for any layer of the model and for other architectures built from the same layer kinds.
+"""
+
+import dataclasses
+import math
+import os
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from complexstep import architecture, cli, images
+from complexstep.cli import UserError
+from complexstep.complex_layers import ComplexLayer
+
+DEFAULT_H = 0.1
+DEFAULT_BATCH_SIZE = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class _AxisGeometry:
+    """How index intervals along one spatial axis move through the layers.
+
+    Attributes:
+        lengths: the axis length at the input (index 0) and after each layer.
+        first, last: ``first[l][i]..last[l][i]`` is the footprint of input index ``i`` after layer
+            ``l`` (row 0 is the input itself), shape ``(layers + 1, lengths[0])``.
+    """
+
+    lengths: tuple[int, ...]
+    first: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def of(cls, layers: list[ComplexLayer], length: int) -> "_AxisGeometry":
+        lengths = [length]
+        first = [np.arange(length)]
+        last = [np.arange(length)]
+        for layer in layers:
+            spans = [layer.footprint(a, b, lengths[-1]) for a, b in zip(first[-1], last[-1])]
+            first.append(np.array([a for a, _ in spans]))
+            last.append(np.array([b for _, b in spans]))
+            lengths.append(layer.output_length(lengths[-1]))
+        return cls(tuple(lengths), np.stack(first), np.stack(last))
+
+    def separating_period(self, level: int) -> int:
+        """The smallest lattice period whose input indices have disjoint footprints at ``level``."""
+        length = self.lengths[0]
+        for period in range(1, length):
+            if np.all(self.last[level][:-period] < self.first[level][period:]):
+                return period
+        return length
+
+    def cover(self, level: int, period: int) -> np.ndarray:
+        """Indicator, per residue modulo ``period``, of the indices its footprints cover.
+
+        Returns:
+            float32 array ``(period, lengths[level])``.
+        """
+        table = np.zeros((period, self.lengths[level]), np.float32)
+        for index in range(self.lengths[0]):
+            table[index % period, self.first[level][index] : self.last[level][index] + 1] = 1.0
+        return table
+
+    def members(self, level: int, period: int) -> np.ndarray:
+        """Indicator of each lattice member's own footprint, to read its contribution back.
+
+        Returns:
+            float32 array ``(period, ceil(length / period), lengths[level])``: row ``a`` of residue
+            ``r`` marks the footprint of input index ``r + a * period`` (all zero past the end).
+        """
+        length = self.lengths[0]
+        table = np.zeros((period, -(-length // period), self.lengths[level]), np.float32)
+        for index in range(length):
+            residue, member = index % period, index // period
+            table[residue, member, self.first[level][index] : self.last[level][index] + 1] = 1.0
+        return table
+
+
+def _lattice_periods(geometry: _AxisGeometry, costs: list[float]) -> list[int]:
+    """Chooses the lattice period of the passes through each layer.
+
+    Pixels that share a pass through layer ``l`` form a lattice whose period must separate their
+    footprints after that layer, and a lattice can only be split into sub-lattices whose period is a
+    multiple of its own. Among final periods up to twice the smallest, this takes the chain of
+    periods with the least work, counting ``costs[l]`` per pass through layer ``l``.
+    """
+    required = [geometry.separating_period(level) for level in range(1, len(geometry.lengths))]
+    length = geometry.lengths[0]
+    best, best_cost = None, math.inf
+    for final in range(required[-1], min(2 * required[-1], length) + 1):
+        periods = [final]
+        for need in reversed(required[:-1]):
+            divisors = [d for d in range(need, periods[0] + 1) if periods[0] % d == 0]
+            periods.insert(0, divisors[0] if divisors else periods[0])
+        cost = sum(period**2 * layer_cost for period, layer_cost in zip(periods, costs))
+        if cost < best_cost:
+            best, best_cost = periods, cost
+    return best
+
+
+class _Engine:
+    """What both engines share: the twin's layers, their geometry and the real pass.
+
+    Args:
+        twin: a complex twin from ``architecture.build_complex_twin``; its output is explained.
+        batch_size: how many perturbed copies of a full-resolution image go through a layer at
+            once; coarser layers take proportionally more. Larger is faster and uses more memory.
+    """
+
+    def __init__(self, twin: keras.Model, batch_size: int = DEFAULT_BATCH_SIZE):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive. Received: batch_size={batch_size}")
+        self.layers: list[ComplexLayer] = twin.layers[1:]
+        self.batch_size = batch_size
+        _, height, width, _ = twin.input_shape
+        if height != width:
+            raise ValueError(f"the twin's input must be square. Received: {twin.input_shape}")
+        self.geometry = _AxisGeometry.of(self.layers, height)
+        shapes = [twin.input_shape] + [layer.output.shape for layer in self.layers]
+        self._sizes = [math.prod(shape[1:]) for shape in shapes]
+        self._budget = batch_size * max(self._sizes)
+
+    def _chunk(self, level: int) -> int:
+        """How many tensors of the size at ``level`` fit in one batch."""
+        return max(1, self._budget // self._sizes[level])
+
+    def _real_pass(self, image: np.ndarray) -> list:
+        """Runs the real pass of one image and returns each layer's state."""
+        x = ops.convert_to_tensor(np.asarray(image, np.float32).reshape(1, *image.shape[:2], 1))
+        states = []
+        for layer in self.layers:
+            x, state = layer.real_pass(x)
+            states.append(state)
+        return states
+
+    def _check(self, image: np.ndarray) -> None:
+        size = self.geometry.lengths[0]
+        if np.shape(image)[:2] != (size, size):
+            raise ValueError(f"image must be {size}x{size}. Received: shape={np.shape(image)}")
+
+
+class ComplexStepAttribution(_Engine):
+    """Attributions by complex-step forward passes, many pixels per pass.
+
+    Pixel ``k`` is perturbed by ``i*h``, and its attribution is ``||Im(output)|| / h``, as in
+    Arumugam & Kiran (2022). The real pass is shared by every perturbation of an image, and the
+    imaginary passes carry a whole lattice of pixels at once, split into sparser lattices as the
+    layers spread each pixel's influence.
+
+    Args:
+        twin: a complex twin from ``architecture.build_complex_twin``.
+        h: the size of the imaginary step.
+        batch_size: see ``_Engine``.
+    """
+
+    def __init__(self, twin: keras.Model, h: float = DEFAULT_H, batch_size=DEFAULT_BATCH_SIZE):
+        super().__init__(twin, batch_size)
+        if not h > 0:
+            raise ValueError(f"h must be positive. Received: h={h}")
+        self.h = h
+        costs = [size * layer.taps() for layer, size in zip(self.layers, self._sizes[1:])]
+        self.periods = _lattice_periods(self.geometry, costs)
+        # Before layer l, the lattices of period periods[l - 1] are split into periods[l], telling
+        # the children apart by the indices their footprints cover at that point (level l).
+        self._covers = {
+            level: self.geometry.cover(level, self.periods[level])
+            for level in range(1, len(self.layers))
+            if self.periods[level] != self.periods[level - 1]
+        }
+        self._members = self.geometry.members(len(self.layers), self.periods[-1])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The attribution map of one image.
+
+        Args:
+            image: float ``(height, width)`` or ``(height, width, 1)`` with values in [0, 1].
+
+        Returns:
+            float32 ``(height, width)``.
+        """
+        self._check(image)
+        states = self._real_pass(image)
+        size = self.geometry.lengths[0]
+        period = self.periods[0]
+        squares = np.zeros((size, size), np.float32)
+        on_lattice = np.eye(period, dtype=np.float32)[:, np.arange(size) % period]
+        residues = np.array([(r, s) for r in range(period) for s in range(period)])
+        for start in range(0, len(residues), self._chunk(0)):
+            chunk = residues[start : start + self._chunk(0)]
+            rows, columns = on_lattice[chunk[:, 0]], on_lattice[chunk[:, 1]]
+            t = self.h * rows[:, :, None, None] * columns[:, None, :, None]
+            self._forward(ops.convert_to_tensor(t), chunk, 0, states, squares)
+        return np.sqrt(squares) / np.float32(self.h)
+
+    def _forward(self, t, residues: np.ndarray, level: int, states: list, squares) -> None:
+        """Pushes the imaginary parts ``t`` of the lattices ``residues`` through layer ``level``
+        and on, splitting the lattices where the next layer needs sparser ones."""
+        while True:
+            t = self.layers[level].imaginary_pass(t, states[level])
+            level += 1
+            if level == len(self.layers):
+                self._collect(t, residues, squares)
+                return
+            if level in self._covers:
+                self._split(t, residues, level, states, squares)
+                return
+
+    def _split(self, t, residues: np.ndarray, level: int, states: list, squares) -> None:
+        """Splits each lattice into sub-lattices whose footprints stay apart through ``level``."""
+        old = self.periods[level - 1]
+        offsets = old * np.arange(self.periods[level] // old)
+        children = [
+            (parent, (r + row_offset, s + column_offset))
+            for parent, (r, s) in enumerate(residues)
+            for row_offset in offsets
+            for column_offset in offsets
+        ]
+        cover = self._covers[level]
+        for start in range(0, len(children), self._chunk(level)):
+            chunk = children[start : start + self._chunk(level)]
+            parents = np.array([parent for parent, _ in chunk])
+            child_residues = np.array([residue for _, residue in chunk])
+            rows = ops.convert_to_tensor(cover[child_residues[:, 0]])
+            columns = ops.convert_to_tensor(cover[child_residues[:, 1]])
+            child = (
+                ops.take(t, parents, axis=0) * rows[:, :, None, None] * columns[:, None, :, None]
+            )
+            self._forward(child, child_residues, level, states, squares)
+
+    def _collect(self, t, residues: np.ndarray, squares: np.ndarray) -> None:
+        """Adds each lattice member's squared output, summed over its own footprint, to squares."""
+        period = self.periods[-1]
+        energy = ops.sum(ops.square(t), axis=-1)
+        rows = ops.convert_to_tensor(self._members[residues[:, 0]])
+        columns = ops.convert_to_tensor(self._members[residues[:, 1]])
+        sums = ops.convert_to_numpy(
+            ops.matmul(ops.matmul(rows, energy), ops.transpose(columns, (0, 2, 1)))
+        )
+        for (r, s), block in zip(residues, sums):
+            target = squares[r::period, s::period]
+            target += block[: target.shape[0], : target.shape[1]]
+
+
+class JacobianAttribution(_Engine):
+    """Attributions as the column norms of the Jacobian, by reverse-mode passes.
+
+    Output cells whose receptive fields do not overlap are pulled back through the layers' adjoint
+    maps in one pass; each input pixel then holds the derivative of at most one of them, so the
+    squares of a pass add up the squared Jacobian entries of all its cells.
+
+    Args:
+        twin: a complex twin from ``architecture.build_complex_twin``.
+        batch_size: see ``_Engine``.
+    """
+
+    def __init__(self, twin: keras.Model, batch_size: int = DEFAULT_BATCH_SIZE):
+        super().__init__(twin, batch_size)
+        lengths = self.geometry.lengths
+        fields = []
+        for index in range(lengths[-1]):
+            first = last = index
+            for layer, length in zip(reversed(self.layers), reversed(lengths[:-1])):
+                first, last = layer.receptive_field(first, last, length)
+            fields.append((first, last))
+        firsts, lasts = np.array(fields).T
+        self.period = next(
+            (p for p in range(1, lengths[-1]) if np.all(lasts[:-p] < firsts[p:])), lengths[-1]
+        )
+        self._channels = self.layers[-1].output.shape[-1]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The attribution map of one image, as ``ComplexStepAttribution`` but ``h``-free."""
+        self._check(image)
+        states = self._real_pass(image)
+        size, cells = self.geometry.lengths[0], self.geometry.lengths[-1]
+        on_lattice = np.eye(self.period, dtype=np.float32)[:, np.arange(cells) % self.period]
+        channels = np.eye(self._channels, dtype=np.float32)
+        seeds = [
+            (r, s, c)
+            for r in range(self.period)
+            for s in range(self.period)
+            for c in range(self._channels)
+        ]
+        squares = ops.zeros((size, size), "float32")
+        for start in range(0, len(seeds), self.batch_size):
+            chunk = np.array(seeds[start : start + self.batch_size])
+            rows, columns = on_lattice[chunk[:, 0]], on_lattice[chunk[:, 1]]
+            g = (
+                rows[:, :, None, None]
+                * columns[:, None, :, None]
+                * channels[chunk[:, 2]][:, None, None]
+            )
+            g = ops.convert_to_tensor(g)
+            for layer, state in zip(reversed(self.layers), reversed(states)):
+                g = layer.imaginary_adjoint(g, state)
+            squares = squares + ops.sum(ops.square(g[..., 0]), axis=0)
+        return np.sqrt(ops.convert_to_numpy(squares))
+
+
+METHODS = {"complex-step": ComplexStepAttribution, "jacobian": JacobianAttribution}
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Loads a model saved by stage 1.
+
+    Raises:
+        UserError: if the file is missing or is not a Keras model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"no model at {path}: run codes/build_convolutional_autoencoder.py first (stage 1)"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise UserError(f"cannot load the model at {path}: {error}") from None
+
+
+def attribute_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    model: keras.Model,
+    method: str = "complex-step",
+    h: float = DEFAULT_H,
+    layer: str = architecture.CODE_LAYER,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[list[Path], list[images.UnreadableImageError]]:
+    """Writes the attribution map of every image in a folder and its subfolders.
+
+    For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
+    the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled).
+    Unreadable images are reported one line each and skipped.
+
+    Args:
+        inputs: the folder of micrographs.
+        outputs: the folder to write into.
+        model: the trained autoencoder.
+        method: a key of ``METHODS``.
+        h: the complex step (complex-step method only).
+        layer: the name of the layer whose output is explained.
+        batch_size: see ``_Engine``.
+
+    Returns:
+        The images explained, and the errors of those that could not be read.
+
+    Raises:
+        UserError: for an unknown method or layer, ``h <= 0``, or a folder without images.
+    """
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not h > 0:
+        raise UserError(f"h must be positive, got {h}")
+    if batch_size < 1:
+        raise UserError(f"batch size must be at least 1, got {batch_size}")
+    paths = images.find_images(inputs)
+    twin = architecture.build_complex_twin(model, layer)
+    if method == "complex-step":
+        engine = ComplexStepAttribution(twin, h=h, batch_size=batch_size)
+    else:
+        engine = JacobianAttribution(twin, batch_size=batch_size)
+    done, failed = [], []
+    for path in cli.progress(paths, f"{method} attribution of {layer!r}"):
+        try:
+            image = images.read_image(path, size=engine.geometry.lengths[0])
+        except images.UnreadableImageError as error:
+            failed.append(error)
+            continue
+        values = engine(image)
+        target = Path(outputs) / path.relative_to(inputs).with_suffix("")
+        images.write_array(target.with_name(target.name + ".npy"), values)
+        images.write_grey_png(target.with_name(target.name + ".png"), values)
+        done.append(path)
+    for error in failed:
+        print(f"skipped: {error}", file=sys.stderr)
+    return done, failed
