@@ -1,0 +1,17 @@
+"""Fixtures shared across test modules."""
+
+import pytest
+
+import models
+
+
+@pytest.fixture(scope="session")
+def random_model():
+    """The paper's autoencoder with seeded random weights and biases."""
+    return models.random_autoencoder(seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    """The paper's autoencoder after a short training run."""
+    return models.trained_autoencoder(seed=4)

@@ -1,0 +1,89 @@
+"""The two attribution engines against the literal per-pixel complex step and each other."""
+
+import numpy as np
+import pytest
+
+import models
+import reference
+from complexstep import architecture, attribution
+
+
+def sample_pixels(seed: int, count: int) -> list[tuple[int, int]]:
+    """Two opposite corners, where padding matters, and random pixels."""
+    rng = np.random.default_rng(seed)
+    return [(0, 0), (255, 255)] + [tuple(pixel) for pixel in rng.integers(0, 256, (count, 2))]
+
+
+@pytest.fixture(scope="module")
+def image():
+    return models.smooth_images(np.random.default_rng(7), 1)[0, :, :, 0]
+
+
+@pytest.fixture(scope="module", params=["random", "trained"])
+def code_maps(request, random_model, trained_model, image):
+    """Both engines' maps of the code, and the literal complex step at a few pixels."""
+    model = {"random": random_model, "trained": trained_model}[request.param]
+    twin = architecture.build_complex_twin(model, "code")
+    complex_step = attribution.ComplexStepAttribution(twin, h=0.1)(image)
+    jacobian = attribution.JacobianAttribution(twin)(image)
+    pixels = sample_pixels(seed=len(request.param), count=4)
+    literal = reference.literal_attribution(model, "code", image, pixels, h=0.1)
+    return complex_step, jacobian, pixels, literal
+
+
+def test_complex_step_matches_literal_per_pixel_step(code_maps):
+    """The complex-step engine equals one complex pass per pixel, within 1e-5 relative."""
+    complex_step, _, pixels, literal = code_maps
+    np.testing.assert_allclose([complex_step[pixel] for pixel in pixels], literal, rtol=1e-5)
+
+
+def test_jacobian_matches_literal_per_pixel_step(code_maps):
+    """The jacobian engine equals one complex pass per pixel, within 1e-5 relative."""
+    _, jacobian, pixels, literal = code_maps
+    np.testing.assert_allclose([jacobian[pixel] for pixel in pixels], literal, rtol=1e-5)
+
+
+def test_engines_agree_on_every_pixel(code_maps):
+    """Both engines give the same map, pixel for pixel, within 1e-5 relative."""
+    complex_step, jacobian, _, _ = code_maps
+    assert complex_step.shape == jacobian.shape == (256, 256)
+    assert complex_step.dtype == np.float32
+    assert np.all(complex_step > 0)
+    np.testing.assert_allclose(complex_step, jacobian, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer", ["encoder_conv2", "decoder_conv1"])
+def test_other_layers_match_literal_step(random_model, image, layer):
+    """Layers before and after the code are explained as exactly as the code itself."""
+    twin = architecture.build_complex_twin(random_model, layer)
+    complex_step = attribution.ComplexStepAttribution(twin, batch_size=32)(image)
+    jacobian = attribution.JacobianAttribution(twin, batch_size=32)(image)
+    np.testing.assert_allclose(complex_step, jacobian, rtol=1e-5, atol=1e-6 * jacobian.max())
+    pixels = sample_pixels(seed=2, count=1)
+    expected = reference.literal_attribution(random_model, layer, image, pixels)
+    np.testing.assert_allclose([complex_step[pixel] for pixel in pixels], expected, rtol=1e-5)
+
+
+def test_step_size_changes_nothing_beyond_rounding(random_model, image):
+    """The complex step has no truncation error, so h only moves the last digits."""
+    twin = architecture.build_complex_twin(random_model, "code")
+    coarse = attribution.ComplexStepAttribution(twin, h=1.0)(image)
+    fine = attribution.ComplexStepAttribution(twin, h=1e-4)(image)
+    np.testing.assert_allclose(coarse, fine, rtol=1e-5)
+
+
+def test_lattice_of_the_code_is_worked_out_from_the_architecture(random_model):
+    """Code cells three apart have disjoint 46-pixel receptive fields; two apart do not."""
+    twin = architecture.build_complex_twin(random_model, "code")
+    assert attribution.JacobianAttribution(twin).period == 3
+
+
+def test_engines_refuse_bad_settings(random_model):
+    """A non-positive step or batch, or an image of the wrong size, is refused by name."""
+    twin = architecture.build_complex_twin(random_model, "code")
+    with pytest.raises(ValueError, match="h=0"):
+        attribution.ComplexStepAttribution(twin, h=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        attribution.JacobianAttribution(twin, batch_size=0)
+    with pytest.raises(ValueError, match="256x256"):
+        attribution.JacobianAttribution(twin)(np.zeros((128, 128), np.float32))
