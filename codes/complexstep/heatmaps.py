@@ -1,0 +1,635 @@
+"""Stage 3: rendering attribution maps as the paper's heatmaps, overlays and review panels.
+
+Stage 2 leaves, for each micrograph, a raw attribution map (``<stem>.npy``, unscaled) and an 8-bit
+grey copy (``<stem>.png``). The paper renders a map by min-max scaling it to [0, 1], smoothing it
+with a Gaussian of sigma 1 and colouring it with matplotlib's 'bwr' colormap between 0.15 and 0.4,
+at 600 dpi with no axes, so that the background is blue and the regions the code depends on are red.
+This module does the same, reading the lossless ``.npy`` where it lies beside the grey image, and
+adds two views for reviewing the maps: the heatmap blended over its micrograph and a panel of all
+views side by side. ``render_folder`` does all of it for every map in a folder and its subfolders,
+mirroring them under the output folder and recording, rather than stopping at, maps that cannot be
+read or views that cannot be written.
+
+Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
+no global state or interactive backend is involved, and every file is written atomically.
+"""
+
+import collections
+import dataclasses
+import difflib
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from skimage.filters import gaussian
+
+from complexstep.cli import UserError, progress
+from complexstep.images import (
+    UnreadableImageError,
+    _reason,
+    find_images,
+    read_image,
+    write_atomically,
+)
+
+AUTO = "auto"
+"""A colour limit taken from the map's own values instead of a fixed number."""
+
+AUTO_PERCENTILES = (2.0, 98.0)
+"""Percentiles of the smoothed map used for automatic lower and upper colour limits.
+
+The 2nd and 98th percentiles rather than the minimum and maximum, so that a few extreme pixels do
+not squeeze the colours of everything else into the middle of the colormap.
+"""
+
+MINIMUM_COLOUR_SPAN = 1e-6
+"""The smallest gap kept between automatic colour limits, so that a flat map still has a scale."""
+
+MAP_PIXELS_PER_INCH = 100.0
+"""Figure inches per map pixel: a 256x256 map makes a 2.56-inch figure, 1536 px a side at 600 dpi.
+
+Each map pixel then covers a whole block of dpi/100 by dpi/100 output pixels, so heatmaps at
+different dpi differ only in block size.
+"""
+
+OVERLAY_ALPHA = 0.5
+"""Opacity of the heatmap drawn over its micrograph: half, so that both remain readable."""
+
+PANEL_MAXIMUM_DPI = 150.0
+"""Panels are overview figures; beyond this dpi they only grow, so they use the lower of the two."""
+
+PANEL_COLUMN_INCHES = 3.0
+"""Width of one view in a panel."""
+
+JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
+"""Pillow JPEG settings: high quality and full-resolution chroma, so that the thin borders between
+red and blue regions keep their colours instead of bleeding into each other."""
+
+HEATMAP_PREFIX = "smp_cpa_"
+"""Start of a heatmap's name, ``smp_cpa_<stem>.jpeg``, as in the paper's code."""
+
+OVERLAY_PREFIX = "overlay_cpa_"
+"""Start of an overlay's name, ``overlay_cpa_<stem>.jpeg``."""
+
+PANEL_PREFIX = "panel_"
+"""Start of a panel's name, ``panel_<stem>.png``."""
+
+DEFAULT_MICROGRAPHS = "contour_inputs"
+"""The folder stage 2 reads its micrographs from, where overlays and panels find them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HeatmapStyle:
+    """How attribution maps are smoothed and coloured; the defaults are the paper's.
+
+    Attributes:
+        sigma: standard deviation, in map pixels, of the Gaussian smoothing; 0 leaves the map as is.
+        cmap: name of a matplotlib colormap.
+        vmin: value coloured with the colormap's first colour, or ``AUTO``.
+        vmax: value coloured with the colormap's last colour, or ``AUTO``.
+        dpi: resolution of heatmaps and overlays, in dots per inch.
+
+    Raises:
+        UserError: on construction, if a setting is out of range or names no colormap.
+    """
+
+    sigma: float = 1.0
+    cmap: str = "bwr"
+    vmin: float | str = 0.15
+    vmax: float | str = 0.4
+    dpi: float = 600.0
+
+    def __post_init__(self) -> None:
+        """Checks every setting, so that a style that exists can always be rendered."""
+        if not math.isfinite(self.sigma) or self.sigma < 0:
+            raise UserError(f"sigma must be a number >= 0, not {self.sigma}")
+        if self.cmap not in matplotlib.colormaps:
+            # Names are matched ignoring case, since 'BWR' or 'Viridis' are the likely slips.
+            names = {name.lower(): name for name in matplotlib.colormaps}
+            close = [names[match] for match in difflib.get_close_matches(self.cmap.lower(), names)]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UserError(f"unknown colormap {self.cmap!r}{hint}")
+        for name in ("vmin", "vmax"):
+            limit = getattr(self, name)
+            if limit != AUTO and not (isinstance(limit, float | int) and math.isfinite(limit)):
+                raise UserError(f"{name} must be a number or {AUTO!r}, not {limit!r}")
+        if AUTO not in (self.vmin, self.vmax) and self.vmin >= self.vmax:
+            raise UserError(f"vmin ({self.vmin}) must be less than vmax ({self.vmax})")
+        if not math.isfinite(self.dpi) or self.dpi <= 0:
+            raise UserError(f"dpi must be a number > 0, not {self.dpi}")
+
+
+def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
+    """Reads an attribution map, from the lossless ``.npy`` beside its grey image where present.
+
+    Args:
+        image_path: a grey attribution image, such as stage 2's ``<stem>.png``.
+
+    Returns:
+        A 2-D float64 array: the ``.npy``'s raw values, or else the image's grey values in [0, 1].
+
+    Raises:
+        UnreadableImageError: if the ``.npy`` or the image cannot be read, or the ``.npy`` does
+            not hold a finite real-valued 2-D map.
+    """
+    image_path = Path(image_path)
+    array_path = image_path.with_suffix(".npy")
+    if not array_path.is_file():
+        return read_image(image_path, size=None).astype(np.float64)
+    try:
+        values = np.load(array_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise UnreadableImageError(f"cannot read {array_path}: {_reason(error)}") from None
+    values = np.squeeze(values)
+    if not isinstance(values, np.ndarray) or values.ndim != 2 or values.size == 0:
+        raise UnreadableImageError(
+            f"cannot read {array_path}: expected a 2-D map, found shape {np.shape(values)}"
+        )
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise UnreadableImageError(f"cannot read {array_path}: values of type {values.dtype}")
+    if not np.all(np.isfinite(values)):
+        raise UnreadableImageError(f"cannot read {array_path}: it holds NaN or infinite values")
+    return values.astype(np.float64)
+
+
+def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Min-max scales a map to [0, 1].
+
+    Args:
+        values: a finite array.
+
+    Returns:
+        The scaled float64 array and whether the map was constant; a constant map has no range to
+        scale by, so it becomes all zeros (rendered uniformly) rather than NaN.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    low, high = values.min(), values.max()
+    if high <= low:
+        return np.zeros(values.shape), True
+    return (values - low) / (high - low), False
+
+
+def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Smooths a map with a Gaussian, as the paper does before colouring.
+
+    Args:
+        values: a 2-D array.
+        sigma: standard deviation in pixels; 0 returns an unchanged copy.
+
+    Returns:
+        The smoothed float64 array; edges are extended with their nearest values.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if sigma == 0:
+        return values.copy()
+    return gaussian(values, sigma=sigma, mode="nearest", truncate=4.0, preserve_range=True)
+
+
+def heatmap_values(attribution: np.ndarray, sigma: float) -> tuple[np.ndarray, bool]:
+    """Turns a raw attribution map into the values that are coloured: scaled, then smoothed.
+
+    Args:
+        attribution: a raw map from ``load_attribution``.
+        sigma: standard deviation of the smoothing, in pixels.
+
+    Returns:
+        The values in [0, 1] and whether the raw map was constant.
+    """
+    scaled, was_constant = scale_to_unit(attribution)
+    return smooth(scaled, sigma), was_constant
+
+
+def colour_limits(values: np.ndarray, vmin: float | str, vmax: float | str) -> tuple[float, float]:
+    """Resolves the colour limits of a map, filling each ``AUTO`` limit from its percentiles.
+
+    An automatic lower limit is the map's 2nd percentile and an automatic upper limit its 98th.
+    Where that would not leave the upper limit above the lower one (a flat map, or a percentile on
+    the wrong side of a fixed limit), the automatic limit is moved to just beyond the other, so
+    every value keeps the side of the limits it lies on.
+
+    Args:
+        values: the smoothed map.
+        vmin: a number or ``AUTO``.
+        vmax: a number or ``AUTO``.
+
+    Returns:
+        The lower and upper limit, the lower strictly below the upper.
+    """
+    low_percentile, high_percentile = np.percentile(values, AUTO_PERCENTILES)
+    low = float(low_percentile) if vmin == AUTO else float(vmin)
+    high = float(high_percentile) if vmax == AUTO else float(vmax)
+    if high <= low:
+        if vmax == AUTO:
+            high = low + MINIMUM_COLOUR_SPAN
+        else:
+            low = high - MINIMUM_COLOUR_SPAN
+    return low, high
+
+
+def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapStyle) -> Path:
+    """Writes the heatmap of a map: coloured values filling the image, no axes and no margin.
+
+    Args:
+        path: destination; its suffix chooses the format (the pipeline writes ``.jpeg``).
+        values: the scaled and smoothed map from ``heatmap_values``.
+        style: colormap, limits and dpi.
+
+    Returns:
+        The destination path.
+    """
+    figure = _borderless_figure(values.shape)
+    _draw_heatmap(figure.axes[0], values, style)
+    return _save(figure, path, style.dpi)
+
+
+def render_overlay(
+    path: str | os.PathLike, values: np.ndarray, micrograph: np.ndarray, style: HeatmapStyle
+) -> Path:
+    """Writes the heatmap blended over the micrograph it explains, with no axes and no margin.
+
+    The micrograph is drawn in grey and stretched over the map's extent, as stage 2 resized it to
+    the map's size; the heatmap is drawn over it with ``OVERLAY_ALPHA`` opacity.
+
+    Args:
+        path: destination; its suffix chooses the format.
+        values: the scaled and smoothed map from ``heatmap_values``.
+        micrograph: the grey micrograph, values in [0, 1], of any size.
+        style: colormap, limits and dpi.
+
+    Returns:
+        The destination path.
+    """
+    figure = _borderless_figure(values.shape)
+    axes = figure.axes[0]
+    _draw_micrograph(axes, micrograph, values.shape)
+    _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
+    return _save(figure, path, style.dpi)
+
+
+def render_panel(
+    path: str | os.PathLike,
+    stem: str,
+    attribution: np.ndarray,
+    values: np.ndarray,
+    style: HeatmapStyle,
+    micrograph: np.ndarray | None = None,
+) -> Path:
+    """Writes one figure with every view of a map side by side, titled by its stem.
+
+    The views are the micrograph, the grey attribution (scaled, not smoothed), the heatmap and the
+    overlay, with a colour bar for the heatmap; without a micrograph only the middle two are drawn.
+    The panel is written at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
+
+    Args:
+        path: destination; its suffix chooses the format (the pipeline writes ``.png``).
+        stem: the micrograph's name, used as the title.
+        attribution: the raw map from ``load_attribution``.
+        values: the scaled and smoothed map from ``heatmap_values``.
+        style: colormap, limits and dpi.
+        micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
+
+    Returns:
+        The destination path.
+    """
+    columns = 2 if micrograph is None else 4
+    figure = Figure(figsize=(columns * PANEL_COLUMN_INCHES + 1.0, PANEL_COLUMN_INCHES + 0.8))
+    figure.set_layout_engine("constrained")
+    FigureCanvasAgg(figure)
+    all_axes = figure.subplots(1, columns)
+    views = iter(all_axes)
+    if micrograph is not None:
+        axes = next(views)
+        _draw_micrograph(axes, micrograph, values.shape)
+        axes.set_title("micrograph")
+    axes = next(views)
+    axes.imshow(scale_to_unit(attribution)[0], cmap="gray", vmin=0.0, vmax=1.0)
+    axes.set_title("attribution")
+    axes = next(views)
+    heatmap = _draw_heatmap(axes, values, style)
+    axes.set_title(f"heatmap (sigma {style.sigma:g})")
+    if micrograph is not None:
+        axes = next(views)
+        _draw_micrograph(axes, micrograph, values.shape)
+        _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
+        axes.set_title("overlay")
+    for axes in all_axes:
+        # The views share the map's grid, so they are drawn square pixel for square pixel.
+        axes.set_aspect("equal")
+        axes.set_axis_off()
+    figure.colorbar(
+        heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
+    )
+    figure.suptitle(stem)
+    return _save(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
+
+
+@dataclasses.dataclass
+class Report:
+    """What ``render_folder`` wrote and what it has to say.
+
+    Attributes:
+        outputs: the folder the files were written into.
+        overlay: whether overlays were asked for.
+        panel: whether panels were asked for.
+        written: how many files of each kind ("heatmap", "overlay", "panel") were written.
+        notes: lines about maps rendered with a caveat (a constant map, a missing micrograph).
+        problems: lines about inputs or views that failed; any of them makes the run fail.
+    """
+
+    outputs: Path
+    overlay: bool = False
+    panel: bool = False
+    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        """The final line of a run: what was written where, and how many problems were listed.
+
+        Returns:
+            For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
+        """
+        line = f"wrote {_count(self.written['heatmap'], 'heatmap')} to {self.outputs}"
+        extras = []
+        if self.overlay:
+            extras.append(_count(self.written["overlay"], "overlay"))
+        if self.panel:
+            extras.append(_count(self.written["panel"], "panel"))
+        if self.problems:
+            extras.append(f"{_count(len(self.problems), 'problem')} listed above")
+        return f"{line} ({', '.join(extras)})" if extras else line
+
+
+def render_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    style: HeatmapStyle,
+    overlay: bool = False,
+    panel: bool = False,
+    micrographs: str | os.PathLike = DEFAULT_MICROGRAPHS,
+) -> Report:
+    """Renders every attribution image in a folder and its subfolders, with a progress line.
+
+    An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
+    ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
+    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, the files
+    an earlier run wrote there are not inputs. An input that cannot be read or a file that cannot
+    be written does not stop the run: once the progress line is done, every note and problem is
+    printed to standard error, one line each.
+
+    Args:
+        inputs: the folder of grey attribution images.
+        outputs: the folder to write into; created where missing.
+        style: how maps are smoothed and coloured.
+        overlay: whether to write each heatmap blended over its micrograph.
+        panel: whether to write a panel of all views of each map.
+        micrographs: the folder, searched with its subfolders, of the micrographs the maps were
+            computed from, matched by stem; read only for overlays and panels.
+
+    Returns:
+        What was written, and the notes and problems printed.
+
+    Raises:
+        UserError: if the input folder holds no image other than earlier outputs, the micrograph
+            folder (where needed) holds no image, or the output folder cannot be created.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    image_paths = [path for path in find_images(inputs) if not _is_output(path, outputs)]
+    if not image_paths:
+        raise UserError(f"no attribution images in {inputs} other than earlier heatmaps")
+    index = _Micrographs.of(Path(micrographs)) if overlay or panel else None
+    _make_folder(outputs)
+
+    report = Report(outputs, overlay=overlay, panel=panel)
+    plan = _plan(image_paths, inputs, report)
+    for image_path, subfolder in progress(plan, "heatmaps"):
+        _render_views(image_path, subfolder, style, index, report)
+    for line in report.notes + report.problems:
+        print(line, file=sys.stderr)
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Micrographs:
+    """The micrographs of a folder and its subfolders, by stem.
+
+    Attributes:
+        folder: the folder searched.
+        by_stem: the micrograph paths of each stem, in ``find_images`` order.
+    """
+
+    folder: Path
+    by_stem: dict[str, list[Path]]
+
+    @classmethod
+    def of(cls, folder: Path) -> "_Micrographs":
+        """Lists the micrographs of a folder.
+
+        Raises:
+            UserError: if the folder does not exist or holds no image.
+        """
+        by_stem: dict[str, list[Path]] = {}
+        for path in find_images(folder):
+            by_stem.setdefault(path.stem, []).append(path)
+        return cls(folder, by_stem)
+
+    def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
+        """Reads the micrograph an attribution image was computed from, or records why not.
+
+        Micrographs are matched by stem; a stem found more than once is resolved by the subfolder
+        the attribution image lies in. A missing or ambiguous micrograph is a note, one that
+        cannot be decoded a problem.
+
+        Args:
+            image_path: the attribution image.
+            subfolder: the attribution image's folder relative to the input folder.
+            report: where a missing, ambiguous or unreadable micrograph is recorded.
+
+        Returns:
+            The grey micrograph at its own size, or None.
+        """
+        candidates = self.by_stem.get(image_path.stem, [])
+        if len(candidates) > 1:
+            candidates = [
+                path for path in candidates if path.parent.relative_to(self.folder) == subfolder
+            ]
+        if not candidates:
+            report.notes.append(
+                f"{image_path}: no micrograph named {image_path.stem} in {self.folder}"
+            )
+            return None
+        if len(candidates) > 1:
+            listed = ", ".join(str(path) for path in candidates)
+            report.notes.append(f"{image_path}: several micrographs could be its own: {listed}")
+            return None
+        try:
+            return read_image(candidates[0], size=None)
+        except UnreadableImageError as error:
+            report.problems.append(str(error))
+            return None
+
+
+def _render_views(
+    image_path: Path,
+    subfolder: Path,
+    style: HeatmapStyle,
+    micrographs: _Micrographs | None,
+    report: Report,
+) -> None:
+    """Writes the heatmap of one attribution image, and its overlay and panel where asked for.
+
+    Args:
+        image_path: the attribution image.
+        subfolder: its folder relative to the input folder, mirrored under the output folder.
+        style: how maps are smoothed and coloured.
+        micrographs: the micrographs, or None where neither overlay nor panel is asked for.
+        report: the output folder and the views asked for, and where what was written and what
+            went wrong are recorded.
+    """
+    stem = image_path.stem
+    folder = report.outputs / subfolder
+    try:
+        attribution = load_attribution(image_path)
+    except UnreadableImageError as error:
+        report.problems.append(str(error))
+        return
+    values, was_constant = heatmap_values(attribution, style.sigma)
+    if was_constant:
+        report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
+    micrograph = None
+    if micrographs is not None:
+        micrograph = micrographs.read_for(image_path, subfolder, report)
+
+    _write(
+        report,
+        "heatmap",
+        folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
+        lambda path: render_heatmap(path, values, style),
+    )
+    if report.overlay and micrograph is not None:
+        _write(
+            report,
+            "overlay",
+            folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
+            lambda path: render_overlay(path, values, micrograph, style),
+        )
+    if report.panel:
+        _write(
+            report,
+            "panel",
+            folder / f"{PANEL_PREFIX}{stem}.png",
+            lambda path: render_panel(path, stem, attribution, values, style, micrograph),
+        )
+
+
+def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]) -> None:
+    """Calls a renderer, counting the file it writes or recording why it could not."""
+    try:
+        render(path)
+    except OSError as error:
+        report.problems.append(f"cannot write {path}: {error.strerror or error}")
+        return
+    report.written[kind] += 1
+
+
+def _is_output(path: Path, outputs: Path) -> bool:
+    """Whether an image is one this stage wrote, so that a rerun does not render heatmaps of them.
+
+    This matters where the output folder lies inside the input folder.
+    """
+    prefixes = (HEATMAP_PREFIX, OVERLAY_PREFIX, PANEL_PREFIX)
+    return path.resolve().is_relative_to(outputs.resolve()) and path.name.startswith(prefixes)
+
+
+def _make_folder(folder: Path) -> None:
+    """Creates the output folder, turning failures into one-line errors."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot create output folder {folder}: {error.strerror or error}"
+        ) from None
+
+
+def _plan(image_paths: list[Path], inputs: Path, report: Report) -> list[tuple[Path, Path]]:
+    """Pairs each input with its folder relative to the input folder.
+
+    Two inputs of the same stem in one folder (``a.png`` and ``a.jpg``) would write the same
+    heatmap; the later one is skipped and recorded as a problem.
+
+    Returns:
+        (input image, subfolder) pairs, in input order.
+    """
+    plan: list[tuple[Path, Path]] = []
+    claimed: dict[tuple[Path, str], Path] = {}
+    for image_path in image_paths:
+        subfolder = image_path.parent.relative_to(inputs)
+        key = (subfolder, image_path.stem)
+        if key in claimed:
+            report.problems.append(
+                f"skipped {image_path}: its heatmap would overwrite that of {claimed[key]}"
+            )
+            continue
+        claimed[key] = image_path
+        plan.append((image_path, subfolder))
+    return plan
+
+
+def _count(number: int, noun: str) -> str:
+    """A number with its noun, plural where needed."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _borderless_figure(shape: tuple[int, ...]) -> Figure:
+    """A figure sized to a map, holding one axes without decoration that fills it exactly."""
+    height, width = shape
+    figure = Figure(figsize=(width / MAP_PIXELS_PER_INCH, height / MAP_PIXELS_PER_INCH))
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    axes.set_axis_off()
+    return figure
+
+
+def _draw_heatmap(
+    axes: Axes, values: np.ndarray, style: HeatmapStyle, alpha: float | None = None
+) -> AxesImage:
+    """Draws a map coloured by the style, each map pixel a sharp block."""
+    low, high = colour_limits(values, style.vmin, style.vmax)
+    return axes.imshow(
+        values,
+        cmap=style.cmap,
+        norm=Normalize(vmin=low, vmax=high),
+        interpolation="nearest",
+        aspect="auto",
+        alpha=alpha,
+    )
+
+
+def _draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Draws a grey micrograph stretched over the extent of a map of the given shape."""
+    height, width = shape
+    axes.imshow(
+        micrograph,
+        cmap="gray",
+        vmin=0.0,
+        vmax=1.0,
+        extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+        interpolation="auto",
+        aspect="auto",
+    )
+
+
+def _save(figure: Figure, path: str | os.PathLike, dpi: float) -> Path:
+    """Writes a figure atomically, in the format its suffix names."""
+    suffix = Path(path).suffix.lower()
+    options = {"pil_kwargs": JPEG_OPTIONS} if suffix in (".jpg", ".jpeg") else {}
+    return write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=dpi, **options))

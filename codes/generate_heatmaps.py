@@ -1,0 +1,163 @@
+"""Stage 3: renders grey attribution images as the paper's heatmaps.
+
+Every grey attribution image in ``--inputs`` and its subfolders (stage 2's ``<stem>.png``, read
+from the lossless ``<stem>.npy`` beside it where there is one) becomes ``smp_cpa_<stem>.jpeg`` in
+``--outputs``, under the same subfolder: min-max scaled, smoothed with a Gaussian and coloured with
+the paper's 'bwr' colormap between 0.15 and 0.4. ``--overlay`` and ``--panel`` add the heatmap
+blended over its micrograph and a panel of all views for review.
+
+Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
+"""
+
+import argparse
+
+from complexstep import cli, heatmaps
+
+
+def parse_arguments() -> argparse.Namespace:
+    """Reads the command line.
+
+    Returns:
+        The parsed options.
+    """
+    defaults = heatmaps.HeatmapStyle()
+    parser = cli.ArgumentParser(
+        description=(
+            "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to "
+            "[0, 1], smoothed with a Gaussian and coloured with a matplotlib colormap. The "
+            "defaults are the paper's."
+        ),
+    )
+    parser.add_argument(
+        "--inputs",
+        default="sinps",
+        metavar="DIR",
+        help=(
+            "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
+            "lies beside <stem>.png its lossless values are used"
+        ),
+    )
+    parser.add_argument(
+        "--outputs",
+        default="smaps",
+        metavar="DIR",
+        help=(
+            f"folder for the heatmaps, written as {heatmaps.HEATMAP_PREFIX}<stem>.jpeg under the "
+            "same subfolder as their input"
+        ),
+    )
+    parser.add_argument(
+        "--sigma",
+        # A plain float, since 0 (no smoothing) is valid; HeatmapStyle rejects negative values.
+        type=float,
+        default=defaults.sigma,
+        help="standard deviation, in map pixels, of the Gaussian smoothing; 0 turns smoothing off",
+    )
+    parser.add_argument(
+        "--cmap",
+        default=defaults.cmap,
+        metavar="NAME",
+        help="matplotlib colormap; 'bwr' shows low attribution blue and high red",
+    )
+    parser.add_argument(
+        "--vmin",
+        type=_colour_limit,
+        default=defaults.vmin,
+        metavar="VALUE|auto",
+        help=(
+            "scaled value drawn with the colormap's first colour, or 'auto' for the smoothed "
+            f"map's percentile {heatmaps.AUTO_PERCENTILES[0]:g}"
+        ),
+    )
+    parser.add_argument(
+        "--vmax",
+        type=_colour_limit,
+        default=defaults.vmax,
+        metavar="VALUE|auto",
+        help=(
+            "scaled value drawn with the colormap's last colour, or 'auto' for the smoothed "
+            f"map's percentile {heatmaps.AUTO_PERCENTILES[1]:g}"
+        ),
+    )
+    parser.add_argument(
+        "--dpi",
+        type=cli.positive_number,
+        default=defaults.dpi,
+        help=(
+            "resolution of heatmaps and overlays; a figure is 1/100 inch per map pixel, so a "
+            "256x256 map at 600 dpi makes 1536x1536 pixels"
+        ),
+    )
+    parser.add_argument(
+        "--overlay",
+        action="store_true",
+        help=(
+            f"also write {heatmaps.OVERLAY_PREFIX}<stem>.jpeg, the heatmap blended over the "
+            "micrograph of the same stem found in --micrographs; maps whose micrograph is "
+            "missing are listed"
+        ),
+    )
+    parser.add_argument(
+        "--panel",
+        action="store_true",
+        help=(
+            f"also write {heatmaps.PANEL_PREFIX}<stem>.png: micrograph, grey attribution, heatmap "
+            "and overlay side by side with a colour bar, at most "
+            f"{heatmaps.PANEL_MAXIMUM_DPI:g} dpi"
+        ),
+    )
+    parser.add_argument(
+        "--micrographs",
+        default=heatmaps.DEFAULT_MICROGRAPHS,
+        metavar="DIR",
+        help=(
+            "folder, searched with its subfolders, of the micrographs the maps were computed "
+            "from, matched by stem with any image suffix; used by --overlay and --panel"
+        ),
+    )
+    return parser.parse_args()
+
+
+def _colour_limit(text: str) -> float | str:
+    """Parses a colour limit: a number or 'auto'."""
+    if text.strip().lower() == heatmaps.AUTO:
+        return heatmaps.AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or '{heatmaps.AUTO}', not {text!r}"
+        ) from None
+
+
+def main() -> int:
+    """Renders every attribution image, reporting unreadable ones without stopping.
+
+    Returns:
+        0 if every map and requested view was written, else 1.
+
+    Raises:
+        cli.UserError: for a missing or empty input folder or an invalid setting.
+    """
+    arguments = parse_arguments()
+    style = heatmaps.HeatmapStyle(
+        sigma=arguments.sigma,
+        cmap=arguments.cmap,
+        vmin=arguments.vmin,
+        vmax=arguments.vmax,
+        dpi=arguments.dpi,
+    )
+    report = heatmaps.render_folder(
+        arguments.inputs,
+        arguments.outputs,
+        style,
+        overlay=arguments.overlay,
+        panel=arguments.panel,
+        micrographs=arguments.micrographs,
+    )
+    print(report.summary())
+    return cli.EXIT_FAILURE if report.problems else 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
