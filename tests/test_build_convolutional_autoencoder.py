@@ -1,0 +1,177 @@
+"""The stage 1 script: its flags, a run end to end, and its one-line errors."""
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import build_convolutional_autoencoder as script
+import numpy as np
+import pytest
+from PIL import Image
+
+from complexstep import cli
+from complexstep.cli import UserError
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SCRIPT = "codes/build_convolutional_autoencoder.py"
+ARTEFACTS = {
+    "autoencoder_microstructure.keras",
+    "autoencoder_microstructure.weights.h5",
+    "training_history.csv",
+    "loss_curves.png",
+    "reconstructions.png",
+}
+
+
+def _run_script(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, *arguments],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _write_images(folder: Path, count: int, seed: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        pixels = (rng.random((8, 8)).repeat(4, axis=0).repeat(4, axis=1) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"micrograph_{index}.png")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> tuple[Path, Path]:
+    """Two training micrographs and one test micrograph."""
+    root = tmp_path_factory.mktemp("script")
+    _write_images(root / "train", 2, seed=1)
+    _write_images(root / "test", 1, seed=2)
+    return root / "train", root / "test"
+
+
+@pytest.fixture(scope="module")
+def finished(folders, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """One tiny run of the script, and the models folder it was given."""
+    models = tmp_path_factory.mktemp("script_models") / "models"
+    completed = _run_script(
+        "--train-dir",
+        str(folders[0]),
+        "--test-dir",
+        str(folders[1]),
+        "--models-dir",
+        str(models),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+    )
+    return completed, models
+
+
+def test_run_writes_every_artefact(finished):
+    """A successful run exits 0 and leaves the model, weights, history and both plots."""
+    completed, models = finished
+    assert completed.returncode == 0, completed.stderr
+    assert {path.name for path in models.iterdir()} == ARTEFACTS
+
+
+def test_final_line_reports_the_recorded_validation_loss_and_folder(finished):
+    """The last line states the validation loss saved in the history and the models folder."""
+    completed, models = finished
+    final = completed.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"validation loss \(MSE\) (\S+) after 1 epoch\(s\) on 2 training images; "
+        r"model, weights, history and plots written to (.+)",
+        final,
+    )
+    assert match, final
+    with open(models / "training_history.csv", newline="") as file:
+        recorded = float(list(csv.DictReader(file))[-1]["val_loss"])
+    assert match.group(1) == f"{recorded:.4g}"
+    assert Path(match.group(2)) == models
+
+
+def test_zero_epochs_is_a_one_line_error(tmp_path):
+    """--epochs 0 exits non-zero with a single error line naming the flag and no traceback."""
+    completed = _run_script("--epochs", "0", "--models-dir", str(tmp_path / "models"))
+    assert completed.returncode != 0
+    assert completed.stderr.splitlines() == ["error: argument --epochs: must be at least 1, got 0"]
+    assert not (tmp_path / "models").exists()
+
+
+def test_models_path_that_is_a_file_is_a_one_line_error(folders, tmp_path, monkeypatch, capsys):
+    """A models path naming a file ends the script with status 1 and one error line."""
+    occupied = tmp_path / "models"
+    occupied.write_text("")
+    command_line = ["--train-dir", str(folders[0]), "--test-dir", str(folders[1])]
+    monkeypatch.setattr(sys, "argv", [SCRIPT, *command_line, "--models-dir", str(occupied)])
+    with pytest.raises(SystemExit) as raised:
+        cli.run(script.main)
+    assert raised.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"error: models directory {occupied} is a file, not a folder"
+    ]
+    assert captured.out == ""
+
+
+def test_defaults_are_the_papers_settings():
+    """Without flags the script trains 50 epochs of batch 32 at 5e-4 with seed 0."""
+    arguments = script.parse_arguments([])
+    assert (arguments.epochs, arguments.batch_size) == (50, 32)
+    assert arguments.learning_rate == 5e-4
+    assert arguments.seed == 0
+    assert (arguments.train_dir, arguments.test_dir, arguments.models_dir) == (
+        "microstructural_images/train",
+        "microstructural_images/test",
+        "models",
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["--epochs", "ten"], "argument --epochs: expected a whole number, got 'ten'"),
+        (
+            ["--learning-rate", "0"],
+            "argument --learning-rate: must be a positive finite number, got 0",
+        ),
+        (
+            ["--learning-rate=-1e-3"],
+            "argument --learning-rate: must be a positive finite number, got -1e-3",
+        ),
+        (
+            ["--learning-rate", "nan"],
+            "argument --learning-rate: must be a positive finite number, got nan",
+        ),
+        (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    ],
+)
+def test_invalid_flag_value_is_a_user_error_naming_the_flag(arguments, message):
+    """Each invalid flag value is refused with one line naming the flag and the reason."""
+    with pytest.raises(UserError) as raised:
+        script.parse_arguments(arguments)
+    assert str(raised.value) == message
+
+
+def test_help_explains_every_flag_with_its_default(capsys):
+    """--help lists each flag with its default value."""
+    with pytest.raises(SystemExit) as raised:
+        script.parse_arguments(["--help"])
+    assert raised.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for flag, default in [
+        ("--train-dir", "microstructural_images/train"),
+        ("--test-dir", "microstructural_images/test"),
+        ("--epochs", "50"),
+        ("--batch-size", "32"),
+        ("--learning-rate", "0.0005"),
+        ("--models-dir", "models"),
+        ("--seed", "0"),
+    ]:
+        entry = rf"{flag} [A-Z_]+ (?:(?! --).)*\(default: {re.escape(default)}\)"
+        assert re.search(entry, help_text), flag

@@ -1,0 +1,169 @@
+"""Images are found, read in every supported format and written atomically."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from complexstep import images
+from complexstep.cli import UserError
+
+ONE_GREY_LEVEL = 1 / 255
+
+
+def _save(path: Path, pixels: np.ndarray, **options) -> Path:
+    Image.fromarray(pixels).save(path, **options)
+    return path
+
+
+def _grey(value: int, size: int = 256, dtype=np.uint8) -> np.ndarray:
+    return np.full((size, size), value, dtype=dtype)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
+def test_lossless_8_bit_grey_reads_exactly(tmp_path, suffix):
+    """An 8-bit grey PNG, TIFF or BMP reads back as its pixel values divided by 255."""
+    pixels = np.arange(256 * 256, dtype=np.uint32).reshape(256, 256) % 256
+    path = _save(tmp_path / f"ramp{suffix}", pixels.astype(np.uint8))
+    values = images.read_image(path)
+    assert values.dtype == np.float32
+    assert values.shape == (256, 256)
+    np.testing.assert_allclose(values, pixels / 255.0, rtol=0, atol=1e-6)
+
+
+def test_jpeg_grey_reads_within_compression_tolerance(tmp_path):
+    """A uniform grey JPEG of level 128 reads back within two grey levels of 128/255."""
+    path = _save(tmp_path / "grey.jpg", _grey(128), quality=95)
+    np.testing.assert_allclose(images.read_image(path), 128 / 255, atol=2 * ONE_GREY_LEVEL)
+
+
+def test_16_bit_tiff_full_scale_reads_as_one(tmp_path):
+    """A 16-bit TIFF of value 65535 reads as exactly 1.0."""
+    path = _save(tmp_path / "white.tif", _grey(65535, dtype=np.uint16))
+    assert Image.open(path).mode.startswith("I;16")
+    np.testing.assert_array_equal(images.read_image(path), 1.0)
+
+
+def test_16_bit_tiff_keeps_precision_beyond_8_bits(tmp_path):
+    """A 16-bit TIFF level of 1000 reads as 1000/65535, finer than any 8-bit level."""
+    path = _save(tmp_path / "dark.tif", _grey(1000, dtype=np.uint16))
+    np.testing.assert_allclose(images.read_image(path), 1000 / 65535, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("colour", "luma"),
+    [((255, 0, 0), 0.299), ((0, 255, 0), 0.587), ((0, 0, 255), 0.114)],
+)
+def test_rgb_converts_to_601_luma(tmp_path, colour, luma):
+    """A pure red, green or blue RGB image reads as the ITU-R 601 weight of that primary."""
+    pixels = np.broadcast_to(np.array(colour, dtype=np.uint8), (256, 256, 3))
+    path = _save(tmp_path / "colour.png", np.ascontiguousarray(pixels))
+    np.testing.assert_allclose(images.read_image(path), luma, atol=ONE_GREY_LEVEL)
+
+
+def test_rgba_converts_to_grey_of_its_colour(tmp_path):
+    """A half-transparent green RGBA image reads as the luma of its green, ignoring alpha."""
+    pixels = np.broadcast_to(np.array([0, 255, 0, 128], dtype=np.uint8), (256, 256, 4))
+    path = _save(tmp_path / "transparent.png", np.ascontiguousarray(pixels))
+    np.testing.assert_allclose(images.read_image(path), 0.587, atol=ONE_GREY_LEVEL)
+
+
+def test_other_sizes_are_resized_to_256(tmp_path):
+    """A 40x100 image, black on the left half and white on the right, reads as 256x256 alike."""
+    pixels = np.zeros((40, 100), dtype=np.uint8)
+    pixels[:, 50:] = 255
+    values = images.read_image(_save(tmp_path / "small.png", pixels))
+    assert values.shape == (256, 256)
+    np.testing.assert_array_equal(values[:, :120], 0.0)
+    np.testing.assert_array_equal(values[:, 136:], 1.0)
+
+
+def test_resampled_values_stay_within_unit_interval(tmp_path):
+    """Resampling a random 8-bit image never leaves [0, 1]."""
+    pixels = np.random.default_rng(0).integers(0, 256, (97, 131), dtype=np.uint8)
+    values = images.read_image(_save(tmp_path / "noise.png", pixels))
+    assert values.min() >= 0.0
+    assert values.max() <= 1.0
+
+
+def test_unreadable_file_raises_naming_its_path(tmp_path):
+    """A text file with an image suffix raises UnreadableImageError whose message names it."""
+    path = tmp_path / "not_an_image.png"
+    path.write_text("no pixels here")
+    with pytest.raises(images.UnreadableImageError, match="not_an_image.png") as raised:
+        images.read_image(path)
+    assert isinstance(raised.value, UserError)
+
+
+def test_find_images_recurses_and_ignores_other_and_hidden_files(tmp_path):
+    """Images in subfolders are found, sorted; other suffixes and hidden files are not."""
+    (tmp_path / "grains" / "deep").mkdir(parents=True)
+    (tmp_path / ".cache").mkdir()
+    for name in ["b.png", "grains/a.TIF", "grains/deep/c.jpeg", ".hidden.png", ".cache/d.png"]:
+        _save(tmp_path / name, _grey(0, size=8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "grains" / "labels.csv").write_text("a,b")
+    assert images.find_images(tmp_path) == [
+        tmp_path / "b.png",
+        tmp_path / "grains" / "a.TIF",
+        tmp_path / "grains" / "deep" / "c.jpeg",
+    ]
+
+
+def test_find_images_in_missing_folder_raises_user_error(tmp_path):
+    """A folder that does not exist is reported by name."""
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(UserError, match=r"folder not found: .*no_such_folder"):
+        images.find_images(missing)
+
+
+def test_find_images_in_folder_without_images_raises_user_error(tmp_path):
+    """A folder holding only non-image files is reported as having no images."""
+    (tmp_path / "readme.txt").write_text("nothing to see")
+    with pytest.raises(UserError, match=r"no images in .* or its subfolders"):
+        images.find_images(tmp_path)
+
+
+def test_write_atomically_failure_leaves_destination_and_no_temporary(tmp_path):
+    """A writer that fails half-way leaves the old destination intact and no temporary file."""
+    destination = tmp_path / "model.weights.h5"
+    destination.write_text("previous run")
+
+    def fail_half_way(temporary: Path) -> None:
+        temporary.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        images.write_atomically(destination, fail_half_way)
+    assert destination.read_text() == "previous run"
+    assert sorted(tmp_path.iterdir()) == [destination]
+
+
+def test_write_atomically_gives_writer_the_destination_suffixes(tmp_path):
+    """The writer's temporary path ends with every suffix of the destination, then is renamed."""
+    seen = []
+
+    def write(temporary: Path) -> None:
+        seen.append(temporary)
+        temporary.write_text("weights")
+
+    destination = images.write_atomically(tmp_path / "model.weights.h5", write)
+    assert seen[0].name.endswith(".weights.h5")
+    assert seen[0].parent == tmp_path
+    assert destination.read_text() == "weights"
+    assert sorted(tmp_path.iterdir()) == [destination]
+
+
+def test_to_uint8_of_constant_array_is_all_zeros():
+    """A constant array has no range to scale and becomes black."""
+    result = images.to_uint8(np.full((3, 4), 0.7))
+    assert result.dtype == np.uint8
+    np.testing.assert_array_equal(result, np.zeros((3, 4), dtype=np.uint8))
+
+
+def test_to_uint8_stretches_range_to_0_and_255():
+    """The minimum maps to 0, the maximum to 255 and the midpoint to 128 (rounded 127.5)."""
+    np.testing.assert_array_equal(
+        images.to_uint8(np.array([-2.0, 0.0, 2.0])), np.array([0, 128, 255], dtype=np.uint8)
+    )
