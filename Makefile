@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 # Demo-sized settings: a few epochs on a few hundred synthetic micrographs.
-DEMO_TRAIN_IMAGES ?= 240
-DEMO_TEST_IMAGES ?= 60
+DEMO_TRAIN_IMAGES ?= 200
+DEMO_TEST_IMAGES ?= 50
 DEMO_CONTOUR_IMAGES ?= 4
-DEMO_EPOCHS ?= 5
+DEMO_EPOCHS ?= 3
 
 .PHONY: demo test lint clean
 
@@ -32,6 +32,12 @@ demo: $(INSTALLED)
 	$(BIN)/python codes/generate_synthetic_micrographs.py --train $(DEMO_TRAIN_IMAGES) \
 		--test $(DEMO_TEST_IMAGES) --contour-inputs $(DEMO_CONTOUR_IMAGES)
 	$(BIN)/python codes/build_convolutional_autoencoder.py --epochs $(DEMO_EPOCHS)
+	$(BIN)/python codes/obtain_attribution_contours.py --inputs contour_inputs \
+		--outputs contour_outputs/all
+	$(BIN)/python codes/generate_heatmaps.py --inputs contour_outputs/all --outputs smaps \
+		--micrographs contour_inputs --overlay --panel
+	@echo "Results: models/ (model, loss curves, reconstructions), contour_outputs/all/"
+	@echo "(attribution maps) and smaps/ (heatmaps, overlays and panels)."
 
 clean:
 	rm -rf models contour_outputs/all/* sinps/all/* smaps/*
