@@ -87,3 +87,14 @@ def test_engines_refuse_bad_settings(random_model):
         attribution.JacobianAttribution(twin, batch_size=0)
     with pytest.raises(ValueError, match="256x256"):
         attribution.JacobianAttribution(twin)(np.zeros((128, 128), np.float32))
+
+
+@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
+def test_every_pass_is_reported_once(random_model, image, method):
+    """The passes an engine reports while it works add up to the passes it announced."""
+    twin = architecture.build_complex_twin(random_model, "code")
+    engine = attribution.METHODS[method](twin)
+    reported = []
+    engine(image, on_pass=reported.append)
+    assert sum(reported) == engine.passes
+    assert len(reported) > 1

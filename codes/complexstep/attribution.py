@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -37,6 +38,15 @@ from complexstep.complex_layers import ComplexLayer
 
 DEFAULT_H = 0.1
 DEFAULT_BATCH_SIZE = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageWork:
+    """What the passes over one image share: its layer states, the sums, and whom to tell."""
+
+    states: list
+    squares: np.ndarray
+    on_pass: Callable[[int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +131,10 @@ def _lattice_periods(geometry: _AxisGeometry, costs: list[float]) -> list[int]:
     return best
 
 
+def _ignore(passes: int) -> None:
+    """The default ``on_pass``: nobody is told."""
+
+
 class _Engine:
     """What both engines share: the twin's layers, their geometry and the real pass.
 
@@ -128,6 +142,10 @@ class _Engine:
         twin: a complex twin from ``architecture.build_complex_twin``; its output is explained.
         batch_size: how many perturbed copies of a full-resolution image go through a layer at
             once; coarser layers take proportionally more. Larger is faster and uses more memory.
+
+    Attributes:
+        passes: how many passes through the last layer one image takes; ``__call__`` reports
+            them as they finish to its ``on_pass`` callback.
     """
 
     def __init__(self, twin: keras.Model, batch_size: int = DEFAULT_BATCH_SIZE):
@@ -191,44 +209,45 @@ class ComplexStepAttribution(_Engine):
             if self.periods[level] != self.periods[level - 1]
         }
         self._members = self.geometry.members(len(self.layers), self.periods[-1])
+        self.passes = self.periods[-1] ** 2
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, on_pass: Callable[[int], None] = _ignore) -> np.ndarray:
         """The attribution map of one image.
 
         Args:
             image: float ``(height, width)`` or ``(height, width, 1)`` with values in [0, 1].
+            on_pass: called with the number of passes each time some finish.
 
         Returns:
             float32 ``(height, width)``.
         """
         self._check(image)
-        states = self._real_pass(image)
         size = self.geometry.lengths[0]
+        work = _ImageWork(self._real_pass(image), np.zeros((size, size), np.float32), on_pass)
         period = self.periods[0]
-        squares = np.zeros((size, size), np.float32)
         on_lattice = np.eye(period, dtype=np.float32)[:, np.arange(size) % period]
         residues = np.array([(r, s) for r in range(period) for s in range(period)])
         for start in range(0, len(residues), self._chunk(0)):
             chunk = residues[start : start + self._chunk(0)]
             rows, columns = on_lattice[chunk[:, 0]], on_lattice[chunk[:, 1]]
             t = self.h * rows[:, :, None, None] * columns[:, None, :, None]
-            self._forward(ops.convert_to_tensor(t), chunk, 0, states, squares)
-        return np.sqrt(squares) / np.float32(self.h)
+            self._forward(ops.convert_to_tensor(t), chunk, 0, work)
+        return np.sqrt(work.squares) / np.float32(self.h)
 
-    def _forward(self, t, residues: np.ndarray, level: int, states: list, squares) -> None:
+    def _forward(self, t, residues: np.ndarray, level: int, work: _ImageWork) -> None:
         """Pushes the imaginary parts ``t`` of the lattices ``residues`` through layer ``level``
         and on, splitting the lattices where the next layer needs sparser ones."""
         while True:
-            t = self.layers[level].imaginary_pass(t, states[level])
+            t = self.layers[level].imaginary_pass(t, work.states[level])
             level += 1
             if level == len(self.layers):
-                self._collect(t, residues, squares)
+                self._collect(t, residues, work)
                 return
             if level in self._covers:
-                self._split(t, residues, level, states, squares)
+                self._split(t, residues, level, work)
                 return
 
-    def _split(self, t, residues: np.ndarray, level: int, states: list, squares) -> None:
+    def _split(self, t, residues: np.ndarray, level: int, work: _ImageWork) -> None:
         """Splits each lattice into sub-lattices whose footprints stay apart through ``level``."""
         old = self.periods[level - 1]
         offsets = old * np.arange(self.periods[level] // old)
@@ -245,12 +264,11 @@ class ComplexStepAttribution(_Engine):
             child_residues = np.array([residue for _, residue in chunk])
             rows = ops.convert_to_tensor(cover[child_residues[:, 0]])
             columns = ops.convert_to_tensor(cover[child_residues[:, 1]])
-            child = (
-                ops.take(t, parents, axis=0) * rows[:, :, None, None] * columns[:, None, :, None]
-            )
-            self._forward(child, child_residues, level, states, squares)
+            child = ops.take(t, parents, axis=0)
+            child = child * rows[:, :, None, None] * columns[:, None, :, None]
+            self._forward(child, child_residues, level, work)
 
-    def _collect(self, t, residues: np.ndarray, squares: np.ndarray) -> None:
+    def _collect(self, t, residues: np.ndarray, work: _ImageWork) -> None:
         """Adds each lattice member's squared output, summed over its own footprint, to squares."""
         period = self.periods[-1]
         energy = ops.sum(ops.square(t), axis=-1)
@@ -260,8 +278,9 @@ class ComplexStepAttribution(_Engine):
             ops.matmul(ops.matmul(rows, energy), ops.transpose(columns, (0, 2, 1)))
         )
         for (r, s), block in zip(residues, sums):
-            target = squares[r::period, s::period]
+            target = work.squares[r::period, s::period]
             target += block[: target.shape[0], : target.shape[1]]
+        work.on_pass(len(residues))
 
 
 class JacobianAttribution(_Engine):
@@ -290,8 +309,9 @@ class JacobianAttribution(_Engine):
             (p for p in range(1, lengths[-1]) if np.all(lasts[:-p] < firsts[p:])), lengths[-1]
         )
         self._channels = self.layers[-1].output.shape[-1]
+        self.passes = self.period**2 * self._channels
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, on_pass: Callable[[int], None] = _ignore) -> np.ndarray:
         """The attribution map of one image, as ``ComplexStepAttribution`` but ``h``-free."""
         self._check(image)
         states = self._real_pass(image)
@@ -317,6 +337,7 @@ class JacobianAttribution(_Engine):
             for layer, state in zip(reversed(self.layers), reversed(states)):
                 g = layer.imaginary_adjoint(g, state)
             squares = squares + ops.sum(ops.square(g[..., 0]), axis=0)
+            on_pass(len(chunk))
         return np.sqrt(ops.convert_to_numpy(squares))
 
 
@@ -383,13 +404,17 @@ def attribute_folder(
     else:
         engine = JacobianAttribution(twin, batch_size=batch_size)
     done, failed = [], []
-    for path in cli.progress(paths, f"{method} attribution of {layer!r}"):
+    label = f"{method} attribution of {layer!r}"
+    bar = cli.ProgressBar(len(paths) * engine.passes, label, units="passes")
+    for number, path in enumerate(paths, start=1):
+        bar.detail = f"image {number}/{len(paths)}"
         try:
             image = images.read_image(path, size=engine.geometry.lengths[0])
         except images.UnreadableImageError as error:
             failed.append(error)
+            bar.advance(engine.passes)
             continue
-        values = engine(image)
+        values = engine(image, on_pass=bar.advance)
         target = Path(outputs) / path.relative_to(inputs).with_suffix("")
         images.write_array(target.with_name(target.name + ".npy"), values)
         images.write_grey_png(target.with_name(target.name + ".png"), values)

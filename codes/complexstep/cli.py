@@ -102,31 +102,57 @@ def run(main: Callable[[], int]) -> None:
     sys.exit(status)
 
 
-def progress(items: Sequence[T], label: str, unit: str = "image") -> Iterator[T]:
-    """Yields ``items`` while keeping a one-line progress bar on standard error.
+class ProgressBar:
+    """A one-line progress bar on standard error.
 
     On a terminal the line is redrawn in place; in a log it is printed at every tenth of the
     work, so that long runs show they are alive without flooding the file.
+
+    Args:
+        total: how many units of work there are.
+        label: what the work is.
+        units: what the units of work are called.
     """
-    total = len(items)
-    interactive = sys.stderr.isatty()
-    start = time.monotonic()
-    last_tenth = -1
-    for done, item in enumerate(items):
+
+    def __init__(self, total: int, label: str, units: str = "images"):
+        self.total = max(total, 1)
+        self.label = label
+        self.units = units
+        self.detail = ""
+        self.done = 0
+        self._interactive = sys.stderr.isatty()
+        self._start = time.monotonic()
+        self._last_tenth = -1
+
+    def advance(self, count: int = 1) -> None:
+        """Records ``count`` more units done and redraws the line when it is due."""
+        self.done = min(self.done + count, self.total)
+        tenth = self.done * 10 // self.total
+        finished = self.done == self.total
+        if not (self._interactive or tenth != self._last_tenth or finished):
+            return
+        self._last_tenth = tenth
+        elapsed = time.monotonic() - self._start
+        remaining = elapsed / max(self.done, 1) * (self.total - self.done)
+        filled = self.done * _BAR_WIDTH // self.total
+        bar = "=" * filled + " " * (_BAR_WIDTH - filled)
+        detail = f", {self.detail}" if self.detail else ""
+        line = (
+            f"{self.label} [{bar}] {self.done}/{self.total} {self.units}{detail}, "
+            f"{elapsed:.0f}s elapsed, {remaining:.0f}s left"
+        )
+        if self._interactive:
+            print(f"\r{line}\033[K", end="\n" if finished else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def progress(items: Sequence[T], label: str, units: str = "images") -> Iterator[T]:
+    """Yields ``items`` while keeping a ``ProgressBar`` over them."""
+    bar = ProgressBar(len(items), label, units)
+    for item in items:
         yield item
-        tenth = (done + 1) * 10 // max(total, 1)
-        if interactive or tenth != last_tenth or done + 1 == total:
-            last_tenth = tenth
-            elapsed = time.monotonic() - start
-            remaining = elapsed / (done + 1) * (total - done - 1)
-            filled = (done + 1) * _BAR_WIDTH // max(total, 1)
-            bar = "=" * filled + " " * (_BAR_WIDTH - filled)
-            line = (
-                f"{label} [{bar}] {done + 1}/{total} {unit}s, "
-                f"{elapsed:.0f}s elapsed, {remaining:.0f}s left"
-            )
-            end = "\n" if not interactive or done + 1 == total else ""
-            print(f"\r{line}" if interactive else line, end=end, file=sys.stderr, flush=True)
+        bar.advance()
 
 
 _BAR_WIDTH = 30
