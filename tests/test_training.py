@@ -214,6 +214,7 @@ def test_empty_training_folder_is_a_one_line_error(folders, tmp_path):
     with pytest.raises(UserError, match=r"^no images in .*empty or its subfolders") as raised:
         training.train(empty, folders[1], tmp_path / "models", epochs=1, batch_size=2)
     assert "\n" not in str(raised.value)
+    assert "run codes/generate_synthetic_micrographs.py" in str(raised.value)
 
 
 def test_folder_of_only_unreadable_files_is_an_error(folders, tmp_path):

@@ -35,7 +35,6 @@ from skimage.filters import gaussian
 from complexstep.cli import UserError, progress
 from complexstep.images import (
     UnreadableImageError,
-    _reason,
     find_images,
     read_image,
     write_atomically,
@@ -148,7 +147,7 @@ def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
     try:
         values = np.load(array_path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise UnreadableImageError(f"cannot read {array_path}: {_reason(error)}") from None
+        raise UnreadableImageError.of(array_path, error) from None
     values = np.squeeze(values)
     if not isinstance(values, np.ndarray) or values.ndim != 2 or values.size == 0:
         raise UnreadableImageError(

@@ -25,6 +25,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 class UnreadableImageError(UserError):
     """An image file that exists but cannot be decoded."""
 
+    @classmethod
+    def of(cls, path: str | os.PathLike, error: Exception) -> "UnreadableImageError":
+        """The error for ``path``, giving the first line of the decoder's complaint as reason."""
+        lines = str(error).strip().splitlines()
+        return cls(f"cannot read {path}: {lines[0] if lines else type(error).__name__}")
+
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Lists the image files in a folder and its subfolders, in a stable order.
@@ -79,7 +85,7 @@ def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE) -> np.nda
     except UnidentifiedImageError:
         raise UnreadableImageError(f"cannot read {path}: not an image PIL can decode") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise UnreadableImageError(f"cannot read {path}: {_reason(error)}") from None
+        raise UnreadableImageError.of(path, error) from None
     if size is not None and grey.shape != (size, size):
         resized = Image.fromarray(grey, mode="F").resize((size, size), Image.Resampling.BILINEAR)
         grey = np.asarray(resized, dtype=np.float32)
@@ -98,12 +104,6 @@ def _to_unit_grey(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA").convert("RGB")
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-
-
-def _reason(error: Exception) -> str:
-    """The first line of an exception's message, or its type where it has none."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

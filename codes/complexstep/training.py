@@ -196,8 +196,14 @@ def readable_images(folder: str | os.PathLike, label: str) -> tuple[list[Path], 
     Raises:
         UserError: if the folder is missing or holds no image, or none of its images is readable.
     """
+    paths = images.list_images(folder)
+    if not paths:
+        raise UserError(
+            f"no images in {folder} or its subfolders; put micrographs there, or run "
+            "codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
+        )
     readable, skipped, reasons = [], [], []
-    for path in cli.progress(images.find_images(folder), label):
+    for path in cli.progress(paths, label):
         try:
             images.read_image(path)
         except images.UnreadableImageError as error:
