@@ -9,12 +9,12 @@ from pathlib import Path
 import build_convolutional_autoencoder as script
 import numpy as np
 import pytest
+import scripts
 from PIL import Image
 
 from complexstep import cli
 from complexstep.cli import UserError
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 SCRIPT = "codes/build_convolutional_autoencoder.py"
 ARTEFACTS = {
     "autoencoder_microstructure.keras",
@@ -25,14 +25,7 @@ ARTEFACTS = {
 }
 
 
-def _run_script(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, SCRIPT, *arguments],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+_run_script = scripts.runner("build_convolutional_autoencoder.py")
 
 
 def _write_images(folder: Path, count: int, seed: int) -> None:

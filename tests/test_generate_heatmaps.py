@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 from test_heatmaps import (
     BLOCK,
     TEST_DPI,
@@ -25,20 +26,11 @@ from test_heatmaps import (
     unit_map,
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPT = "codes/generate_heatmaps.py"
+REPOSITORY = scripts.REPOSITORY
 MAP_SIDE = 24
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess:
-    """Runs the script from the repository root, capturing its output as text."""
-    return subprocess.run(
-        [sys.executable, SCRIPT, *arguments],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+run_script = scripts.runner("generate_heatmaps.py")
 
 
 @pytest.fixture(scope="module")

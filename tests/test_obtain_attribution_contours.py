@@ -1,28 +1,16 @@
 """Stage 2 as a user runs it: the script, its files and its one-line errors."""
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 from PIL import Image
 
 from complexstep import architecture, attribution, images
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPT = REPOSITORY / "codes" / "obtain_attribution_contours.py"
-
-
-def run_stage_2(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+run_stage_2 = scripts.runner("obtain_attribution_contours.py")
 
 
 def checksums(folder: Path) -> dict[str, str]:

@@ -1,19 +1,17 @@
 """Tests of the synthetic micrographs and of the script that fills empty folders with them."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 from PIL import Image
 from skimage import filters
 
 from complexstep import synthetic
 from complexstep.cli import UserError
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPT = "codes/generate_synthetic_micrographs.py"
+REPOSITORY = scripts.REPOSITORY
 SAMPLE_SIZE = 24
 
 # Bounds from the 815 real 256x256 ferrite-pearlite micrographs (652 training, 163 test) the
@@ -67,15 +65,7 @@ def sample_statistics() -> dict[str, np.ndarray]:
     return {name: np.array([row[name] for row in rows]) for name in REAL_RANGES}
 
 
-def _run_script(*arguments: str) -> subprocess.CompletedProcess:
-    """Runs the script from the repository root, as a user would."""
-    return subprocess.run(
-        [sys.executable, SCRIPT, *arguments],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+_run_script = scripts.runner("generate_synthetic_micrographs.py")
 
 
 def _folder_arguments(root: Path, train: int, test: int, contour: int) -> list[str]:
