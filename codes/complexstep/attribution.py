@@ -77,11 +77,7 @@ class _AxisGeometry:
 
     def separating_period(self, level: int) -> int:
         """The smallest lattice period whose input indices have disjoint footprints at ``level``."""
-        length = self.lengths[0]
-        for period in range(1, length):
-            if np.all(self.last[level][:-period] < self.first[level][period:]):
-                return period
-        return length
+        return _separating_period(self.first[level], self.last[level])
 
     def cover(self, level: int, period: int) -> np.ndarray:
         """Indicator, per residue modulo ``period``, of the indices its footprints cover.
@@ -109,6 +105,12 @@ class _AxisGeometry:
         return table
 
 
+def _separating_period(first: np.ndarray, last: np.ndarray) -> int:
+    """The smallest period p for which the intervals ``first[i]..last[i]`` and those p further on
+    never overlap; intervals that move forward with i then never overlap at any multiple of p."""
+    return next((p for p in range(1, len(first)) if np.all(last[:-p] < first[p:])), len(first))
+
+
 def _lattice_periods(geometry: _AxisGeometry, costs: list[float]) -> list[int]:
     """Chooses the lattice period of the passes through each layer.
 
@@ -122,9 +124,10 @@ def _lattice_periods(geometry: _AxisGeometry, costs: list[float]) -> list[int]:
     best, best_cost = None, math.inf
     for final in range(required[-1], min(2 * required[-1], length) + 1):
         periods = [final]
+        # Footprints that overlap after a layer overlap after every later one, so the required
+        # periods never decrease and each has a divisor of the next at least as large as itself.
         for need in reversed(required[:-1]):
-            divisors = [d for d in range(need, periods[0] + 1) if periods[0] % d == 0]
-            periods.insert(0, divisors[0] if divisors else periods[0])
+            periods.insert(0, min(d for d in range(need, periods[0] + 1) if periods[0] % d == 0))
         cost = sum(period**2 * layer_cost for period, layer_cost in zip(periods, costs))
         if cost < best_cost:
             best, best_cost = periods, cost
@@ -305,9 +308,7 @@ class JacobianAttribution(_Engine):
                 first, last = layer.receptive_field(first, last, length)
             fields.append((first, last))
         firsts, lasts = np.array(fields).T
-        self.period = next(
-            (p for p in range(1, lengths[-1]) if np.all(lasts[:-p] < firsts[p:])), lengths[-1]
-        )
+        self.period = _separating_period(firsts, lasts)
         self._channels = self.layers[-1].output.shape[-1]
         self.passes = self.period**2 * self._channels
 
