@@ -7,7 +7,7 @@ folder of any size trains in constant memory and every format the project reads 
 included) is accepted. Each file is decoded once before training; unreadable ones are reported one
 line each and left out, so that a bad file neither stops a long run nor is silently lost.
 
-The models folder receives the full model, its weights alone (for the complex twin of stage 2), the
+The models folder receives the full model, its weights alone (for a freshly built autoencoder), the
 loss per epoch as CSV and as a plot, and a plot of a few test micrographs beside their
 reconstructions. Every file is written atomically, and the folder is checked before training, so
 that a run never ends with a trained model that cannot be saved.
