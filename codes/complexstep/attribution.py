@@ -134,6 +134,24 @@ def _lattice_periods(geometry: _AxisGeometry, costs: list[float]) -> list[int]:
     return best
 
 
+def _compile(function: Callable) -> Callable:
+    """Compiles a function of tensors with the backend's whole-program compiler, where it has one.
+
+    Fusing the adjoint maps' masks, repeats and sums into the convolutions around them halves the
+    time of a reverse pass on TensorFlow, whose eager kernels each read and write whole tensors.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
 def _ignore(passes: int) -> None:
     """The default ``on_pass``: nobody is told."""
 
@@ -163,6 +181,7 @@ class _Engine:
         shapes = [twin.input_shape] + [layer.output.shape for layer in self.layers]
         self._sizes = [math.prod(shape[1:]) for shape in shapes]
         self._budget = batch_size * max(self._sizes)
+        self._linearize = _compile(self._states)
 
     def _chunk(self, level: int) -> int:
         """How many tensors of the size at ``level`` fit in one batch."""
@@ -170,7 +189,11 @@ class _Engine:
 
     def _real_pass(self, image: np.ndarray) -> list:
         """Runs the real pass of one image and returns each layer's state."""
-        x = ops.convert_to_tensor(np.asarray(image, np.float32).reshape(1, *image.shape[:2], 1))
+        x = np.asarray(image, np.float32).reshape(1, *image.shape[:2], 1)
+        return self._linearize(ops.convert_to_tensor(x))
+
+    def _states(self, x) -> list:
+        """Each layer's state for the real input ``x``: what fixes its imaginary linear map."""
         states = []
         for layer in self.layers:
             x, state = layer.real_pass(x)
@@ -311,6 +334,7 @@ class JacobianAttribution(_Engine):
         self.period = _separating_period(firsts, lasts)
         self._channels = self.layers[-1].output.shape[-1]
         self.passes = self.period**2 * self._channels
+        self._pull_back = _compile(self._squared_derivatives)
 
     def __call__(self, image: np.ndarray, on_pass: Callable[[int], None] = _ignore) -> np.ndarray:
         """The attribution map of one image, as ``ComplexStepAttribution`` but ``h``-free."""
@@ -325,21 +349,27 @@ class JacobianAttribution(_Engine):
             for s in range(self.period)
             for c in range(self._channels)
         ]
-        squares = ops.zeros((size, size), "float32")
+        squares = np.zeros((size, size), np.float32)
         for start in range(0, len(seeds), self.batch_size):
             chunk = np.array(seeds[start : start + self.batch_size])
             rows, columns = on_lattice[chunk[:, 0]], on_lattice[chunk[:, 1]]
-            g = (
+            # Every batch has the same shape, so the compiled pass is traced once; the last one is
+            # padded with seeds of zero, which add nothing.
+            g = np.zeros((self.batch_size, cells, cells, self._channels), np.float32)
+            g[: len(chunk)] = (
                 rows[:, :, None, None]
                 * columns[:, None, :, None]
                 * channels[chunk[:, 2]][:, None, None]
             )
-            g = ops.convert_to_tensor(g)
-            for layer, state in zip(reversed(self.layers), reversed(states)):
-                g = layer.imaginary_adjoint(g, state)
-            squares = squares + ops.sum(ops.square(g[..., 0]), axis=0)
+            squares += ops.convert_to_numpy(self._pull_back(ops.convert_to_tensor(g), states))
             on_pass(len(chunk))
-        return np.sqrt(ops.convert_to_numpy(squares))
+        return np.sqrt(squares)
+
+    def _squared_derivatives(self, g, states: list):
+        """Pulls the seeds ``g`` back to the input and sums their squared derivatives."""
+        for layer, state in zip(reversed(self.layers), reversed(states)):
+            g = layer.imaginary_adjoint(g, state)
+        return ops.sum(ops.square(g[..., 0]), axis=0)
 
 
 METHODS = {"complex-step": ComplexStepAttribution, "jacobian": JacobianAttribution}
