@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import models
 import reference
 from complexstep import architecture, attribution
+from complexstep.cli import UserError
 
 
 def sample_pixels(seed: int, count: int) -> list[tuple[int, int]]:
@@ -98,3 +100,11 @@ def test_every_pass_is_reported_once(random_model, image, method):
     engine(image, on_pass=reported.append)
     assert sum(reported) == engine.passes
     assert len(reported) > 1
+
+
+def test_folder_driver_reports_bad_settings_as_user_errors(random_model, tmp_path):
+    """The per-folder driver turns an engine's refusal into a one-line user error."""
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(tmp_path / "flat.png")
+    with pytest.raises(UserError, match="h must be positive. Received: h=0"):
+        attribution.attribute_folder(tmp_path, tmp_path / "out", random_model, h=0)
+    assert not (tmp_path / "out").exists()

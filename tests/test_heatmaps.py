@@ -102,20 +102,6 @@ def report_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if not line.startswith("heatmaps [")]
 
 
-def test_scale_to_unit_spans_zero_to_one():
-    """Min-max scaling sends the minimum to 0, the maximum to 1 and keeps proportions between."""
-    scaled, was_constant = heatmaps.scale_to_unit(np.array([[2.0, 4.0], [3.0, 6.0]]))
-    np.testing.assert_allclose(scaled, [[0.0, 0.5], [0.25, 1.0]])
-    assert not was_constant
-
-
-def test_scale_to_unit_turns_constant_map_into_zeros_and_reports_it():
-    """A constant map scales to all zeros, not NaN, and is reported as constant."""
-    scaled, was_constant = heatmaps.scale_to_unit(np.full((5, 5), 3.5))
-    assert was_constant
-    assert np.array_equal(scaled, np.zeros((5, 5)))
-
-
 def test_smooth_with_zero_sigma_leaves_map_unchanged():
     """Sigma 0 turns smoothing off."""
     values = sample_map()

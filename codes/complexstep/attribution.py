@@ -424,16 +424,13 @@ def attribute_folder(
     """
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if not h > 0:
-        raise UserError(f"h must be positive, got {h}")
-    if batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size}")
     paths = images.find_images(inputs)
     twin = architecture.build_complex_twin(model, layer)
-    if method == "complex-step":
-        engine = ComplexStepAttribution(twin, h=h, batch_size=batch_size)
-    else:
-        engine = JacobianAttribution(twin, batch_size=batch_size)
+    settings = {"h": h} if method == "complex-step" else {}
+    try:
+        engine = METHODS[method](twin, batch_size=batch_size, **settings)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     done, failed = [], []
     label = f"{method} attribution of {layer!r}"
     bar = cli.ProgressBar(len(paths) * engine.passes, label, units="passes")

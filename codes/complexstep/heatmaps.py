@@ -37,6 +37,7 @@ from complexstep.images import (
     UnreadableImageError,
     find_images,
     read_image,
+    scale_to_unit,
     write_atomically,
 )
 
@@ -158,23 +159,6 @@ def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise UnreadableImageError(f"cannot read {array_path}: it holds NaN or infinite values")
     return values.astype(np.float64)
-
-
-def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Min-max scales a map to [0, 1].
-
-    Args:
-        values: a finite array.
-
-    Returns:
-        The scaled float64 array and whether the map was constant; a constant map has no range to
-        scale by, so it becomes all zeros (rendered uniformly) rather than NaN.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    low, high = values.min(), values.max()
-    if high <= low:
-        return np.zeros(values.shape), True
-    return (values - low) / (high - low), False
 
 
 def smooth(values: np.ndarray, sigma: float) -> np.ndarray:

@@ -150,10 +150,23 @@ def write_array(path: str | os.PathLike, values: np.ndarray) -> Path:
     return write_atomically(path, save)
 
 
-def to_uint8(values: np.ndarray) -> np.ndarray:
-    """Min-max scales an array to 0..255 as uint8; a constant array becomes all zeros."""
+def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Min-max scales an array to [0, 1].
+
+    Args:
+        values: a finite array.
+
+    Returns:
+        The scaled float64 array and whether the array was constant; a constant array has no
+        range to scale by, so it becomes all zeros rather than NaN.
+    """
     values = np.asarray(values, dtype=np.float64)
     low, high = values.min(), values.max()
     if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - low) / (high - low) * 255.0).astype(np.uint8)
+        return np.zeros(values.shape), True
+    return (values - low) / (high - low), False
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Min-max scales an array to 0..255 as uint8; a constant array becomes all zeros."""
+    return np.round(scale_to_unit(values)[0] * 255.0).astype(np.uint8)
