@@ -1,4 +1,5 @@
-"""Small models shared by the stage 2 tests: one with random weights and one briefly trained."""
+"""Models shared by the stage 2 tests: the paper's with random or briefly trained weights, and a
+small one of the same layer kinds."""
 
 import keras
 import numpy as np
@@ -10,11 +11,7 @@ def random_autoencoder(seed: int) -> keras.Model:
     """The paper's autoencoder with seeded random kernels and random biases of both signs."""
     keras.utils.set_random_seed(seed)
     model = architecture.build_autoencoder()
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.weights:
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0.0, 0.05, bias.shape).astype(np.float32)])
+    _randomize_biases(model, np.random.default_rng(seed))
     return model
 
 
@@ -34,3 +31,31 @@ def smooth_images(rng: np.random.Generator, count: int) -> np.ndarray:
     coarse = noise.repeat(8, axis=1).repeat(8, axis=2)
     fine = rng.random((count, 256, 256))
     return (0.7 * coarse + 0.3 * fine).astype(np.float32)[..., None]
+
+
+def small_autoencoder(seed: int) -> keras.Model:
+    """A 32x32 network of the same layer kinds, small enough to explain every pixel literally."""
+    keras.utils.set_random_seed(seed)
+    specs = [
+        architecture.LayerSpec("conv", "conv1", 4),
+        architecture.LayerSpec("pool", "pool1"),
+        architecture.LayerSpec("conv", "conv2", 3),
+        architecture.LayerSpec("pool", "pool2"),
+        architecture.LayerSpec("upsample", "upsample"),
+        architecture.LayerSpec("conv", "out", 2, "linear"),
+    ]
+    inputs = keras.Input((32, 32, 1))
+    outputs = inputs
+    for spec in specs:
+        outputs = spec.real_layer()(outputs)
+    model = keras.Model(inputs, outputs)
+    _randomize_biases(model, np.random.default_rng(seed))
+    return model
+
+
+def _randomize_biases(model: keras.Model, rng: np.random.Generator) -> None:
+    """Biases of both signs, so that ReLU masks cut through the images."""
+    for layer in model.layers:
+        if layer.weights:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0.0, 0.05, bias.shape).astype(np.float32)])

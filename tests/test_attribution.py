@@ -74,6 +74,38 @@ def test_step_size_changes_nothing_beyond_rounding(random_model, image):
     np.testing.assert_allclose(coarse, fine, rtol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def small_model():
+    return models.small_autoencoder(seed=5)
+
+
+@pytest.mark.parametrize("layer, splits", [("pool2", [0, 1, 2, 3, 4]), ("out", [0, 1, 2, 3, 4])])
+def test_every_split_gives_the_literal_step_at_every_pixel(small_model, layer, splits):
+    """Patch Jacobians below any split and reverse passes above it give the literal step's map.
+
+    Splitting after every layer of a network ending before upsampling needs no pass at all; the
+    upsampling layer spaces receptive fields unevenly, so no split goes past it.
+    """
+    image = np.random.default_rng(6).random((32, 32)).astype(np.float32)
+    pixels = [(row, column) for row in range(32) for column in range(32)]
+    literal = reference.literal_attribution(small_model, layer, image, pixels).reshape(32, 32)
+    twin = architecture.build_complex_twin(small_model, layer)
+    assert attribution.JacobianAttribution(twin).splits == splits
+    for split in splits:
+        engine = attribution.JacobianAttribution(twin, split=split)
+        assert (engine.passes == 1) == (split == len(twin.layers) - 1)
+        np.testing.assert_allclose(engine(image), literal, rtol=1e-5, err_msg=f"split={split}")
+
+
+def test_shallow_layers_need_no_reverse_pass(random_model):
+    """For the first blocks, patch Jacobians of every layer are the least work: no pass is left."""
+    for layer in ("encoder_conv1", "encoder_pool2"):
+        engine = attribution.JacobianAttribution(
+            architecture.build_complex_twin(random_model, layer)
+        )
+        assert (engine.split, engine.passes) == (len(engine.layers), 1)
+
+
 def test_lattice_of_the_code_is_worked_out_from_the_architecture(random_model):
     """Code cells three apart have disjoint 46-pixel receptive fields; two apart do not."""
     twin = architecture.build_complex_twin(random_model, "code")
@@ -81,25 +113,31 @@ def test_lattice_of_the_code_is_worked_out_from_the_architecture(random_model):
 
 
 def test_engines_refuse_bad_settings(random_model):
-    """A non-positive step or batch, or an image of the wrong size, is refused by name."""
+    """A non-positive step or batch, a split past the network, or an image of the wrong size, is
+    refused by name."""
     twin = architecture.build_complex_twin(random_model, "code")
     with pytest.raises(ValueError, match="h=0"):
         attribution.ComplexStepAttribution(twin, h=0)
     with pytest.raises(ValueError, match="batch_size=0"):
         attribution.JacobianAttribution(twin, batch_size=0)
+    with pytest.raises(ValueError, match="one of 0, 1, 2, 3, 4, 5, 6, 7, 8. Received: split=9"):
+        attribution.JacobianAttribution(twin, split=9)
     with pytest.raises(ValueError, match="256x256"):
         attribution.JacobianAttribution(twin)(np.zeros((128, 128), np.float32))
 
 
 @pytest.mark.parametrize("method", ["complex-step", "jacobian"])
 def test_every_pass_is_reported_once(random_model, image, method):
-    """The passes an engine reports while it works add up to the passes it announced."""
+    """The passes an engine reports while it works add up to the passes it announced, and working
+    in smaller batches changes nothing."""
     twin = architecture.build_complex_twin(random_model, "code")
-    engine = attribution.METHODS[method](twin)
+    engine = attribution.METHODS[method](twin, batch_size=1)
     reported = []
-    engine(image, on_pass=reported.append)
+    values = engine(image, on_pass=reported.append)
     assert sum(reported) == engine.passes
     assert len(reported) > 1
+    whole_batches = attribution.METHODS[method](twin, batch_size=1024)(image)
+    np.testing.assert_allclose(values, whole_batches, rtol=1e-6)
 
 
 def test_folder_driver_reports_bad_settings_as_user_errors(random_model, tmp_path):

@@ -87,6 +87,44 @@ def test_adjoint_is_the_transpose_of_the_imaginary_map(layer, channels):
     np.testing.assert_allclose(np.sum(forward * g), np.sum(t * backward), rtol=1e-4)
 
 
+def test_patch_jacobians_hold_each_cells_derivatives_over_its_receptive_field():
+    """Patch Jacobians pushed through a 5x5 convolution, 3x3 pooling and a 3x3 convolution hold
+    the Jacobian that the imaginary passes of unit perturbations give, cell by cell."""
+    rng = np.random.default_rng(4)
+    layers = [
+        complex_layers.ComplexConv2D(3, kernel_size=5, activation="relu"),
+        complex_layers.ComplexMaxPooling2D(3),
+        complex_layers.ComplexConv2D(2, kernel_size=3, activation="linear"),
+    ]
+    size = 18
+    x = ops.convert_to_tensor(rng.standard_normal((1, size, size, 1)).astype(np.float32))
+    states = []
+    for layer in layers:
+        layer.build(x.shape)
+        if isinstance(layer, complex_layers.ComplexConv2D):
+            layer.bias.assign(rng.normal(0.0, 0.5, layer.bias.shape))
+        x, state = layer.real_pass(x)
+        states.append(state)
+    t = ops.convert_to_tensor(np.eye(size * size, dtype=np.float32).reshape(-1, size, size, 1))
+    j = ops.ones((1, 1, size, size, 1))
+    for layer, state, stride in zip(layers, states, [1, 1, 3]):
+        t = layer.imaginary_pass(t, state)
+        j = layer.patch_pass(j, state, stride)
+    jacobian = ops.convert_to_numpy(t).reshape(size, size, 6, 6, 2)
+    patches = ops.convert_to_numpy(j)
+    # Cell i's receptive field starts 2 pixels before the pooling window 3i (the 5x5 kernel) and
+    # one window, 3 pixels, earlier still (the last 3x3 kernel): 13 pixels wide from 3i - 5.
+    assert patches.shape == (13, 13, 6, 6, 2)
+    expected = np.zeros_like(patches)
+    for y, x in np.ndindex(6, 6):
+        for u, v in np.ndindex(13, 13):
+            row, column = 3 * y - 5 + u, 3 * x - 5 + v
+            if 0 <= row < size and 0 <= column < size:
+                expected[u, v, y, x] = jacobian[row, column, y, x]
+    assert np.count_nonzero(expected) > 0
+    np.testing.assert_allclose(patches, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "layer",
     [

@@ -13,15 +13,19 @@ compute the norms of those columns:
   change) do not overlap share a pass and are told apart by where their contribution lands. As
   footprints grow from layer to layer, a pass is split into passes with sparser pixel lattices, so
   that each layer runs no more passes than its own footprints require.
-- ``JacobianAttribution`` pulls output cells back through the adjoint maps (reverse mode), many
-  cells per pass: cells whose receptive fields do not overlap share a pass, and the squares of the
-  pulled-back sums add up to the squared column norms.
+- ``JacobianAttribution`` builds the whole Jacobian from both ends. Below a split level, each
+  layer turns the patch Jacobians of its input (every cell's derivatives with respect to the pixels
+  of its receptive field) into its own, by one product for all cells. Above it, output cells are
+  pulled back through the adjoint maps (reverse mode), many cells per pass: cells whose receptive
+  fields do not overlap share a pass, and the squares of the pulled-back sums add up to the
+  squared column norms.
 
 Footprints and receptive fields are worked out from the layers themselves, so both engines stay
 right for any layer of the model and for other architectures built from the same layer kinds.
 """
 
 import dataclasses
+import itertools
 import math
 import os
 import sys
@@ -50,6 +54,19 @@ class _ImageWork:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Patches:
+    """Where the receptive fields of one level's cells lie along an axis of the input.
+
+    The receptive field of cell ``i`` spans ``size`` pixels from pixel ``stride * i + start``;
+    near the border some of them lie outside the image, where padding makes every derivative zero.
+    """
+
+    stride: int
+    start: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
 class _AxisGeometry:
     """How index intervals along one spatial axis move through the layers.
 
@@ -57,23 +74,51 @@ class _AxisGeometry:
         lengths: the axis length at the input (index 0) and after each layer.
         first, last: ``first[l][i]..last[l][i]`` is the footprint of input index ``i`` after layer
             ``l`` (row 0 is the input itself), shape ``(layers + 1, lengths[0])``.
+        fields: ``fields[l] = (first, last)``, the receptive field at the input of each index
+            after layer ``l``, arrays of length ``lengths[l]``.
     """
 
     lengths: tuple[int, ...]
     first: np.ndarray
     last: np.ndarray
+    fields: tuple[tuple[np.ndarray, np.ndarray], ...]
 
     @classmethod
     def of(cls, layers: list[ComplexLayer], length: int) -> "_AxisGeometry":
         lengths = [length]
         first = [np.arange(length)]
         last = [np.arange(length)]
+        fields = [(np.arange(length), np.arange(length))]
         for layer in layers:
             spans = [layer.footprint(a, b, lengths[-1]) for a, b in zip(first[-1], last[-1])]
             first.append(np.array([a for a, _ in spans]))
             last.append(np.array([b for _, b in spans]))
-            lengths.append(layer.output_length(lengths[-1]))
-        return cls(tuple(lengths), np.stack(first), np.stack(last))
+            below = layer.output_length(lengths[-1])
+            spans = [layer.receptive_field(i, i, lengths[-1]) for i in range(below)]
+            fields.append(
+                (fields[-1][0][[a for a, _ in spans]], fields[-1][1][[b for _, b in spans]])
+            )
+            lengths.append(below)
+        return cls(tuple(lengths), np.stack(first), np.stack(last), tuple(fields))
+
+    def patches(self, level: int) -> _Patches | None:
+        """The receptive fields after ``level`` layers, or None if they are not evenly spaced."""
+        first, last = self.fields[level]
+        middle = len(first) // 2
+        if middle + 1 >= len(first):
+            return None
+        stride = int(first[middle + 1] - first[middle])
+        start = int(first[middle]) - stride * middle
+        patches = _Patches(stride, start, int(last[middle] - first[middle]) + 1)
+        cells = np.arange(len(first))
+        spaced = (
+            stride >= 1
+            and np.array_equal(first, np.maximum(stride * cells + start, 0))
+            and np.array_equal(
+                last, np.minimum(stride * cells + start + patches.size - 1, self.lengths[0] - 1)
+            )
+        )
+        return patches if spaced else None
 
     def separating_period(self, level: int) -> int:
         """The smallest lattice period whose input indices have disjoint footprints at ``level``."""
@@ -310,37 +355,114 @@ class ComplexStepAttribution(_Engine):
 
 
 class JacobianAttribution(_Engine):
-    """Attributions as the column norms of the Jacobian, by reverse-mode passes.
+    """Attributions as the column norms of the Jacobian, accumulated from both ends.
 
-    Output cells whose receptive fields do not overlap are pulled back through the layers' adjoint
-    maps in one pass; each input pixel then holds the derivative of at most one of them, so the
-    squares of a pass add up the squared Jacobian entries of all its cells.
+    Below a split level, the layers' patch Jacobians are built once per image: each cell's
+    derivatives with respect to the pixels of its receptive field, by one product per layer. Above
+    it, reverse-mode passes pull output cells back through the adjoint maps down to the split
+    level, many cells per pass: cells whose receptive fields do not overlap share a pass. Weighting
+    the patch Jacobians carries a pass the rest of the way, and each input pixel then holds the
+    derivative of at most one of its cells, so the squares of a pass add up the squared Jacobian
+    entries of all of them. When every layer has patch Jacobians, they are the Jacobian itself and
+    no pass is needed.
+
+    The wide shallow layers cost far less once, as patch Jacobians, than once per pass; the
+    split is the level with the least estimated work.
 
     Args:
         twin: a complex twin from ``architecture.build_complex_twin``.
         batch_size: see ``_Engine``.
+        split: how many layers, from the input, are taken as patch Jacobians; None for the split
+            with the least estimated work. Every split gives the same numbers.
+
+    Attributes:
+        splits: the splits this twin allows: patch Jacobians need the receptive fields of a
+            level's cells to be evenly spaced, which upsampling breaks.
     """
 
-    def __init__(self, twin: keras.Model, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        twin: keras.Model,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        split: int | None = None,
+    ):
         super().__init__(twin, batch_size)
-        lengths = self.geometry.lengths
-        fields = []
-        for index in range(lengths[-1]):
-            first = last = index
-            for layer, length in zip(reversed(self.layers), reversed(lengths[:-1])):
-                first, last = layer.receptive_field(first, last, length)
-            fields.append((first, last))
-        firsts, lasts = np.array(fields).T
+        firsts, lasts = self.geometry.fields[-1]
         self.period = _separating_period(firsts, lasts)
         self._channels = self.layers[-1].output.shape[-1]
-        self.passes = self.period**2 * self._channels
+        self.splits = list(
+            itertools.takewhile(
+                lambda level: self.geometry.patches(level) is not None,
+                range(len(self.layers) + 1),
+            )
+        )
+        if split is None:
+            split = self._choose_split()
+        elif split not in self.splits:
+            raise ValueError(
+                f"split must be one of {', '.join(map(str, self.splits))}. Received: split={split}"
+            )
+        self.split = split
+        self._patches = self.geometry.patches(self.split)
+        seeds = self._seeds()
+        self.passes = 1 if seeds == 0 else seeds
+        # A pass holds its tensors above the split and its derivatives over every patch.
+        largest = max(
+            self._sizes[self.split] // self._depth(self.split) * self._patches.size**2,
+            *self._sizes[self.split :],
+        )
+        self._chunk_of_passes = min(self.passes, max(1, self._budget // largest))
+        self._patch_jacobians = _compile(self._patch_jacobians_of)
         self._pull_back = _compile(self._squared_derivatives)
+        self._own_squares = _compile(self._squared_patch_jacobians)
+
+    def _seeds(self, split: int | None = None) -> int:
+        """How many reverse passes an image takes with the given split (default: the chosen)."""
+        split = self.split if split is None else split
+        return 0 if split == len(self.layers) else self.period**2 * self._channels
+
+    def _depth(self, level: int) -> int:
+        """Channels after ``level`` layers."""
+        return 1 if level == 0 else self.layers[level - 1].output.shape[-1]
+
+    def _choose_split(self) -> int:
+        """The split with the least work.
+
+        Work counts multiplications: for each layer below the split, one per output value, tap and
+        patch pixel; for each pass, one per output value and tap of the layers above and one per
+        value and patch pixel to weigh the patch Jacobians.
+        """
+        work = [size * layer.taps() for layer, size in zip(self.layers, self._sizes[1:])]
+        best, best_cost, below = 0, math.inf, 0.0
+        for level in self.splits:
+            pixels = self.geometry.patches(level).size ** 2
+            above = sum(work[level:]) + self._sizes[level] * pixels
+            cost = below + self._seeds(level) * above
+            if cost < best_cost:
+                best, best_cost = level, cost
+            if level < len(self.layers):
+                below += work[level] * pixels
+        return best
 
     def __call__(self, image: np.ndarray, on_pass: Callable[[int], None] = _ignore) -> np.ndarray:
         """The attribution map of one image, as ``ComplexStepAttribution`` but ``h``-free."""
         self._check(image)
         states = self._real_pass(image)
-        size, cells = self.geometry.lengths[0], self.geometry.lengths[-1]
+        patch_jacobians = self._patch_jacobians(states)
+        if self._seeds() == 0:
+            squares = ops.convert_to_numpy(self._own_squares(patch_jacobians))
+            on_pass(1)
+        else:
+            squares = self._passes(states, patch_jacobians, on_pass)
+        # squares[i, j, a, b] belongs to pixel (stride * i + a, stride * j + b), counted from where
+        # the first cell's receptive field starts.
+        size, stride, start = self.geometry.lengths[0], self._patches.stride, self._patches.start
+        squares = squares.transpose(0, 2, 1, 3).reshape(squares.shape[0] * stride, -1)
+        return np.sqrt(squares[-start : size - start, -start : size - start])
+
+    def _passes(self, states: list, patch_jacobians, on_pass: Callable[[int], None]) -> np.ndarray:
+        """The squared derivatives summed over every reverse pass, as ``_squared_derivatives``."""
+        cells = self.geometry.lengths[-1]
         on_lattice = np.eye(self.period, dtype=np.float32)[:, np.arange(cells) % self.period]
         channels = np.eye(self._channels, dtype=np.float32)
         seeds = [
@@ -349,27 +471,86 @@ class JacobianAttribution(_Engine):
             for s in range(self.period)
             for c in range(self._channels)
         ]
-        squares = np.zeros((size, size), np.float32)
-        for start in range(0, len(seeds), self.batch_size):
-            chunk = np.array(seeds[start : start + self.batch_size])
+        size = self._chunk_of_passes
+        squares = 0.0
+        for start in range(0, len(seeds), size):
+            chunk = np.array(seeds[start : start + size])
             rows, columns = on_lattice[chunk[:, 0]], on_lattice[chunk[:, 1]]
             # Every batch has the same shape, so the compiled pass is traced once; the last one is
             # padded with seeds of zero, which add nothing.
-            g = np.zeros((self.batch_size, cells, cells, self._channels), np.float32)
+            g = np.zeros((size, cells, cells, self._channels), np.float32)
             g[: len(chunk)] = (
                 rows[:, :, None, None]
                 * columns[:, None, :, None]
                 * channels[chunk[:, 2]][:, None, None]
             )
-            squares += ops.convert_to_numpy(self._pull_back(ops.convert_to_tensor(g), states))
+            squares += ops.convert_to_numpy(
+                self._pull_back(ops.convert_to_tensor(g), states, patch_jacobians)
+            )
             on_pass(len(chunk))
-        return np.sqrt(squares)
+        return squares
 
-    def _squared_derivatives(self, g, states: list):
-        """Pulls the seeds ``g`` back to the input and sums their squared derivatives."""
-        for layer, state in zip(reversed(self.layers), reversed(states)):
+    def _patch_jacobians_of(self, states: list):
+        """The patch Jacobians at the split level, ``(height, width, patch pixels, channels)``."""
+        size = self.geometry.lengths[0]
+        j = ops.ones((1, 1, size, size, 1))
+        for level in range(self.split):
+            stride = self.geometry.patches(level).stride
+            j = self.layers[level].patch_pass(j, states[level], stride)
+        _, _, height, width, channels = j.shape
+        return ops.reshape(ops.transpose(j, (2, 3, 0, 1, 4)), (height, width, -1, channels))
+
+    def _squared_derivatives(self, g, states: list, patch_jacobians):
+        """Pulls the seeds ``g`` back to the input and sums their squared derivatives.
+
+        Returns:
+            As ``_overlap_add``, summed over the seeds.
+        """
+        layers, states = self.layers[self.split :], states[self.split :]
+        for layer, state in zip(reversed(layers), reversed(states)):
             g = layer.imaginary_adjoint(g, state)
-        return ops.sum(ops.square(g[..., 0]), axis=0)
+        g = ops.transpose(g, (1, 2, 3, 0))
+        if g.shape[2] == 1:
+            # Over one channel the product is a broadcast, which batched matrix products would
+            # run one cell at a time.
+            derivatives = patch_jacobians * g
+        else:
+            derivatives = ops.matmul(patch_jacobians, g)
+        return ops.sum(ops.square(self._overlap_add(derivatives)), axis=-1)
+
+    def _squared_patch_jacobians(self, patch_jacobians):
+        """The squares of every Jacobian entry, summed by pixel, as ``_overlap_add``."""
+        squares = ops.sum(ops.square(patch_jacobians), axis=-1, keepdims=True)
+        return self._overlap_add(squares)[..., 0]
+
+    def _overlap_add(self, values):
+        """Adds per-cell values over patches into the pixels they belong to.
+
+        Args:
+            values: ``(height, width, patch pixels, n)`` at the split level.
+
+        Returns:
+            ``(blocks, blocks, stride, stride, n)``: entry ``[i, j, a, b]`` belongs to the pixel at
+            ``(stride * i + a, stride * j + b)`` from where the first cell's receptive field
+            starts.
+        """
+        height, width, _, _ = values.shape
+        stride, patch = self._patches.stride, self._patches.size
+        # Block (p, q) of stride x stride pixels of cell (i, j)'s patch falls on block
+        # (i + p, j + q) of the image.
+        blocks = -(-patch // stride)
+        margin = blocks * stride - patch
+        values = ops.reshape(values, (height, width, patch, patch, -1))
+        values = ops.pad(values, ((0, 0), (0, 0), (0, margin), (0, margin), (0, 0)))
+        values = ops.reshape(values, (height, width, blocks, stride, blocks, stride, -1))
+        return sum(
+            ops.pad(
+                values[:, :, p, :, q],
+                ((p, blocks - 1 - p), (q, blocks - 1 - q), (0, 0), (0, 0), (0, 0)),
+            )
+            for p in range(blocks)
+            for q in range(blocks)
+        )
 
 
 METHODS = {"complex-step": ComplexStepAttribution, "jacobian": JacobianAttribution}

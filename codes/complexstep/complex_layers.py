@@ -11,6 +11,11 @@ the pieces directly cannot drift apart:
 - ``imaginary_pass(t, state)`` applies the linear map to an imaginary part ``t``; ``t`` may hold a
   batch of perturbations of one image, broadcasting against a state of batch size one.
 - ``imaginary_adjoint(g, state)`` applies its transpose, for reverse-mode differentiation.
+- ``patch_pass(j, state, stride)`` applies the linear map to patch Jacobians, each cell's
+  derivatives with respect to the input pixels of its receptive field: ``j[u, v, y, x, c]`` is the
+  derivative of cell ``(y, x, c)`` with respect to pixel ``(u, v)`` of its receptive field, and
+  the receptive fields of neighbouring cells start ``stride`` pixels apart. The output holds the
+  same for the layer's own cells, whose receptive fields are wider.
 - ``footprint`` and ``receptive_field`` map an interval of indices along one spatial axis forwards
   (which outputs can an input change) and backwards (which inputs can change an output).
 """
@@ -40,6 +45,9 @@ class ComplexLayer(keras.layers.Layer):
         raise NotImplementedError
 
     def imaginary_adjoint(self, g, state):
+        raise NotImplementedError
+
+    def patch_pass(self, j, state, stride: int):
         raise NotImplementedError
 
     def output_length(self, length: int) -> int:
@@ -118,6 +126,26 @@ class ComplexConv2D(ComplexLayer):
             g = g * state
         return ops.conv_transpose(g, self.kernel, padding="same")
 
+    def patch_pass(self, j, state, stride):
+        patch, _, height, width, channels = j.shape
+        size, reach = self.kernel_size, self.kernel_size // 2
+        j = ops.pad(j, ((0, 0), (0, 0), (reach, reach), (reach, reach), (0, 0)))
+        # One product for every tap: z[u, v, y, x, a, b] is tap (a, b)'s term of padded cell (y, x).
+        kernel = ops.reshape(ops.transpose(self.kernel, (2, 0, 1, 3)), (channels, -1))
+        z = ops.matmul(ops.reshape(j, (-1, channels)), kernel)
+        z = ops.reshape(z, (patch, patch, height + 2 * reach, width + 2 * reach, size, size, -1))
+        # Tap (a, b) reads a cell whose receptive field starts stride*(a, b) pixels into the
+        # output cell's receptive field.
+        j = _place(
+            stride,
+            {
+                (a, b): z[:, :, a : a + height, b : b + width, a, b]
+                for a in range(size)
+                for b in range(size)
+            },
+        )
+        return j if state is None else j * state[0]
+
     def output_length(self, length):
         return length
 
@@ -185,6 +213,17 @@ class ComplexMaxPooling2D(ComplexLayer):
 
     def imaginary_adjoint(self, g, state):
         return _repeat(g, self.pool_size) * state
+
+    def patch_pass(self, j, state, stride):
+        patch, _, height, width, channels = j.shape
+        p = self.pool_size
+        j = ops.reshape(j, (patch, patch, height // p, p, width // p, p, channels))
+        chosen = ops.reshape(state[0], (height // p, p, width // p, p, channels))
+        # Window position (a, b) starts stride*(a, b) pixels into the window's receptive field.
+        return _place(
+            stride,
+            {(a, b): j[:, :, :, a, :, b] * chosen[:, a, :, b] for a in range(p) for b in range(p)},
+        )
 
     def output_length(self, length):
         return length // self.pool_size
@@ -289,3 +328,41 @@ def _window_sum(x, factor: int):
     windows scaling its mean back to a sum is exact.
     """
     return ops.average_pool(x, factor, strides=factor, padding="valid") * float(factor * factor)
+
+
+def _place(stride: int, patches: dict):
+    """Adds up patches ``(patch, patch, ...)``, the one at key ``(a, b)`` placed ``stride * (a, b)``
+    pixels into the result.
+
+    The patches are cut into blocks of ``stride`` x ``stride`` pixels, which land on whole blocks of
+    the result, and each block of the result adds up only the few blocks that fall on it: padding
+    every patch to full size before adding would add zeros almost everywhere.
+
+    Returns:
+        ``(size, size, ...)``, where ``size`` reaches the far edge of the farthest patch.
+    """
+    patch = next(iter(patches.values())).shape[0]
+    blocks = -(-patch // stride)
+    margin = blocks * stride - patch
+    cut = {}
+    for offset, values in patches.items():
+        rest = ((0, 0),) * (len(values.shape) - 2)
+        values = ops.pad(values, ((0, margin), (0, margin)) + rest)
+        cut[offset] = ops.reshape(values, (blocks, stride, blocks, stride, *values.shape[2:]))
+    reach = max(max(offset) for offset in patches)
+    rows = [
+        ops.concatenate(
+            [
+                sum(
+                    values[row - a, :, column - b]
+                    for (a, b), values in cut.items()
+                    if 0 <= row - a < blocks and 0 <= column - b < blocks
+                )
+                for column in range(reach + blocks)
+            ],
+            axis=1,
+        )
+        for row in range(reach + blocks)
+    ]
+    size = patch + stride * reach
+    return ops.concatenate(rows, axis=0)[:size, :size]
