@@ -504,7 +504,7 @@ class JacobianAttribution(_Engine):
         """Pulls the seeds ``g`` back to the input and sums their squared derivatives.
 
         Returns:
-            As ``_overlap_add``, summed over the seeds.
+            As ``_by_pixel``, summed over the seeds.
         """
         layers, states = self.layers[self.split :], states[self.split :]
         for layer, state in zip(reversed(layers), reversed(states)):
@@ -516,15 +516,18 @@ class JacobianAttribution(_Engine):
             derivatives = patch_jacobians * g
         else:
             derivatives = ops.matmul(patch_jacobians, g)
-        return ops.sum(ops.square(self._overlap_add(derivatives)), axis=-1)
+        return ops.sum(ops.square(self._by_pixel(derivatives)), axis=-1)
 
     def _squared_patch_jacobians(self, patch_jacobians):
-        """The squares of every Jacobian entry, summed by pixel, as ``_overlap_add``."""
+        """The squares of every Jacobian entry, summed by pixel, as ``_by_pixel``."""
         squares = ops.sum(ops.square(patch_jacobians), axis=-1, keepdims=True)
-        return self._overlap_add(squares)[..., 0]
+        return self._by_pixel(squares)[..., 0]
 
-    def _overlap_add(self, values):
+    def _by_pixel(self, values):
         """Adds per-cell values over patches into the pixels they belong to.
+
+        Padding and adding whole blocks, where slices could be updated in place, lets the squares
+        and sums that follow fuse with the additions.
 
         Args:
             values: ``(height, width, patch pixels, n)`` at the split level.

@@ -331,38 +331,17 @@ def _window_sum(x, factor: int):
 
 
 def _place(stride: int, patches: dict):
-    """Adds up patches ``(patch, patch, ...)``, the one at key ``(a, b)`` placed ``stride * (a, b)``
-    pixels into the result.
-
-    The patches are cut into blocks of ``stride`` x ``stride`` pixels, which land on whole blocks of
-    the result, and each block of the result adds up only the few blocks that fall on it: padding
-    every patch to full size before adding would add zeros almost everywhere.
+    """Adds up tensors ``(patch, patch, ...)``, the one at key ``(a, b)`` placed ``stride * (a, b)``
+    rows and columns into the result.
 
     Returns:
         ``(size, size, ...)``, where ``size`` reaches the far edge of the farthest patch.
     """
-    patch = next(iter(patches.values())).shape[0]
-    blocks = -(-patch // stride)
-    margin = blocks * stride - patch
-    cut = {}
-    for offset, values in patches.items():
-        rest = ((0, 0),) * (len(values.shape) - 2)
-        values = ops.pad(values, ((0, margin), (0, margin)) + rest)
-        cut[offset] = ops.reshape(values, (blocks, stride, blocks, stride, *values.shape[2:]))
-    reach = max(max(offset) for offset in patches)
-    rows = [
-        ops.concatenate(
-            [
-                sum(
-                    values[row - a, :, column - b]
-                    for (a, b), values in cut.items()
-                    if 0 <= row - a < blocks and 0 <= column - b < blocks
-                )
-                for column in range(reach + blocks)
-            ],
-            axis=1,
-        )
-        for row in range(reach + blocks)
-    ]
-    size = patch + stride * reach
-    return ops.concatenate(rows, axis=0)[:size, :size]
+    first = next(iter(patches.values()))
+    patch, rest = first.shape[0], tuple(first.shape[2:])
+    size = patch + stride * max(max(offset) for offset in patches)
+    total = ops.zeros((size, size, *rest), first.dtype)
+    for (a, b), values in patches.items():
+        start = (stride * a, stride * b) + (0,) * len(rest)
+        total = ops.slice_update(total, start, ops.slice(total, start, values.shape) + values)
+    return total
