@@ -210,8 +210,9 @@ class _Engine:
             once; coarser layers take proportionally more. Larger is faster and uses more memory.
 
     Attributes:
-        passes: how many passes through the last layer one image takes; ``__call__`` reports
-            them as they finish to its ``on_pass`` callback.
+        passes: how many passes through the last layer one image takes (one when the jacobian
+            engine needs none); ``__call__`` reports them as they finish to its ``on_pass``
+            callback.
     """
 
     def __init__(self, twin: keras.Model, batch_size: int = DEFAULT_BATCH_SIZE):
@@ -404,8 +405,7 @@ class JacobianAttribution(_Engine):
             )
         self.split = split
         self._patches = self.geometry.patches(self.split)
-        seeds = self._seeds()
-        self.passes = 1 if seeds == 0 else seeds
+        self.passes = max(1, self._seeds(split))
         # A pass holds its tensors above the split and its derivatives over every patch.
         largest = max(
             self._sizes[self.split] // self._depth(self.split) * self._patches.size**2,
@@ -416,9 +416,8 @@ class JacobianAttribution(_Engine):
         self._pull_back = _compile(self._squared_derivatives)
         self._own_squares = _compile(self._squared_patch_jacobians)
 
-    def _seeds(self, split: int | None = None) -> int:
-        """How many reverse passes an image takes with the given split (default: the chosen)."""
-        split = self.split if split is None else split
+    def _seeds(self, split: int) -> int:
+        """How many reverse passes an image takes with the given split."""
         return 0 if split == len(self.layers) else self.period**2 * self._channels
 
     def _depth(self, level: int) -> int:
@@ -449,7 +448,7 @@ class JacobianAttribution(_Engine):
         self._check(image)
         states = self._real_pass(image)
         patch_jacobians = self._patch_jacobians(states)
-        if self._seeds() == 0:
+        if self._seeds(self.split) == 0:
             squares = ops.convert_to_numpy(self._own_squares(patch_jacobians))
             on_pass(1)
         else:
