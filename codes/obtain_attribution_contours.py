@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from complexstep import cli
+from complexstep import cli, images
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -65,6 +65,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
+    # An empty or missing input folder is reported before Keras takes seconds to start.
+    images.find_images(arguments.inputs)
     cli.start_keras()
     from complexstep import attribution
 
