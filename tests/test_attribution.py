@@ -102,9 +102,11 @@ def test_shallow_layers_need_no_reverse_pass(random_model):
 
 
 def test_lattice_of_the_code_is_worked_out_from_the_architecture(random_model):
-    """Code cells three apart have disjoint 46-pixel receptive fields; two apart do not."""
+    """Code cells three apart have disjoint 46-pixel receptive fields; two apart do not. Their 72
+    passes stop after the second pooling, short of the two full-resolution blocks."""
     twin = architecture.build_complex_twin(random_model, "code")
-    assert attribution.JacobianAttribution(twin).period == 3
+    engine = attribution.JacobianAttribution(twin)
+    assert (engine.period, engine.passes, engine.split) == (3, 72, 4)
 
 
 def test_engines_refuse_bad_settings(random_model):
