@@ -9,13 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from complexstep import cli
-
-# The flags' defaults come from the training module, which imports Keras, so Keras is started
-# first, with TensorFlow's start-up notices filtered.
-cli.start_keras()
-
-from complexstep import training  # noqa: E402
+from complexstep import cli, hyperparameters
 
 TRAIN_DIR = "microstructural_images/train"
 TEST_DIR = "microstructural_images/test"
@@ -54,19 +48,19 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     parser.add_argument(
         "--epochs",
         type=cli.at_least(1),
-        default=training.EPOCHS,
+        default=hyperparameters.EPOCHS,
         help="passes over the training images",
     )
     parser.add_argument(
         "--batch-size",
         type=cli.at_least(1),
-        default=training.BATCH_SIZE,
+        default=hyperparameters.BATCH_SIZE,
         help="images per gradient step",
     )
     parser.add_argument(
         "--learning-rate",
         type=cli.positive_number,
-        default=training.LEARNING_RATE,
+        default=hyperparameters.LEARNING_RATE,
         help="learning rate of the Adam optimiser",
     )
     parser.add_argument(
@@ -77,7 +71,7 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     parser.add_argument(
         "--seed",
         type=cli.at_least(0),
-        default=training.SEED,
+        default=hyperparameters.SEED,
         help="seed of the initial weights and the shuffling; the same seed and images give the "
         "same model on the same machine",
     )
@@ -87,6 +81,9 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
 def main() -> int:
     """Trains the autoencoder as the command line asks and reports the final validation loss."""
     arguments = parse_arguments()
+    cli.start_keras()
+    from complexstep import training
+
     result = training.train(
         train_dir=arguments.train_dir,
         test_dir=arguments.test_dir,

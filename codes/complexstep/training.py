@@ -29,12 +29,8 @@ from matplotlib.ticker import MaxNLocator
 
 from complexstep import architecture, cli, images
 from complexstep.cli import UserError
+from complexstep.hyperparameters import BATCH_SIZE, EPOCHS, LEARNING_RATE, SEED
 
-# The paper's hyperparameters; the stage 1 script's flags default to them.
-EPOCHS = 50
-BATCH_SIZE = 32
-LEARNING_RATE = 5e-4
-SEED = 0
 LOSS = "mse"
 
 # How many test micrographs the reconstruction plot shows.
