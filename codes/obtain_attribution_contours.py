@@ -10,6 +10,7 @@ output's imaginary part when that pixel alone is perturbed by i*h, divided by h.
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from complexstep import cli, images
 
@@ -65,8 +66,13 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
-    # An empty or missing input folder is reported before Keras takes seconds to start.
+    # Missing inputs or model are reported before Keras takes seconds to start.
     images.find_images(arguments.inputs)
+    if not Path(arguments.model).is_file():
+        raise cli.UserError(
+            f"no model at {arguments.model}: run codes/build_convolutional_autoencoder.py first "
+            "(stage 1)"
+        )
     cli.start_keras()
     from complexstep import attribution
 

@@ -145,3 +145,13 @@ def test_folder_driver_reports_bad_settings_as_user_errors(random_model, tmp_pat
     with pytest.raises(UserError, match="h must be positive. Received: h=0"):
         attribution.attribute_folder(tmp_path, tmp_path / "out", random_model, h=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_model_that_cannot_be_loaded_is_one_user_error(tmp_path):
+    """A missing file, or one that is not a Keras model, is refused naming its path."""
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a model")
+    for path in (broken, tmp_path / "missing.keras"):
+        with pytest.raises(UserError, match=f"^cannot load the model at {path}: ") as raised:
+            attribution.load_model(path)
+        assert "\n" not in str(raised.value)

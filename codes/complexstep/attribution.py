@@ -565,10 +565,6 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         UserError: if the file is missing or is not a Keras model.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(
-            f"no model at {path}: run codes/build_convolutional_autoencoder.py first (stage 1)"
-        )
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError, TypeError, KeyError) as error:
