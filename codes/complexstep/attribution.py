@@ -391,12 +391,14 @@ class JacobianAttribution(_Engine):
         firsts, lasts = self.geometry.fields[-1]
         self.period = _separating_period(firsts, lasts)
         self._channels = self.layers[-1].output.shape[-1]
-        self.splits = list(
+        # The receptive fields after each level, up to the first that is not evenly spaced.
+        self._level_patches = list(
             itertools.takewhile(
-                lambda level: self.geometry.patches(level) is not None,
-                range(len(self.layers) + 1),
+                lambda patches: patches is not None,
+                map(self.geometry.patches, range(len(self.layers) + 1)),
             )
         )
+        self.splits = list(range(len(self._level_patches)))
         if split is None:
             split = self._choose_split()
         elif split not in self.splits:
@@ -404,12 +406,11 @@ class JacobianAttribution(_Engine):
                 f"split must be one of {', '.join(map(str, self.splits))}. Received: split={split}"
             )
         self.split = split
-        self._patches = self.geometry.patches(self.split)
+        self._patches = self._level_patches[split]
         self.passes = max(1, self._seeds(split))
         # A pass holds its tensors above the split and its derivatives over every patch.
         largest = max(
-            self._sizes[self.split] // self._depth(self.split) * self._patches.size**2,
-            *self._sizes[self.split :],
+            (self.geometry.lengths[split] * self._patches.size) ** 2, *self._sizes[split:]
         )
         self._chunk_of_passes = min(self.passes, max(1, self._budget // largest))
         self._patch_jacobians = _compile(self._patch_jacobians_of)
@@ -419,10 +420,6 @@ class JacobianAttribution(_Engine):
     def _seeds(self, split: int) -> int:
         """How many reverse passes an image takes with the given split."""
         return 0 if split == len(self.layers) else self.period**2 * self._channels
-
-    def _depth(self, level: int) -> int:
-        """Channels after ``level`` layers."""
-        return 1 if level == 0 else self.layers[level - 1].output.shape[-1]
 
     def _choose_split(self) -> int:
         """The split with the least work.
@@ -434,7 +431,7 @@ class JacobianAttribution(_Engine):
         work = [size * layer.taps() for layer, size in zip(self.layers, self._sizes[1:])]
         best, best_cost, below = 0, math.inf, 0.0
         for level in self.splits:
-            pixels = self.geometry.patches(level).size ** 2
+            pixels = self._level_patches[level].size ** 2
             above = sum(work[level:]) + self._sizes[level] * pixels
             cost = below + self._seeds(level) * above
             if cost < best_cost:
@@ -494,8 +491,7 @@ class JacobianAttribution(_Engine):
         size = self.geometry.lengths[0]
         j = ops.ones((1, 1, size, size, 1))
         for level in range(self.split):
-            stride = self.geometry.patches(level).stride
-            j = self.layers[level].patch_pass(j, states[level], stride)
+            j = self.layers[level].patch_pass(j, states[level], self._level_patches[level].stride)
         _, _, height, width, channels = j.shape
         return ops.reshape(ops.transpose(j, (2, 3, 0, 1, 4)), (height, width, -1, channels))
 
