@@ -14,14 +14,16 @@ DEMO_EPOCHS ?= 3
 
 .PHONY: demo test lint clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 test: $(INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks
+	$(BIN)/ruff format --check codes tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

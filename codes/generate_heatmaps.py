@@ -10,8 +10,9 @@ Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
 """
 
 import argparse
+import sys
 
-from complexstep import cli, heatmaps
+from complexstep import cli, defaults, heatmap_folder, images, rendering
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -20,7 +21,6 @@ def parse_arguments() -> argparse.Namespace:
     Returns:
         The parsed options.
     """
-    defaults = heatmaps.HeatmapStyle()
     parser = cli.ArgumentParser(
         description=(
             "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to "
@@ -30,7 +30,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--inputs",
-        default="sinps",
+        default=defaults.SINPS,
         metavar="DIR",
         help=(
             "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
@@ -39,10 +39,10 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--outputs",
-        default="smaps",
+        default=defaults.SMAPS,
         metavar="DIR",
         help=(
-            f"folder for the heatmaps, written as {heatmaps.HEATMAP_PREFIX}<stem>.jpeg under the "
+            f"folder for the heatmaps, written as {rendering.HEATMAP_PREFIX}<stem>.jpeg under the "
             "same subfolder as their input"
         ),
     )
@@ -50,39 +50,39 @@ def parse_arguments() -> argparse.Namespace:
         "--sigma",
         # A plain float, since 0 (no smoothing) is valid; HeatmapStyle rejects negative values.
         type=float,
-        default=defaults.sigma,
+        default=defaults.SIGMA,
         help="standard deviation, in map pixels, of the Gaussian smoothing; 0 turns smoothing off",
     )
     parser.add_argument(
         "--cmap",
-        default=defaults.cmap,
+        default=defaults.CMAP,
         metavar="NAME",
         help="matplotlib colormap; 'bwr' shows low attribution blue and high red",
     )
     parser.add_argument(
         "--vmin",
         type=_colour_limit,
-        default=defaults.vmin,
+        default=defaults.VMIN,
         metavar="VALUE|auto",
         help=(
             "scaled value drawn with the colormap's first colour, or 'auto' for the smoothed "
-            f"map's percentile {heatmaps.AUTO_PERCENTILES[0]:g}"
+            f"map's percentile {rendering.AUTO_PERCENTILES[0]:g}"
         ),
     )
     parser.add_argument(
         "--vmax",
         type=_colour_limit,
-        default=defaults.vmax,
+        default=defaults.VMAX,
         metavar="VALUE|auto",
         help=(
             "scaled value drawn with the colormap's last colour, or 'auto' for the smoothed "
-            f"map's percentile {heatmaps.AUTO_PERCENTILES[1]:g}"
+            f"map's percentile {rendering.AUTO_PERCENTILES[1]:g}"
         ),
     )
     parser.add_argument(
         "--dpi",
         type=cli.positive_number,
-        default=defaults.dpi,
+        default=defaults.DPI,
         help=(
             "resolution of heatmaps and overlays; a figure is 1/100 inch per map pixel, so a "
             "256x256 map at 600 dpi makes 1536x1536 pixels"
@@ -92,7 +92,7 @@ def parse_arguments() -> argparse.Namespace:
         "--overlay",
         action="store_true",
         help=(
-            f"also write {heatmaps.OVERLAY_PREFIX}<stem>.jpeg, the heatmap blended over the "
+            f"also write {rendering.OVERLAY_PREFIX}<stem>.jpeg, the heatmap blended over the "
             "micrograph of the same stem found in --micrographs; maps whose micrograph is "
             "missing are listed"
         ),
@@ -101,14 +101,14 @@ def parse_arguments() -> argparse.Namespace:
         "--panel",
         action="store_true",
         help=(
-            f"also write {heatmaps.PANEL_PREFIX}<stem>.png: micrograph, grey attribution, heatmap "
+            f"also write {rendering.PANEL_PREFIX}<stem>.png: micrograph, grey attribution, heatmap "
             "and overlay side by side with a colour bar, at most "
-            f"{heatmaps.PANEL_MAXIMUM_DPI:g} dpi"
+            f"{rendering.PANEL_MAXIMUM_DPI:g} dpi"
         ),
     )
     parser.add_argument(
         "--micrographs",
-        default=heatmaps.DEFAULT_MICROGRAPHS,
+        default=defaults.CONTOUR_INPUTS,
         metavar="DIR",
         help=(
             "folder, searched with its subfolders, of the micrographs the maps were computed "
@@ -120,13 +120,13 @@ def parse_arguments() -> argparse.Namespace:
 
 def _colour_limit(text: str) -> float | str:
     """Parses a colour limit: a number or 'auto'."""
-    if text.strip().lower() == heatmaps.AUTO:
-        return heatmaps.AUTO
+    if text.strip().lower() == rendering.AUTO:
+        return rendering.AUTO
     try:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a number or '{heatmaps.AUTO}', not {text!r}"
+            f"expected a number or '{rendering.AUTO}', not {text!r}"
         ) from None
 
 
@@ -137,24 +137,42 @@ def main() -> int:
         0 if every map and requested view was written, else 1.
 
     Raises:
-        cli.UserError: for a missing or empty input folder or an invalid setting.
+        ComplexStepError: for a missing or empty input folder or an invalid setting.
     """
     arguments = parse_arguments()
-    style = heatmaps.HeatmapStyle(
+    if arguments.inputs == defaults.SINPS and not images.list_images(arguments.inputs):
+        # Run in order with their defaults, stage 2 writes where stage 3 does not look.
+        raise cli.UsageError(
+            f"no attribution maps in {defaults.SINPS}: stage 2 writes its maps to "
+            f"{defaults.CONTOUR_OUTPUTS}; copy the maps to render into {defaults.SINPS}/all, or "
+            f"pass --inputs {defaults.CONTOUR_OUTPUTS}"
+        )
+    style = rendering.HeatmapStyle(
         sigma=arguments.sigma,
         cmap=arguments.cmap,
         vmin=arguments.vmin,
         vmax=arguments.vmax,
         dpi=arguments.dpi,
     )
-    report = heatmaps.render_folder(
+    bar = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = cli.ProgressBar(total, "heatmaps")
+        bar.advance()
+
+    report = heatmap_folder.render_folder(
         arguments.inputs,
         arguments.outputs,
         style,
         overlay=arguments.overlay,
         panel=arguments.panel,
         micrographs=arguments.micrographs,
+        on_progress=on_progress,
     )
+    for line in report.notes + report.problems:
+        print(line, file=sys.stderr)
     print(report.summary())
     return cli.EXIT_FAILURE if report.problems else 0
 

@@ -79,7 +79,7 @@ def main() -> int:
         arguments.contour_dir: arguments.contour_inputs,
     }
     if len(counts) < 3:
-        raise cli.UserError("the training, test and contour-input folders must be different")
+        raise cli.UsageError("the training, test and contour-input folders must be different")
     written = synthetic.fill_empty_folders(counts, arguments.seed, progress=cli.progress)
     for folder, count in written.items():
         if count == 0 and counts[folder] > 0:

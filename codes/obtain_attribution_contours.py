@@ -4,7 +4,7 @@ Builds the complex-valued twin of the model trained by stage 1 and writes, for e
 the inputs folder, how strongly each pixel drives the chosen layer's output: the norm of the
 output's imaginary part when that pixel alone is perturbed by i*h, divided by h.
 
-    python codes/obtain_attribution_contours.py --inputs contour_inputs --method jacobian
+    python codes/obtain_attribution_contours.py --inputs contour_inputs --resize none
 """
 
 import argparse
@@ -12,88 +12,134 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, images
+from complexstep import cli, defaults, images
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--inputs",
-        default="contour_inputs",
+        default=defaults.CONTOUR_INPUTS,
         help="folder of micrographs to explain (searched with its subfolders; PNG, JPEG, TIFF, "
         "BMP; any size, colour or grey)",
     )
     parser.add_argument(
         "--outputs",
-        default="contour_outputs/all",
+        default=defaults.CONTOUR_OUTPUTS,
         help="folder for <stem>.npy (raw float32 attribution) and <stem>.png (8-bit, min-max "
         "scaled), mirroring the inputs' subfolders",
     )
     parser.add_argument(
         "--model",
-        default="models/autoencoder_microstructure.keras",
-        help="the autoencoder saved by stage 1",
+        default=defaults.MODEL_PATH,
+        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
+        "paper's settings on the study's micrographs, which comes with the package",
     )
     parser.add_argument(
         "--method",
-        default="complex-step",
-        choices=["complex-step", "jacobian"],
-        help="complex-step: complex-valued forward passes, as in the paper; jacobian: the same "
-        "numbers by reverse-mode differentiation, faster",
+        default=defaults.METHOD,
+        choices=["jacobian", "complex-step"],
+        help="jacobian: reverse-mode passes through the twin, 3 to 5 times faster; complex-step: "
+        "complex-valued forward passes, as in the paper; both give the same numbers",
     )
     parser.add_argument(
         "--h",
         type=cli.positive_number,
-        default=0.1,
+        default=defaults.H,
         help="size of the imaginary step i*h added to each pixel (complex-step only; the result "
         "does not depend on it beyond rounding)",
     )
     parser.add_argument(
         "--layer",
-        default="code",
-        help="name of the layer whose output is explained; 'code' is the 16x16x8 latent code, "
-        "any layer of the model works (layers further from the input take longer)",
+        default=defaults.LAYER,
+        help="name of the layer whose output is explained; 'code' is the latent code, any layer "
+        "of the model works (layers further from the input take longer)",
+    )
+    parser.add_argument(
+        "--resize",
+        type=_resize,
+        default=defaults.IMAGE_SIZE,
+        metavar="SIZE|none",
+        help="side every micrograph is resized to, as in the paper; 'none' explains each at its "
+        "own resolution, cropped from the bottom and right to the largest size the network takes "
+        "(multiples of 16 for the paper's model) so that map pixels are micrograph pixels",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave alone every micrograph whose .npy and .png are already in --outputs, to "
+        "continue an interrupted run",
     )
     parser.add_argument(
         "--batch-size",
         type=cli.at_least(1),
-        default=16,
-        help="perturbed copies of a full-size image pushed through a layer at once (coarser "
-        "layers take proportionally more); larger is faster and uses more memory",
+        default=defaults.ENGINE_BATCH_SIZE,
+        help="perturbed copies of a 256x256 image pushed through a layer at once (smaller and "
+        "coarser images take proportionally more); larger is faster and uses more memory",
     )
     return parser.parse_args()
+
+
+def _resize(text: str) -> int | None:
+    """Parses --resize: a side in pixels, or 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    return cli.at_least(1)(text)
 
 
 def main() -> int:
     arguments = parse_arguments()
     # Missing inputs or model are reported before Keras takes seconds to start.
     images.find_images(arguments.inputs)
-    if not Path(arguments.model).is_file():
-        raise cli.UserError(
+    if arguments.model != "pretrained" and not Path(arguments.model).is_file():
+        raise cli.UsageError(
             f"no model at {arguments.model}: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1)"
+            "(stage 1), or pass --model pretrained"
         )
     cli.start_keras()
-    from complexstep import attribution
+    from complexstep import api, attribution_folder
 
-    model = attribution.load_model(arguments.model)
-    start = time.monotonic()
-    done, failed = attribution.attribute_folder(
-        arguments.inputs,
-        arguments.outputs,
-        model,
+    explainer = api.Explainer(
+        arguments.model,
+        layer=arguments.layer,
         method=arguments.method,
         h=arguments.h,
-        layer=arguments.layer,
         batch_size=arguments.batch_size,
     )
-    seconds = time.monotonic() - start
-    print(
-        f"wrote the attribution maps of {len(done)} image(s) to {arguments.outputs} "
-        f"in {seconds:.1f} s ({arguments.method}, layer {arguments.layer!r})"
+    start = time.monotonic()
+    bar = None
+
+    def on_progress(done: int, total: int, path: Path) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = cli.ProgressBar(total, f"{arguments.method} attribution", units="passes")
+        bar.detail = path.name
+        bar.advance(done - bar.done)
+
+    report = attribution_folder.attribute_folder(
+        arguments.inputs,
+        arguments.outputs,
+        explainer,
+        resize=arguments.resize,
+        skip_existing=arguments.skip_existing,
+        on_progress=on_progress,
     )
-    if failed:
-        print(f"{len(failed)} image(s) could not be read", file=sys.stderr)
+    for path, size, explained in report.cropped:
+        print(
+            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
+            "and right edges)",
+            file=sys.stderr,
+        )
+    for error in report.failed:
+        print(f"skipped: {error}", file=sys.stderr)
+    existing = f"; {len(report.existing)} already there" if report.existing else ""
+    print(
+        f"wrote the attribution maps of {len(report.written)} image(s) to {arguments.outputs} "
+        f"in {time.monotonic() - start:.1f} s ({arguments.method}, layer "
+        f"{arguments.layer!r}){existing}"
+    )
+    if report.failed:
+        print(f"{len(report.failed)} image(s) could not be explained", file=sys.stderr)
         return cli.EXIT_FAILURE
     return 0
 

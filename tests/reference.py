@@ -12,21 +12,40 @@ import numpy as np
 def complex_forward(model: keras.Model, layer_name: str, z: np.ndarray) -> np.ndarray:
     """The complex128 output of ``layer_name`` for a complex (height, width) input ``z``."""
     z = np.asarray(z, np.complex128)[:, :, None]
-    for layer in model.layers[1:]:
+    for layer in _layers(model):
+        config = layer.get_config()
         if isinstance(layer, keras.layers.Conv2D):
-            kernel, bias = (weight.astype(np.float64) for weight in layer.get_weights())
-            z = _convolve_same(z, kernel) + bias
-            if layer.get_config()["activation"] == "relu":
+            kernel, *bias = (weight.astype(np.float64) for weight in layer.get_weights())
+            z = _convolve_same(z, kernel) + (bias[0] if bias else 0.0)
+            if config["activation"] == "relu":
                 z = np.where(z.real > 0, z, 0)
         elif isinstance(layer, keras.layers.MaxPooling2D):
-            z = _max_pool_by_real_part(z)
+            z = _max_pool_by_real_part(z, config["pool_size"][0])
         elif isinstance(layer, keras.layers.UpSampling2D):
-            z = z.repeat(2, axis=0).repeat(2, axis=1)
-        else:
+            size = config["size"][0]
+            z = z.repeat(size, axis=0).repeat(size, axis=1)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = (
+                np.asarray(weight, np.float64)
+                for weight in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)
+            )
+            z = (z - mean) / np.sqrt(variance + config["epsilon"]) * gamma + beta
+        elif not isinstance(layer, keras.layers.Dropout):
             raise TypeError(f"no reference for {type(layer).__name__}")
         if layer.name == layer_name:
             return z
     raise KeyError(layer_name)
+
+
+def _layers(model: keras.Model) -> list:
+    """The model's layers in order, nested models unpacked."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_layers(layer))
+        elif not isinstance(layer, keras.layers.InputLayer):
+            layers.append(layer)
+    return layers
 
 
 def literal_attribution(model, layer_name, image, pixels, h=0.1) -> np.ndarray:
@@ -54,9 +73,9 @@ def _convolve_same(z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return neighbourhoods.real @ kernel + 1j * (neighbourhoods.imag @ kernel)
 
 
-def _max_pool_by_real_part(z: np.ndarray) -> np.ndarray:
+def _max_pool_by_real_part(z: np.ndarray, size: int) -> np.ndarray:
     height, width, channels = z.shape
-    windows = z.reshape(height // 2, 2, width // 2, 2, channels).transpose(0, 2, 4, 1, 3)
-    windows = windows.reshape(height // 2, width // 2, channels, 4)
+    windows = z.reshape(height // size, size, width // size, size, channels)
+    windows = windows.transpose(0, 2, 4, 1, 3).reshape(height // size, width // size, channels, -1)
     first_maximum = np.argmax(windows.real, axis=-1)
     return np.take_along_axis(windows, first_maximum[..., None], axis=-1)[..., 0]

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from complexstep import architecture
+from complexstep import architecture, defaults
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,9 @@ def test_parameter_count_matches_the_paper(model):
     """The model has 50,353 parameters, as summed from its layers' kernel and bias shapes."""
     channels_in = [1, 64, 32, 16, 8, 8, 16, 32, 64]
     channels_out = [64, 32, 16, 8, 8, 16, 32, 64, 1]
-    by_hand = sum(9 * cin * cout + cout for cin, cout in zip(channels_in, channels_out))
+    by_hand = sum(
+        9 * cin * cout + cout for cin, cout in zip(channels_in, channels_out, strict=True)
+    )
     assert by_hand == 50_353
     assert model.count_params() == by_hand
 
@@ -83,4 +85,12 @@ def test_input_is_one_256x256_grey_channel(model):
 def test_code_layer_is_16x16x8(model):
     """The layer named by CODE_LAYER outputs the 16x16x8 latent code."""
     assert model.get_layer(architecture.CODE_LAYER).output.shape == (None, 16, 16, 8)
-    assert model.name == architecture.MODEL_NAME
+    assert model.name == defaults.MODEL_NAME
+
+
+def test_other_sizes_and_mixed_precision_keep_the_layers(model):
+    """A 64x96 model has the same 50,353 parameters; in bfloat16 it reconstructs in float32."""
+    other = architecture.build_autoencoder((64, 96, 1), precision="bfloat16")
+    assert other.count_params() == model.count_params()
+    assert other.get_layer("code").compute_dtype == "bfloat16"
+    assert other.output.dtype == "float32" and other.output_shape == (None, 64, 96, 1)

@@ -1,6 +1,7 @@
 """The stage 1 script: its flags, a run end to end, and its one-line errors."""
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -9,11 +10,10 @@ from pathlib import Path
 import build_convolutional_autoencoder as script
 import numpy as np
 import pytest
-import scripts
 from PIL import Image
 
+import scripts
 from complexstep import cli
-from complexstep.cli import UserError
 
 SCRIPT = "codes/build_convolutional_autoencoder.py"
 ARTEFACTS = {
@@ -22,7 +22,10 @@ ARTEFACTS = {
     "training_history.csv",
     "loss_curves.png",
     "reconstructions.png",
+    "training_state.keras",
+    "training_settings.json",
 }
+CORRUPT_FILE = "corrupt.png"
 
 
 _run_script = scripts.runner("build_convolutional_autoencoder.py")
@@ -38,9 +41,10 @@ def _write_images(folder: Path, count: int, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> tuple[Path, Path]:
-    """Two training micrographs and one test micrograph."""
+    """Two training micrographs and a corrupt file, and one test micrograph."""
     root = tmp_path_factory.mktemp("script")
     _write_images(root / "train", 2, seed=1)
+    (root / "train" / CORRUPT_FILE).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     _write_images(root / "test", 1, seed=2)
     return root / "train", root / "test"
 
@@ -60,15 +64,19 @@ def finished(folders, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Pa
         "1",
         "--batch-size",
         "2",
+        "--crop",
+        "32",
     )
     return completed, models
 
 
 def test_run_writes_every_artefact(finished):
-    """A successful run exits 0 and leaves the model, weights, history and both plots."""
+    """A successful run exits 0 and leaves the model, weights, history, both plots and the
+    training state, saved with the crop it was asked for."""
     completed, models = finished
     assert completed.returncode == 0, completed.stderr
     assert {path.name for path in models.iterdir()} == ARTEFACTS
+    assert json.loads((models / "training_settings.json").read_text())["crop"] == 32
 
 
 def test_final_line_reports_the_recorded_validation_loss_and_folder(finished):
@@ -87,11 +95,65 @@ def test_final_line_reports_the_recorded_validation_loss_and_folder(finished):
     assert Path(match.group(2)) == models
 
 
-def test_zero_epochs_is_a_one_line_error(tmp_path):
-    """--epochs 0 exits non-zero with a single error line naming the flag and no traceback."""
-    completed = _run_script("--epochs", "0", "--models-dir", str(tmp_path / "models"))
-    assert completed.returncode != 0
-    assert completed.stderr.splitlines() == ["error: argument --epochs: must be at least 1, got 0"]
+def test_each_epoch_is_reported_on_one_line_with_its_losses(finished):
+    """Standard error carries one line for the epoch with the loss and validation loss saved in
+    the history."""
+    completed, models = finished
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 1, completed.stderr
+    match = re.fullmatch(r"epoch 1/1: loss (\S+), val_loss (\S+), \d+ s; state saved", lines[0])
+    assert match, lines[0]
+    with open(models / "training_history.csv", newline="") as file:
+        (row,) = csv.DictReader(file)
+    assert match.groups() == (f"{float(row['loss']):.4g}", f"{float(row['val_loss']):.4g}")
+
+
+def test_unreadable_file_is_reported_on_one_line(finished, folders):
+    """The corrupt training file is named on exactly one "skipped" line, and the run succeeds."""
+    completed, _ = finished
+    skipped = [line for line in completed.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1, completed.stderr
+    assert skipped[0].startswith(f"skipped: cannot read {folders[0] / CORRUPT_FILE}: ")
+    assert completed.returncode == 0
+
+
+def test_resume_with_nothing_saved_is_a_one_line_error(folders, tmp_path):
+    """--resume in an empty models folder exits 1 with one error line saying there is nothing to
+    resume, and no traceback."""
+    models = tmp_path / "models"
+    models.mkdir()
+    completed = _run_script(
+        "--train-dir",
+        str(folders[0]),
+        "--test-dir",
+        str(folders[1]),
+        "--models-dir",
+        str(models),
+        "--resume",
+    )
+    assert completed.returncode == 1
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: nothing to resume in {models}: no training_settings.json and "
+        "training_state.keras from an earlier run"
+    ]
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--epochs", "0"], "error: argument --epochs: must be at least 1, got 0"),
+        (["--crop", "40"], "error: argument --crop: must be a multiple of 16, got 40"),
+    ],
+)
+def test_invalid_flag_is_a_one_line_error(tmp_path, arguments, message):
+    """An invalid flag exits 1 with a single error line naming the flag, no traceback, and
+    nothing written."""
+    completed = _run_script(*arguments, "--models-dir", str(tmp_path / "models"))
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines() == [message]
     assert not (tmp_path / "models").exists()
 
 
@@ -140,6 +202,24 @@ def test_defaults_are_the_papers_settings():
         "microstructural_images/test",
         "models",
     )
+    assert arguments.crop is None
+    assert not (arguments.resume or arguments.deterministic)
+    assert (arguments.precision, arguments.devices, arguments.workers) == ("float32", None, 1)
+
+
+def test_new_flags_are_parsed_into_their_values():
+    """--crop, --resume, --deterministic, --precision, --devices and --workers reach main as the
+    values training takes."""
+    arguments = script.parse_arguments(
+        ["--crop", "64", "--resume", "--deterministic", "--precision", "bfloat16"]
+        + ["--devices", "gpu:0,gpu:1", "--workers", "4"]
+    )
+    assert (arguments.crop, arguments.resume, arguments.deterministic) == (64, True, True)
+    assert (arguments.precision, arguments.devices, arguments.workers) == (
+        "bfloat16",
+        "gpu:0,gpu:1",
+        4,
+    )
 
 
 @pytest.mark.parametrize(
@@ -160,13 +240,23 @@ def test_defaults_are_the_papers_settings():
             "argument --learning-rate: must be a positive finite number, got nan",
         ),
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["--crop", "40"], "argument --crop: must be a multiple of 16, got 40"),
+        (["--crop", "8"], "argument --crop: must be at least 16, got 8"),
+        (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
     ],
 )
-def test_invalid_flag_value_is_a_user_error_naming_the_flag(arguments, message):
+def test_invalid_flag_value_is_a_usage_error_naming_the_flag(arguments, message):
     """Each invalid flag value is refused with one line naming the flag and the reason."""
-    with pytest.raises(UserError) as raised:
+    with pytest.raises(cli.UsageError) as raised:
         script.parse_arguments(arguments)
     assert str(raised.value) == message
+
+
+def test_unknown_precision_is_a_usage_error_naming_the_flag():
+    """--precision takes float32 or bfloat16 only, and says so in one line."""
+    # Python versions quote the choices differently; the start of the line is what they share.
+    with pytest.raises(cli.UsageError, match=r"^argument --precision: invalid choice: 'float16'"):
+        script.parse_arguments(["--precision", "float16"])
 
 
 def test_help_explains_every_flag_with_its_default(capsys):
@@ -183,6 +273,8 @@ def test_help_explains_every_flag_with_its_default(capsys):
         ("--learning-rate", "0.0005"),
         ("--models-dir", "models"),
         ("--seed", "0"),
+        ("--workers", "1"),
     ]:
-        entry = rf"{flag} [A-Z_]+ (?:(?! --).)*\(default: {re.escape(default)}\)"
+        # An entry ends where the next flag with a value begins; help texts mention flags too.
+        entry = rf"{flag} [A-Z_]+ (?:(?! --[a-z-]+ [A-Z_]).)*\(default: {re.escape(default)}\)"
         assert re.search(entry, help_text), flag

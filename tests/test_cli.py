@@ -5,15 +5,16 @@ import argparse
 import pytest
 
 from complexstep import cli
+from complexstep.errors import SettingError
 
 
-def test_parser_errors_become_user_errors():
-    """A bad flag raises a UserError carrying argparse's one-line message."""
+def test_parser_errors_become_usage_errors():
+    """A bad flag raises a UsageError carrying argparse's one-line message."""
     parser = cli.ArgumentParser()
     parser.add_argument("--epochs", type=cli.at_least(1), default=50)
-    with pytest.raises(cli.UserError, match="argument --epochs: must be at least 1, got 0"):
+    with pytest.raises(cli.UsageError, match="argument --epochs: must be at least 1, got 0"):
         parser.parse_args(["--epochs", "0"])
-    with pytest.raises(cli.UserError, match="expected a whole number, got '2.5'"):
+    with pytest.raises(cli.UsageError, match="expected a whole number, got '2.5'"):
         parser.parse_args(["--epochs", "2.5"])
 
 
@@ -30,15 +31,24 @@ def test_positive_number_reads_scientific_notation():
 
 
 def refuse() -> int:
-    raise cli.UserError("no model at m.keras")
+    raise cli.UsageError("no model at m.keras")
+
+
+def refuse_in_the_library() -> int:
+    raise SettingError("h must be a positive number, not 0")
 
 
 @pytest.mark.parametrize(
     "main, status, stderr",
-    [(lambda: 0, 0, ""), (lambda: 1, 1, ""), (refuse, 1, "error: no model at m.keras\n")],
+    [
+        (lambda: 0, 0, ""),
+        (lambda: 1, 1, ""),
+        (refuse, 1, "error: no model at m.keras\n"),
+        (refuse_in_the_library, 1, "error: h must be a positive number, not 0\n"),
+    ],
 )
-def test_run_exits_with_the_status_and_prints_user_errors_on_one_line(main, status, stderr, capsys):
-    """run() exits with main's status, or 1 after one 'error:' line for a UserError."""
+def test_run_exits_with_the_status_and_prints_errors_on_one_line(main, status, stderr, capsys):
+    """run() exits with main's status, or 1 after one 'error:' line for any library error."""
     with pytest.raises(SystemExit) as exit_info:
         cli.run(main)
     assert exit_info.value.code == status

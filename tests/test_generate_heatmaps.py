@@ -3,7 +3,7 @@
 Most properties are read from one shared run over a small tree of inputs that holds every case at
 once (a map with its .npy and micrograph, a constant map, a map without micrograph, an unreadable
 file, equal stems in two subfolders), because each run pays matplotlib's start-up time. Colours
-are checked with the independent rendering of test_heatmaps.
+are checked with the independent rendering of rendering_helpers.
 """
 
 import subprocess
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import scripts
-from test_heatmaps import (
+from rendering_helpers import (
     BLOCK,
     TEST_DPI,
     assert_close_colours,
     block_centres,
     expected_colours,
     image_size,
-    report_lines,
     sample_map,
     save_grey,
     unit_map,
@@ -31,6 +31,11 @@ MAP_SIDE = 24
 
 
 run_script = scripts.runner("generate_heatmaps.py")
+
+
+def report_lines(stderr: str) -> list[str]:
+    """The lines of standard error other than the progress line."""
+    return [line for line in stderr.splitlines() if not line.startswith("heatmaps [")]
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +148,13 @@ def test_panels_are_written_for_every_readable_map(tree, full_run):
         assert width > 1.5 * height
 
 
+def test_progress_line_reaches_every_input(full_run):
+    """The last progress line counts all five inputs, the unreadable one included, as done."""
+    progress = [line for line in full_run.stderr.splitlines() if line.startswith("heatmaps [")]
+    assert progress
+    assert " 5/5 images" in progress[-1]
+
+
 def test_final_line_counts_what_was_written_where(tree, full_run):
     """The last line of standard output says how many heatmaps went to which folder."""
     last_line = full_run.stdout.strip().splitlines()[-1]
@@ -196,6 +208,33 @@ def test_empty_folder_is_one_error_line(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: no images in {tmp_path} or its subfolders "
         "(looked for .png, .jpg, .jpeg, .tif, .tiff, .bmp)"
+    ]
+
+
+def test_default_inputs_without_maps_point_to_stage_2s_folder(tmp_path):
+    """Run with the default inputs, as left by a fresh clone, the script says in one line that
+    stage 2 writes elsewhere and how to proceed, and writes nothing."""
+    # A copy of the clone's empty sinps, so that maps a user put in the repository's sinps cannot
+    # turn the check into a run that writes into the repository's smaps.
+    (tmp_path / "sinps" / "all").mkdir(parents=True)
+    (tmp_path / "sinps" / "all" / ".gitkeep").touch()
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "codes" / "generate_heatmaps.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: no attribution maps in sinps: stage 2 writes its maps to contour_outputs/all; "
+        "copy the maps to render into sinps/all, or pass --inputs contour_outputs/all"
+    ]
+    assert result.stdout == ""
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "sinps",
+        "sinps/all",
+        "sinps/all/.gitkeep",
     ]
 
 
@@ -263,7 +302,7 @@ def test_help_explains_every_flag():
 def test_stage_does_not_import_tensorflow():
     """Loading the script brings in neither TensorFlow nor Keras, which would slow its start."""
     code = (
-        "import sys; sys.path.insert(0, 'codes'); import generate_heatmaps; "
+        "import runpy, sys; runpy.run_path('codes/generate_heatmaps.py', run_name='stage3'); "
         "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     )
     result = subprocess.run(

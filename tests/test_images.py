@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from complexstep import images
-from complexstep.cli import UserError
+from complexstep.errors import ComplexStepError, FolderError
 
 ONE_GREY_LEVEL = 1 / 255
 
@@ -49,6 +49,14 @@ def test_16_bit_tiff_keeps_precision_beyond_8_bits(tmp_path):
     """A 16-bit TIFF level of 1000 reads as 1000/65535, finer than any 8-bit level."""
     path = _save(tmp_path / "dark.tif", _grey(1000, dtype=np.uint16))
     np.testing.assert_allclose(images.read_image(path), 1000 / 65535, rtol=1e-6)
+
+
+def test_dark_32_bit_integer_image_is_scaled_as_16_bit(tmp_path):
+    """A mode "I" image is 16-bit data however dark: level 200 reads as 200/65535, not 200/255."""
+    path = tmp_path / "dark.tif"
+    Image.fromarray(np.full((8, 8), 200, np.int32)).save(path)
+    assert Image.open(path).mode == "I"
+    np.testing.assert_allclose(images.read_image(path, size=None), 200 / 65535, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +101,7 @@ def test_unreadable_file_raises_naming_its_path(tmp_path):
     path.write_text("no pixels here")
     with pytest.raises(images.UnreadableImageError, match="not_an_image.png") as raised:
         images.read_image(path)
-    assert isinstance(raised.value, UserError)
+    assert isinstance(raised.value, ComplexStepError)
 
 
 def test_find_images_recurses_and_ignores_other_and_hidden_files(tmp_path):
@@ -111,17 +119,17 @@ def test_find_images_recurses_and_ignores_other_and_hidden_files(tmp_path):
     ]
 
 
-def test_find_images_in_missing_folder_raises_user_error(tmp_path):
+def test_find_images_in_missing_folder_raises_folder_error(tmp_path):
     """A folder that does not exist is reported by name."""
     missing = tmp_path / "no_such_folder"
-    with pytest.raises(UserError, match=r"folder not found: .*no_such_folder"):
+    with pytest.raises(FolderError, match=r"folder not found: .*no_such_folder"):
         images.find_images(missing)
 
 
-def test_find_images_in_folder_without_images_raises_user_error(tmp_path):
+def test_find_images_in_folder_without_images_raises_folder_error(tmp_path):
     """A folder holding only non-image files is reported as having no images."""
     (tmp_path / "readme.txt").write_text("nothing to see")
-    with pytest.raises(UserError, match=r"no images in .* or its subfolders"):
+    with pytest.raises(FolderError, match=r"no images in .* or its subfolders"):
         images.find_images(tmp_path)
 
 

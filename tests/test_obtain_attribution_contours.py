@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scripts
 from PIL import Image
 
-from complexstep import architecture, attribution, images
+import complexstep
+import scripts
+from complexstep import images
 
 run_stage_2 = scripts.runner("obtain_attribution_contours.py")
 
@@ -76,9 +77,8 @@ def test_raw_map_is_the_attribution_of_the_image(jacobian_run, micrographs, rand
     _, outputs, _ = jacobian_run
     raw = np.load(outputs / "etched" / "pearlite.npy")
     assert raw.dtype == np.float32 and raw.shape == (256, 256)
-    twin = architecture.build_complex_twin(random_model, "code")
-    expected = attribution.JacobianAttribution(twin)(
-        images.read_image(micrographs / "etched" / "pearlite.jpg")
+    expected = complexstep.attribute(
+        random_model, images.read_image(micrographs / "etched" / "pearlite.jpg")
     )
     np.testing.assert_allclose(raw, expected, rtol=1e-5)
 
@@ -114,7 +114,7 @@ def test_inputs_are_never_modified(jacobian_run, micrographs):
 def test_complex_step_run_agrees_with_jacobian_run(
     saved_model, micrographs, jacobian_run, tmp_path
 ):
-    """The default complex-step method writes the same numbers as the jacobian method."""
+    """The complex-step method writes the same numbers as the jacobian method."""
     _, jacobian_outputs, _ = jacobian_run
     result = run_stage_2(
         "--inputs",
@@ -123,6 +123,8 @@ def test_complex_step_run_agrees_with_jacobian_run(
         str(tmp_path),
         "--model",
         str(saved_model),
+        "--method",
+        "complex-step",
     )
     assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(
@@ -138,8 +140,10 @@ def test_complex_step_run_agrees_with_jacobian_run(
     [
         (
             ["--model", "nowhere/model.keras"],
-            "no model at nowhere/model.keras: run codes/build_convolutional_autoencoder.py first",
+            "no model at nowhere/model.keras: run codes/build_convolutional_autoencoder.py first "
+            "(stage 1), or pass --model pretrained",
         ),
+        (["--resize", "250"], "multiples of 16, not a 250x250 image; the nearest it takes: "),
         (["--h", "0"], "argument --h: must be a positive finite number, got 0"),
         (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
         (["--layer", "latent"], "the model has no layer 'latent'"),
@@ -158,3 +162,52 @@ def test_bad_input_is_one_clear_line(arguments, message, saved_model, micrograph
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def native_run(saved_model, tmp_path_factory):
+    """Stage 2 at the micrographs' own resolution: one 100x90 micrograph, one 64x48."""
+    inputs = tmp_path_factory.mktemp("native")
+    rng = np.random.default_rng(1)
+    for name, shape in [("odd.png", (100, 90)), ("even.png", (64, 48))]:
+        Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(inputs / name)
+    outputs = tmp_path_factory.mktemp("native_outputs")
+    arguments = ["--inputs", str(inputs), "--outputs", str(outputs), "--model", str(saved_model)]
+    return run_stage_2(*arguments, "--resize", "none"), inputs, outputs, arguments
+
+
+def test_resize_none_explains_each_micrograph_at_its_own_resolution(native_run, random_model):
+    """A micrograph the network takes keeps its size; another is cropped from the bottom and right
+    to multiples of 16, said in one line, and its map is that of the crop."""
+    result, inputs, outputs, _ = native_run
+    assert result.returncode == 0, result.stderr
+    assert np.load(outputs / "even.npy").shape == (64, 48)
+    odd = np.load(outputs / "odd.npy")
+    assert odd.shape == (96, 80)
+    assert f"cropped {inputs / 'odd.png'} from 100x90 to 96x80 (bottom and right edges)" in (
+        result.stderr.splitlines()
+    )
+    micrograph = images.read_image(inputs / "odd.png", size=None)[:96, :80]
+    np.testing.assert_allclose(odd, complexstep.attribute(random_model, micrograph), rtol=1e-5)
+
+
+def test_skip_existing_continues_an_interrupted_run(native_run, tmp_path):
+    """Micrographs with both files are left alone; one missing its picture is explained again."""
+    _, _, outputs, arguments = native_run
+    before = {path.name: path.stat().st_mtime_ns for path in outputs.iterdir()}
+    (outputs / "even.png").unlink()
+    result = run_stage_2(*arguments, "--resize", "none", "--skip-existing")
+    assert result.returncode == 0, result.stderr
+    assert "wrote the attribution maps of 1 image(s)" in result.stdout
+    assert "; 1 already there" in result.stdout
+    after = {path.name: path.stat().st_mtime_ns for path in outputs.iterdir()}
+    assert after["odd.npy"] == before["odd.npy"] and after["odd.png"] == before["odd.png"]
+    assert after["even.npy"] != before["even.npy"] and "even.png" in after
+
+
+def test_progress_is_shown_in_passes_with_the_micrograph_being_explained(native_run):
+    """Standard error carries a progress line per tenth of the passes, naming the micrograph."""
+    result, *_ = native_run
+    lines = [line for line in result.stderr.splitlines() if line.startswith("jacobian attribution")]
+    assert len(lines) >= 2 and " passes, " in lines[-1]
+    assert lines[-1].split("] ")[1].split()[0].split("/")[0] == lines[-1].split("/")[1].split()[0]

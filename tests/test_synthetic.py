@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scripts
 from PIL import Image
 from skimage import filters
 
+import scripts
 from complexstep import synthetic
-from complexstep.cli import UserError
+from complexstep.errors import FolderError, SettingError
 
 REPOSITORY = scripts.REPOSITORY
 SAMPLE_SIZE = 24
@@ -207,7 +207,7 @@ def test_fill_reports_progress_for_each_filled_folder(tmp_path):
 
 def test_fill_rejects_a_negative_count_before_writing_anything(tmp_path):
     """A negative count is a user error, and no folder is created or filled."""
-    with pytest.raises(UserError, match="0 or more"):
+    with pytest.raises(SettingError, match="0 or more"):
         synthetic.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": -1}, seed=0)
     assert list(tmp_path.iterdir()) == []
 
@@ -216,7 +216,7 @@ def test_fill_rejects_a_file_given_as_folder(tmp_path):
     """A path naming an existing file is a user error and the file is kept."""
     existing = tmp_path / "data.txt"
     existing.write_text("keep me")
-    with pytest.raises(UserError, match="is a file"):
+    with pytest.raises(FolderError, match="is a file"):
         synthetic.fill_empty_folders({existing: 1}, seed=0)
     assert existing.read_text() == "keep me"
 
@@ -225,7 +225,7 @@ def test_fill_rejects_a_folder_that_cannot_be_created(tmp_path):
     """A folder below an existing file cannot be created, which is a one-line user error."""
     blocker = tmp_path / "blocker"
     blocker.write_text("")
-    with pytest.raises(UserError, match="cannot create folder"):
+    with pytest.raises(FolderError, match="cannot create folder"):
         synthetic.fill_empty_folders({blocker / "images": 1}, seed=0)
 
 

@@ -1,28 +1,47 @@
-"""Stage 1 training: the input pipeline, the saved model and plots, and its errors."""
+"""Stage 1 training: the saved model and plots, the state saved every epoch, resuming, crops,
+progress reports and errors."""
 
 import contextlib
 import csv
 import io
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from complexstep import architecture, images, training
-from complexstep.cli import UserError
+from complexstep.errors import FolderError, SettingError, TrainingStateError
 
 TRAIN_FILES = ["a.png", "b.tif", "grains/c.jpg", "grains/d.bmp"]
 TEST_FILES = ["g.png", "h.tif"]
 CORRUPT_FILE = "corrupt.png"
 
+# The crop runs: enough images for more batches per run than Keras's enqueuer queues (10), so that
+# a loader serving the wrong epoch's batches changes the weights.
+CROP = 64
+CROP_SHAPE = (80, 96)
+CROP_TRAIN_IMAGES = 22
+CROP_TEST_IMAGES = 2
+SMALL_FILE = "small.png"
+SMALL_SHAPE = (48, 96)
+CROP_EPOCHS = 3
+CROP_OPTIONS = {
+    "epochs": CROP_EPOCHS,
+    "batch_size": 2,
+    "seed": 5,
+    "crop": CROP,
+    "deterministic": True,
+}
+STEPS = CROP_TRAIN_IMAGES // 2
 
-def _write_micrograph(path: Path, rng: np.random.Generator) -> Path:
+
+def _write_micrograph(path: Path, rng: np.random.Generator, shape=(64, 64)) -> Path:
     """Writes a small blocky grey stand-in micrograph, 16-bit where the format is TIFF."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    blocks = rng.random((8, 8)).repeat(8, axis=0).repeat(8, axis=1)
+    blocks = rng.random((shape[0] // 8, shape[1] // 8)).repeat(8, axis=0).repeat(8, axis=1)
     if path.suffix == ".tif":
         Image.fromarray(np.round(blocks * 65535).astype(np.uint16)).save(path)
     else:
@@ -30,19 +49,48 @@ def _write_micrograph(path: Path, rng: np.random.Generator) -> Path:
     return path
 
 
-def _write_folder(folder: Path, names: list[str], seed: int) -> list[Path]:
+def _write_folder(folder: Path, names: list[str], seed: int, shape=(64, 64)) -> list[Path]:
     rng = np.random.default_rng(seed)
-    return [_write_micrograph(folder / name, rng) for name in names]
+    return [_write_micrograph(folder / name, rng, shape) for name in names]
 
 
-def _train_quietly(train_dir: Path, test_dir: Path, models_dir: Path, **options):
-    """Trains one tiny epoch and returns the result and what was printed on standard error."""
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr):
-        result = training.train(
-            train_dir, test_dir, models_dir, epochs=1, batch_size=2, verbose=0, **options
-        )
-    return result, stderr.getvalue()
+def _read_history(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _assert_same_weights(first: keras.Model, second: keras.Model) -> None:
+    for one, other in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(one, other)
+
+
+class _Recorder:
+    """An on_progress callback that keeps every report."""
+
+    def __init__(self):
+        self.reports: list[training.Progress] = []
+
+    def __call__(self, progress: training.Progress) -> None:
+        self.reports.append(progress)
+
+    def of(self, kind: str) -> list[training.Progress]:
+        return [report for report in self.reports if report.kind == kind]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kernels_restored():
+    """Gives later test modules TensorFlow's kernels as they were: deterministic=True switches
+    them for the rest of the process."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    # TensorFlow exports the switch's on-position only.
+    from tensorflow.python.framework import config
+
+    was_deterministic = config.is_op_determinism_enabled()
+    yield
+    if not was_deterministic:
+        config.disable_op_determinism()
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +105,13 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def run(folders, tmp_path_factory):
-    """One tiny training run: its result and its standard error."""
-    train_dir, test_dir = folders
-    return _train_quietly(train_dir, test_dir, tmp_path_factory.mktemp("models"), seed=0)
+    """One tiny training run at 256x256: its result and what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        result = training.train(
+            *folders, tmp_path_factory.mktemp("models"), epochs=1, batch_size=2, seed=0
+        )
+    return result, printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +126,79 @@ def held_out_batch(folders) -> np.ndarray:
     return np.stack([images.read_image(folders[1] / name) for name in TEST_FILES])[..., None]
 
 
+@pytest.fixture(scope="module")
+def crop_folders(tmp_path_factory) -> tuple[Path, Path]:
+    """Micrographs of 80x96 pixels to train on 64x64 crops of, one of them too small to crop."""
+    root = tmp_path_factory.mktemp("crop_micrographs")
+    names = [f"micrograph_{number:02d}.png" for number in range(CROP_TRAIN_IMAGES)]
+    _write_folder(root / "train", names, seed=3, shape=CROP_SHAPE)
+    _write_folder(root / "train", [SMALL_FILE], seed=4, shape=SMALL_SHAPE)
+    _write_folder(root / "test", ["g.png", "h.png"], seed=5, shape=CROP_SHAPE)
+    return root / "train", root / "test"
+
+
+@pytest.fixture(scope="module")
+def reference(crop_folders, tmp_path_factory):
+    """An uninterrupted crop run of three epochs: its result, its reports, and what its models
+    folder held when each epoch was reported: the history's rows, the saved state's optimiser
+    steps (None without a state), and whether the final model was there yet."""
+    models_dir = tmp_path_factory.mktemp("reference")
+    recorder = _Recorder()
+    snapshots = []
+
+    def on_progress(progress: training.Progress) -> None:
+        recorder(progress)
+        if progress.kind == "epoch":
+            state_path = models_dir / training.STATE_FILE
+            state = keras.models.load_model(state_path) if state_path.exists() else None
+            snapshots.append(
+                (
+                    _read_history(models_dir / training.HISTORY_FILE),
+                    None if state is None else int(state.optimizer.iterations),
+                    (models_dir / training.MODEL_FILE).exists(),
+                )
+            )
+
+    result = training.train(*crop_folders, models_dir, on_progress=on_progress, **CROP_OPTIONS)
+    return result, recorder, snapshots
+
+
+@pytest.fixture(scope="module")
+def interrupted(crop_folders, tmp_path_factory) -> Path:
+    """The models folder of the reference's run stopped by Ctrl-C as its first epoch ended."""
+    models_dir = tmp_path_factory.mktemp("interrupted")
+
+    def on_progress(progress: training.Progress) -> None:
+        if progress.kind == "epoch":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train(*crop_folders, models_dir, on_progress=on_progress, **CROP_OPTIONS)
+    return models_dir
+
+
+@pytest.fixture
+def unfinished(interrupted, tmp_path) -> Path:
+    """A copy of the interrupted run's models folder, for a test to resume or refuse."""
+    return Path(shutil.copytree(interrupted, tmp_path / "unfinished"))
+
+
+# The 256x256 run: what is saved, and what it holds.
+
+
 def test_every_artefact_is_written_and_nothing_partial_is_left(result):
-    """The models folder holds the five artefacts under their names, and only them."""
+    """The models folder holds the five artefacts and the training state under their names, and
+    only them."""
     folder = result.model_path.parent
-    expected = {
+    artefacts = {
         "autoencoder_microstructure.keras",
         "autoencoder_microstructure.weights.h5",
         "training_history.csv",
         "loss_curves.png",
         "reconstructions.png",
     }
-    assert {path.name for path in folder.iterdir()} == expected
+    state = {"training_state.keras", "training_settings.json"}
+    assert {path.name for path in folder.iterdir()} == artefacts | state
     written = [
         result.model_path,
         result.weights_path,
@@ -92,7 +206,7 @@ def test_every_artefact_is_written_and_nothing_partial_is_left(result):
         result.loss_curves_path,
         result.reconstructions_path,
     ]
-    assert {path.name for path in written} == expected
+    assert {path.name for path in written} == artefacts
     assert all(path.stat().st_size > 0 for path in written)
 
 
@@ -115,12 +229,12 @@ def test_weights_file_loads_into_a_fresh_autoencoder(result, held_out_batch):
 
 def test_history_records_the_validation_loss_on_the_test_images(result, held_out_batch):
     """The CSV has one row per epoch, and its val_loss is the trained model's MSE on the tests."""
-    with open(result.history_path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    assert [list(row) for row in rows] == [["epoch", "loss", "val_loss"]]
+    rows = _read_history(result.history_path)
+    assert [list(row) for row in rows] == [["epoch", "loss", "val_loss", "seconds"]]
     assert rows[0]["epoch"] == "1"
     assert float(rows[0]["loss"]) == result.loss
     assert float(rows[0]["val_loss"]) == result.val_loss
+    assert float(rows[0]["seconds"]) > 0
     errors = (result.model.predict(held_out_batch, verbose=0) - held_out_batch) ** 2
     assert result.val_loss == pytest.approx(float(np.mean(errors)), rel=1e-4)
 
@@ -146,72 +260,188 @@ def test_plots_are_pngs_with_drawn_content(result, attribute, size):
     assert len(np.unique(grey)) > 20
 
 
-def test_corrupt_file_is_skipped_with_one_line(run, folders):
-    """The corrupt training file is reported on exactly one line and left out of training."""
-    result, stderr = run
-    skipped_lines = [line for line in stderr.splitlines() if "skipped" in line]
-    assert len(skipped_lines) == 1
-    assert skipped_lines[0].startswith(f"skipped: cannot read {folders[0] / CORRUPT_FILE}: ")
-    assert result.skipped == (folders[0] / CORRUPT_FILE,)
+def test_corrupt_file_is_returned_as_skipped_and_nothing_is_printed(run, folders):
+    """The corrupt training file is left out and returned with its reason, and the library prints
+    nothing."""
+    result, printed = run
+    assert printed == ""
+    assert len(result.skipped) == 1
+    assert str(result.skipped[0]).startswith(f"cannot read {folders[0] / CORRUPT_FILE}: ")
     assert (result.train_images, result.test_images) == (len(TRAIN_FILES), len(TEST_FILES))
+    assert result.first_epoch == 0
 
 
-def test_same_seed_gives_identical_weights(result, folders, tmp_path):
-    """A second run with the same seed and images ends with bit-identical weights."""
-    again, _ = _train_quietly(*folders, tmp_path, seed=0)
-    for first, second in zip(result.model.get_weights(), again.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(first, second)
+# The crop runs: the state saved every epoch, resuming, crops and progress reports.
 
 
-def test_dataset_yields_read_image_values_as_input_and_target(folders):
-    """The pipeline is a tf.data.Dataset of (x, x) batches equal to read_image of each file."""
-    paths = [folders[0] / name for name in TRAIN_FILES]
-    dataset = training.make_dataset(paths, batch_size=3)
-    assert isinstance(dataset, tf.data.Dataset)
-    spec = tf.TensorSpec((None, 256, 256, 1), tf.float32)
-    assert dataset.element_spec == (spec, spec)
-    batches = list(dataset.as_numpy_iterator())
-    assert [len(inputs) for inputs, _ in batches] == [3, 1]
-    inputs = np.concatenate([inputs for inputs, _ in batches])
-    targets = np.concatenate([targets for _, targets in batches])
-    expected = np.stack([images.read_image(path) for path in paths])[..., None]
-    np.testing.assert_array_equal(inputs, expected)
-    np.testing.assert_array_equal(targets, expected)
+def test_history_and_state_are_saved_at_the_end_of_every_epoch(reference):
+    """When an epoch is reported, the history holds a row for each epoch done so far and the saved
+    state has taken exactly that many epochs' optimiser steps, before the final model exists."""
+    result, _, snapshots = reference
+    assert len(snapshots) == CROP_EPOCHS
+    for done, (rows, steps, final_model_written) in enumerate(snapshots, start=1):
+        assert [row["epoch"] for row in rows] == [str(epoch) for epoch in range(1, done + 1)]
+        assert steps == done * STEPS
+        assert not final_model_written
+    assert _read_history(result.history_path) == snapshots[-1][0]
 
 
-def test_dataset_reads_the_files_when_iterated(tmp_path):
-    """Files rewritten after the pipeline is built are read with their new content."""
-    path = tmp_path / "later.png"
-    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(path)
-    dataset = training.make_dataset([path], batch_size=1)
-    Image.fromarray(np.full((16, 16), 255, dtype=np.uint8)).save(path)
-    inputs, _ = next(dataset.as_numpy_iterator())
-    np.testing.assert_array_equal(inputs, 1.0)
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
+    reference, crop_folders, unfinished
+):
+    """A run stopped after its first epoch and resumed ends with bit-identical weights and the same
+    losses as the run that was never stopped."""
+    reference_result = reference[0]
+    assert [row["epoch"] for row in _read_history(unfinished / training.HISTORY_FILE)] == ["1"]
+    assert not (unfinished / training.MODEL_FILE).exists()
+    recorder = _Recorder()
+    resumed = training.train(
+        *crop_folders, unfinished, resume=True, on_progress=recorder, **CROP_OPTIONS
+    )
+    assert resumed.first_epoch == 1
+    assert [report.done for report in recorder.of("epoch")] == [2, 3]
+    assert {report.epoch for report in recorder.of("batch")} == {2, 3}
+    _assert_same_weights(resumed.model, reference_result.model)
+    columns = ("epoch", "loss", "val_loss")
+    assert [[row[name] for name in columns] for row in _read_history(resumed.history_path)] == [
+        [row[name] for name in columns] for row in _read_history(reference_result.history_path)
+    ]
 
 
-def test_shuffled_order_is_a_seeded_permutation(tmp_path):
-    """A seed gives the same order every time, covering every image exactly once."""
-    paths = []
-    for level in range(8):
-        paths.append(tmp_path / f"level_{level}.png")
-        Image.fromarray(np.full((4, 4), level * 30, dtype=np.uint8)).save(paths[-1])
+def test_rerun_with_the_same_seed_and_two_workers_gives_identical_weights(
+    reference, crop_folders, tmp_path
+):
+    """A second run with the same seed and images, decoding on two threads instead of one, trains
+    on the same batches epoch after epoch and ends with bit-identical weights."""
+    again = training.train(*crop_folders, tmp_path, workers=2, **CROP_OPTIONS)
+    _assert_same_weights(again.model, reference[0].model)
 
-    def levels(seed: int) -> list[int]:
-        dataset = training.make_dataset(paths, batch_size=3, shuffle_seed=seed)
-        batches = [inputs for inputs, _ in dataset.as_numpy_iterator()]
-        return [round(value * 255 / 30) for value in np.concatenate(batches)[:, 0, 0, 0]]
 
-    first = levels(seed=5)
-    assert first == levels(seed=5)
-    assert sorted(first) == list(range(8))
-    assert first != list(range(8))
+@pytest.mark.parametrize(
+    ("setting", "change"),
+    [
+        ("batch_size", {"batch_size": 3}),
+        ("learning_rate", {"learning_rate": 1e-3}),
+        ("seed", {"seed": 6}),
+        ("crop", {"crop": 48}),
+        ("precision", {"precision": "bfloat16"}),
+    ],
+)
+def test_resuming_with_another_setting_is_refused_naming_it(
+    crop_folders, unfinished, setting, change
+):
+    """Resuming with a setting other than the saved run's is refused with an error naming the
+    setting, and the saved run is left as it was."""
+    saved = {path.name: path.read_bytes() for path in unfinished.iterdir()}
+    with pytest.raises(TrainingStateError, match=rf"made with other (\w+, )*{setting}\b"):
+        training.train(*crop_folders, unfinished, resume=True, **{**CROP_OPTIONS, **change})
+    assert {path.name: path.read_bytes() for path in unfinished.iterdir()} == saved
+
+
+def test_resuming_with_other_images_is_refused(crop_folders, unfinished, tmp_path):
+    """Resuming with a training image added is refused with an error naming the training images."""
+    train_dir = Path(shutil.copytree(crop_folders[0], tmp_path / "train"))
+    _write_folder(train_dir, ["extra.png"], seed=6, shape=CROP_SHAPE)
+    with pytest.raises(TrainingStateError, match=r"made with other train_images;"):
+        training.train(train_dir, crop_folders[1], unfinished, resume=True, **CROP_OPTIONS)
+
+
+def test_starting_afresh_over_an_unfinished_run_is_refused(crop_folders, unfinished):
+    """Training without resume where a run stopped part-way is refused before any image is
+    checked, pointing to --resume and to the settings file, and the saved run is kept."""
+    recorder = _Recorder()
+    expected = (
+        rf"holds an unfinished run \(1 of 3 epochs\): pass --resume to continue it, or delete "
+        rf".*{training.SETTINGS_FILE} to start afresh"
+    )
+    with pytest.raises(TrainingStateError, match=expected):
+        training.train(*crop_folders, unfinished, on_progress=recorder, **CROP_OPTIONS)
+    assert recorder.reports == []
+    assert (unfinished / training.STATE_FILE).is_file()
+
+
+def test_resuming_where_nothing_was_saved_is_refused(crop_folders, tmp_path):
+    """Resuming in a folder without a saved run is refused before any image is checked."""
+    recorder = _Recorder()
+    with pytest.raises(TrainingStateError, match=rf"^nothing to resume in {tmp_path}: "):
+        training.train(*crop_folders, tmp_path, resume=True, on_progress=recorder, **CROP_OPTIONS)
+    assert recorder.reports == []
+
+
+def test_crops_train_a_model_of_the_crop_size_and_validate_on_centres(reference, crop_folders):
+    """With a crop the model takes CROP x CROP inputs, and its validation loss is its MSE on the
+    centre crops of the test micrographs at their own resolution."""
+    result = reference[0]
+    assert result.model.input_shape == (None, CROP, CROP, 1)
+    assert (result.train_images, result.test_images) == (CROP_TRAIN_IMAGES, CROP_TEST_IMAGES)
+    top, left = (CROP_SHAPE[0] - CROP) // 2, (CROP_SHAPE[1] - CROP) // 2
+    centres = np.stack(
+        [
+            images.read_image(path, size=None)[top : top + CROP, left : left + CROP]
+            for path in images.list_images(crop_folders[1])
+        ]
+    )[..., None]
+    errors = (result.model.predict(centres, verbose=0) - centres) ** 2
+    assert result.val_loss == pytest.approx(float(np.mean(errors)), rel=1e-4)
+
+
+def test_images_smaller_than_the_crop_are_skipped_with_the_reason(reference, crop_folders):
+    """A micrograph smaller than the crop is left out, returned with its size and the crop's."""
+    (skipped,) = reference[0].skipped
+    assert str(skipped) == (
+        f"cannot crop {crop_folders[0] / SMALL_FILE}: it is 48x96, smaller than the 64x64 crops"
+    )
+
+
+def test_crop_that_is_not_a_multiple_of_16_is_refused(crop_folders, tmp_path):
+    """A crop the network's four poolings cannot halve evenly is refused before anything is
+    written."""
+    with pytest.raises(SettingError, match="multiple of 16 .* not 40"):
+        training.train(*crop_folders, tmp_path / "models", **{**CROP_OPTIONS, "crop": 40})
+    assert not (tmp_path / "models").exists()
+
+
+def test_check_reports_count_every_file_of_each_folder(reference):
+    """Before training, one "check" report per file of each folder, unusable ones included, counts
+    up to the folder's total under the folder's label."""
+    recorder = reference[1]
+    checks = [(report.label, report.done, report.total) for report in recorder.of("check")]
+    train_files = CROP_TRAIN_IMAGES + 1
+    assert checks == [
+        *(("training images", done, train_files) for done in range(1, train_files + 1)),
+        *(("test images", done, CROP_TEST_IMAGES) for done in range(1, CROP_TEST_IMAGES + 1)),
+    ]
+    assert recorder.reports[: len(checks)] == recorder.of("check")
+
+
+def test_batch_and_epoch_reports_carry_the_progress_and_the_losses(reference):
+    """Every step is reported within its epoch, and every epoch with the loss, validation loss and
+    seconds its history row holds."""
+    result, recorder, _ = reference
+    batches = [(report.epoch, report.done, report.total) for report in recorder.of("batch")]
+    assert batches == [
+        (epoch, done, STEPS) for epoch in range(1, CROP_EPOCHS + 1) for done in range(1, STEPS + 1)
+    ]
+    epochs = recorder.of("epoch")
+    assert [(report.epoch, report.done, report.total) for report in epochs] == [
+        (epoch, epoch, CROP_EPOCHS) for epoch in range(1, CROP_EPOCHS + 1)
+    ]
+    rows = _read_history(result.history_path)
+    for report, row in zip(epochs, rows, strict=True):
+        assert set(report.logs) == {"loss", "val_loss", "seconds"}
+        assert report.logs == {name: float(row[name]) for name in report.logs}
+        assert report.logs["seconds"] > 0
+    assert epochs[-1].logs["val_loss"] == result.val_loss
+
+
+# Errors about folders.
 
 
 def test_empty_training_folder_is_a_one_line_error(folders, tmp_path):
     """A training folder without images stops the run with one line naming the folder."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(UserError, match=r"^no images in .*empty or its subfolders") as raised:
+    with pytest.raises(FolderError, match=r"^no images in .*empty or its subfolders") as raised:
         training.train(empty, folders[1], tmp_path / "models", epochs=1, batch_size=2)
     assert "\n" not in str(raised.value)
     assert "run codes/generate_synthetic_micrographs.py" in str(raised.value)
@@ -222,8 +452,7 @@ def test_folder_of_only_unreadable_files_is_an_error(folders, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bad.png").write_text("not a picture")
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), pytest.raises(UserError, match="none of the 1"):
+    with pytest.raises(FolderError, match="none of the 1"):
         training.train(broken, folders[1], tmp_path / "models", epochs=1, batch_size=2)
     assert not (tmp_path / "models" / training.MODEL_FILE).exists()
 
@@ -232,16 +461,16 @@ def test_models_path_that_is_a_file_fails_before_reading_images(folders, tmp_pat
     """A models path naming a file is refused before any image is checked or trained on."""
     occupied = tmp_path / "models"
     occupied.write_text("a file, not a folder")
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), pytest.raises(UserError, match="is a file") as raised:
-        training.train(*folders, occupied, epochs=1, batch_size=2)
+    recorder = _Recorder()
+    with pytest.raises(FolderError, match="is a file") as raised:
+        training.train(*folders, occupied, epochs=1, batch_size=2, on_progress=recorder)
     assert str(occupied) in str(raised.value)
-    assert stderr.getvalue() == ""
+    assert recorder.reports == []
 
 
 def test_models_folder_inside_a_file_cannot_be_created(tmp_path):
     """A models folder whose parent is a file is reported as unwritable with the reason."""
     parent = tmp_path / "plain_file"
     parent.write_text("")
-    with pytest.raises(UserError, match="cannot write to models directory .*: Not a directory"):
+    with pytest.raises(FolderError, match="cannot write to models directory .*: Not a directory"):
         training.prepare_models_dir(parent / "models")

@@ -1,10 +1,23 @@
 """Complex-step saliency for convolutional autoencoders of metal micrographs.
 
-A port of Arumugam & Kiran, "Compact representation and identification of important regions of
-metal microstructures using complex-step convolutional autoencoders", Materials & Design (2022).
-The modules follow the pipeline: ``images`` and ``synthetic`` provide micrographs, ``architecture``
-and ``training`` make the autoencoder (stage 1), ``complex_layers`` and ``attribution`` explain its
-code (stage 2), and ``heatmaps`` renders the explanations (stage 3).
+A library and three stage scripts after Arumugam & Kiran, "Compact representation and
+identification of important regions of metal microstructures using complex-step convolutional
+autoencoders", Materials & Design (2022). The public API:
+
+- ``attribute(model, images)``: the attribution map of every pixel, ``||Im f(x + i*h*e_k)|| / h``
+  over a layer's whole output ``f``, for images of any size the network takes;
+- ``jacobian(model, image)``: that layer's whole Jacobian, stored by receptive field, with its
+  rows, columns and column norms;
+- ``encode(model, images)``: the layer's output itself;
+- ``Explainer``: the same for many images, reusing what each image size needs;
+- ``load_model``, and the exceptions of ``errors``, all derived from ``ComplexStepError``.
+
+The modules follow the pipeline: ``images`` and ``synthetic`` provide micrographs; ``architecture``,
+``data`` and ``training`` make the autoencoder (stage 1); ``complex_layers`` and ``twin`` build its
+complex twin, ``geometry`` works out receptive fields and tiles, ``engines`` compute maps and
+Jacobian rows, ``api`` puts them behind the calls above, and ``attribution_folder`` explains a
+folder (stage 2); ``rendering`` draws maps and ``heatmap_folder`` renders a folder (stage 3).
+``defaults`` holds every default; ``cli`` serves the scripts.
 """
 
 import os
@@ -16,3 +29,41 @@ import os
 # operating system more than doubled their running time in page faults.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+from complexstep.errors import (  # noqa: E402
+    ComplexStepError,
+    FolderError,
+    ImageError,
+    ImageSizeError,
+    ModelError,
+    SettingError,
+    TrainingStateError,
+    UnreadableImageError,
+    UnsupportedLayerError,
+)
+
+# The API needs Keras, which takes seconds to start; it is imported when first used, so that the
+# scripts can answer --help and check their flags at once.
+_API = ("PRETRAINED", "Explainer", "Jacobian", "attribute", "encode", "jacobian", "load_model")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from complexstep import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'complexstep' has no attribute {name!r}")
+
+
+__all__ = [
+    *_API,
+    "ComplexStepError",
+    "FolderError",
+    "ImageError",
+    "ImageSizeError",
+    "ModelError",
+    "SettingError",
+    "TrainingStateError",
+    "UnreadableImageError",
+    "UnsupportedLayerError",
+]

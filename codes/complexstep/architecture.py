@@ -1,9 +1,9 @@
 """The paper's convolutional autoencoder, written once.
 
-``ARCHITECTURE`` lists the layers as ``LayerSpec``s. ``build_autoencoder`` turns the specs into the
-real Keras model that stage 1 trains, and ``build_complex_twin`` turns the specs of a trained model
-into its complex-valued twin for stage 2. Both carry the same layer names, so the trained weights
-move into the twin layer by layer, by name.
+``ARCHITECTURE`` lists the layers as ``LayerSpec``s, and ``build_autoencoder`` turns them into the
+Keras model that stage 1 trains. Stage 2 never reads these specs: ``twin.build_complex_twin`` reads
+the trained model's own layers, so that it explains exactly the network that was trained, and
+autoencoders built elsewhere from the same kinds of layers too.
 """
 
 import dataclasses
@@ -11,14 +11,13 @@ import dataclasses
 import keras
 from keras import layers
 
-from complexstep import complex_layers
-from complexstep.cli import UserError
+from complexstep import defaults
 
-INPUT_SHAPE = (256, 256, 1)
+INPUT_SHAPE = (defaults.IMAGE_SIZE, defaults.IMAGE_SIZE, 1)
 KERNEL_SIZE = 3
 POOL_SIZE = 2
 CODE_LAYER = "code"
-MODEL_NAME = "autoencoder_microstructure"
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +26,7 @@ class LayerSpec:
 
     Attributes:
         kind: "conv" (3x3 'same' convolution), "pool" (2x2 max pooling) or "upsample" (2x nearest).
-        name: the layer's name, shared by the real model and the complex twin.
+        name: the layer's name.
         filters: output channels of a convolution.
         activation: "relu" or "linear", for a convolution.
     """
@@ -37,8 +36,8 @@ class LayerSpec:
     filters: int = 0
     activation: str = "relu"
 
-    def real_layer(self) -> keras.layers.Layer:
-        """The Keras layer of the trained model."""
+    def real_layer(self, dtype: str | None = None) -> keras.layers.Layer:
+        """The Keras layer, computing in the dtype policy ``dtype`` (Keras's default if None)."""
         if self.kind == "conv":
             return layers.Conv2D(
                 self.filters,
@@ -46,70 +45,11 @@ class LayerSpec:
                 activation=self.activation,
                 padding="same",
                 name=self.name,
+                dtype=dtype,
             )
         if self.kind == "pool":
-            return layers.MaxPooling2D(POOL_SIZE, name=self.name)
-        return layers.UpSampling2D(POOL_SIZE, name=self.name)
-
-    def complex_layer(self) -> keras.layers.Layer:
-        """The layer's complex-valued twin."""
-        if self.kind == "conv":
-            return complex_layers.ComplexConv2D(
-                self.filters, KERNEL_SIZE, activation=self.activation, name=self.name
-            )
-        if self.kind == "pool":
-            return complex_layers.ComplexMaxPooling2D(POOL_SIZE, name=self.name)
-        return complex_layers.ComplexUpSampling2D(POOL_SIZE, name=self.name)
-
-    @classmethod
-    def of(cls, layer: keras.layers.Layer) -> "LayerSpec":
-        """The spec of a layer of a trained model.
-
-        Raises:
-            UserError: if the layer is not one this project's twin can mirror.
-        """
-        config = layer.get_config()
-        if isinstance(layer, layers.Conv2D) and _is_plain_convolution(config):
-            activation = config["activation"]
-            if activation in ("relu", "linear"):
-                return cls("conv", layer.name, config["filters"], activation)
-        elif isinstance(layer, layers.MaxPooling2D) and _is_plain_pooling(config):
-            return cls("pool", layer.name)
-        elif isinstance(layer, layers.UpSampling2D) and _is_plain_upsampling(config):
-            return cls("upsample", layer.name)
-        raise UserError(
-            f"layer {layer.name!r} ({type(layer).__name__}) has no complex twin; the model must be "
-            "built from 3x3 'same' ReLU/linear convolutions, 2x2 max pooling and 2x upsampling"
-        )
-
-
-def _is_plain_convolution(config: dict) -> bool:
-    return (
-        tuple(config["kernel_size"]) == (KERNEL_SIZE, KERNEL_SIZE)
-        and tuple(config["strides"]) == (1, 1)
-        and tuple(config["dilation_rate"]) == (1, 1)
-        and config["padding"] == "same"
-        and config["groups"] == 1
-        and config["use_bias"]
-        and config["data_format"] == "channels_last"
-    )
-
-
-def _is_plain_pooling(config: dict) -> bool:
-    return (
-        tuple(config["pool_size"]) == (POOL_SIZE, POOL_SIZE)
-        and tuple(config["strides"]) == (POOL_SIZE, POOL_SIZE)
-        and config["padding"] == "valid"
-        and config["data_format"] == "channels_last"
-    )
-
-
-def _is_plain_upsampling(config: dict) -> bool:
-    return (
-        tuple(config["size"]) == (POOL_SIZE, POOL_SIZE)
-        and config["interpolation"] == "nearest"
-        and config["data_format"] == "channels_last"
-    )
+            return layers.MaxPooling2D(POOL_SIZE, name=self.name, dtype=dtype)
+        return layers.UpSampling2D(POOL_SIZE, name=self.name, dtype=dtype)
 
 
 def _encoder_block(number: int, filters: int, pool_name: str) -> tuple[LayerSpec, ...]:
@@ -139,34 +79,25 @@ DECODER = (
 ARCHITECTURE = ENCODER + DECODER
 
 
-def build_autoencoder() -> keras.Model:
-    """Builds the paper's autoencoder: 256x256x1 in, a 16x16x8 code, 256x256x1 linear out."""
-    inputs = keras.Input(INPUT_SHAPE, name="micrograph")
+def build_autoencoder(
+    input_shape: tuple[int, int, int] = INPUT_SHAPE, precision: str = "float32"
+) -> keras.Model:
+    """Builds the paper's autoencoder: a grey image in, a code 16 times smaller, the image out.
+
+    Args:
+        input_shape: ``(height, width, 1)``, both multiples of 16; the paper's is 256x256.
+        precision: "float32", or "bfloat16" to compute in bfloat16 with float32 weights (mixed
+            precision, for GPUs); the reconstruction is float32 either way, so the loss is too.
+
+    Returns:
+        The model, named ``defaults.MODEL_NAME``, 50,353 parameters.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    inputs = keras.Input(input_shape, name="micrograph")
     outputs = inputs
     for spec in ARCHITECTURE:
-        outputs = spec.real_layer()(outputs)
-    return keras.Model(inputs, outputs, name=MODEL_NAME)
-
-
-def build_complex_twin(model: keras.Model, output_layer: str = CODE_LAYER) -> keras.Model:
-    """Builds the complex-valued twin of a trained model, up to and including ``output_layer``.
-
-    The twin takes and returns complex64 tensors; its real part follows the trained model exactly.
-
-    Raises:
-        UserError: if ``output_layer`` is not a layer of the model, or a layer has no twin.
-    """
-    names = [layer.name for layer in model.layers[1:]]
-    if output_layer not in names:
-        raise UserError(
-            f"the model has no layer {output_layer!r}; its layers are {', '.join(names)}"
-        )
-    specs = [LayerSpec.of(layer) for layer in model.layers[1 : names.index(output_layer) + 2]]
-    inputs = keras.Input(model.input_shape[1:], dtype="complex64", name="micrograph")
-    outputs = inputs
-    for spec in specs:
-        outputs = spec.complex_layer()(outputs)
-    twin = keras.Model(inputs, outputs, name=f"{model.name}_complex_twin")
-    for layer in twin.layers[1:]:
-        layer.set_weights(model.get_layer(layer.name).get_weights())
-    return twin
+        last = spec is ARCHITECTURE[-1]
+        outputs = spec.real_layer("float32" if last else policy)(outputs)
+    return keras.Model(inputs, outputs, name=defaults.MODEL_NAME)

@@ -1,4 +1,9 @@
-"""What the stage scripts share: one-line errors, exit statuses and progress lines."""
+"""What the stage scripts share: one-line errors, exit statuses and progress lines.
+
+This is the one module of the package that writes to the terminal; the rest of the library raises
+``errors.ComplexStepError`` and reports progress through callbacks, and the scripts use this module
+to turn both into lines.
+"""
 
 import argparse
 import math
@@ -10,23 +15,25 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from complexstep.errors import ComplexStepError
+
 EXIT_FAILURE = 1
 T = TypeVar("T")
 
 
-class UserError(Exception):
-    """A problem with what the user asked for or supplied, reported as one line."""
+class UsageError(ComplexStepError):
+    """A command line that cannot be carried out, reported as one line."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one-line user errors, and whose help shows defaults."""
+    """An argument parser whose errors are one-line usage errors, and whose help shows defaults."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> None:
-        raise UserError(message)
+        raise UsageError(message)
 
 
 def at_least(minimum: int) -> Callable[[str], int]:
@@ -60,7 +67,7 @@ def positive_number(text: str) -> float:
 _START_UP_NOTICE = re.compile(
     r"absl::InitializeLog|cudart_stub|cuda_platform|cuInit|cuda_dnn|cuda_fft|cuda_blas|"
     r"cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags|"
-    r"computation placer already registered"
+    r"computation placer already registered|oneDNN custom operations are on"
 )
 
 
@@ -90,10 +97,11 @@ def start_keras() -> None:
 
 
 def run(main: Callable[[], int]) -> None:
-    """Runs a script's ``main`` and exits with its status, printing user errors as one line."""
+    """Runs a script's ``main`` and exits with its status, printing the library's errors as one
+    line."""
     try:
         status = main()
-    except UserError as error:
+    except ComplexStepError as error:
         print(f"error: {error}", file=sys.stderr)
         status = EXIT_FAILURE
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Complex-valued Keras layers: the twin of the trained autoencoder.
+"""Complex-valued Keras layers: the pieces of the trained autoencoder's twin.
 
 Each layer keeps the real path exactly as the trained layer computes it and carries an imaginary
 part beside it. The real part never depends on the imaginary part, so once the real input of a
@@ -78,6 +78,7 @@ class ComplexConv2D(ComplexLayer):
         filters: the number of output channels.
         kernel_size: the odd side of the square kernel.
         activation: "relu" or "linear".
+        use_bias: whether the real part gets a bias.
 
     Input shape:
         complex64 ``(batch, height, width, channels)``.
@@ -86,7 +87,14 @@ class ComplexConv2D(ComplexLayer):
         complex64 ``(batch, height, width, filters)``.
     """
 
-    def __init__(self, filters: int, kernel_size: int = 3, activation: str = "relu", **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        activation: str = "relu",
+        use_bias: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if filters < 1:
             raise ValueError(f"filters must be positive. Received: filters={filters}")
@@ -99,6 +107,7 @@ class ComplexConv2D(ComplexLayer):
         self.filters = filters
         self.kernel_size = kernel_size
         self.activation = activation
+        self.use_bias = use_bias
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
@@ -106,13 +115,16 @@ class ComplexConv2D(ComplexLayer):
             shape=(self.kernel_size, self.kernel_size, input_shape[-1], self.filters),
             initializer="glorot_uniform",
         )
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
 
     def real_pass(self, x):
-        z = ops.conv(x, self.kernel, padding="same") + self.bias
+        z = ops.conv(x, self.kernel, padding="same")
+        if self.use_bias:
+            z = z + self.bias
         if self.activation == "linear":
             return z, None
         return ops.relu(z), ops.cast(z > 0, z.dtype)
@@ -165,6 +177,7 @@ class ComplexConv2D(ComplexLayer):
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "activation": self.activation,
+            "use_bias": self.use_bias,
         }
 
 
@@ -255,6 +268,54 @@ class ComplexMaxPooling2D(ComplexLayer):
         x = ops.reshape(windows, (-1, rows, columns, channels, p, p))
         x = ops.transpose(x, (0, 1, 4, 2, 5, 3))
         return ops.reshape(x, (-1, rows * p, columns * p, channels))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE, name="ComplexBatchNormalization")
+class ComplexBatchNormalization(ComplexLayer):
+    """Batch normalisation at inference: a fixed affine map of each channel.
+
+    A trained ``BatchNormalization`` computes ``gamma * (x - mean) / sqrt(variance + epsilon) +
+    beta`` with its moving statistics; that is ``x * scale + offset`` per channel, the offset on
+    the real part only.
+
+    Input shape:
+        complex64 ``(batch, height, width, channels)``.
+
+    Output shape:
+        The same.
+    """
+
+    def build(self, input_shape):
+        channels = (input_shape[-1],)
+        self.scale = self.add_weight(name="scale", shape=channels, initializer="ones")
+        self.offset = self.add_weight(name="offset", shape=channels, initializer="zeros")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def real_pass(self, x):
+        return x * self.scale + self.offset, None
+
+    def imaginary_pass(self, t, state):
+        return t * self.scale
+
+    def imaginary_adjoint(self, g, state):
+        return g * self.scale
+
+    def patch_pass(self, j, state, stride):
+        return j * self.scale
+
+    def output_length(self, length):
+        return length
+
+    def taps(self):
+        return 1
+
+    def footprint(self, first, last, length):
+        return first, last
+
+    def receptive_field(self, first, last, length):
+        return first, last
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE, name="ComplexUpSampling2D")

@@ -1,7 +1,8 @@
 """Finding, reading and atomically writing images.
 
 Every stage reads micrographs the same way: any file in a folder or its subfolders with a known
-image suffix, converted to grey, resized to 256x256 and scaled to [0, 1]. Every output is written to
+image suffix, converted to grey and scaled to [0, 1], then resized to 256x256 or kept at its own
+size. Every output is written to
 a temporary file beside its destination and renamed into place, so that an interrupted run never
 leaves a half-written file where a user or the next stage would read it.
 """
@@ -14,22 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from complexstep.cli import UserError
+from complexstep import defaults
+from complexstep.errors import FolderError, UnreadableImageError
 
-IMAGE_SIZE = 256
+IMAGE_SIZE = defaults.IMAGE_SIZE
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
-
-class UnreadableImageError(UserError):
-    """An image file that exists but cannot be decoded."""
-
-    @classmethod
-    def of(cls, path: str | os.PathLike, error: Exception) -> "UnreadableImageError":
-        """The error for ``path``, giving the first line of the decoder's complaint as reason."""
-        lines = str(error).strip().splitlines()
-        return cls(f"cannot read {path}: {lines[0] if lines else type(error).__name__}")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -55,14 +47,14 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     """Lists the image files in a folder and its subfolders, as ``list_images`` does.
 
     Raises:
-        UserError: if the folder does not exist or holds no image.
+        FolderError: if the folder does not exist or holds no image.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"folder not found: {folder}")
+        raise FolderError(f"folder not found: {folder}")
     paths = list_images(folder)
     if not paths:
-        raise UserError(
+        raise FolderError(
             f"no images in {folder} or its subfolders (looked for {', '.join(IMAGE_SUFFIXES)})"
         )
     return paths
@@ -97,8 +89,10 @@ def _to_unit_grey(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image, dtype=np.float32) / 65535.0
     if image.mode == "I":
+        # Decoders give 8-bit files other modes, so "I" holds 16-bit samples (PNG, TIFF), however
+        # dark the image; only a 32-bit TIFF holds more.
         values = np.asarray(image, dtype=np.float64)
-        return (values / (65535.0 if values.max() > 255 else 255.0)).astype(np.float32)
+        return (values / (65535.0 if values.max() <= 65535 else 2147483647.0)).astype(np.float32)
     if image.mode == "F":
         return np.asarray(image, dtype=np.float32)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

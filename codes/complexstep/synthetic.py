@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from skimage import filters
 
-from complexstep.cli import UserError
+from complexstep.errors import FolderError, SettingError
 from complexstep.images import IMAGE_SIZE, list_images, write_atomically
 
 SYNTHETIC_NAME = "synthetic_{index:04d}.png"
@@ -91,24 +91,25 @@ def fill_empty_folders(
         How many images were written into each folder, 0 for the folders left alone.
 
     Raises:
-        UserError: if a count or the seed is negative, or a folder cannot be created or written.
+        SettingError: if a count or the seed is negative.
+        FolderError: if a folder cannot be created or written.
     """
     if seed < 0:
-        raise UserError(f"the seed must be 0 or more, not {seed}")
+        raise SettingError(f"the seed must be 0 or more, not {seed}")
     to_fill = {}
     for position, (folder, count) in enumerate(counts.items()):
         folder = Path(folder)
         if count < 0:
-            raise UserError(f"the number of images for {folder} must be 0 or more, not {count}")
+            raise SettingError(f"the number of images for {folder} must be 0 or more, not {count}")
         if folder.exists() and not folder.is_dir():
-            raise UserError(f"{folder} is a file, not a folder")
+            raise FolderError(f"{folder} is a file, not a folder")
         if not list_images(folder):
             to_fill[folder] = (position, count)
     for folder in to_fill:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UserError(f"cannot create folder {folder}: {error.strerror or error}") from None
+            raise FolderError(f"cannot create folder {folder}: {error.strerror or error}") from None
     written = dict.fromkeys(map(Path, counts), 0)
     for folder, (position, count) in to_fill.items():
         indices = list(range(count))
@@ -123,14 +124,14 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
     """Writes 8-bit grey pixels to a PNG file as they are, atomically.
 
     Raises:
-        UserError: if the file cannot be written.
+        FolderError: if the file cannot be written.
     """
     try:
         write_atomically(
             path, lambda temporary: Image.fromarray(pixels).save(temporary, "PNG", compress_level=1)
         )
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+        raise FolderError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:

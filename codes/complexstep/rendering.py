@@ -1,26 +1,20 @@
-"""Stage 3: rendering attribution maps as the paper's heatmaps, overlays and review panels.
+"""Stage 3's pictures: attribution maps as the paper's heatmaps, overlays and review panels.
 
 Stage 2 leaves, for each micrograph, a raw attribution map (``<stem>.npy``, unscaled) and an 8-bit
 grey copy (``<stem>.png``). The paper renders a map by min-max scaling it to [0, 1], smoothing it
 with a Gaussian of sigma 1 and colouring it with matplotlib's 'bwr' colormap between 0.15 and 0.4,
 at 600 dpi with no axes, so that the background is blue and the regions the code depends on are red.
-This module does the same, reading the lossless ``.npy`` where it lies beside the grey image, and
-adds two views for reviewing the maps: the heatmap blended over its micrograph and a panel of all
-views side by side. ``render_folder`` does all of it for every map in a folder and its subfolders,
-mirroring them under the output folder and recording, rather than stopping at, maps that cannot be
-read or views that cannot be written.
+This module does the same for maps of any size and shape, and adds two views for reviewing them:
+the heatmap blended over its micrograph and a panel of all views side by side.
 
 Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
 no global state or interactive backend is involved, and every file is written atomically.
 """
 
-import collections
 import dataclasses
 import difflib
 import math
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -32,14 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from skimage.filters import gaussian
 
-from complexstep.cli import UserError, progress
-from complexstep.images import (
-    UnreadableImageError,
-    find_images,
-    read_image,
-    scale_to_unit,
-    write_atomically,
-)
+from complexstep import defaults
+from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.images import read_image, scale_to_unit, write_atomically
 
 AUTO = "auto"
 """A colour limit taken from the map's own values instead of a fixed number."""
@@ -83,8 +72,9 @@ OVERLAY_PREFIX = "overlay_cpa_"
 PANEL_PREFIX = "panel_"
 """Start of a panel's name, ``panel_<stem>.png``."""
 
-DEFAULT_MICROGRAPHS = "contour_inputs"
-"""The folder stage 2 reads its micrographs from, where overlays and panels find them."""
+CROP_MARGIN = 16
+"""The most pixels by which a micrograph explained at its own resolution can exceed its map along
+each axis: stage 2 crops it from the bottom and right to multiples of 16 for the paper's model."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,33 +89,33 @@ class HeatmapStyle:
         dpi: resolution of heatmaps and overlays, in dots per inch.
 
     Raises:
-        UserError: on construction, if a setting is out of range or names no colormap.
+        SettingError: on construction, if a setting is out of range or names no colormap.
     """
 
-    sigma: float = 1.0
-    cmap: str = "bwr"
-    vmin: float | str = 0.15
-    vmax: float | str = 0.4
-    dpi: float = 600.0
+    sigma: float = defaults.SIGMA
+    cmap: str = defaults.CMAP
+    vmin: float | str = defaults.VMIN
+    vmax: float | str = defaults.VMAX
+    dpi: float = defaults.DPI
 
     def __post_init__(self) -> None:
         """Checks every setting, so that a style that exists can always be rendered."""
         if not math.isfinite(self.sigma) or self.sigma < 0:
-            raise UserError(f"sigma must be a number >= 0, not {self.sigma}")
+            raise SettingError(f"sigma must be a number >= 0, not {self.sigma}")
         if self.cmap not in matplotlib.colormaps:
             # Names are matched ignoring case, since 'BWR' or 'Viridis' are the likely slips.
             names = {name.lower(): name for name in matplotlib.colormaps}
             close = [names[match] for match in difflib.get_close_matches(self.cmap.lower(), names)]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UserError(f"unknown colormap {self.cmap!r}{hint}")
+            raise SettingError(f"unknown colormap {self.cmap!r}{hint}")
         for name in ("vmin", "vmax"):
             limit = getattr(self, name)
             if limit != AUTO and not (isinstance(limit, float | int) and math.isfinite(limit)):
-                raise UserError(f"{name} must be a number or {AUTO!r}, not {limit!r}")
+                raise SettingError(f"{name} must be a number or {AUTO!r}, not {limit!r}")
         if AUTO not in (self.vmin, self.vmax) and self.vmin >= self.vmax:
-            raise UserError(f"vmin ({self.vmin}) must be less than vmax ({self.vmax})")
+            raise SettingError(f"vmin ({self.vmin}) must be less than vmax ({self.vmax})")
         if not math.isfinite(self.dpi) or self.dpi <= 0:
-            raise UserError(f"dpi must be a number > 0, not {self.dpi}")
+            raise SettingError(f"dpi must be a number > 0, not {self.dpi}")
 
 
 def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
@@ -239,8 +229,8 @@ def render_overlay(
 ) -> Path:
     """Writes the heatmap blended over the micrograph it explains, with no axes and no margin.
 
-    The micrograph is drawn in grey and stretched over the map's extent, as stage 2 resized it to
-    the map's size; the heatmap is drawn over it with ``OVERLAY_ALPHA`` opacity.
+    The micrograph is drawn in grey under the map as ``fit_micrograph`` places it, and the
+    heatmap over it with ``OVERLAY_ALPHA`` opacity.
 
     Args:
         path: destination; its suffix chooses the format.
@@ -284,7 +274,14 @@ def render_panel(
         The destination path.
     """
     columns = 2 if micrograph is None else 4
-    figure = Figure(figsize=(columns * PANEL_COLUMN_INCHES + 1.0, PANEL_COLUMN_INCHES + 0.8))
+    height, width = values.shape
+    # Each view is PANEL_COLUMN_INCHES wide and as tall as the map's shape makes it.
+    figure = Figure(
+        figsize=(
+            columns * PANEL_COLUMN_INCHES + 1.0,
+            PANEL_COLUMN_INCHES * height / width + 0.8,
+        )
+    )
     figure.set_layout_engine("constrained")
     FigureCanvasAgg(figure)
     all_axes = figure.subplots(1, columns)
@@ -305,7 +302,7 @@ def render_panel(
         _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
         axes.set_title("overlay")
     for axes in all_axes:
-        # The views share the map's grid, so they are drawn square pixel for square pixel.
+        # The views share the map's grid, so they keep its aspect, square pixel for square pixel.
         axes.set_aspect("equal")
         axes.set_axis_off()
     figure.colorbar(
@@ -313,263 +310,6 @@ def render_panel(
     )
     figure.suptitle(stem)
     return _save(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
-
-
-@dataclasses.dataclass
-class Report:
-    """What ``render_folder`` wrote and what it has to say.
-
-    Attributes:
-        outputs: the folder the files were written into.
-        overlay: whether overlays were asked for.
-        panel: whether panels were asked for.
-        written: how many files of each kind ("heatmap", "overlay", "panel") were written.
-        notes: lines about maps rendered with a caveat (a constant map, a missing micrograph).
-        problems: lines about inputs or views that failed; any of them makes the run fail.
-    """
-
-    outputs: Path
-    overlay: bool = False
-    panel: bool = False
-    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    notes: list[str] = dataclasses.field(default_factory=list)
-    problems: list[str] = dataclasses.field(default_factory=list)
-
-    def summary(self) -> str:
-        """The final line of a run: what was written where, and how many problems were listed.
-
-        Returns:
-            For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
-        """
-        line = f"wrote {_count(self.written['heatmap'], 'heatmap')} to {self.outputs}"
-        extras = []
-        if self.overlay:
-            extras.append(_count(self.written["overlay"], "overlay"))
-        if self.panel:
-            extras.append(_count(self.written["panel"], "panel"))
-        if self.problems:
-            extras.append(f"{_count(len(self.problems), 'problem')} listed above")
-        return f"{line} ({', '.join(extras)})" if extras else line
-
-
-def render_folder(
-    inputs: str | os.PathLike,
-    outputs: str | os.PathLike,
-    style: HeatmapStyle,
-    overlay: bool = False,
-    panel: bool = False,
-    micrographs: str | os.PathLike = DEFAULT_MICROGRAPHS,
-) -> Report:
-    """Renders every attribution image in a folder and its subfolders, with a progress line.
-
-    An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
-    ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
-    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, the files
-    an earlier run wrote there are not inputs. An input that cannot be read or a file that cannot
-    be written does not stop the run: once the progress line is done, every note and problem is
-    printed to standard error, one line each.
-
-    Args:
-        inputs: the folder of grey attribution images.
-        outputs: the folder to write into; created where missing.
-        style: how maps are smoothed and coloured.
-        overlay: whether to write each heatmap blended over its micrograph.
-        panel: whether to write a panel of all views of each map.
-        micrographs: the folder, searched with its subfolders, of the micrographs the maps were
-            computed from, matched by stem; read only for overlays and panels.
-
-    Returns:
-        What was written, and the notes and problems printed.
-
-    Raises:
-        UserError: if the input folder holds no image other than earlier outputs, the micrograph
-            folder (where needed) holds no image, or the output folder cannot be created.
-    """
-    inputs, outputs = Path(inputs), Path(outputs)
-    image_paths = [path for path in find_images(inputs) if not _is_output(path, outputs)]
-    if not image_paths:
-        raise UserError(f"no attribution images in {inputs} other than earlier heatmaps")
-    index = _Micrographs.of(Path(micrographs)) if overlay or panel else None
-    _make_folder(outputs)
-
-    report = Report(outputs, overlay=overlay, panel=panel)
-    plan = _plan(image_paths, inputs, report)
-    for image_path, subfolder in progress(plan, "heatmaps"):
-        _render_views(image_path, subfolder, style, index, report)
-    for line in report.notes + report.problems:
-        print(line, file=sys.stderr)
-    return report
-
-
-@dataclasses.dataclass(frozen=True)
-class _Micrographs:
-    """The micrographs of a folder and its subfolders, by stem.
-
-    Attributes:
-        folder: the folder searched.
-        by_stem: the micrograph paths of each stem, in ``find_images`` order.
-    """
-
-    folder: Path
-    by_stem: dict[str, list[Path]]
-
-    @classmethod
-    def of(cls, folder: Path) -> "_Micrographs":
-        """Lists the micrographs of a folder.
-
-        Raises:
-            UserError: if the folder does not exist or holds no image.
-        """
-        by_stem: dict[str, list[Path]] = {}
-        for path in find_images(folder):
-            by_stem.setdefault(path.stem, []).append(path)
-        return cls(folder, by_stem)
-
-    def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
-        """Reads the micrograph an attribution image was computed from, or records why not.
-
-        Micrographs are matched by stem; a stem found more than once is resolved by the subfolder
-        the attribution image lies in. A missing or ambiguous micrograph is a note, one that
-        cannot be decoded a problem.
-
-        Args:
-            image_path: the attribution image.
-            subfolder: the attribution image's folder relative to the input folder.
-            report: where a missing, ambiguous or unreadable micrograph is recorded.
-
-        Returns:
-            The grey micrograph at its own size, or None.
-        """
-        candidates = self.by_stem.get(image_path.stem, [])
-        if len(candidates) > 1:
-            candidates = [
-                path for path in candidates if path.parent.relative_to(self.folder) == subfolder
-            ]
-        if not candidates:
-            report.notes.append(
-                f"{image_path}: no micrograph named {image_path.stem} in {self.folder}"
-            )
-            return None
-        if len(candidates) > 1:
-            listed = ", ".join(str(path) for path in candidates)
-            report.notes.append(f"{image_path}: several micrographs could be its own: {listed}")
-            return None
-        try:
-            return read_image(candidates[0], size=None)
-        except UnreadableImageError as error:
-            report.problems.append(str(error))
-            return None
-
-
-def _render_views(
-    image_path: Path,
-    subfolder: Path,
-    style: HeatmapStyle,
-    micrographs: _Micrographs | None,
-    report: Report,
-) -> None:
-    """Writes the heatmap of one attribution image, and its overlay and panel where asked for.
-
-    Args:
-        image_path: the attribution image.
-        subfolder: its folder relative to the input folder, mirrored under the output folder.
-        style: how maps are smoothed and coloured.
-        micrographs: the micrographs, or None where neither overlay nor panel is asked for.
-        report: the output folder and the views asked for, and where what was written and what
-            went wrong are recorded.
-    """
-    stem = image_path.stem
-    folder = report.outputs / subfolder
-    try:
-        attribution = load_attribution(image_path)
-    except UnreadableImageError as error:
-        report.problems.append(str(error))
-        return
-    values, was_constant = heatmap_values(attribution, style.sigma)
-    if was_constant:
-        report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
-    micrograph = None
-    if micrographs is not None:
-        micrograph = micrographs.read_for(image_path, subfolder, report)
-
-    _write(
-        report,
-        "heatmap",
-        folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-        lambda path: render_heatmap(path, values, style),
-    )
-    if report.overlay and micrograph is not None:
-        _write(
-            report,
-            "overlay",
-            folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
-            lambda path: render_overlay(path, values, micrograph, style),
-        )
-    if report.panel:
-        _write(
-            report,
-            "panel",
-            folder / f"{PANEL_PREFIX}{stem}.png",
-            lambda path: render_panel(path, stem, attribution, values, style, micrograph),
-        )
-
-
-def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]) -> None:
-    """Calls a renderer, counting the file it writes or recording why it could not."""
-    try:
-        render(path)
-    except OSError as error:
-        report.problems.append(f"cannot write {path}: {error.strerror or error}")
-        return
-    report.written[kind] += 1
-
-
-def _is_output(path: Path, outputs: Path) -> bool:
-    """Whether an image is one this stage wrote, so that a rerun does not render heatmaps of them.
-
-    This matters where the output folder lies inside the input folder.
-    """
-    prefixes = (HEATMAP_PREFIX, OVERLAY_PREFIX, PANEL_PREFIX)
-    return path.resolve().is_relative_to(outputs.resolve()) and path.name.startswith(prefixes)
-
-
-def _make_folder(folder: Path) -> None:
-    """Creates the output folder, turning failures into one-line errors."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"cannot create output folder {folder}: {error.strerror or error}"
-        ) from None
-
-
-def _plan(image_paths: list[Path], inputs: Path, report: Report) -> list[tuple[Path, Path]]:
-    """Pairs each input with its folder relative to the input folder.
-
-    Two inputs of the same stem in one folder (``a.png`` and ``a.jpg``) would write the same
-    heatmap; the later one is skipped and recorded as a problem.
-
-    Returns:
-        (input image, subfolder) pairs, in input order.
-    """
-    plan: list[tuple[Path, Path]] = []
-    claimed: dict[tuple[Path, str], Path] = {}
-    for image_path in image_paths:
-        subfolder = image_path.parent.relative_to(inputs)
-        key = (subfolder, image_path.stem)
-        if key in claimed:
-            report.problems.append(
-                f"skipped {image_path}: its heatmap would overwrite that of {claimed[key]}"
-            )
-            continue
-        claimed[key] = image_path
-        plan.append((image_path, subfolder))
-    return plan
-
-
-def _count(number: int, noun: str) -> str:
-    """A number with its noun, plural where needed."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _borderless_figure(shape: tuple[int, ...]) -> Figure:
@@ -597,11 +337,26 @@ def _draw_heatmap(
     )
 
 
+def fit_micrograph(micrograph: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The part of a micrograph its map covers, to be drawn over the map's extent.
+
+    A map computed at the micrograph's own resolution covers it from the top left, less at most
+    ``CROP_MARGIN - 1`` pixels cut from the bottom and right; that part is returned. Any other
+    micrograph was resized to the map's size by stage 2, and is returned whole, to be stretched.
+    """
+    height, width = shape
+    excess = np.subtract(micrograph.shape, shape)
+    if np.all((excess >= 0) & (excess < CROP_MARGIN)):
+        return micrograph[:height, :width]
+    return micrograph
+
+
 def _draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) -> None:
-    """Draws a grey micrograph stretched over the extent of a map of the given shape."""
+    """Draws a grey micrograph over the extent of a map of the given shape, as
+    ``fit_micrograph`` places it."""
     height, width = shape
     axes.imshow(
-        micrograph,
+        fit_micrograph(micrograph, shape),
         cmap="gray",
         vmin=0.0,
         vmax=1.0,

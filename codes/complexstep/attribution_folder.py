@@ -1,0 +1,144 @@
+"""Stage 2's folder driver: the attribution map of every micrograph in a folder.
+
+Each micrograph is read grey in [0, 1] and either resized to 256x256, as the paper does, or kept at
+its own resolution, where it is cropped from the bottom and right to the largest size the network
+takes (multiples of 16 for the paper's model), so that pixel ``(y, x)`` of the map is pixel
+``(y, x)`` of the micrograph. Its map is written as ``<stem>.npy`` (float32, raw) and ``<stem>.png``
+(8-bit, min-max scaled), mirroring the input folder's subfolders. Interrupted runs over thousands
+of micrographs continue where they stopped with ``skip_existing``.
+"""
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from complexstep import defaults, images
+from complexstep.api import Explainer
+from complexstep.errors import ImageSizeError, UnreadableImageError
+
+
+@dataclasses.dataclass
+class FolderReport:
+    """What ``attribute_folder`` did.
+
+    Attributes:
+        written: the micrographs whose maps were written.
+        existing: the micrographs left alone because both their files were there.
+        cropped: ``(micrograph, its size, the size explained)`` for those cropped to fit.
+        failed: the errors of the micrographs that could not be read or explained.
+    """
+
+    written: list[Path] = dataclasses.field(default_factory=list)
+    existing: list[Path] = dataclasses.field(default_factory=list)
+    cropped: list[tuple[Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
+        default_factory=list
+    )
+    failed: list[Exception] = dataclasses.field(default_factory=list)
+
+
+def targets(inputs: Path, path: Path, outputs: Path) -> tuple[Path, Path]:
+    """Where the map of the micrograph at ``path`` goes: its ``.npy`` and its ``.png``."""
+    stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
+    return stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")
+
+
+def explained_size(path: Path, resize: int | None, step: int) -> tuple[int, int]:
+    """The size a micrograph is explained at.
+
+    Only the file's header is read.
+
+    Raises:
+        UnreadableImageError: if the file is not an image.
+        ImageSizeError: if it is smaller than one accepted size.
+    """
+    if resize is not None:
+        return resize, resize
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    size = (height // step * step, width // step * step)
+    if 0 in size:
+        raise ImageSizeError(
+            f"{path} is {height}x{width}, smaller than the network's least size, {step}x{step}"
+        )
+    return size
+
+
+def attribute_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    explainer: Explainer,
+    *,
+    resize: int | None = defaults.IMAGE_SIZE,
+    skip_existing: bool = False,
+    on_progress: Callable[[int, int, Path], None] | None = None,
+) -> FolderReport:
+    """Writes the attribution map of every micrograph in a folder and its subfolders.
+
+    For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
+    the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled), each
+    atomically. A micrograph that cannot be read is recorded and the run goes on.
+
+    Args:
+        inputs: the folder of micrographs.
+        outputs: the folder to write into.
+        explainer: the model, layer and method to explain with.
+        resize: the side micrographs are resized to, or None to explain each at its own
+            resolution, cropped from the bottom and right to the largest size the network takes.
+        skip_existing: leave alone every micrograph whose ``.npy`` and ``.png`` are both there.
+        on_progress: called with the passes done, the passes in all, and the micrograph being
+            explained, as passes finish.
+
+    Returns:
+        What was written, left alone, cropped and failed.
+
+    Raises:
+        FolderError: if the input folder is missing or holds no image.
+        ImageSizeError: if ``resize`` is not a size the network takes.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    paths = images.find_images(inputs)
+    if resize is not None:
+        explainer.check_size(resize, resize)
+    report = FolderReport()
+    work = []
+    for path in paths:
+        if skip_existing and all(target.is_file() for target in targets(inputs, path, outputs)):
+            report.existing.append(path)
+            continue
+        try:
+            size = explained_size(path, resize, explainer.step)
+        except (UnreadableImageError, ImageSizeError) as error:
+            report.failed.append(error)
+            continue
+        work.append((path, size))
+    total = sum(explainer.passes(*size) for _, size in work)
+    done = 0
+    for path, size in work:
+
+        def on_pass(count: int, path=path) -> None:
+            nonlocal done
+            done += count
+            if on_progress is not None:
+                on_progress(done, total, path)
+
+        try:
+            image = images.read_image(path, size=resize)
+        except UnreadableImageError as error:
+            report.failed.append(error)
+            done += explainer.passes(*size)
+            continue
+        if image.shape != size:
+            report.cropped.append((path, image.shape, size))
+            image = image[: size[0], : size[1]]
+        values = explainer.attribute(image, on_pass)
+        array_path, png_path = targets(inputs, path, outputs)
+        images.write_array(array_path, values)
+        images.write_grey_png(png_path, values)
+        report.written.append(path)
+    return report

@@ -1,0 +1,287 @@
+"""Stage 3's folder driver: every attribution map in a folder rendered as heatmaps.
+
+``render_folder`` renders each map of a folder and its subfolders with ``rendering``, mirroring
+them under the output folder, and records, rather than stops at, maps that cannot be read or views
+that cannot be written.
+"""
+
+import collections
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from complexstep import defaults
+from complexstep.errors import FolderError, UnreadableImageError
+from complexstep.images import find_images, read_image
+from complexstep.rendering import (
+    HEATMAP_PREFIX,
+    OVERLAY_PREFIX,
+    PANEL_PREFIX,
+    HeatmapStyle,
+    heatmap_values,
+    load_attribution,
+    render_heatmap,
+    render_overlay,
+    render_panel,
+)
+
+
+@dataclasses.dataclass
+class Report:
+    """What ``render_folder`` wrote and what it has to say.
+
+    Attributes:
+        outputs: the folder the files were written into.
+        overlay: whether overlays were asked for.
+        panel: whether panels were asked for.
+        written: how many files of each kind ("heatmap", "overlay", "panel") were written.
+        notes: lines about maps rendered with a caveat (a constant map, a missing micrograph).
+        problems: lines about inputs or views that failed; any of them makes the run fail.
+    """
+
+    outputs: Path
+    overlay: bool = False
+    panel: bool = False
+    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        """The final line of a run: what was written where, and how many problems were listed.
+
+        Returns:
+            For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
+        """
+        line = f"wrote {_count(self.written['heatmap'], 'heatmap')} to {self.outputs}"
+        extras = []
+        if self.overlay:
+            extras.append(_count(self.written["overlay"], "overlay"))
+        if self.panel:
+            extras.append(_count(self.written["panel"], "panel"))
+        if self.problems:
+            extras.append(f"{_count(len(self.problems), 'problem')} listed above")
+        return f"{line} ({', '.join(extras)})" if extras else line
+
+
+def render_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    style: HeatmapStyle,
+    overlay: bool = False,
+    panel: bool = False,
+    micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Renders every attribution image in a folder and its subfolders.
+
+    An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
+    ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
+    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, the files
+    an earlier run wrote there are not inputs. An input that cannot be read or a file that cannot
+    be written does not stop the run: it is recorded in the report's problems.
+
+    Args:
+        inputs: the folder of grey attribution images.
+        outputs: the folder to write into; created where missing.
+        style: how maps are smoothed and coloured.
+        overlay: whether to write each heatmap blended over its micrograph.
+        panel: whether to write a panel of all views of each map.
+        micrographs: the folder, searched with its subfolders, of the micrographs the maps were
+            computed from, matched by stem; read only for overlays and panels.
+        on_progress: called with the maps done and the maps in all, after each map.
+
+    Returns:
+        What was written, and notes and problems, one line each.
+
+    Raises:
+        FolderError: if the input folder holds no image other than earlier outputs, the micrograph
+            folder (where needed) holds no image, or the output folder cannot be created.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    image_paths = [path for path in find_images(inputs) if not _is_output(path, outputs)]
+    if not image_paths:
+        raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
+    index = _Micrographs.of(Path(micrographs)) if overlay or panel else None
+    _make_folder(outputs)
+
+    report = Report(outputs, overlay=overlay, panel=panel)
+    plan = _plan(image_paths, inputs, report)
+    for done, (image_path, subfolder) in enumerate(plan, start=1):
+        _render_views(image_path, subfolder, style, index, report)
+        if on_progress is not None:
+            on_progress(done, len(plan))
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Micrographs:
+    """The micrographs of a folder and its subfolders, by stem.
+
+    Attributes:
+        folder: the folder searched.
+        by_stem: the micrograph paths of each stem, in ``find_images`` order.
+    """
+
+    folder: Path
+    by_stem: dict[str, list[Path]]
+
+    @classmethod
+    def of(cls, folder: Path) -> "_Micrographs":
+        """Lists the micrographs of a folder.
+
+        Raises:
+            FolderError: if the folder does not exist or holds no image.
+        """
+        by_stem: dict[str, list[Path]] = {}
+        for path in find_images(folder):
+            by_stem.setdefault(path.stem, []).append(path)
+        return cls(folder, by_stem)
+
+    def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
+        """Reads the micrograph an attribution image was computed from, or records why not.
+
+        Micrographs are matched by stem; a stem found more than once is resolved by the subfolder
+        the attribution image lies in. A missing or ambiguous micrograph is a note, one that
+        cannot be decoded a problem.
+
+        Args:
+            image_path: the attribution image.
+            subfolder: the attribution image's folder relative to the input folder.
+            report: where a missing, ambiguous or unreadable micrograph is recorded.
+
+        Returns:
+            The grey micrograph at its own size, or None.
+        """
+        candidates = self.by_stem.get(image_path.stem, [])
+        if len(candidates) > 1:
+            candidates = [
+                path for path in candidates if path.parent.relative_to(self.folder) == subfolder
+            ]
+        if not candidates:
+            report.notes.append(
+                f"{image_path}: no micrograph named {image_path.stem} in {self.folder}"
+            )
+            return None
+        if len(candidates) > 1:
+            listed = ", ".join(str(path) for path in candidates)
+            report.notes.append(f"{image_path}: several micrographs could be its own: {listed}")
+            return None
+        try:
+            return read_image(candidates[0], size=None)
+        except UnreadableImageError as error:
+            report.problems.append(str(error))
+            return None
+
+
+def _render_views(
+    image_path: Path,
+    subfolder: Path,
+    style: HeatmapStyle,
+    micrographs: _Micrographs | None,
+    report: Report,
+) -> None:
+    """Writes the heatmap of one attribution image, and its overlay and panel where asked for.
+
+    Args:
+        image_path: the attribution image.
+        subfolder: its folder relative to the input folder, mirrored under the output folder.
+        style: how maps are smoothed and coloured.
+        micrographs: the micrographs, or None where neither overlay nor panel is asked for.
+        report: the output folder and the views asked for, and where what was written and what
+            went wrong are recorded.
+    """
+    stem = image_path.stem
+    folder = report.outputs / subfolder
+    try:
+        attribution = load_attribution(image_path)
+    except UnreadableImageError as error:
+        report.problems.append(str(error))
+        return
+    values, was_constant = heatmap_values(attribution, style.sigma)
+    if was_constant:
+        report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
+    micrograph = None
+    if micrographs is not None:
+        micrograph = micrographs.read_for(image_path, subfolder, report)
+
+    _write(
+        report,
+        "heatmap",
+        folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
+        lambda path: render_heatmap(path, values, style),
+    )
+    if report.overlay and micrograph is not None:
+        _write(
+            report,
+            "overlay",
+            folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
+            lambda path: render_overlay(path, values, micrograph, style),
+        )
+    if report.panel:
+        _write(
+            report,
+            "panel",
+            folder / f"{PANEL_PREFIX}{stem}.png",
+            lambda path: render_panel(path, stem, attribution, values, style, micrograph),
+        )
+
+
+def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]) -> None:
+    """Calls a renderer, counting the file it writes or recording why it could not."""
+    try:
+        render(path)
+    except OSError as error:
+        report.problems.append(f"cannot write {path}: {error.strerror or error}")
+        return
+    report.written[kind] += 1
+
+
+def _is_output(path: Path, outputs: Path) -> bool:
+    """Whether an image is one this stage wrote, so that a rerun does not render heatmaps of them.
+
+    This matters where the output folder lies inside the input folder.
+    """
+    prefixes = (HEATMAP_PREFIX, OVERLAY_PREFIX, PANEL_PREFIX)
+    return path.resolve().is_relative_to(outputs.resolve()) and path.name.startswith(prefixes)
+
+
+def _make_folder(folder: Path) -> None:
+    """Creates the output folder, turning failures into one-line errors."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FolderError(
+            f"cannot create output folder {folder}: {error.strerror or error}"
+        ) from None
+
+
+def _plan(image_paths: list[Path], inputs: Path, report: Report) -> list[tuple[Path, Path]]:
+    """Pairs each input with its folder relative to the input folder.
+
+    Two inputs of the same stem in one folder (``a.png`` and ``a.jpg``) would write the same
+    heatmap; the later one is skipped and recorded as a problem.
+
+    Returns:
+        (input image, subfolder) pairs, in input order.
+    """
+    plan: list[tuple[Path, Path]] = []
+    claimed: dict[tuple[Path, str], Path] = {}
+    for image_path in image_paths:
+        subfolder = image_path.parent.relative_to(inputs)
+        key = (subfolder, image_path.stem)
+        if key in claimed:
+            report.problems.append(
+                f"skipped {image_path}: its heatmap would overwrite that of {claimed[key]}"
+            )
+            continue
+        claimed[key] = image_path
+        plan.append((image_path, subfolder))
+    return plan
+
+
+def _count(number: int, noun: str) -> str:
+    """A number with its noun, plural where needed."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

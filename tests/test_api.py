@@ -1,0 +1,177 @@
+"""The public API: attribution maps and Jacobians of any size, from a model or its file."""
+
+import numpy as np
+import pytest
+
+import complexstep
+import models
+import reference
+from complexstep import api
+
+
+@pytest.fixture(scope="module")
+def image():
+    return models.smooth_images(np.random.default_rng(21), 1)[0, :, :, 0]
+
+
+@pytest.fixture(scope="module")
+def tall_image():
+    """A 160x96 image, larger than the 64-pixel tiles the tests split it into."""
+    return np.random.default_rng(22).random((160, 96)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_path(random_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "autoencoder.keras"
+    random_model.save(path)
+    return path
+
+
+def test_one_image_gives_one_map_and_a_batch_gives_a_batch(random_model, image, model_path):
+    """Shapes follow the input, the model may be a file, and every form gives the same map."""
+    single = complexstep.attribute(random_model, image)
+    assert single.shape == (256, 256) and single.dtype == np.float32
+    batch = complexstep.attribute(str(model_path), np.stack([image, image[::-1]])[..., None])
+    assert batch.shape == (2, 256, 256) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch[0], single)
+    flipped = complexstep.attribute(model_path, image[::-1][None])
+    np.testing.assert_array_equal(flipped[0], batch[1])
+
+
+def test_both_methods_give_the_literal_step(random_model, image):
+    """Both methods give one complex pass per pixel, within 1e-5 relative."""
+    pixels = [(0, 0), (255, 255), (100, 37)]
+    literal = reference.literal_attribution(random_model, "code", image, pixels)
+    for method in ("jacobian", "complex-step"):
+        values = complexstep.attribute(random_model, image, method=method, h=1e-3)
+        np.testing.assert_allclose([values[pixel] for pixel in pixels], literal, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["jacobian", "complex-step"])
+def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_image, method):
+    """A 160x96 image split into 64-pixel tiles gets the map it gets whole, which is the literal
+    step's."""
+    whole = api.Explainer(random_model, method=method).attribute(tall_image)
+    explainer = api.Explainer(random_model, method=method, tile_size=64)
+    assert len(explainer.plan(160, 96)) > 4
+    tiled = explainer.attribute(tall_image)
+    np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-7 * whole.max())
+    pixels = [(0, 0), (159, 95), (80, 47), (33, 90)]
+    literal = reference.literal_attribution(random_model, "code", tall_image, pixels)
+    np.testing.assert_allclose([tiled[pixel] for pixel in pixels], literal, rtol=1e-5)
+
+
+def test_progress_counts_every_pass_of_every_image(random_model, image):
+    """The callback hears a rising count of passes that ends at the total for both images."""
+    heard = []
+    complexstep.attribute(
+        random_model, np.stack([image, image]), on_progress=lambda *pair: heard.append(pair)
+    )
+    done = [count for count, _ in heard]
+    assert done == sorted(done) and heard[-1] == (144, 144)
+
+
+@pytest.mark.parametrize(
+    "images, error, message",
+    [
+        (np.zeros((256, 256), np.uint8), complexstep.ImageError, "not uint8; divide 8-bit"),
+        (np.full((256, 256), 1.5), complexstep.ImageError, "range from 1.5 to 1.5"),
+        (np.full((256, 256), np.nan), complexstep.ImageError, "must lie in"),
+        (np.zeros((2, 256, 256, 3)), complexstep.ImageError, r"not an array of shape \(2, 256"),
+        (np.zeros((250, 256)), complexstep.ImageSizeError, "height 240 or 256"),
+    ],
+)
+def test_bad_images_are_refused_in_one_line(random_model, images, error, message):
+    """Each problem with the images raises the library's own error, naming what to change."""
+    with pytest.raises(error, match=message) as raised:
+        complexstep.attribute(random_model, images)
+    assert isinstance(raised.value, complexstep.ComplexStepError)
+    assert "\n" not in str(raised.value)
+
+
+def test_bad_settings_and_models_are_refused_in_one_line(random_model, image, tmp_path):
+    """An unknown method, a step that is not positive and a missing model are each named."""
+    with pytest.raises(complexstep.SettingError, match="unknown method 'adjoint'"):
+        complexstep.attribute(random_model, image, method="adjoint")
+    with pytest.raises(complexstep.SettingError, match="h must be a positive number, not 0"):
+        complexstep.attribute(random_model, image, h=0)
+    with pytest.raises(complexstep.ModelError, match="no model file at .*missing.keras"):
+        complexstep.attribute(tmp_path / "missing.keras", image)
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a model")
+    with pytest.raises(complexstep.ModelError, match=f"^cannot load the model at {broken}: "):
+        complexstep.load_model(broken)
+
+
+@pytest.fixture(scope="module")
+def tall_jacobian(random_model, tall_image):
+    """The Jacobian of the code of the tall image, assembled from 64-pixel tiles."""
+    return api.Explainer(random_model, tile_size=64).jacobian(tall_image)
+
+
+def test_jacobian_columns_are_the_literal_complex_step(random_model, tall_image, tall_jacobian):
+    """Column (y, x) is Im f(x + i*h*e_k) / h, and the output is the code itself."""
+    for y, x in [(0, 0), (159, 95), (70, 50)]:
+        z = tall_image.astype(np.complex128)
+        z[y, x] += 0.1j
+        expected = reference.complex_forward(random_model, "code", z).imag / 0.1
+        column = tall_jacobian.column(y, x)
+        assert column.shape == (10, 6, 8)
+        np.testing.assert_allclose(column, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    code = reference.complex_forward(random_model, "code", tall_image.astype(np.complex128)).real
+    np.testing.assert_allclose(tall_jacobian.output, code, rtol=1e-5, atol=1e-6)
+
+
+def test_jacobian_rows_and_products_agree_with_the_dense_matrix(tall_jacobian, tall_image):
+    """Rows, columns, column norms and both products are read from one dense Jacobian."""
+    dense = tall_jacobian.to_dense()
+    assert dense.shape == (10, 6, 8, 160, 96) == tall_jacobian.shape
+    np.testing.assert_array_equal(tall_jacobian.row(4, 2, 7), dense[4, 2, 7])
+    np.testing.assert_array_equal(tall_jacobian.column(31, 64), dense[..., 31, 64])
+    rng = np.random.default_rng(23)
+    tangent, cotangent = rng.random((160, 96)), rng.random((10, 6, 8))
+    forward = np.einsum("ijcyx,yx->ijc", dense, tangent)
+    np.testing.assert_allclose(
+        tall_jacobian.jvp(tangent), forward, rtol=1e-5, atol=1e-6 * np.abs(forward).max()
+    )
+    backward = np.einsum("ijcyx,ijc->yx", dense, cotangent)
+    np.testing.assert_allclose(
+        tall_jacobian.vjp(cotangent), backward, rtol=1e-5, atol=1e-6 * np.abs(backward).max()
+    )
+    norms = np.sqrt(np.sum(dense.astype(np.float64) ** 2, axis=(0, 1, 2)))
+    np.testing.assert_allclose(tall_jacobian.column_norms(), norms, rtol=1e-5)
+
+
+def test_jacobian_column_norms_are_the_attribution_map(random_model, image):
+    """For the paper's image size, the column norms are attribute's map, and the sparse storage
+    of the code's Jacobian takes about 17 MB."""
+    jacobian = complexstep.jacobian(random_model, image)
+    np.testing.assert_allclose(
+        jacobian.column_norms(), complexstep.attribute(random_model, image), rtol=1e-5
+    )
+    assert 17e6 < jacobian.values.nbytes < 18e6
+
+
+def test_jacobian_refuses_what_it_cannot_give(random_model, image, tall_jacobian):
+    """A batch, a dense matrix over the limit, and rows or columns outside the shapes."""
+    with pytest.raises(complexstep.ImageError, match="takes one image"):
+        complexstep.jacobian(random_model, np.stack([image, image]))
+    with pytest.raises(complexstep.SettingError, match="more than max_bytes"):
+        tall_jacobian.to_dense(max_bytes=2**20)
+    with pytest.raises(complexstep.SettingError, match=r"output \(10, 0, 0\) is outside"):
+        tall_jacobian.row(10, 0, 0)
+    with pytest.raises(complexstep.SettingError, match=r"pixel \(0, 96\) is outside"):
+        tall_jacobian.column(0, 96)
+
+
+def test_encode_gives_the_layers_output_at_any_size(random_model, image, tall_image):
+    """The code of the paper's image is the model's own; other sizes get theirs."""
+    import keras
+
+    submodel = keras.Model(random_model.input, random_model.get_layer("code").output)
+    expected = keras.ops.convert_to_numpy(submodel(image[None, ..., None]))[0]
+    np.testing.assert_allclose(complexstep.encode(random_model, image), expected, rtol=1e-6)
+    code = reference.complex_forward(random_model, "code", tall_image.astype(np.complex128)).real
+    np.testing.assert_allclose(
+        complexstep.encode(random_model, tall_image[None])[0], code, rtol=1e-5, atol=1e-6
+    )

@@ -1,0 +1,68 @@
+"""Stage 2's folder driver as a library: what it writes, reports and leaves alone."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from complexstep import api, attribution_folder
+from complexstep.errors import ImageSizeError, UnreadableImageError
+
+
+@pytest.fixture(scope="module")
+def explainer(random_model):
+    return api.Explainer(random_model)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A 70x40 micrograph in a subfolder, an 8x8 one too small for the network, a broken file."""
+    folder = tmp_path / "inputs"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    Image.fromarray((rng.random((70, 40)) * 255).astype(np.uint8)).save(folder / "sub" / "a.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "tiny.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_report_says_what_was_written_cropped_and_failed(explainer, inputs, tmp_path, capsys):
+    """The report lists each outcome, nothing is printed, and progress reaches its total."""
+    heard = []
+    report = attribution_folder.attribute_folder(
+        inputs,
+        tmp_path / "out",
+        explainer,
+        resize=None,
+        on_progress=lambda done, total, path: heard.append((done, total, path.name)),
+    )
+    assert report.written == [inputs / "sub" / "a.png"]
+    assert report.cropped == [(inputs / "sub" / "a.png", (70, 40), (64, 32))]
+    assert [type(error) for error in report.failed] == [UnreadableImageError, ImageSizeError]
+    assert "tiny.png is 8x8, smaller than the network's least size, 16x16" in str(report.failed[1])
+    assert heard[-1] == (heard[-1][1], heard[-1][1], "a.png")
+    assert np.load(tmp_path / "out" / "sub" / "a.npy").shape == (64, 32)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_existing_maps_are_left_alone_only_when_asked(explainer, inputs, tmp_path):
+    """With skip_existing, a micrograph whose two files exist is not explained again."""
+    (inputs / "tiny.png").unlink()
+    (inputs / "broken.png").unlink()
+    first = attribution_folder.attribute_folder(inputs, tmp_path / "out", explainer)
+    again = attribution_folder.attribute_folder(
+        inputs, tmp_path / "out", explainer, skip_existing=True
+    )
+    assert (first.written, again.written, again.existing) == (
+        [inputs / "sub" / "a.png"],
+        [],
+        [inputs / "sub" / "a.png"],
+    )
+    redone = attribution_folder.attribute_folder(inputs, tmp_path / "out", explainer)
+    assert redone.written == first.written
+
+
+def test_a_resize_the_network_cannot_take_is_refused_before_any_work(explainer, inputs, tmp_path):
+    """A side that is not a multiple of 16 stops the run at once, writing nothing."""
+    with pytest.raises(ImageSizeError, match="not a 100x100 image"):
+        attribution_folder.attribute_folder(inputs, tmp_path / "out", explainer, resize=100)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,214 @@
+"""Tests of complexstep.heatmap_folder: which files a folder's maps become, and the report."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from complexstep import heatmap_folder
+from complexstep.errors import FolderError
+from complexstep.rendering import HeatmapStyle
+from rendering_helpers import save_grey, unit_map
+
+STYLE = HeatmapStyle(dpi=100)
+
+
+def relative_files(folder) -> list[str]:
+    """The files under a folder, as sorted POSIX paths relative to it."""
+    return sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+    )
+
+
+def test_render_folder_mirrors_subfolders_and_counts_every_view(tmp_path):
+    """Each input gets its views under its own subfolder, and the report counts each kind."""
+    save_grey(tmp_path / "in" / "all" / "grain.png", unit_map())
+    save_grey(tmp_path / "in" / "extra" / "grain.png", unit_map().T)
+    save_grey(tmp_path / "micrographs" / "grain.tif", np.full((12, 12), 0.5))
+    report = heatmap_folder.render_folder(
+        tmp_path / "in",
+        tmp_path / "out",
+        STYLE,
+        overlay=True,
+        panel=True,
+        micrographs=tmp_path / "micrographs",
+    )
+    assert relative_files(tmp_path / "out") == [
+        "all/overlay_cpa_grain.jpeg",
+        "all/panel_grain.png",
+        "all/smp_cpa_grain.jpeg",
+        "extra/overlay_cpa_grain.jpeg",
+        "extra/panel_grain.png",
+        "extra/smp_cpa_grain.jpeg",
+    ]
+    assert report.written == {"heatmap": 2, "overlay": 2, "panel": 2}
+    assert (report.notes, report.problems) == ([], [])
+    assert report.summary() == f"wrote 2 heatmaps to {tmp_path / 'out'} (2 overlays, 2 panels)"
+
+
+def test_render_folder_prints_nothing(tmp_path, capsys):
+    """The library leaves the terminal to the script: notes and problems go only to the report."""
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    save_grey(tmp_path / "in" / "flat.png", np.full((8, 8), 0.3))
+    (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
+    assert len(report.notes) == 1
+    assert len(report.problems) == 1
+    assert capsys.readouterr() == ("", "")
+
+
+def test_render_folder_reports_progress_after_each_map(tmp_path):
+    """The progress callback is called once per map with the maps done and the maps in all."""
+    for stem in ("a", "b", "c"):
+        save_grey(tmp_path / "in" / f"{stem}.png", unit_map())
+    calls = []
+    heatmap_folder.render_folder(
+        tmp_path / "in",
+        tmp_path / "out",
+        STYLE,
+        on_progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_render_folder_records_unreadable_and_constant_maps_and_goes_on(tmp_path):
+    """An unreadable input is a problem naming it, a constant map a note, and both leave the
+    other maps rendered."""
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    save_grey(tmp_path / "in" / "flat.png", np.full((8, 8), 0.3))
+    (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
+    assert relative_files(tmp_path / "out") == ["smp_cpa_flat.jpeg", "smp_cpa_grain.jpeg"]
+    assert report.notes == [
+        f"{tmp_path / 'in' / 'flat.png'}: the map is constant, so it is rendered in one colour"
+    ]
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(f"cannot read {tmp_path / 'in' / 'broken.png'}: ")
+    assert report.written == {"heatmap": 2}
+
+
+def test_render_folder_skips_a_second_input_of_the_same_stem(tmp_path):
+    """Of two inputs that would write the same heatmap, the later is skipped as a problem."""
+    save_grey(tmp_path / "in" / "grain.jpg", unit_map())
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
+    assert relative_files(tmp_path / "out") == ["smp_cpa_grain.jpeg"]
+    assert report.problems == [
+        f"skipped {tmp_path / 'in' / 'grain.png'}: its heatmap would overwrite that of "
+        f"{tmp_path / 'in' / 'grain.jpg'}"
+    ]
+
+
+def test_render_folder_picks_between_equal_micrograph_stems_by_subfolder(tmp_path):
+    """A stem found in several micrograph subfolders is resolved by the input's own subfolder.
+
+    Where that leaves no micrograph, or several (equal stems with different suffixes), the map is
+    rendered without one and a note says why.
+    """
+    for subfolder in ("all", "extra", "other"):
+        save_grey(tmp_path / "in" / subfolder / "grain.png", unit_map())
+    micrographs = tmp_path / "micrographs"
+    for name in ("all/grain.png", "extra/grain.jpg", "extra/grain.png"):
+        save_grey(micrographs / name, np.full((8, 8), 0.5))
+    report = heatmap_folder.render_folder(
+        tmp_path / "in", tmp_path / "out", STYLE, overlay=True, micrographs=micrographs
+    )
+    assert relative_files(tmp_path / "out") == [
+        "all/overlay_cpa_grain.jpeg",
+        "all/smp_cpa_grain.jpeg",
+        "extra/smp_cpa_grain.jpeg",
+        "other/smp_cpa_grain.jpeg",
+    ]
+    inputs = tmp_path / "in"
+    assert report.notes == [
+        f"{inputs / 'extra' / 'grain.png'}: several micrographs could be its own: "
+        f"{micrographs / 'extra' / 'grain.jpg'}, {micrographs / 'extra' / 'grain.png'}",
+        f"{inputs / 'other' / 'grain.png'}: no micrograph named grain in {micrographs}",
+    ]
+    assert report.problems == []
+
+
+def test_render_folder_records_a_file_it_cannot_write_and_goes_on(tmp_path):
+    """A view that cannot be written is a problem naming it; the other views are still written."""
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    blocked = tmp_path / "out" / "smp_cpa_grain.jpeg"
+    blocked.mkdir(parents=True)
+    save_grey(tmp_path / "micrographs" / "grain.png", np.full((8, 8), 0.5))
+    report = heatmap_folder.render_folder(
+        tmp_path / "in", tmp_path / "out", STYLE, panel=True, micrographs=tmp_path / "micrographs"
+    )
+    assert report.problems == [f"cannot write {blocked}: Is a directory"]
+    assert report.written == {"panel": 1}
+    assert relative_files(tmp_path / "out") == ["panel_grain.png"]
+    assert report.summary() == (
+        f"wrote 0 heatmaps to {tmp_path / 'out'} (1 panel, 1 problem listed above)"
+    )
+
+
+def test_render_folder_treats_prefixed_names_as_outputs_only_inside_the_output_folder(tmp_path):
+    """A heatmap-like name is an earlier output inside the output folder, an input elsewhere."""
+    save_grey(tmp_path / "in" / "smp_cpa_old.png", unit_map())
+    save_grey(tmp_path / "in" / "out" / "smp_cpa_older.jpeg", unit_map())
+    heatmap_folder.render_folder(tmp_path / "in", tmp_path / "in" / "out", STYLE)
+    assert relative_files(tmp_path / "in" / "out") == [
+        "smp_cpa_older.jpeg",
+        "smp_cpa_smp_cpa_old.jpeg",
+    ]
+
+
+def test_render_folder_without_inputs_other_than_earlier_outputs_is_a_folder_error(tmp_path):
+    """An input folder holding only this stage's outputs is a folder error, and nothing is
+    written."""
+    save_grey(tmp_path / "maps" / "smp_cpa_old.jpeg", unit_map())
+    with pytest.raises(FolderError, match="no attribution images .* other than earlier heatmaps"):
+        heatmap_folder.render_folder(tmp_path / "maps", tmp_path / "maps", STYLE)
+    assert relative_files(tmp_path / "maps") == ["smp_cpa_old.jpeg"]
+
+
+def test_render_folder_needs_micrographs_only_for_overlays_and_panels(tmp_path):
+    """A missing micrograph folder is ignored for heatmaps alone and a folder error for overlays."""
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    missing = tmp_path / "no-micrographs"
+    report = heatmap_folder.render_folder(
+        tmp_path / "in", tmp_path / "out", STYLE, micrographs=missing
+    )
+    assert report.written == {"heatmap": 1}
+    with pytest.raises(FolderError, match="folder not found"):
+        heatmap_folder.render_folder(
+            tmp_path / "in", tmp_path / "other", STYLE, overlay=True, micrographs=missing
+        )
+    assert not (tmp_path / "other").exists()
+
+
+def test_render_folder_that_cannot_create_its_output_folder_is_a_folder_error(tmp_path):
+    """An output folder that cannot be created (a file stands in its way) is a folder error."""
+    save_grey(tmp_path / "in" / "grain.png", unit_map())
+    (tmp_path / "out").write_bytes(b"")
+    with pytest.raises(FolderError, match="cannot create output folder"):
+        heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out" / "maps", STYLE)
+
+
+@pytest.mark.parametrize(
+    ("report", "line"),
+    [
+        (
+            heatmap_folder.Report(Path("maps"), written=Counter(heatmap=1)),
+            "wrote 1 heatmap to maps",
+        ),
+        (
+            heatmap_folder.Report(
+                Path("maps"),
+                overlay=True,
+                panel=True,
+                written=Counter(heatmap=3, panel=1),
+                problems=["a", "b"],
+            ),
+            "wrote 3 heatmaps to maps (0 overlays, 1 panel, 2 problems listed above)",
+        ),
+    ],
+    ids=["heatmaps-only", "every-view-with-problems"],
+)
+def test_summary_counts_every_view_asked_for(report, line):
+    """The summary counts heatmaps and each view asked for, even when none was written."""
+    assert report.summary() == line
