@@ -1,10 +1,17 @@
 # The two commands of the README: `make demo` and `make test`. Both build .venv from the
-# requirements first, so that a fresh clone needs nothing but Python 3.11.
+# requirements first, so that a fresh clone needs nothing but Python 3.11; make test also builds
+# .venv-jax, with JAX and without TensorFlow, and runs the core tests there.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+JAX_VENV := .venv-jax
+JAX_INSTALLED := $(JAX_VENV)/.installed
+
+# The tests that run again on JAX: the twin, the engines, training and the stage scripts.
+CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
+	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py
 
 # Demo-sized settings: a few epochs on a few hundred synthetic micrographs.
 DEMO_TRAIN_IMAGES ?= 200
@@ -14,17 +21,25 @@ DEMO_EPOCHS ?= 3
 
 .PHONY: demo test lint clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+$(INSTALLED): requirements.txt requirements-base.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
-test: $(INSTALLED)
+$(JAX_INSTALLED): requirements-jax.txt requirements-base.txt pyproject.toml
+	$(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(JAX_VENV)/bin/python -m pip install --quiet -r requirements-jax.txt
+	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps --editable .
+	touch $@
+
+test: $(INSTALLED) $(JAX_INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks
 	$(BIN)/ruff format --check codes tests benchmarks
 	$(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest $(CORE_TESTS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks

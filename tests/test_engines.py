@@ -1,5 +1,6 @@
 """The two attribution engines against the literal per-pixel complex step and each other."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -200,3 +201,14 @@ def test_jacobian_rows_are_the_literal_steps_derivatives(random_model, wide_imag
         np.testing.assert_allclose(found, column, rtol=1e-5, atol=1e-6 * np.abs(column).max())
     _, some = engine.jacobian_rows(wide_image, (range(1, 2), range(0, 5)))
     assert np.all(some[[0, 2]] == 0) and np.array_equal(some[1], rows[1])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="images share a call on JAX only")
+def test_several_images_in_one_call_get_each_its_own_map(random_model, wide_image):
+    """Three images explained in one vmapped call get the maps they get one by one."""
+    made = twin.build_complex_twin(random_model, "code", wide_image.shape)
+    engine = engines.JacobianAttribution(made)
+    batch = np.stack([wide_image, wide_image[::-1], 1 - wide_image])
+    together = engine.squares_of_many(batch)
+    one_by_one = np.stack([engine.squares(image) for image in batch])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-7 * one_by_one.max())

@@ -4,7 +4,11 @@ progress reports and errors."""
 import contextlib
 import csv
 import io
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -474,3 +478,56 @@ def test_models_folder_inside_a_file_cannot_be_created(tmp_path):
     parent.write_text("")
     with pytest.raises(FolderError, match="cannot write to models directory .*: Not a directory"):
         training.prepare_models_dir(parent / "models")
+
+
+# Trains on two virtual CPU devices and on one, and prints both runs' losses; JAX reads the device
+# count once, when it starts, so this runs in a fresh process.
+_DATA_PARALLEL = """
+import csv, json, sys, tempfile
+from complexstep import errors, training
+
+train_dir, test_dir = sys.argv[1:3]
+losses = {}
+for devices in (None, ["cpu:0"]):
+    result = training.train(
+        train_dir, test_dir, tempfile.mkdtemp(), epochs=2, batch_size=2, devices=devices
+    )
+    with open(result.history_path, newline="") as file:
+        losses[len(devices or "ab")] = [
+            [float(row["loss"]), float(row["val_loss"])] for row in csv.DictReader(file)
+        ]
+refused = []
+for options in ({"devices": ["cpu:0", "gpu:7"]}, {"batch_size": 3}):
+    try:
+        training.train(train_dir, test_dir, tempfile.mkdtemp(), epochs=1, **options)
+    except errors.SettingError as error:
+        refused.append(str(error))
+print(json.dumps({"losses": losses, "refused": refused}))
+"""
+
+
+def test_data_parallel_training_over_two_devices_matches_one(folders):
+    """On JAX with two virtual CPU devices, the losses of a data-parallel run equal a one-device
+    run's to 1e-4 relative, and devices it lacks or batches they do not divide are refused.
+
+    Each device computes the gradient of half of every batch and the halves are averaged: the same
+    sum in another order, so each step differs by float32 rounding (about 1e-7 relative), which
+    four Adam steps on these images do not amplify beyond 1e-5.
+    """
+    pytest.importorskip("jax")
+    completed = subprocess.run(
+        [sys.executable, "-c", _DATA_PARALLEL, *map(str, folders)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "KERAS_BACKEND": "jax",
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        },
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(found["losses"]["2"], found["losses"]["1"], rtol=1e-4)
+    assert found["refused"][0].startswith("no device gpu:7 on the jax backend; it has cpu:0, cpu:1")
+    assert "cannot be split evenly over 2 devices" in found["refused"][1]

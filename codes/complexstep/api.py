@@ -220,6 +220,8 @@ class Explainer:
         tile_size: the largest tile side, in pixels; larger images are split into overlapping
             tiles, so that memory stays bounded however large the image. None for the method's
             default; ``jacobian`` always uses the jacobian engine's.
+        images_per_call: how many images of one size ``attribute_many`` explains in one compiled
+            call on JAX.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
@@ -235,6 +237,7 @@ class Explainer:
         h: float = defaults.H,
         batch_size: int | None = None,
         tile_size: int | None = None,
+        images_per_call: int = defaults.IMAGES_PER_CALL,
     ):
         if method not in METHODS:
             raise SettingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -247,6 +250,7 @@ class Explainer:
         self.method = method
         self.h = h
         self.batch_size = defaults.ENGINE_BATCH_SIZE if batch_size is None else batch_size
+        self.images_per_call = images_per_call
         self._tile_sizes = {
             kind: defaults.TILE_SIZES[name] if tile_size is None else tile_size
             for name, kind in METHODS.items()
@@ -296,6 +300,33 @@ class Explainer:
             part = self._engine(tile.shape).squares(crop, cells, on_pass or _ignore)
             squares[_region(tile)] += part
         return np.sqrt(squares)
+
+    def attribute_many(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
+        """The attribution maps of a batch of images of one size, float32 ``(n, height, width)``.
+
+        On JAX, the jacobian method explains images that fit in one tile ``images_per_call`` at a
+        time in one compiled call; elsewhere, and for larger images, one image at a time.
+        """
+        batch, _ = as_images(images)
+        tiles = self.plan(*batch.shape[1:])
+        together = (
+            keras.backend.backend() == "jax"
+            and self.method == "jacobian"
+            and len(tiles) == 1
+            and min(len(batch), self.images_per_call) > 1
+        )
+        if not together:
+            return np.stack([self.attribute(image, on_pass) for image in batch])
+        engine = self._engine(tiles[0].shape)
+        size = min(len(batch), self.images_per_call)
+        maps = []
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            # A short last chunk is padded, so that the compiled call keeps its shape.
+            padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]))])
+            maps.append(np.sqrt(engine.squares_of_many(padded)[: len(chunk)]))
+            (on_pass or _ignore)(engine.passes * len(chunk))
+        return np.concatenate(maps)
 
     def jacobian(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The ``Jacobian`` of the layer's output with respect to one image."""
@@ -431,7 +462,7 @@ def attribute(
         if on_progress is not None:
             on_progress(done, total)
 
-    maps = np.stack([explainer.attribute(image, on_pass) for image in batch])
+    maps = explainer.attribute_many(batch, on_pass)
     return maps[0] if single else maps
 
 

@@ -9,6 +9,7 @@ of micrographs continue where they stopped with ``skip_existing``.
 """
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -119,26 +120,34 @@ def attribute_folder(
         work.append((path, size))
     total = sum(explainer.passes(*size) for _, size in work)
     done = 0
-    for path, size in work:
+    # Micrographs of one size are explained together, as many as the explainer takes per call.
+    for size, group in itertools.groupby(work, key=lambda item: item[1]):
+        group = list(group)
+        for start in range(0, len(group), explainer.images_per_call):
+            chunk, read = [], []
+            for path, _ in group[start : start + explainer.images_per_call]:
+                try:
+                    image = images.read_image(path, size=resize)
+                except UnreadableImageError as error:
+                    report.failed.append(error)
+                    done += explainer.passes(*size)
+                    continue
+                if image.shape != size:
+                    report.cropped.append((path, image.shape, size))
+                chunk.append(path)
+                read.append(image[: size[0], : size[1]])
+            if not chunk:
+                continue
 
-        def on_pass(count: int, path=path) -> None:
-            nonlocal done
-            done += count
-            if on_progress is not None:
-                on_progress(done, total, path)
+            def on_pass(count: int, path=chunk[-1]) -> None:
+                nonlocal done
+                done += count
+                if on_progress is not None:
+                    on_progress(done, total, path)
 
-        try:
-            image = images.read_image(path, size=resize)
-        except UnreadableImageError as error:
-            report.failed.append(error)
-            done += explainer.passes(*size)
-            continue
-        if image.shape != size:
-            report.cropped.append((path, image.shape, size))
-            image = image[: size[0], : size[1]]
-        values = explainer.attribute(image, on_pass)
-        array_path, png_path = targets(inputs, path, outputs)
-        images.write_array(array_path, values)
-        images.write_grey_png(png_path, values)
-        report.written.append(path)
+            for path, values in zip(chunk, explainer.attribute_many(read, on_pass), strict=True):
+                array_path, png_path = targets(inputs, path, outputs)
+                images.write_array(array_path, values)
+                images.write_grey_png(png_path, values)
+                report.written.append(path)
     return report

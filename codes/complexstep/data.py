@@ -9,11 +9,15 @@ A batch is a pure function of its index: a loader is one stream of ``epochs x ba
 from ``first_epoch`` on, and the order of epoch ``e`` and the crops it draws come from the seed and
 ``e`` alone. Keras's loaders prefetch ahead in their own time, so anything kept as state between
 batches could be read early; a pure index is read the same whenever it is read, and a run resumed
-at epoch ``e`` sees exactly the batches an uninterrupted run would have. Training hands Keras one
-epoch's stream at a time, because Keras's enqueuer (``workers`` > 1) starts a stream again at index
-0 whenever an epoch begins.
+at epoch ``e`` sees exactly the batches an uninterrupted run would have.
+
+``workers`` threads decode the images of each batch side by side. Keras's own workers are not
+used: its enqueuer keeps batches it prefetched when an epoch ends, or when Keras takes a first
+batch to build the model, and serves them before the next epoch's, so the batches of a run would
+depend on timing.
 """
 
+import concurrent.futures
 import math
 import os
 from collections.abc import Sequence
@@ -36,12 +40,15 @@ class MicrographBatches(keras.utils.PyDataset):
         paths: image files, each readable by ``images.read_image`` (and, with ``crop``, at least
             ``crop`` pixels high and wide).
         batch_size: images per batch; the last batch of an epoch may be smaller.
+        multiple: every batch holds a multiple of this many images, so that it splits evenly over
+            as many devices; the last batch of an epoch leaves out the few images past the last
+            multiple (others each epoch, where the order is shuffled).
         size: the side images are resized to; ignored with ``crop``.
         crop: the side of the windows cut from images at their own resolution, or None.
         seed: the seed of the order and the crops, or None for a fixed order and centre crops.
         epochs: how many epochs the stream holds, from ``first_epoch``.
         first_epoch: the epoch the stream starts at, for a resumed run.
-        **kwargs: ``workers`` and the other options of ``keras.utils.PyDataset``.
+        workers: threads decoding the images of a batch at once.
     """
 
     def __init__(
@@ -54,9 +61,10 @@ class MicrographBatches(keras.utils.PyDataset):
         seed: int | None = None,
         epochs: int = 1,
         first_epoch: int = 0,
-        **kwargs,
+        workers: int = 1,
+        multiple: int = 1,
     ):
-        super().__init__(**kwargs)
+        super().__init__()
         if not paths:
             raise ValueError("paths must not be empty")
         self.paths = [os.fspath(path) for path in paths]
@@ -66,7 +74,15 @@ class MicrographBatches(keras.utils.PyDataset):
         self.seed = seed
         self.epochs = epochs
         self.first_epoch = first_epoch
-        self.batches_per_epoch = math.ceil(len(self.paths) / batch_size)
+        if batch_size % multiple:
+            raise ValueError(f"batch_size {batch_size} is not a multiple of {multiple}")
+        # The images an epoch serves, and so how many batches it takes.
+        self.served = len(self.paths) // multiple * multiple
+        if not self.served:
+            raise ValueError(f"fewer than {multiple} images")
+        self.batches_per_epoch = math.ceil(self.served / batch_size)
+        self.decoders = workers
+        self._pool = None
 
     def __len__(self) -> int:
         return self.batches_per_epoch * self.epochs
@@ -76,8 +92,12 @@ class MicrographBatches(keras.utils.PyDataset):
             raise IndexError(f"batch {index} of {len(self)}")
         epoch = self.first_epoch + index // self.batches_per_epoch
         start = (index % self.batches_per_epoch) * self.batch_size
-        chosen = self.order(epoch)[start : start + self.batch_size]
-        batch = np.stack([self.read(int(number), epoch) for number in chosen])[..., np.newaxis]
+        chosen = self.order(epoch)[start : min(start + self.batch_size, self.served)]
+        if self.decoders > 1 and self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.decoders)
+        read = self._pool.map if self._pool else map
+        batch = np.stack(list(read(self.read, map(int, chosen), [epoch] * len(chosen))))
+        batch = batch[..., np.newaxis]
         return batch, batch
 
     def order(self, epoch: int) -> np.ndarray:

@@ -20,6 +20,9 @@ METHOD = "jacobian"
 H = 0.1
 # Perturbed copies of a full-resolution tile pushed through a layer at once.
 ENGINE_BATCH_SIZE = 8
+# Images of one size explained together in one compiled call by the jacobian engine, on JAX,
+# whose vmap turns them into larger operations; other backends explain one image at a time.
+IMAGES_PER_CALL = 8
 # The largest side, in pixels, of the part of an image one engine call explains; larger images are
 # split into overlapping tiles no larger. The jacobian engine's memory grows with a tile's area
 # (its patch Jacobians), the complex-step engine's does not, and larger tiles overlap less.

@@ -158,7 +158,9 @@ def train(
         deterministic: use deterministic kernels on TensorFlow (slower on some machines).
         precision: "float32", or "bfloat16" for mixed precision (for GPUs; slow on CPUs).
         devices: the accelerators to train on, as ``keras.distribution.list_devices()`` names
-            them (``gpu:0``); None for all of the backend's accelerators, or its CPU.
+            them (``gpu:0``); None for all of the backend's accelerators, or its CPU. With
+            several, ``batch_size`` must be a multiple of their number, and each epoch leaves out
+            the few images past the last such multiple.
         workers: threads that decode images ahead of the model.
         on_progress: called with a ``Progress`` as images are checked and batches and epochs end.
 
@@ -166,8 +168,8 @@ def train(
         The trained model, the paths written and the final losses.
 
     Raises:
-        SettingError: for a crop that is not a positive multiple of 16, an unknown precision, or
-            devices the backend does not have.
+        SettingError: for a crop that is not a positive multiple of 16, an unknown precision,
+            devices the backend does not have, or a batch size they do not divide.
         FolderError: if the models folder cannot be written, or a folder holds no usable image.
         TrainingStateError: if ``resume`` finds nothing to resume or a run with other settings,
             or if, without ``resume``, the folder holds an unfinished run that would be lost.
@@ -193,7 +195,16 @@ def train(
         "train_images": [path.relative_to(train_dir).as_posix() for path in train_paths],
         "test_images": [path.relative_to(test_dir).as_posix() for path in test_paths],
     }
-    train_batches = data.MicrographBatches(train_paths, batch_size, crop=crop, seed=seed)
+    scope, count = _distributed(devices)
+    if batch_size % count or min(len(train_paths), len(test_paths)) < count:
+        raise SettingError(
+            f"batches of {batch_size} and folders of {len(train_paths)} and {len(test_paths)} "
+            f"images cannot be split evenly over {count} devices; choose a batch size that is a "
+            "multiple of the number of devices, or fewer devices"
+        )
+    train_batches = data.MicrographBatches(
+        train_paths, batch_size, crop=crop, seed=seed, multiple=count
+    )
     steps = train_batches.batches_per_epoch
 
     keras.utils.set_random_seed(seed)
@@ -201,18 +212,19 @@ def train(
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    with _distributed(devices):
+    with scope:
         if resume:
             model, history = state.load(settings, steps, epochs)
         else:
             model, history = _new_model(crop, precision, learning_rate), []
             state.start(settings, epochs)
         first_epoch = len(history)
-        validation = data.MicrographBatches(test_paths, batch_size, crop=crop, workers=workers)
+        validation = data.MicrographBatches(
+            test_paths, batch_size, crop=crop, workers=workers, multiple=count
+        )
         epoch_end = _EpochEnd(state, history, steps, epochs, on_progress)
-        # One fit per epoch, each given that epoch's batches alone: with workers > 1, Keras's
-        # enqueuer restarts a dataset at index 0 whenever an epoch begins, so a stream of several
-        # epochs would serve the first epoch's batches again after the first few of each epoch.
+        # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
+        # prefetched can carry batches from one epoch into the next.
         for epoch in range(first_epoch, epochs):
             model.fit(
                 data.MicrographBatches(
@@ -222,6 +234,7 @@ def train(
                     seed=seed,
                     first_epoch=epoch,
                     workers=workers,
+                    multiple=count,
                 ),
                 validation_data=validation,
                 epochs=epoch + 1,
@@ -283,8 +296,11 @@ def available_devices() -> list[str]:
     return [f"cuda:{number}" for number in range(torch.cuda.device_count())] or ["cpu:0"]
 
 
-def _distributed(devices: Sequence[str] | None) -> contextlib.AbstractContextManager:
-    """The scope in which to build and train a model data-parallel over ``devices``.
+def _distributed(
+    devices: Sequence[str] | None,
+) -> tuple[contextlib.AbstractContextManager, int]:
+    """The scope in which to build and train a model data-parallel over ``devices``, and how many
+    devices that is.
 
     Raises:
         SettingError: for a device the backend does not have, or several on PyTorch.
@@ -298,14 +314,15 @@ def _distributed(devices: Sequence[str] | None) -> contextlib.AbstractContextMan
             f"{', '.join(available)}"
         )
     if len(chosen) <= 1:
-        return contextlib.nullcontext()
+        return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
     if backend == "jax":
-        return keras.distribution.DataParallel(devices=chosen).scope()
+        return keras.distribution.DataParallel(devices=chosen).scope(), len(chosen)
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.distribute.MirroredStrategy([f"/{device}" for device in chosen]).scope()
+        strategy = tf.distribute.MirroredStrategy([f"/{device}" for device in chosen])
+        return strategy.scope(), len(chosen)
     raise SettingError(
         f"training on several devices needs the JAX or TensorFlow backend, not {backend}; "
         "name one device with --devices"
