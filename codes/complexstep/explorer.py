@@ -35,7 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from complexstep import api, defaults, geometry, twin
-from complexstep.errors import SettingError
+from complexstep.errors import ModelError, SettingError
 from complexstep.images import write_atomically
 from complexstep.rendering import PANEL_MAXIMUM_DPI, heatmap_values
 
@@ -93,7 +93,8 @@ class Explorer:
         batch_size: reverse passes pushed through a layer at once; None for the default.
 
     Raises:
-        ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
+        ModelError, UnsupportedLayerError: if the model cannot be loaded or explained, or does not
+            reconstruct one grey channel.
     """
 
     def __init__(
@@ -104,6 +105,11 @@ class Explorer:
         batch_size: int | None = None,
     ):
         self.explainer = api.Explainer(model, layer=layer, method="jacobian", batch_size=batch_size)
+        if self.explainer.model.output_shape[-1] != 1:
+            raise ModelError(
+                f"the model's output has {self.explainer.model.output_shape[-1]} channels; the "
+                "explorer shows an autoencoder's reconstruction of a grey micrograph, one channel"
+            )
         self.layer = layer
         self._layers = [
             made.layer for made in twin.twins_of(twin.layer_chain(self.explainer.model, layer))
