@@ -95,9 +95,9 @@ def main() -> int:
     def on_progress(done: int, total: int, path: Path) -> None:
         nonlocal bar
         if bar is None:
-            bar = cli.ProgressBar(total, "jacobians", units="passes")
+            bar = cli.ProgressBar(total, "explorer pages", units="micrographs")
         bar.detail = path.name
-        bar.advance(done - bar.done)
+        bar.advance()
 
     report = explorer_folder.explore_folder(
         arguments.inputs,

@@ -123,22 +123,17 @@ class Explorer:
         """The number heights and widths must be multiples of."""
         return self.explainer.step
 
-    def passes(self, height: int, width: int) -> int:
-        """How many reverse passes ``explore`` makes for an image of this size."""
-        return self.explainer.passes(height, width)
-
-    def explore(self, image: np.ndarray, name: str, on_pass=None) -> Exploration:
+    def explore(self, image: np.ndarray, name: str) -> Exploration:
         """Everything a page shows of one micrograph.
 
         Args:
             image: float ``(H, W)`` in [0, 1], of a size the network takes.
             name: the micrograph's name.
-            on_pass: called with the number of passes each time some finish.
 
         Raises:
             ImageError, ImageSizeError: for an image of the wrong shape, type, values or size.
         """
-        jacobian = self.explainer.jacobian(image, on_pass)
+        jacobian = self.explainer.jacobian(image)
         image = np.asarray(image, np.float32)
         fields = [
             geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape

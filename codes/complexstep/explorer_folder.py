@@ -80,8 +80,8 @@ def explore_folder(
             cropped from the bottom and right to the largest size the network takes.
         max_pixels: the most pixels a page explains.
         bits: bits per Jacobian value in the pages, 8 or 16.
-        on_progress: called with the passes done, the passes in all, and the micrograph being
-            explored, as passes finish.
+        on_progress: called with the micrographs done, the micrographs to explore, and the one
+            just done, after each.
 
     Returns:
         What was written, cropped, left out and failed.
@@ -120,33 +120,39 @@ def explore_folder(
             )
             continue
         work.append((path, size))
-    total = sum(explorer.passes(*size) for _, size in work)
-    done = 0
-    for path, size in work:
-
-        def on_pass(count: int, path=path) -> None:
-            nonlocal done
-            done += count
-            if on_progress is not None:
-                on_progress(done, total, path)
-
-        try:
-            image = images.read_image(path, size=resize)
-        except UnreadableImageError as error:
-            report.failed.append(str(error))
-            done += explorer.passes(*size)
-            continue
-        if image.shape != size:
-            report.cropped.append((path, image.shape, size))
-            image = image[: size[0], : size[1]]
-        exploration = explorer.explore(image, path.stem, on_pass)
-        page_path, figure_path = targets(inputs, path, outputs)
-        try:
-            write_page(page_path, exploration, bits)
-            render_activations(figure_path, exploration)
-        except OSError as error:
-            report.failed.append(f"cannot write {page_path.parent}: {error.strerror or error}")
-            continue
-        report.pages.append((page_path, page_path.stat().st_size))
-        report.figures.append(figure_path)
+    for done, (path, size) in enumerate(work, start=1):
+        _explore_one(path, size, inputs, outputs, explorer, resize, bits, report)
+        if on_progress is not None:
+            on_progress(done, len(work), path)
     return report
+
+
+def _explore_one(
+    path: Path,
+    size: tuple[int, int],
+    inputs: Path,
+    outputs: Path,
+    explorer: Explorer,
+    resize: int | None,
+    bits: int,
+    report: ExplorerReport,
+) -> None:
+    """Writes the page and the figure of one micrograph, or records why not."""
+    try:
+        image = images.read_image(path, size=resize)
+    except UnreadableImageError as error:
+        report.failed.append(str(error))
+        return
+    if image.shape != size:
+        report.cropped.append((path, image.shape, size))
+        image = image[: size[0], : size[1]]
+    exploration = explorer.explore(image, path.stem)
+    page_path, figure_path = targets(inputs, path, outputs)
+    try:
+        write_page(page_path, exploration, bits)
+        render_activations(figure_path, exploration)
+    except OSError as error:
+        report.failed.append(f"cannot write {page_path.parent}: {error.strerror or error}")
+        return
+    report.pages.append((page_path, page_path.stat().st_size))
+    report.figures.append(figure_path)
