@@ -164,8 +164,8 @@ def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Quantises Jacobian windows to signed integers, each window scaled by its largest magnitude.
 
     A value ``v`` of a window whose largest magnitude is ``s`` becomes
-    ``round(v / s * (2**(bits - 1) - 1))``, so the page recovers it to within ``s / 2**bits``;
-    windows of zeros (cells a ReLU switched off) stay zero with scale zero.
+    ``round(v / s * (2**(bits - 1) - 1))``, so the page recovers it to within half a step,
+    ``s / (2**bits - 2)``; windows of zeros (cells a ReLU switched off) stay zero with scale zero.
 
     Args:
         values: float ``(..., window height, window width)``.

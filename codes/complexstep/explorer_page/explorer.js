@@ -8,7 +8,12 @@
    change redraws what depends on it, at once. */
 "use strict";
 
-const ARRAY_TYPES = { float32: Float32Array, int16: Int16Array, int8: Int8Array, uint8: Uint8Array };
+const ARRAY_TYPES = {
+  float32: Float32Array,
+  int16: Int16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+};
 const PANE_SIDE = 300;
 const CHANNEL_SIDE = 96;
 const ZOOM_SIDE = 128;
@@ -310,7 +315,7 @@ class Explorer {
       `Jacobian values: the exact complex-step Jacobian, stored as one window of ` +
       `${data.window[0]}×${data.window[1]} pixels per code cell (its receptive field) and ` +
       `quantised to ${data.bits} bits per value: each cell's values are scaled by their largest ` +
-      `magnitude, so each is within 1/${2 ** data.bits} of that magnitude. ` +
+      `magnitude, so each is within 1/${2 * this.largestInteger} of that magnitude. ` +
       `Attribution, activations, micrograph and reconstruction are float32.`;
     let top = -Infinity;
     for (const value of this.arrays.activations) top = Math.max(top, value);
@@ -374,12 +379,13 @@ class Explorer {
     for (const value of this.error) largestError = Math.max(largestError, Math.abs(value));
     const signed = this.colormaps[this.data.signedCmap];
     const entries = signed.length / 3;
-    paint(document.getElementById("error"), width, height, (k, pixels, offset) =>
-      setColour(pixels, offset, signed, tableRow(signedPosition(this.error[k], largestError, 1), entries)),
-    );
+    paint(document.getElementById("error"), width, height, (k, pixels, offset) => {
+      const position = signedPosition(this.error[k], largestError, 1);
+      setColour(pixels, offset, signed, tableRow(position, entries));
+    });
     document.getElementById("error-caption").textContent =
-      `error: reconstruction − micrograph, ${this.data.signedCmap} from −${format(largestError)} ` +
-      `to +${format(largestError)}`;
+      `error: reconstruction − micrograph, ${this.data.signedCmap} from ` +
+      `−${format(largestError)} to +${format(largestError)}`;
     let low = 0;
     let high = -Infinity;
     for (const value of activations) {
@@ -422,7 +428,8 @@ class Explorer {
         const value = this.column[k * this.channels + channel];
         const colour = value >= 0 ? POSITIVE : NEGATIVE;
         pixels.set(colour, offset);
-        pixels[offset + 3] = largest > 0 ? Math.round(255 * (Math.abs(value) / largest) ** gamma) : 0;
+        const size = largest > 0 ? (Math.abs(value) / largest) ** gamma : 0;
+        pixels[offset + 3] = Math.round(255 * size);
       });
     });
     const driven = this.column.reduce((count, value) => count + (value !== 0 ? 1 : 0), 0);
@@ -436,11 +443,13 @@ class Explorer {
     const table = this.colormaps[this.data.signedCmap];
     const entries = table.length / 3;
     const cell = this.state.cell;
-    const largest = cell === null ? 0 : this.arrays.scales[this.cellIndex(cell.channel, cell.i, cell.j)];
+    const largest =
+      cell === null ? 0 : this.arrays.scales[this.cellIndex(cell.channel, cell.i, cell.j)];
     const gamma = this.state.rowGamma;
-    paint(canvas, this.width, this.height, (k, pixels, offset) =>
-      setColour(pixels, offset, table, tableRow(signedPosition(this.row[k], largest, gamma), entries)),
-    );
+    paint(canvas, this.width, this.height, (k, pixels, offset) => {
+      const position = signedPosition(this.row[k], largest, gamma);
+      setColour(pixels, offset, table, tableRow(position, entries));
+    });
     canvas.style.opacity = cell === null ? 0 : this.state.opacity;
     document.getElementById("opacity-value").textContent = this.state.opacity.toFixed(2);
     document.getElementById("row-caption").textContent =
@@ -455,7 +464,9 @@ class Explorer {
     const { cell } = this.state;
     if (cell === null) return null;
     const { rowFields, columnFields } = this.data;
-    return [rowFields[0][cell.i], rowFields[1][cell.i], columnFields[0][cell.j], columnFields[1][cell.j]];
+    const [top, bottom] = [rowFields[0][cell.i], rowFields[1][cell.i]];
+    const [left, right] = [columnFields[0][cell.j], columnFields[1][cell.j]];
+    return [top, bottom, left, right];
   }
 
   drawOverlays() {
