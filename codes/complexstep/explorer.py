@@ -67,6 +67,7 @@ class Exploration:
             arrays ``(rows,)``.
         column_fields: the same for each code column.
         reconstruction: the whole autoencoder's output, float32 ``(H, W)``.
+        attribution: the attribution map, the norm of each Jacobian column, float32 ``(H, W)``.
     """
 
     name: str
@@ -76,11 +77,7 @@ class Exploration:
     row_fields: tuple[np.ndarray, np.ndarray]
     column_fields: tuple[np.ndarray, np.ndarray]
     reconstruction: np.ndarray
-
-    @property
-    def attribution(self) -> np.ndarray:
-        """The attribution map, the norm of each Jacobian column, float32 ``(H, W)``."""
-        return self.jacobian.column_norms()
+    attribution: np.ndarray
 
 
 class Explorer:
@@ -90,7 +87,8 @@ class Explorer:
         model: an autoencoder: a ``keras.Model``, the path of a ``.keras`` file, or
             ``"pretrained"``.
         layer: the name of the layer whose output is shown as the code.
-        batch_size: reverse passes pushed through a layer at once; None for the default.
+        batch_size: copies of a full-resolution tile pushed through a layer at once; None for the
+            default. Larger is faster and takes more memory.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained, or does not
@@ -110,7 +108,6 @@ class Explorer:
                 f"the model's output has {self.explainer.model.output_shape[-1]} channels; the "
                 "explorer shows an autoencoder's reconstruction of a grey micrograph, one channel"
             )
-        self.layer = layer
         self._layers = [
             made.layer for made in twin.twins_of(twin.layer_chain(self.explainer.model, layer))
         ]
@@ -139,7 +136,16 @@ class Explorer:
             geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape
         ]
         reconstruction = self._autoencoder.encode(image)[0, :, :, 0]
-        return Exploration(name, self.layer, image, jacobian, fields[0], fields[1], reconstruction)
+        return Exploration(
+            name,
+            self.explainer.layer,
+            image,
+            jacobian,
+            fields[0],
+            fields[1],
+            reconstruction,
+            jacobian.column_norms(),
+        )
 
 
 def _last_layer(model: keras.Model) -> str:
