@@ -19,7 +19,7 @@ DEMO_TEST_IMAGES ?= 50
 DEMO_CONTOUR_IMAGES ?= 4
 DEMO_EPOCHS ?= 3
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean browser
 
 $(INSTALLED): requirements.txt requirements-base.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,24 @@ $(JAX_INSTALLED): requirements-jax.txt requirements-base.txt pyproject.toml
 	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
-test: $(INSTALLED) $(JAX_INSTALLED)
+# The explorer's page tests run in headless Chromium from the Debian packages. They are installed
+# where missing and apt-get can (as root); elsewhere those tests fail saying what is missing.
+BROWSER_PACKAGES := chromium chromium-driver
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -qq -o=Dpkg::Use-Pty=0
+
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			$(APT_GET) install -y $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+			{ $(APT_GET) update >/dev/null 2>&1 && \
+			  $(APT_GET) install -y $(BROWSER_PACKAGES) >/dev/null 2>&1; } || \
+			echo "could not install $(BROWSER_PACKAGES) with apt-get"; \
+		else \
+			echo "$(BROWSER_PACKAGES) are missing; installing them needs root and apt-get"; \
+		fi; \
+	fi
+
+test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(BIN)/ruff check codes tests benchmarks
 	$(BIN)/ruff format --check codes tests benchmarks
 	$(BIN)/python -m pytest

@@ -57,7 +57,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--resize",
-        type=_resize,
+        type=cli.side_or_none,
         default=defaults.IMAGE_SIZE,
         metavar="SIZE|none",
         help="side every micrograph is resized to, as in the paper; 'none' explains each at its "
@@ -78,13 +78,6 @@ def parse_arguments() -> argparse.Namespace:
         "coarser images take proportionally more); larger is faster and uses more memory",
     )
     return parser.parse_args()
-
-
-def _resize(text: str) -> int | None:
-    """Parses --resize: a side in pixels, or 'none'."""
-    if text.strip().lower() == "none":
-        return None
-    return cli.at_least(1)(text)
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ def random_autoencoder(seed: int) -> keras.Model:
     """The paper's autoencoder with seeded random kernels and random biases of both signs."""
     keras.utils.set_random_seed(seed)
     model = architecture.build_autoencoder()
-    _randomize_biases(model, np.random.default_rng(seed))
+    randomize_biases(model, np.random.default_rng(seed))
     return model
 
 
@@ -49,11 +49,11 @@ def small_autoencoder(seed: int) -> keras.Model:
     for spec in specs:
         outputs = spec.real_layer()(outputs)
     model = keras.Model(inputs, outputs)
-    _randomize_biases(model, np.random.default_rng(seed))
+    randomize_biases(model, np.random.default_rng(seed))
     return model
 
 
-def _randomize_biases(model: keras.Model, rng: np.random.Generator) -> None:
+def randomize_biases(model: keras.Model, rng: np.random.Generator) -> None:
     """Biases of both signs, so that ReLU masks cut through the images."""
     for layer in model.layers:
         if layer.weights:

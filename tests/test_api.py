@@ -175,3 +175,12 @@ def test_encode_gives_the_layers_output_at_any_size(random_model, image, tall_im
     np.testing.assert_allclose(
         complexstep.encode(random_model, tall_image[None])[0], code, rtol=1e-5, atol=1e-6
     )
+
+
+def test_jacobian_reports_the_passes_it_announces(random_model, tall_image):
+    """The passes jacobian reports add up to jacobian_passes, for shallow and deep layers alike."""
+    for layer in ("encoder_conv1", "code"):
+        explainer = api.Explainer(random_model, layer=layer, tile_size=64)
+        heard = []
+        explainer.jacobian(tall_image, heard.append)
+        assert sum(heard) == explainer.jacobian_passes(160, 96) > 1

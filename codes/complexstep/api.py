@@ -286,6 +286,14 @@ class Explainer:
         """How many passes an image of this size takes, as ``attribute`` reports them."""
         return sum(self._engine(tile.shape).passes for tile in self.plan(height, width))
 
+    def jacobian_passes(self, height: int, width: int) -> int:
+        """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
+        them."""
+        kind = JacobianAttribution
+        return sum(
+            self._engine(tile.shape, kind).row_passes for tile in self.plan(height, width, kind)
+        )
+
     def attribute(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The attribution map of one image, float32 ``(height, width)``.
 

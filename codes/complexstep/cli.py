@@ -51,6 +51,13 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def side_or_none(text: str) -> int | None:
+    """An argparse type for --resize: a side in pixels, or 'none' to keep an image's own size."""
+    if text.strip().lower() == "none":
+        return None
+    return at_least(1)(text)
+
+
 def positive_number(text: str) -> float:
     """An argparse type for finite numbers greater than zero."""
     try:

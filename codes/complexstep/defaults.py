@@ -48,3 +48,14 @@ SMAPS = "smaps"
 MODEL_NAME = "autoencoder_microstructure"
 MODEL_FILE = f"{MODEL_NAME}.keras"
 MODEL_PATH = f"{MODELS_DIR}/{MODEL_FILE}"
+
+# The explorer: one self-contained page per micrograph, and a figure of the code's channels.
+# Bits per Jacobian value in a page: 16 keep each cell's row to 1/65534 of its largest value, and
+# a 256x256 page of the paper's code under 15 MB even where compression gains nothing (about 4 MB
+# as measured; 8 bits make it 2.3 MB).
+EXPLORER_BITS = 16
+# The most pixels a page explains: it holds the code's whole Jacobian, 66 values a pixel for the
+# paper's code, and a 512x512 page took 15 MB.
+EXPLORER_MAX_PIXELS = 512 * 512
+# The colormaps the page offers for the heatmap; the first is stage 3's.
+EXPLORER_CMAPS = (CMAP, "viridis", "magma", "coolwarm", "gray")

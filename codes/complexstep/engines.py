@@ -86,7 +86,8 @@ class _Engine:
         shape: the ``(height, width)`` of the images the engine explains.
         output_shape: the ``(height, width, channels)`` of the output it explains.
         passes: how many passes through the last layer one image takes (one when the jacobian
-            engine needs none); ``squares`` reports them as they finish to its ``on_pass``.
+            engine needs none); ``squares`` reports them as they finish to its ``on_pass``, and
+            the jacobian engine's ``jacobian_rows`` reports its ``row_passes``.
     """
 
     def __init__(self, twin: keras.Model, batch_size: int = defaults.ENGINE_BATCH_SIZE):
@@ -356,6 +357,8 @@ class JacobianAttribution(_Engine):
         self._patches = self._level_patches[split]
         self._seeds = self.periods[0] * self.periods[1] * self._channels
         self.passes = 1 if split == len(self.layers) else self._seeds
+        # The rows need every seed's derivatives, even where the map needs no pass.
+        self.row_passes = self._seeds
         # A pass holds its tensors above the split and its derivatives over every patch.
         largest = max(
             self.rows.lengths[split] * self.columns.lengths[split] * self._patches.size**2,

@@ -1,0 +1,340 @@
+"""The explorer: one self-contained web page per micrograph, linking its pixels to its code.
+
+A heatmap says which pixels the code depends on in total, not to which part of the code. The page
+shows, linked, the micrograph, its attribution heatmap, the code as one activation map per channel,
+the reconstruction and its error. Over a pixel, the code cells it drives light up: its Jacobian
+column. On a code cell, the page draws how that cell depends on every pixel: its Jacobian row, over
+the micrograph, with its receptive field outlined. FuseVis (Kumar & Gumhold, Computers 2020) links
+a fusion network's output pixels to their Jacobian saliency this way in a desktop window; this page
+needs only a browser, and does it for the latent code.
+
+Everything the page needs is in the file: its script and style, and the data, each array
+compressed with zlib and written in base64, which browsers decompress with their own
+``DecompressionStream``. The Jacobian is stored as ``complexstep.jacobian`` gives it, one window
+over each output cell's receptive field, quantised: each window is scaled by its largest magnitude
+to signed integers of 8 or 16 bits, so that every row keeps its own precision.
+
+``render_activations`` draws the code's channels as a figure, for reports.
+"""
+
+import base64
+import dataclasses
+import html
+import json
+import math
+import os
+import re
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import keras
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from complexstep import api, defaults, geometry, twin
+from complexstep.errors import ModelError, SettingError
+from complexstep.images import write_atomically
+from complexstep.rendering import PANEL_MAXIMUM_DPI, heatmap_values
+
+PAGE_PREFIX = "explore_"
+"""Start of a page's name, ``explore_<stem>.html``."""
+
+ACTIVATIONS_PREFIX = "activations_"
+"""Start of an activation figure's name, ``activations_<stem>.png``."""
+
+BITS = (8, 16)
+"""The bits per Jacobian value a page can store."""
+
+LOOKUP_SIZE = 256
+"""Entries of each colormap's lookup table in the page, as matplotlib's colormaps have."""
+
+_PAGE_FILES = resources.files("complexstep") / "explorer_page"
+
+
+@dataclasses.dataclass(frozen=True)
+class Exploration:
+    """What a page shows of one micrograph.
+
+    Attributes:
+        name: the micrograph's name, shown as the page's title.
+        layer: the name of the layer whose output is the code.
+        micrograph: the grey micrograph as explained, float32 ``(H, W)`` in [0, 1].
+        jacobian: the code's Jacobian with respect to the micrograph; its ``output`` is the code.
+        row_fields: where each code row's receptive field starts and ends (inclusive), two int
+            arrays ``(rows,)``.
+        column_fields: the same for each code column.
+        reconstruction: the whole autoencoder's output, float32 ``(H, W)``.
+        attribution: the attribution map, the norm of each Jacobian column, float32 ``(H, W)``.
+    """
+
+    name: str
+    layer: str
+    micrograph: np.ndarray
+    jacobian: api.Jacobian
+    row_fields: tuple[np.ndarray, np.ndarray]
+    column_fields: tuple[np.ndarray, np.ndarray]
+    reconstruction: np.ndarray
+    attribution: np.ndarray
+
+
+class Explorer:
+    """Computes what the explorer shows, for micrographs of every size the network takes.
+
+    Args:
+        model: an autoencoder: a ``keras.Model``, the path of a ``.keras`` file, or
+            ``"pretrained"``.
+        layer: the name of the layer whose output is shown as the code.
+        batch_size: copies of a full-resolution tile pushed through a layer at once; None for the
+            default. Larger is faster and takes more memory.
+
+    Raises:
+        ModelError, UnsupportedLayerError: if the model cannot be loaded or explained, or does not
+            reconstruct one grey channel.
+    """
+
+    def __init__(
+        self,
+        model: "keras.Model | str | os.PathLike",
+        *,
+        layer: str = defaults.LAYER,
+        batch_size: int | None = None,
+    ):
+        self.explainer = api.Explainer(model, layer=layer, method="jacobian", batch_size=batch_size)
+        if self.explainer.model.output_shape[-1] != 1:
+            raise ModelError(
+                f"the model's output has {self.explainer.model.output_shape[-1]} channels; the "
+                "explorer shows an autoencoder's reconstruction of a grey micrograph, one channel"
+            )
+        self._layers = [
+            made.layer for made in twin.twins_of(twin.layer_chain(self.explainer.model, layer))
+        ]
+        self._autoencoder = api.Explainer(
+            self.explainer.model, layer=_last_layer(self.explainer.model)
+        )
+
+    @property
+    def step(self) -> int:
+        """The number heights and widths must be multiples of."""
+        return self.explainer.step
+
+    def explore(self, image: np.ndarray, name: str) -> Exploration:
+        """Everything a page shows of one micrograph.
+
+        Args:
+            image: float ``(H, W)`` in [0, 1], of a size the network takes.
+            name: the micrograph's name.
+
+        Raises:
+            ImageError, ImageSizeError: for an image of the wrong shape, type, values or size.
+        """
+        jacobian = self.explainer.jacobian(image)
+        image = np.asarray(image, np.float32)
+        fields = [
+            geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape
+        ]
+        reconstruction = self._autoencoder.encode(image)[0, :, :, 0]
+        return Exploration(
+            name,
+            self.explainer.layer,
+            image,
+            jacobian,
+            fields[0],
+            fields[1],
+            reconstruction,
+            jacobian.column_norms(),
+        )
+
+
+def _last_layer(model: keras.Model) -> str:
+    """The name of a model's last layer, inside nested models: the one that reconstructs."""
+    last = model.layers[-1]
+    while isinstance(last, keras.Model):
+        last = last.layers[-1]
+    return last.name
+
+
+def check_bits(bits: int) -> None:
+    """Checks the bits per Jacobian value a page is asked to store.
+
+    Raises:
+        SettingError: for another number than 8 or 16.
+    """
+    if bits not in BITS:
+        raise SettingError(f"a page stores 8 or 16 bits per Jacobian value, not {bits}")
+
+
+def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quantises Jacobian windows to signed integers, each window scaled by its largest magnitude.
+
+    A value ``v`` of a window whose largest magnitude is ``s`` becomes
+    ``round(v / s * (2**(bits - 1) - 1))``, so the page recovers it to within half a step,
+    ``s / (2**bits - 2)``; windows of zeros (cells a ReLU switched off) stay zero with scale zero.
+
+    Args:
+        values: float ``(..., window height, window width)``.
+        bits: 8 or 16.
+
+    Returns:
+        The little-endian integers, of ``values``'s shape, and the scales, float32 ``values.shape
+        [:-2]``.
+
+    Raises:
+        SettingError: for another number of bits.
+    """
+    check_bits(bits)
+    scales = np.max(np.abs(values), axis=(-2, -1)).astype(np.float32)
+    divisors = np.where(scales > 0, scales, 1.0)[..., None, None]
+    largest = 2 ** (bits - 1) - 1
+    integers = np.round(np.asarray(values, np.float64) / divisors * largest)
+    return integers.astype(f"<i{bits // 8}"), scales
+
+
+def dequantise(integers: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """The values quantised by ``quantise``, float32, as the page computes them."""
+    largest = np.iinfo(integers.dtype).max
+    return (integers * (scales[..., None, None].astype(np.float64) / largest)).astype(np.float32)
+
+
+def colormap_table(name: str) -> np.ndarray:
+    """A colormap's lookup table as the page uses it: ``LOOKUP_SIZE`` RGB rows of uint8.
+
+    The page colours a value ``t`` in [0, 1] with row ``min(floor(t * LOOKUP_SIZE), LOOKUP_SIZE -
+    1)``, as matplotlib's colormaps do.
+    """
+    colormap = matplotlib.colormaps[name].resampled(LOOKUP_SIZE)
+    return colormap(np.arange(LOOKUP_SIZE), bytes=True)[:, :3]
+
+
+def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> dict:
+    """The data of a page, as the page's script reads it.
+
+    Arrays are packed by ``_pack``; the Jacobian's windows are quantised by ``quantise``.
+    """
+    jacobian = exploration.jacobian
+    integers, scales = quantise(jacobian.values, bits)
+    rows, columns, channels = jacobian.output_shape
+    smoothed, _ = heatmap_values(exploration.attribution, defaults.SIGMA)
+    return {
+        "name": exploration.name,
+        "layer": exploration.layer,
+        "bits": bits,
+        "height": int(jacobian.image_shape[0]),
+        "width": int(jacobian.image_shape[1]),
+        "rows": int(rows),
+        "columns": int(columns),
+        "channels": int(channels),
+        "window": [int(side) for side in jacobian.values.shape[3:]],
+        "rowStarts": jacobian.row_starts.tolist(),
+        "columnStarts": jacobian.column_starts.tolist(),
+        "rowFields": [axis.tolist() for axis in exploration.row_fields],
+        "columnFields": [axis.tolist() for axis in exploration.column_fields],
+        # Signed maps (a cell's row, the reconstruction's error) use the paper's diverging
+        # colormap, white at zero.
+        "signedCmap": defaults.CMAP,
+        "heatmap": {
+            "cmap": defaults.CMAP,
+            "vmin": defaults.VMIN,
+            "vmax": defaults.VMAX,
+            "sigma": defaults.SIGMA,
+        },
+        "colormaps": {
+            name: _pack(colormap_table(name)) for name in dict.fromkeys(defaults.EXPLORER_CMAPS)
+        },
+        "arrays": {
+            "micrograph": _pack(exploration.micrograph),
+            "attribution": _pack(exploration.attribution),
+            "smoothed": _pack(smoothed),
+            "reconstruction": _pack(exploration.reconstruction),
+            "activations": _pack(jacobian.output),
+            "jacobian": _pack(integers),
+            "scales": _pack(scales),
+        },
+    }
+
+
+def _pack(array: np.ndarray) -> dict:
+    """An array as the page unpacks it: its type, shape, and zlib-compressed little-endian bytes in
+    base64. Floats are stored as float32."""
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype("<f4")
+    array = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+    return {
+        "dtype": array.dtype.name,
+        "shape": list(array.shape),
+        "data": base64.b64encode(zlib.compress(array.tobytes(), 6)).decode("ascii"),
+    }
+
+
+def page_html(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> str:
+    """The whole page: its markup, style, script and data in one string."""
+    data = json.dumps(page_data(exploration, bits), separators=(",", ":"))
+    # Inside a script element, "</" could end it; JSON may write "<" escaped instead.
+    data = data.replace("<", "\\u003c")
+    parts = {
+        "title": html.escape(exploration.name),
+        "style": (_PAGE_FILES / "explorer.css").read_text(encoding="utf-8"),
+        "script": (_PAGE_FILES / "explorer.js").read_text(encoding="utf-8"),
+        "data": data,
+    }
+    template = (_PAGE_FILES / "page.html").read_text(encoding="utf-8")
+    # One pass, so that no part is searched for the markers of another.
+    return re.sub(r"\{\{(\w+)\}\}", lambda match: parts[match.group(1)], template)
+
+
+def write_page(
+    path: str | os.PathLike, exploration: Exploration, bits: int = defaults.EXPLORER_BITS
+) -> Path:
+    """Writes a micrograph's page, atomically.
+
+    Returns:
+        The destination path.
+    """
+    text = page_html(exploration, bits)
+    return write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def render_activations(path: str | os.PathLike, exploration: Exploration) -> Path:
+    """Writes a figure of the micrograph and the code's channels, one activation map each.
+
+    All channels share one colour scale, from zero (or the least activation, where it is negative)
+    to the largest, so that their strengths compare; the figure is written at ``PANEL_MAXIMUM_DPI``.
+
+    Returns:
+        The destination path.
+    """
+    code = exploration.jacobian.output
+    channels = code.shape[-1]
+    count = channels + 1
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    height, width = exploration.micrograph.shape
+    side = 2.0
+    figure = Figure(figsize=(columns * side + 1.0, rows * side * height / width + 0.6))
+    figure.set_layout_engine("constrained")
+    FigureCanvasAgg(figure)
+    all_axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    all_axes[0].imshow(exploration.micrograph, cmap="gray", vmin=0.0, vmax=1.0)
+    all_axes[0].set_title("micrograph")
+    # A ReLU code starts at zero; the scale starts there too, or lower for another layer.
+    low = min(float(code.min()), 0.0)
+    high = max(float(code.max()), low + np.finfo(np.float32).eps)
+    for channel in range(channels):
+        axes = all_axes[channel + 1]
+        shown = axes.imshow(
+            code[:, :, channel], cmap="viridis", vmin=low, vmax=high, interpolation="nearest"
+        )
+        axes.set_title(f"channel {channel}")
+    for axes in all_axes:
+        axes.set_axis_off()
+    code_rows, code_columns = code.shape[:2]
+    figure.colorbar(shown, ax=list(all_axes), shrink=0.8, label="activation")
+    figure.suptitle(
+        f"{exploration.name}: layer {exploration.layer!r}, {code_rows}x{code_columns}x{channels}"
+    )
+    return write_atomically(
+        path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)
+    )

@@ -1,0 +1,128 @@
+"""Explore each micrograph's code in the browser: from a pixel to the code cells it drives and back.
+
+Writes, for every micrograph in the inputs folder, a self-contained web page
+``explore_<stem>.html`` (open it in any browser; it needs no server and no network) that links the
+micrograph, its attribution heatmap, the code's channels, the reconstruction and its error through
+the code's exact Jacobian, and a figure of the code's channels, ``activations_<stem>.png``.
+
+    python codes/explore_attributions.py --inputs contour_inputs --model pretrained
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from complexstep import cli, defaults, images
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--inputs",
+        default=defaults.CONTOUR_INPUTS,
+        help="folder of micrographs to explore (searched with its subfolders; PNG, JPEG, TIFF, "
+        "BMP; any size, colour or grey)",
+    )
+    parser.add_argument(
+        "--outputs",
+        default=defaults.SMAPS,
+        help="folder for explore_<stem>.html and activations_<stem>.png, mirroring the inputs' "
+        "subfolders",
+    )
+    parser.add_argument(
+        "--model",
+        default=defaults.MODEL_PATH,
+        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
+        "paper's settings on the study's micrographs, which comes with the package",
+    )
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help="name of the layer whose output the pages show as the code; 'code' is the latent "
+        "code; the reconstruction is always the model's last layer",
+    )
+    parser.add_argument(
+        "--resize",
+        type=cli.side_or_none,
+        default=defaults.IMAGE_SIZE,
+        metavar="SIZE|none",
+        help="side every micrograph is resized to, as in the paper; 'none' explores each at its "
+        "own resolution, cropped from the bottom and right to the largest size the network takes "
+        "(multiples of 16 for the paper's model)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=cli.at_least(1),
+        default=defaults.EXPLORER_MAX_PIXELS,
+        help="the most pixels a page explains: a page holds the code's whole Jacobian, about 66 "
+        "values a pixel for the paper's code, so larger micrographs are left out and listed; "
+        "crop the region to explore, or resize",
+    )
+    parser.add_argument(
+        "--bits",
+        type=int,
+        choices=[8, 16],
+        default=defaults.EXPLORER_BITS,
+        help="bits per Jacobian value in the page, each cell's values scaled by their largest "
+        "magnitude; 8 makes pages about half as large",
+    )
+    return parser.parse_args()
+
+
+def main() -> int:
+    arguments = parse_arguments()
+    # Missing inputs or model are reported before Keras takes seconds to start.
+    images.find_images(arguments.inputs)
+    if arguments.model != "pretrained" and not Path(arguments.model).is_file():
+        raise cli.UsageError(
+            f"no model at {arguments.model}: run codes/build_convolutional_autoencoder.py first "
+            "(stage 1), or pass --model pretrained"
+        )
+    cli.start_keras()
+    from complexstep import explorer, explorer_folder
+
+    start = time.monotonic()
+    bar = None
+
+    def on_progress(done: int, total: int, path: Path) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = cli.ProgressBar(total, "explorer pages", units="micrographs")
+        bar.detail = path.name
+        bar.advance()
+
+    report = explorer_folder.explore_folder(
+        arguments.inputs,
+        arguments.outputs,
+        explorer.Explorer(arguments.model, layer=arguments.layer),
+        resize=arguments.resize,
+        max_pixels=arguments.max_pixels,
+        bits=arguments.bits,
+        on_progress=on_progress,
+    )
+    for path, size, explained in report.cropped:
+        print(
+            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
+            "and right edges)",
+            file=sys.stderr,
+        )
+    for line in report.too_large + report.failed:
+        print(line, file=sys.stderr)
+    if report.too_large:
+        print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
+    largest = max((size for _, size in report.pages), default=0)
+    print(
+        f"wrote {len(report.pages)} page(s) and activation figure(s) to {arguments.outputs} in "
+        f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
+        f"Jacobians; largest page {largest / 1e6:.1f} MB)"
+    )
+    problems = len(report.too_large) + len(report.failed)
+    if problems:
+        print(f"{problems} micrograph(s) could not be explored", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
