@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults, images
+from complexstep import cli, defaults
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -31,26 +31,12 @@ def parse_arguments() -> argparse.Namespace:
         "subfolders",
     )
     parser.add_argument(
-        "--model",
-        default=defaults.MODEL_PATH,
-        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
-        "paper's settings on the study's micrographs, which comes with the package",
-    )
-    parser.add_argument(
         "--layer",
         default=defaults.LAYER,
         help="name of the layer whose output the pages show as the code; 'code' is the latent "
         "code; the reconstruction is always the model's last layer",
     )
-    parser.add_argument(
-        "--resize",
-        type=cli.side_or_none,
-        default=defaults.IMAGE_SIZE,
-        metavar="SIZE|none",
-        help="side every micrograph is resized to, as in the paper; 'none' explores each at its "
-        "own resolution, cropped from the bottom and right to the largest size the network takes "
-        "(multiples of 16 for the paper's model)",
-    )
+    cli.add_model_arguments(parser, "explores")
     parser.add_argument(
         "--max-pixels",
         type=cli.at_least(1),
@@ -72,13 +58,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
-    # Missing inputs or model are reported before Keras takes seconds to start.
-    images.find_images(arguments.inputs)
-    if arguments.model != "pretrained" and not Path(arguments.model).is_file():
-        raise cli.UsageError(
-            f"no model at {arguments.model}: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1), or pass --model pretrained"
-        )
+    cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
     from complexstep import explorer, explorer_folder
 
@@ -101,12 +81,7 @@ def main() -> int:
         bits=arguments.bits,
         on_progress=on_progress,
     )
-    for path, size, explained in report.cropped:
-        print(
-            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
-            "and right edges)",
-            file=sys.stderr,
-        )
+    cli.print_crops(report.cropped)
     for line in report.too_large + report.failed:
         print(line, file=sys.stderr)
     if report.too_large:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults, images
+from complexstep import cli, defaults
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -28,12 +28,6 @@ def parse_arguments() -> argparse.Namespace:
         default=defaults.CONTOUR_OUTPUTS,
         help="folder for <stem>.npy (raw float32 attribution) and <stem>.png (8-bit, min-max "
         "scaled), mirroring the inputs' subfolders",
-    )
-    parser.add_argument(
-        "--model",
-        default=defaults.MODEL_PATH,
-        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
-        "paper's settings on the study's micrographs, which comes with the package",
     )
     parser.add_argument(
         "--method",
@@ -55,15 +49,7 @@ def parse_arguments() -> argparse.Namespace:
         help="name of the layer whose output is explained; 'code' is the latent code, any layer "
         "of the model works (layers further from the input take longer)",
     )
-    parser.add_argument(
-        "--resize",
-        type=cli.side_or_none,
-        default=defaults.IMAGE_SIZE,
-        metavar="SIZE|none",
-        help="side every micrograph is resized to, as in the paper; 'none' explains each at its "
-        "own resolution, cropped from the bottom and right to the largest size the network takes "
-        "(multiples of 16 for the paper's model) so that map pixels are micrograph pixels",
-    )
+    cli.add_model_arguments(parser, "explains")
     parser.add_argument(
         "--skip-existing",
         action="store_true",
@@ -82,13 +68,7 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
-    # Missing inputs or model are reported before Keras takes seconds to start.
-    images.find_images(arguments.inputs)
-    if arguments.model != "pretrained" and not Path(arguments.model).is_file():
-        raise cli.UsageError(
-            f"no model at {arguments.model}: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1), or pass --model pretrained"
-        )
+    cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
     from complexstep import api, attribution_folder
 
@@ -117,12 +97,7 @@ def main() -> int:
         skip_existing=arguments.skip_existing,
         on_progress=on_progress,
     )
-    for path, size, explained in report.cropped:
-        print(
-            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
-            "and right edges)",
-            file=sys.stderr,
-        )
+    cli.print_crops(report.cropped)
     for error in report.failed:
         print(f"skipped: {error}", file=sys.stderr)
     existing = f"; {len(report.existing)} already there" if report.existing else ""

@@ -37,21 +37,16 @@ def unpack(packed: dict) -> np.ndarray:
 def small_autoencoder(seed: int) -> keras.Model:
     """A small autoencoder of the paper's layer kinds, with random biases: its code, the layer
     named "code", is a quarter of the image a side with 3 channels, and it reconstructs one."""
-    keras.utils.set_random_seed(seed)
-    specs = [
-        architecture.LayerSpec("conv", "conv1", 4),
-        architecture.LayerSpec("pool", "pool1"),
-        architecture.LayerSpec("conv", "conv2", 3),
-        architecture.LayerSpec("pool", "code"),
-        architecture.LayerSpec("upsample", "upsample1"),
-        architecture.LayerSpec("conv", "conv3", 3),
-        architecture.LayerSpec("upsample", "upsample2"),
-        architecture.LayerSpec("conv", "reconstruction", 1, "linear"),
-    ]
-    inputs = keras.Input((32, 32, 1))
-    outputs = inputs
-    for spec in specs:
-        outputs = spec.real_layer()(outputs)
-    model = keras.Model(inputs, outputs)
-    models.randomize_biases(model, np.random.default_rng(seed))
-    return model
+    return models.model_of(
+        [
+            architecture.LayerSpec("conv", "conv1", 4),
+            architecture.LayerSpec("pool", "pool1"),
+            architecture.LayerSpec("conv", "conv2", 3),
+            architecture.LayerSpec("pool", "code"),
+            architecture.LayerSpec("upsample", "upsample1"),
+            architecture.LayerSpec("conv", "conv3", 3),
+            architecture.LayerSpec("upsample", "upsample2"),
+            architecture.LayerSpec("conv", "reconstruction", 1, "linear"),
+        ],
+        seed,
+    )

@@ -35,16 +35,23 @@ def smooth_images(rng: np.random.Generator, count: int) -> np.ndarray:
 
 def small_autoencoder(seed: int) -> keras.Model:
     """A 32x32 network of the same layer kinds, small enough to explain every pixel literally."""
+    return model_of(
+        [
+            architecture.LayerSpec("conv", "conv1", 4),
+            architecture.LayerSpec("pool", "pool1"),
+            architecture.LayerSpec("conv", "conv2", 3),
+            architecture.LayerSpec("pool", "pool2"),
+            architecture.LayerSpec("upsample", "upsample"),
+            architecture.LayerSpec("conv", "out", 2, "linear"),
+        ],
+        seed,
+    )
+
+
+def model_of(specs: list[architecture.LayerSpec], seed: int, size: int = 32) -> keras.Model:
+    """A network of the given layers on size x size grey images, seeded random weights."""
     keras.utils.set_random_seed(seed)
-    specs = [
-        architecture.LayerSpec("conv", "conv1", 4),
-        architecture.LayerSpec("pool", "pool1"),
-        architecture.LayerSpec("conv", "conv2", 3),
-        architecture.LayerSpec("pool", "pool2"),
-        architecture.LayerSpec("upsample", "upsample"),
-        architecture.LayerSpec("conv", "out", 2, "linear"),
-    ]
-    inputs = keras.Input((32, 32, 1))
+    inputs = keras.Input((size, size, 1))
     outputs = inputs
     for spec in specs:
         outputs = spec.real_layer()(outputs)

@@ -13,8 +13,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
+from complexstep import defaults, images
 from complexstep.errors import ComplexStepError
 
 EXIT_FAILURE = 1
@@ -56,6 +58,55 @@ def side_or_none(text: str) -> int | None:
     if text.strip().lower() == "none":
         return None
     return at_least(1)(text)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Adds --model and --resize, as the scripts that explain a model's micrographs take them.
+
+    Args:
+        parser: the script's parser.
+        verb: what the script does to each micrograph, for the help ("explains").
+    """
+    parser.add_argument(
+        "--model",
+        default=defaults.MODEL_PATH,
+        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
+        "paper's settings on the study's micrographs, which comes with the package",
+    )
+    parser.add_argument(
+        "--resize",
+        type=side_or_none,
+        default=defaults.IMAGE_SIZE,
+        metavar="SIZE|none",
+        help=f"side every micrograph is resized to, as in the paper; 'none' {verb} each at its "
+        "own resolution, cropped from the bottom and right to the largest size the network takes "
+        "(multiples of 16 for the paper's model) so that map pixels are micrograph pixels",
+    )
+
+
+def check_inputs_and_model(inputs: str, model: str) -> None:
+    """Reports a folder without micrographs or a missing model before Keras takes seconds to start.
+
+    Raises:
+        FolderError: if the folder is missing or holds no image.
+        UsageError: if the model file is missing.
+    """
+    images.find_images(inputs)
+    if model != "pretrained" and not Path(model).is_file():
+        raise UsageError(
+            f"no model at {model}: run codes/build_convolutional_autoencoder.py first (stage 1), "
+            "or pass --model pretrained"
+        )
+
+
+def print_crops(cropped: Sequence[tuple[Path, tuple[int, int], tuple[int, int]]]) -> None:
+    """Says, one line each, which micrographs were cropped to a size the network takes."""
+    for path, size, explained in cropped:
+        print(
+            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
+            "and right edges)",
+            file=sys.stderr,
+        )
 
 
 def positive_number(text: str) -> float:
