@@ -1,5 +1,6 @@
 """Running the project's scripts as a user does: from the repository root, output captured."""
 
+import ast
 import functools
 import subprocess
 import sys
@@ -23,3 +24,19 @@ def run(script: str, *arguments: str, timeout: float = 600) -> subprocess.Comple
 def runner(script: str) -> Callable[..., subprocess.CompletedProcess]:
     """``run`` with the script filled in."""
     return functools.partial(run, script)
+
+
+def keras_modules_after_help(script: str) -> list[str]:
+    """Which of TensorFlow and Keras ``codes/<script> --help`` imports, in a fresh interpreter:
+    none, so that flags and mistakes are answered at once instead of after seconds of start-up."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = [{script!r}, '--help']\n"
+        f"try:\n    runpy.run_path('codes/{script}', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, timeout=120
+    )
+    return ast.literal_eval(result.stderr.strip().splitlines()[-1])

@@ -1,8 +1,5 @@
 """The explorer's script as a user runs it: its files, its report and its one-line errors."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -109,17 +106,4 @@ def test_help_explains_every_flag_without_starting_keras():
     for flag in ("--inputs", "--outputs", "--model", "--layer", "--resize", "--max-pixels"):
         assert flag in result.stdout
     assert "--bits {8,16}" in result.stdout
-    code = (
-        "import runpy, sys; sys.argv = ['explore_attributions.py', '--help']\n"
-        "try:\n    runpy.run_path('codes/explore_attributions.py', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)), file=sys.stderr)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=scripts.REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
+    assert scripts.keras_modules_after_help("explore_attributions.py") == []
