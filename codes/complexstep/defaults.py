@@ -45,3 +45,10 @@ SMAPS = "smaps"
 MODEL_NAME = "autoencoder_microstructure"
 MODEL_FILE = f"{MODEL_NAME}.keras"
 MODEL_PATH = f"{MODELS_DIR}/{MODEL_FILE}"
+
+# Attribution in the wavelet domain: which coefficients, positions at scales, the output rests on.
+DOMAINS = ("pixel", "wavelet")
+DOMAIN = "pixel"
+# Any orthogonal PyWavelets wavelet; Haar's basis images are the most local.
+WAVELET = "haar"
+WAVELET_LEVELS = 3
