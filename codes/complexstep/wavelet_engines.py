@@ -42,7 +42,8 @@ class CoefficientAxis:
 
     A function's footprint after a layer is the union of the footprints of the tile's pixels on
     its arc. A function whose arc wraps around the image's edges covers both ends of the axis, so
-    footprints are kept as indicators rather than intervals.
+    footprints are kept as indicators rather than intervals; such functions are planned apart
+    from the others, whose footprints move forward with their index as pixels' do.
 
     Attributes:
         lengths: how many functions there are, then the axis length after each layer.
@@ -56,23 +57,22 @@ class CoefficientAxis:
     periods: tuple[int, ...]
 
     @classmethod
-    def of(cls, functions: Functions, offset: int, geometry: AxisGeometry) -> "CoefficientAxis":
-        """The footprints of ``functions`` on a tile whose first pixel is pixel ``offset`` of
-        theirs, through the layers of ``geometry`` (the tile's)."""
-        pixels = functions.arcs() - offset
-        inside = (pixels >= 0) & (pixels < geometry.lengths[0])
-        members, pixels = np.nonzero(inside)[0], pixels[inside]
+    def of(cls, arcs: np.ndarray, geometry: AxisGeometry) -> "CoefficientAxis":
+        """The footprints of functions with arcs ``arcs`` (int ``(functions, span)``, pixels of
+        the tile, those outside it ignored) through the layers of ``geometry`` (the tile's)."""
+        inside = (arcs >= 0) & (arcs < geometry.lengths[0])
+        members, pixels = np.nonzero(inside)[0], arcs[inside]
         footprints, periods = [], []
         for level in range(1, len(geometry.lengths)):
             # Each pixel marks its footprint's interval; the running sum of starts less ends is
             # positive exactly on their union.
-            marks = np.zeros((functions.count, geometry.lengths[level] + 1), np.int32)
+            marks = np.zeros((len(arcs), geometry.lengths[level] + 1), np.int32)
             np.add.at(marks, (members, geometry.first[level][pixels]), 1)
             np.add.at(marks, (members, geometry.last[level][pixels] + 1), -1)
             footprint = np.cumsum(marks, axis=1)[:, :-1] > 0
             footprints.append(footprint)
             periods.append(safe_period(footprint))
-        return cls((functions.count, *geometry.lengths[1:]), tuple(footprints), tuple(periods))
+        return cls((len(arcs), *geometry.lengths[1:]), tuple(footprints), tuple(periods))
 
     def separating_period(self, level: int) -> int:
         return self.periods[level - 1]
@@ -140,7 +140,7 @@ class WaveletComplexStep(ComplexStepAttribution):
 
     def coefficient_passes(self, basis: WaveletBasis, offset: tuple[int, int]) -> int:
         """How many passes ``coefficient_squares`` takes for this canvas and offset."""
-        return sum(plan.passes for _, plan in self._plans(basis, offset))
+        return sum(plan.passes for _, _, plan in self._plans(basis, offset))
 
     def coefficient_squares(
         self,
@@ -166,33 +166,54 @@ class WaveletComplexStep(ComplexStepAttribution):
         states, _ = self._real_pass(image)
         owned = self._owned(cells)
         squares = np.zeros(basis.shape)
-        for block, plan in self._plans(basis, offset):
-            squares[block.region] = self.lattice_squares(plan, states, owned, on_pass)
+        for block, (rows, columns), plan in self._plans(basis, offset):
+            squares[block.region][np.ix_(rows, columns)] = self.lattice_squares(
+                plan, states, owned, on_pass
+            )
         return squares
 
     def _plans(self, basis: WaveletBasis, offset: tuple[int, int]) -> list:
-        """The lattice plan of every block, made once per canvas and offset."""
+        """The lattice plans of every block: per block, one for each pair of groups of row and
+        column functions (``_groups``), with the functions' indices; made once per canvas and
+        offset."""
         key = (basis, offset)
         if key not in self._wavelet_plans:
-            axes = {}
+            groups = {}
             plans = []
             for block in basis.blocks:
                 pair = []
-                for axis, (kind, geometry) in enumerate(zip(block.key, (self.rows, self.columns))):
-                    if (axis, block.level, kind) not in axes:
+                for axis, kind in enumerate(block.key):
+                    if (axis, block.level, kind) not in groups:
                         functions = basis.functions(axis, block.level, kind)
-                        start = offset[axis]
-                        axes[axis, block.level, kind] = (
-                            CoefficientAxis.of(functions, start, geometry),
-                            functions.values(start, start + self.shape[axis]),
+                        groups[axis, block.level, kind] = self._groups(functions, axis, offset)
+                    pair.append(groups[axis, block.level, kind])
+                for rows, row_axis, row_profiles in pair[0]:
+                    for columns, column_axis, column_profiles in pair[1]:
+                        plan = self.lattice_plan(
+                            (row_axis, column_axis), (row_profiles, column_profiles)
                         )
-                    pair.append(axes[axis, block.level, kind])
-                (rows, row_profiles), (columns, column_profiles) = pair
-                plans.append(
-                    (block, self.lattice_plan((rows, columns), (row_profiles, column_profiles)))
-                )
+                        plans.append((block, (rows, columns), plan))
             self._wavelet_plans[key] = plans
         return self._wavelet_plans[key]
+
+    def _groups(self, functions: Functions, axis: int, offset: tuple[int, int]) -> list:
+        """The functions that reach the tile along an axis, those whose arcs wrap around the
+        canvas's edges apart from the others: per group, their indices, ``CoefficientAxis`` and
+        values on the tile."""
+        start, length = offset[axis], self.shape[axis]
+        arcs = functions.arcs() - start
+        reaching = np.any((arcs >= 0) & (arcs < length), axis=1)
+        wrapping = functions.starts + functions.span > functions.length
+        geometry = (self.rows, self.columns)[axis]
+        values = functions.values(start, start + length)
+        return [
+            (indices, CoefficientAxis.of(arcs[indices], geometry), values[indices])
+            for indices in (
+                np.flatnonzero(reaching & ~wrapping),
+                np.flatnonzero(reaching & wrapping),
+            )
+            if len(indices)
+        ]
 
 
 class WaveletJacobian(JacobianAttribution):

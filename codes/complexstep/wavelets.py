@@ -234,7 +234,7 @@ class WaveletBasis:
             for block in self.blocks
         ]
 
-    def canvas(self, rows: range, columns: range) -> "Canvas":
+    def canvas(self, rows: slice, columns: slice) -> "Canvas":
         """The periodic part of the image that holds pixels ``rows`` x ``columns`` and every basis
         image touching them."""
         unit = 1 << self.levels
@@ -301,7 +301,7 @@ class Canvas:
     basis: WaveletBasis
     origin: tuple[int, int]
 
-    def offset(self, rows: range, columns: range) -> tuple[int, int]:
+    def offset(self, rows: slice, columns: slice) -> tuple[int, int]:
         """Where pixels ``rows`` x ``columns`` of the image start in the canvas."""
         return rows.start - self.origin[0], columns.start - self.origin[1]
 
