@@ -234,6 +234,18 @@ class WaveletBasis:
             for block in self.blocks
         ]
 
+    def summary(self, attribution: np.ndarray) -> dict:
+        """What stage 2 writes beside a wavelet map: the transform, ``||J||_F**2`` (the sum of
+        the squared map) and each block's share of it, as ``shares`` gives them."""
+        return {
+            "wavelet": self.wavelet,
+            "levels": self.levels,
+            "mode": MODE,
+            "shape": list(self.shape),
+            "squared_norm": math.fsum(np.square(np.asarray(attribution, np.float64)).ravel()),
+            "shares": self.shares(attribution),
+        }
+
     def canvas(self, rows: slice, columns: slice) -> "Canvas":
         """The periodic part of the image that holds pixels ``rows`` x ``columns`` and every basis
         image touching them."""
@@ -324,8 +336,3 @@ def level_periods(level: int) -> tuple[int, int]:
     to ``2**(level + 1)`` pixels; the approximation at a level keeps those longer than
     ``2**(level + 1)``."""
     return 2**level, 2 ** (level + 1)
-
-
-def total(attribution: np.ndarray) -> float:
-    """The sum of the squared attribution: ``||J||_F**2`` for a pixel map or a wavelet map."""
-    return math.fsum(np.square(np.asarray(attribution, np.float64)).ravel())
