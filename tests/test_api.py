@@ -244,3 +244,9 @@ def test_bad_wavelet_settings_are_refused_in_one_line(random_model, tall_image, 
     """An unknown domain, a wavelet that is not orthogonal and too many levels are refused."""
     with pytest.raises(complexstep.SettingError, match=f"^{message}"):
         complexstep.attribute(random_model, tall_image, **settings)
+
+
+def test_sizes_the_network_refuses_are_named_before_the_wavelet_levels(random_model):
+    """A 250x256 image in the wavelet domain is refused for the network's multiples of 16."""
+    with pytest.raises(complexstep.ImageSizeError, match="multiples of 16, not a 250x256 image"):
+        complexstep.attribute(random_model, np.zeros((250, 256), np.float32), domain="wavelet")

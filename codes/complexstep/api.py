@@ -315,9 +315,10 @@ class Explainer:
         if self.domain == "pixel":
             return sum(self._engine(tile.shape).passes for tile in self.plan(height, width))
         kind = WAVELET_METHODS[self.method]
+        tiles = self.plan(height, width, kind)
         basis = self.basis(height, width)
         total = 0
-        for tile in self.plan(height, width, kind):
+        for tile in tiles:
             canvas = basis.canvas(*_region(tile))
             engine = self._engine(tile.shape, kind)
             total += engine.coefficient_passes(canvas.basis, canvas.offset(*_region(tile)))
@@ -347,6 +348,7 @@ class Explainer:
     def _wavelet_attribution(self, image: np.ndarray, on_pass: Callable[[int], None]):
         """The attribution of every wavelet coefficient of one image, tile by tile: each tile's
         share is worked out on a canvas that holds the basis images touching it."""
+        self.check_size(*image.shape)
         basis = self.basis(*image.shape)
         kind = WAVELET_METHODS[self.method]
         squares = np.zeros(image.shape)

@@ -75,6 +75,8 @@ class CoefficientAxis:
         return cls((len(arcs), *geometry.lengths[1:]), tuple(footprints), tuple(periods))
 
     def separating_period(self, level: int) -> int:
+        """The period from which on lattices of functions have disjoint footprints after
+        ``level`` layers."""
         return self.periods[level - 1]
 
     def cover(self, level: int, period: int) -> np.ndarray:

@@ -50,6 +50,10 @@ CMAP = "magma"
 
 DETAILS = ("horizontal", "vertical", "diagonal")
 
+SCALES_PERCENTILE = 99.0
+"""The percentile of a per-scale map drawn with the colormap's last colour: a few coefficients
+stand far above the rest, and scaling by the maximum would leave everything else dark."""
+
 
 @dataclasses.dataclass(frozen=True)
 class WaveletStyle:
@@ -223,7 +227,8 @@ def render_scales(
 
     Each level's detail attributions are squared, summed over orientations and spread over the
     ``2**level`` pixels square each coefficient stands for; the approximation's come last. Each
-    map has its own colour scale, with the level's share of the total in its title.
+    map has its own colour scale, up to its ``SCALES_PERCENTILE``th percentile, with the level's
+    share of the total in its title.
 
     Args:
         path: destination; its suffix chooses the format.
@@ -247,9 +252,9 @@ def render_scales(
         energy = energies[key]
         if micrograph is not None:
             _draw_micrograph(axes, micrograph, basis.shape)
-        peak = float(np.max(energy))
+        top = float(np.percentile(energy, SCALES_PERCENTILE))
         image = axes.imshow(
-            energy / peak if peak > 0 else energy,
+            energy / top if top > 0 else energy,
             cmap=CMAP,
             norm=Normalize(0.0, 1.0),
             interpolation="nearest",
@@ -263,7 +268,12 @@ def render_scales(
         )
         axes.set_title(f"{name}, {100 * share:.1f}%", fontsize=9)
         axes.set_axis_off()
-    figure.colorbar(image, ax=figure.axes, shrink=0.8, label="squared attribution / maximum")
+    figure.colorbar(
+        image,
+        ax=figure.axes,
+        shrink=0.8,
+        label=f"squared attribution / its {SCALES_PERCENTILE:g}th percentile",
+    )
     figure.suptitle(f"{stem}: what the output rests on at each scale", fontsize=10)
     return _save(figure, path, style.dpi)
 
