@@ -4,7 +4,10 @@ Every grey attribution image in ``--inputs`` and its subfolders (stage 2's ``<st
 from the lossless ``<stem>.npy`` beside it where there is one) becomes ``smp_cpa_<stem>.jpeg`` in
 ``--outputs``, under the same subfolder: min-max scaled, smoothed with a Gaussian and coloured with
 the paper's 'bwr' colormap between 0.15 and 0.4. ``--overlay`` and ``--panel`` add the heatmap
-blended over its micrograph and a panel of all views for review.
+blended over its micrograph and a panel of all views for review. Every wavelet map
+(``<stem>.wavelet.npy``) becomes ``wavelet_<stem>.png`` (its coefficients in the dyadic layout),
+``scales_<stem>.png`` (a map per level over the micrograph) and ``shares_<stem>.png`` (the shares
+of levels and orientations).
 
 Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
 """
@@ -12,7 +15,7 @@ Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
 import argparse
 import sys
 
-from complexstep import cli, defaults, heatmap_folder, images, rendering
+from complexstep import cli, defaults, heatmap_folder, images, rendering, wavelet_rendering
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -34,7 +37,8 @@ def parse_arguments() -> argparse.Namespace:
         metavar="DIR",
         help=(
             "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
-            "lies beside <stem>.png its lossless values are used"
+            "lies beside <stem>.png its lossless values are used; wavelet maps "
+            "(<stem>.wavelet.npy from stage 2's --domain wavelet) are drawn too"
         ),
     )
     parser.add_argument(
@@ -112,7 +116,26 @@ def parse_arguments() -> argparse.Namespace:
         metavar="DIR",
         help=(
             "folder, searched with its subfolders, of the micrographs the maps were computed "
-            "from, matched by stem with any image suffix; used by --overlay and --panel"
+            "from, matched by stem with any image suffix; used by --overlay and --panel, and by "
+            "wavelet maps' per-scale maps where it holds images"
+        ),
+    )
+    parser.add_argument(
+        "--per-level",
+        action="store_true",
+        help=(
+            f"colour each level of a wavelet map's layout ({wavelet_rendering.LAYOUT_PREFIX}"
+            "<stem>.png) on its own scale, so that weak fine levels show beside strong coarse ones"
+        ),
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=cli.positive_number,
+        default=None,
+        metavar="MICROMETRES",
+        help=(
+            "the micrographs' pixel size, to label wavelet levels with the physical periods they "
+            "hold (level l: 2**l to 2**(l+1) pixels); without it levels are labelled in pixels"
         ),
     )
     return parser.parse_args()
@@ -154,6 +177,11 @@ def main() -> int:
         vmax=arguments.vmax,
         dpi=arguments.dpi,
     )
+    wavelet_style = wavelet_rendering.WaveletStyle(
+        per_level=arguments.per_level,
+        pixel_size=arguments.pixel_size,
+        dpi=min(arguments.dpi, rendering.PANEL_MAXIMUM_DPI),
+    )
     bar = None
 
     def on_progress(done: int, total: int) -> None:
@@ -170,6 +198,7 @@ def main() -> int:
         panel=arguments.panel,
         micrographs=arguments.micrographs,
         on_progress=on_progress,
+        wavelet_style=wavelet_style,
     )
     for line in report.notes + report.problems:
         print(line, file=sys.stderr)

@@ -2,9 +2,12 @@
 
 Builds the complex-valued twin of the model trained by stage 1 and writes, for every micrograph in
 the inputs folder, how strongly each pixel drives the chosen layer's output: the norm of the
-output's imaginary part when that pixel alone is perturbed by i*h, divided by h.
+output's imaginary part when that pixel alone is perturbed by i*h, divided by h. In the wavelet
+domain the same for every coefficient of the micrograph's wavelet transform, perturbed along its
+basis image.
 
     python codes/obtain_attribution_contours.py --inputs contour_inputs --resize none
+    python codes/obtain_attribution_contours.py --domain wavelet --wavelet db2 --levels 4
 """
 
 import argparse
@@ -12,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import cli, defaults, wavelets
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -27,7 +30,8 @@ def parse_arguments() -> argparse.Namespace:
         "--outputs",
         default=defaults.CONTOUR_OUTPUTS,
         help="folder for <stem>.npy (raw float32 attribution) and <stem>.png (8-bit, min-max "
-        "scaled), mirroring the inputs' subfolders",
+        "scaled), or in the wavelet domain <stem>.wavelet.npy and <stem>.wavelet.json, mirroring "
+        "the inputs' subfolders",
     )
     parser.add_argument(
         "--method",
@@ -51,10 +55,32 @@ def parse_arguments() -> argparse.Namespace:
     )
     cli.add_model_arguments(parser, "explains")
     parser.add_argument(
+        "--domain",
+        default=defaults.DOMAIN,
+        choices=defaults.DOMAINS,
+        help="pixel: the attribution of every pixel; wavelet: of every coefficient of the "
+        "micrograph's orthonormal wavelet transform (positions at scales), written as "
+        "<stem>.wavelet.npy in PyWavelets' coeffs_to_array layout, with <stem>.wavelet.json "
+        "giving each level's and orientation's share of the squared attribution",
+    )
+    parser.add_argument(
+        "--wavelet",
+        default=defaults.WAVELET,
+        help="in the wavelet domain, any orthogonal PyWavelets wavelet: haar, db2, db4, sym4, "
+        "coif1...",
+    )
+    parser.add_argument(
+        "--levels",
+        type=cli.at_least(1),
+        default=defaults.WAVELET_LEVELS,
+        help="in the wavelet domain, how many times the transform halves the micrograph; level l "
+        "holds variations with periods of 2**l to 2**(l+1) pixels",
+    )
+    parser.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave alone every micrograph whose .npy and .png are already in --outputs, to "
-        "continue an interrupted run",
+        help="leave alone every micrograph whose .npy and .png (.wavelet.npy and .wavelet.json "
+        "in the wavelet domain) are already in --outputs, to continue an interrupted run",
     )
     parser.add_argument(
         "--batch-size",
@@ -68,6 +94,9 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     arguments = parse_arguments()
+    # A wavelet PyWavelets does not know is reported before Keras takes seconds to start.
+    if arguments.domain == "wavelet":
+        wavelets.check_wavelet(arguments.wavelet)
     cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
     from complexstep import api, attribution_folder
@@ -78,6 +107,9 @@ def main() -> int:
         method=arguments.method,
         h=arguments.h,
         batch_size=arguments.batch_size,
+        domain=arguments.domain,
+        wavelet=arguments.wavelet,
+        levels=arguments.levels,
     )
     start = time.monotonic()
     bar = None
@@ -101,10 +133,15 @@ def main() -> int:
     for error in report.failed:
         print(f"skipped: {error}", file=sys.stderr)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
+    domain = (
+        f", {arguments.wavelet} wavelet, {arguments.levels} levels"
+        if arguments.domain == "wavelet"
+        else ""
+    )
     print(
         f"wrote the attribution maps of {len(report.written)} image(s) to {arguments.outputs} "
         f"in {time.monotonic() - start:.1f} s ({arguments.method}, layer "
-        f"{arguments.layer!r}){existing}"
+        f"{arguments.layer!r}{domain}){existing}"
     )
     if report.failed:
         print(f"{len(report.failed)} image(s) could not be explained", file=sys.stderr)

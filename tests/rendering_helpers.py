@@ -5,11 +5,15 @@ scaled and smoothed with numpy and scipy, coloured through ``matplotlib.colormap
 ``Normalize``, and compared with the decoded output at the centre of each map pixel's block.
 """
 
+import json
+
 import matplotlib
 import numpy as np
 from matplotlib.colors import Normalize
 from PIL import Image
 from scipy import ndimage
+
+from complexstep.wavelets import WaveletBasis
 
 # At 400 dpi each map pixel is a 4x4 block of output pixels, which keeps renders small and fast.
 TEST_DPI = 400
@@ -85,3 +89,22 @@ def save_grey(path, values: np.ndarray) -> None:
     """Writes values in [0, 1] as an 8-bit grey image, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.round(values * 255.0).astype(np.uint8)).save(path)
+
+
+# Wavelet maps, as stage 2 writes them in the wavelet domain.
+WAVELET_BASIS = WaveletBasis("haar", 2, (32, 48))
+
+
+def save_wavelet_map(folder, stem: str, values: np.ndarray, basis: WaveletBasis = WAVELET_BASIS):
+    """Writes a wavelet map and its summary as stage 2 does."""
+    np.save(folder / f"{stem}.wavelet.npy", values.astype(np.float32))
+    (folder / f"{stem}.wavelet.json").write_text(json.dumps(basis.summary(values)))
+    return folder / f"{stem}.wavelet.npy"
+
+
+def sample_wavelet_map() -> np.ndarray:
+    """Attributions larger at coarse levels, as a smooth network's are."""
+    values = np.random.default_rng(5).random(WAVELET_BASIS.shape)
+    for block in WAVELET_BASIS.blocks:
+        values[block.region] *= 4.0 ** (block.level - (block.key == "aa"))
+    return values

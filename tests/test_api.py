@@ -6,6 +6,7 @@ import pytest
 import complexstep
 import models
 import reference
+import wavelet_reference
 from complexstep import api
 
 
@@ -184,3 +185,77 @@ def test_jacobian_reports_the_passes_it_announces(random_model, tall_image):
         heard = []
         explainer.jacobian(tall_image, heard.append)
         assert sum(heard) == explainer.jacobian_passes(160, 96) > 1
+
+
+@pytest.fixture(scope="module")
+def tall_wavelet_map(random_model, tall_image):
+    """The db2 wavelet map of the tall image's code, whole."""
+    explainer = api.Explainer(random_model, domain="wavelet", wavelet="db2", levels=3)
+    return explainer.attribute(tall_image)
+
+
+def test_wavelet_maps_are_exact_in_tiles_and_with_both_methods(
+    random_model, tall_image, tall_wavelet_map
+):
+    """Explained in 64-pixel tiles on canvases, or by complex-step passes, the wavelet map is the
+    whole image's, and equals one complex pass per coefficient, within 1e-5."""
+    tiled = api.Explainer(
+        random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64
+    ).attribute(tall_image)
+    assert len(api.Explainer(random_model, tile_size=64).plan(160, 96)) > 1
+    complex_step = complexstep.attribute(
+        random_model, tall_image, method="complex-step", domain="wavelet", wavelet="db2"
+    )
+    for other in (tiled, complex_step):
+        np.testing.assert_allclose(
+            other, tall_wavelet_map, rtol=1e-5, atol=1e-6 * tall_wavelet_map.max()
+        )
+    indices = [(0, 0), (25, 7), (159, 95)]
+    literal = wavelet_reference.literal_wavelet_attribution(
+        random_model, "code", tall_image, "db2", 3, indices
+    )
+    np.testing.assert_allclose([tall_wavelet_map[index] for index in indices], literal, rtol=1e-5)
+
+
+def test_wavelet_maps_square_to_the_pixel_maps_sum(random_model, tall_image, tall_wavelet_map):
+    """The squared wavelet map sums to the squared pixel map's sum, within 1e-5 (Parseval)."""
+    pixel = complexstep.attribute(random_model, tall_image)
+    np.testing.assert_allclose(
+        np.sum(tall_wavelet_map.astype(np.float64) ** 2),
+        np.sum(pixel.astype(np.float64) ** 2),
+        rtol=1e-5,
+    )
+
+
+def test_wavelet_batches_report_every_pass(random_model, tall_image):
+    """A batch gives a batch of wavelet maps, and progress ends at the passes announced."""
+    heard = []
+    maps = complexstep.attribute(
+        random_model,
+        np.stack([tall_image, tall_image[::-1]]),
+        domain="wavelet",
+        on_progress=lambda done, total: heard.append((done, total)),
+    )
+    assert maps.shape == (2, 160, 96) and maps.dtype == np.float32
+    passes = api.Explainer(random_model, domain="wavelet").passes(160, 96)
+    assert heard[-1] == (2 * passes, 2 * passes)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"domain": "fourier"}, "unknown domain 'fourier'; choose one of pixel, wavelet"),
+        ({"domain": "wavelet", "wavelet": "bior2.2"}, "wavelet 'bior2.2' is not orthogonal"),
+        ({"domain": "wavelet", "levels": 6}, "6 levels are too many for a 160x96 image"),
+    ],
+)
+def test_bad_wavelet_settings_are_refused_in_one_line(random_model, tall_image, settings, message):
+    """An unknown domain, a wavelet that is not orthogonal and too many levels are refused."""
+    with pytest.raises(complexstep.SettingError, match=f"^{message}"):
+        complexstep.attribute(random_model, tall_image, **settings)
+
+
+def test_sizes_the_network_refuses_are_named_before_the_wavelet_levels(random_model):
+    """A 250x256 image in the wavelet domain is refused for the network's multiples of 16."""
+    with pytest.raises(complexstep.ImageSizeError, match="multiples of 16, not a 250x256 image"):
+        complexstep.attribute(random_model, np.zeros((250, 256), np.float32), domain="wavelet")

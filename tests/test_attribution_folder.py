@@ -66,3 +66,28 @@ def test_a_resize_the_network_cannot_take_is_refused_before_any_work(explainer, 
     with pytest.raises(ImageSizeError, match="not a 100x100 image"):
         attribution_folder.attribute_folder(inputs, tmp_path / "out", explainer, resize=100)
     assert not (tmp_path / "out").exists()
+
+
+def test_wavelet_domain_writes_wavelet_files_and_reports_sizes_it_cannot_take(
+    random_model, inputs, tmp_path
+):
+    """In the wavelet domain each micrograph gets its .wavelet.npy and .wavelet.json, is left
+    alone when both are there, and one whose size the levels do not fit is reported."""
+    (inputs / "tiny.png").unlink()
+    (inputs / "broken.png").unlink()
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(inputs / "shallow.png")
+    explainer = api.Explainer(random_model, domain="wavelet", levels=5)
+    report = attribution_folder.attribute_folder(inputs, tmp_path / "out", explainer, resize=None)
+    assert report.written == [inputs / "sub" / "a.png"]
+    assert [str(error) for error in report.failed] == [
+        "5 levels are too many for a 48x64 image with haar: it takes at most 4 (each level halves "
+        "both sides exactly, and the coarsest filters must fit in the image)"
+    ]
+    assert sorted(path.name for path in (tmp_path / "out" / "sub").iterdir()) == [
+        "a.wavelet.json",
+        "a.wavelet.npy",
+    ]
+    again = attribution_folder.attribute_folder(
+        inputs, tmp_path / "out", explainer, resize=None, skip_existing=True
+    )
+    assert again.existing == [inputs / "sub" / "a.png"] and again.written == []

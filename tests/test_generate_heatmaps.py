@@ -22,7 +22,9 @@ from rendering_helpers import (
     expected_colours,
     image_size,
     sample_map,
+    sample_wavelet_map,
     save_grey,
+    save_wavelet_map,
     unit_map,
 )
 
@@ -295,6 +297,8 @@ def test_help_explains_every_flag():
         "--overlay",
         "--panel",
         "--micrographs",
+        "--per-level",
+        "--pixel-size",
     ):
         assert flag in result.stdout
 
@@ -302,3 +306,33 @@ def test_help_explains_every_flag():
 def test_stage_does_not_import_tensorflow():
     """Loading the script brings in neither TensorFlow nor Keras, which would slow its start."""
     assert scripts.keras_modules_after_help("generate_heatmaps.py") == []
+
+
+def test_wavelet_maps_alone_are_drawn_with_physical_scales(tmp_path):
+    """A folder of wavelet maps only is drawn as layouts, scales over the micrographs and shares,
+    with micrometre labels, and a pixel size that is not positive is one error line."""
+    inputs = tmp_path / "maps"
+    inputs.mkdir()
+    save_wavelet_map(inputs, "a", sample_wavelet_map())
+    save_grey(tmp_path / "micrographs" / "a.png", unit_map(32)[:, :32])
+    common = ["--inputs", str(inputs), "--outputs", str(tmp_path / "out")]
+    result = run_script(
+        *common,
+        "--micrographs",
+        str(tmp_path / "micrographs"),
+        "--per-level",
+        "--pixel-size",
+        "0.25",
+        "--dpi",
+        "100",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        "scales_a.png",
+        "shares_a.png",
+        "wavelet_a.png",
+    ]
+    assert "1 wavelet map drawn as layout, scales and shares" in result.stdout
+    refused = run_script(*common, "--pixel-size", "-1")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: argument --pixel-size")

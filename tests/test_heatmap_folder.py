@@ -9,7 +9,7 @@ import pytest
 from complexstep import heatmap_folder
 from complexstep.errors import FolderError
 from complexstep.rendering import HeatmapStyle
-from rendering_helpers import save_grey, unit_map
+from rendering_helpers import sample_wavelet_map, save_grey, save_wavelet_map, unit_map
 
 STYLE = HeatmapStyle(dpi=100)
 
@@ -212,3 +212,30 @@ def test_render_folder_that_cannot_create_its_output_folder_is_a_folder_error(tm
 def test_summary_counts_every_view_asked_for(report, line):
     """The summary counts heatmaps and each view asked for, even when none was written."""
     assert report.summary() == line
+
+
+def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
+    """A wavelet map, alone in its folder, becomes its layout, scales and shares, mirrored and
+    counted; one without its summary is a problem."""
+    inputs = tmp_path / "maps"
+    (inputs / "sub").mkdir(parents=True)
+    save_wavelet_map(inputs / "sub", "a", sample_wavelet_map())
+    np.save(inputs / "orphan.wavelet.npy", np.zeros((32, 48), np.float32))
+    heard = []
+    report = heatmap_folder.render_folder(
+        inputs,
+        tmp_path / "out",
+        STYLE,
+        micrographs=tmp_path / "none",
+        on_progress=lambda done, total: heard.append((done, total)),
+    )
+    assert relative_files(tmp_path / "out") == [
+        "sub/scales_a.png",
+        "sub/shares_a.png",
+        "sub/wavelet_a.png",
+    ]
+    assert report.written["wavelet"] == 1 and heard == [(1, 2), (2, 2)]
+    assert len(report.problems) == 1 and "orphan.wavelet.npy" in report.problems[0]
+    assert report.summary().startswith(
+        f"wrote 0 heatmaps to {tmp_path / 'out'} (1 wavelet map drawn as layout, scales and shares"
+    )

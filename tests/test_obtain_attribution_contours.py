@@ -1,6 +1,7 @@
 """Stage 2 as a user runs it: the script, its files and its one-line errors."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,9 @@ def test_complex_step_run_agrees_with_jacobian_run(
         (["--layer", "latent"], "the model has no layer 'latent'"),
         (["--inputs", "{empty}"], "no images in"),
         (["--method", "finite-difference"], "argument --method: invalid choice"),
+        (["--domain", "wavelet", "--wavelet", "bior2.2"], "wavelet 'bior2.2' is not orthogonal"),
+        (["--domain", "wavelet", "--levels", "9"], "9 levels are too many for a 256x256 image"),
+        (["--domain", "fourier"], "argument --domain: invalid choice"),
     ],
 )
 def test_bad_input_is_one_clear_line(arguments, message, saved_model, micrographs, tmp_path):
@@ -211,3 +215,55 @@ def test_progress_is_shown_in_passes_with_the_micrograph_being_explained(native_
     lines = [line for line in result.stderr.splitlines() if line.startswith("jacobian attribution")]
     assert len(lines) >= 2 and " passes, " in lines[-1]
     assert lines[-1].split("] ")[1].split()[0].split("/")[0] == lines[-1].split("/")[1].split()[0]
+
+
+@pytest.fixture(scope="module")
+def wavelet_run(saved_model, micrographs, tmp_path_factory):
+    """Stage 2 in the wavelet domain with db2 and two levels."""
+    outputs = tmp_path_factory.mktemp("wavelet_outputs")
+    result = run_stage_2(
+        "--inputs",
+        str(micrographs),
+        "--outputs",
+        str(outputs),
+        "--model",
+        str(saved_model),
+        "--domain",
+        "wavelet",
+        "--wavelet",
+        "db2",
+        "--levels",
+        "2",
+    )
+    return result, outputs
+
+
+def test_wavelet_domain_writes_each_map_and_its_shares(wavelet_run, micrographs, random_model):
+    """Each readable micrograph gets <stem>.wavelet.npy, its coefficients' attributions as the
+    API gives them, and <stem>.wavelet.json, each block's share of their squares."""
+    result, outputs = wavelet_run
+    written = sorted(str(path.relative_to(outputs)) for path in outputs.rglob("*"))
+    assert written == [
+        "etched",
+        "etched/pearlite.wavelet.json",
+        "etched/pearlite.wavelet.npy",
+        "ferrite.wavelet.json",
+        "ferrite.wavelet.npy",
+    ]
+    assert "(jacobian, layer 'code', db2 wavelet, 2 levels)" in result.stdout
+    values = np.load(outputs / "etched" / "pearlite.wavelet.npy")
+    assert values.dtype == np.float32 and values.shape == (256, 256)
+    expected = complexstep.attribute(
+        random_model,
+        images.read_image(micrographs / "etched" / "pearlite.jpg"),
+        domain="wavelet",
+        wavelet="db2",
+        levels=2,
+    )
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    summary = json.loads((outputs / "etched" / "pearlite.wavelet.json").read_text())
+    assert (summary["wavelet"], summary["levels"], summary["shape"]) == ("db2", 2, [256, 256])
+    shares = [share["share"] for share in summary["shares"]]
+    assert len(shares) == 7 and sum(shares) == pytest.approx(1.0, abs=1e-9)
+    top_left = np.sum(values[:64, :64].astype(np.float64) ** 2)
+    assert shares[0] == pytest.approx(top_left / np.sum(values.astype(np.float64) ** 2))

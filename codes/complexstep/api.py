@@ -21,9 +21,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from complexstep import defaults, geometry, twin
-from complexstep.engines import METHODS, JacobianAttribution
+from complexstep import defaults, geometry, twin, wavelets
+from complexstep.engines import (
+    METHODS,
+    ComplexStepAttribution,
+    JacobianAttribution,
+    ignore_passes,
+)
 from complexstep.errors import ImageError, ModelError, SettingError
+from complexstep.wavelet_engines import WAVELET_METHODS
 
 PRETRAINED = "pretrained"
 """The name that stands for the model trained at the paper's settings and shipped with the
@@ -222,10 +228,15 @@ class Explainer:
             default; ``jacobian`` always uses the jacobian engine's.
         images_per_call: how many images of one size ``attribute_many`` explains in one compiled
             call on JAX.
+        domain: "pixel" to attribute to every pixel, "wavelet" to every coefficient of the
+            image's orthonormal wavelet transform (see ``wavelets``).
+        wavelet: the orthogonal PyWavelets wavelet of the wavelet domain: haar, db2, db4, sym4...
+        levels: how many levels the wavelet transform has.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
-        SettingError: for an unknown method or a step that is not positive.
+        SettingError: for an unknown method or domain, a step that is not positive, or a wavelet
+            that is unknown or not orthogonal.
     """
 
     def __init__(
@@ -238,6 +249,9 @@ class Explainer:
         batch_size: int | None = None,
         tile_size: int | None = None,
         images_per_call: int = defaults.IMAGES_PER_CALL,
+        domain: str = defaults.DOMAIN,
+        wavelet: str = defaults.WAVELET,
+        levels: int = defaults.WAVELET_LEVELS,
     ):
         if method not in METHODS:
             raise SettingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -245,6 +259,16 @@ class Explainer:
             raise SettingError(f"h must be a positive number, not {h!r}")
         if batch_size is not None and batch_size < 1:
             raise SettingError(f"batch_size must be positive, not {batch_size}")
+        if domain not in defaults.DOMAINS:
+            raise SettingError(
+                f"unknown domain {domain!r}; choose one of {', '.join(defaults.DOMAINS)}"
+            )
+        wavelets.check_wavelet(wavelet)
+        if not (isinstance(levels, int) and levels >= 1):
+            raise SettingError(f"levels must be a whole number >= 1, not {levels!r}")
+        self.domain = domain
+        self.wavelet = wavelet
+        self.levels = levels
         self.model = load_model(model)
         self.layer = layer
         self.method = method
@@ -253,7 +277,8 @@ class Explainer:
         self.images_per_call = images_per_call
         self._tile_sizes = {
             kind: defaults.TILE_SIZES[name] if tile_size is None else tile_size
-            for name, kind in METHODS.items()
+            for kinds in (METHODS, WAVELET_METHODS)
+            for name, kind in kinds.items()
         }
         chain = twin.layer_chain(self.model, layer)
         self._layers = [made.layer for made in twin.twins_of(chain)]
@@ -263,12 +288,24 @@ class Explainer:
         self._encoders: dict[tuple[int, int], keras.Model] = {}
 
     def check_size(self, height: int, width: int) -> None:
-        """Checks that the network takes images of this size.
+        """Checks that the network takes images of this size, and the wavelet transform too in
+        the wavelet domain.
 
         Raises:
             ImageSizeError: naming the nearest sizes it takes, if not.
+            SettingError: if the wavelet transform has more levels than the size takes.
         """
         twin.check_size(height, width, self.step)
+        if self.domain == "wavelet":
+            self.basis(height, width)
+
+    def basis(self, height: int, width: int) -> wavelets.WaveletBasis:
+        """The wavelet basis of images of this size.
+
+        Raises:
+            SettingError: if the transform has more levels than the size takes.
+        """
+        return wavelets.WaveletBasis(self.wavelet, self.levels, (height, width))
 
     def plan(self, height: int, width: int, kind: type | None = None) -> list[geometry.Tile]:
         """The tiles an image of this size is explained in by an engine of ``kind`` (the
@@ -284,7 +321,17 @@ class Explainer:
 
     def passes(self, height: int, width: int) -> int:
         """How many passes an image of this size takes, as ``attribute`` reports them."""
-        return sum(self._engine(tile.shape).passes for tile in self.plan(height, width))
+        if self.domain == "pixel":
+            return sum(self._engine(tile.shape).passes for tile in self.plan(height, width))
+        kind = WAVELET_METHODS[self.method]
+        tiles = self.plan(height, width, kind)
+        basis = self.basis(height, width)
+        total = 0
+        for tile in tiles:
+            canvas = basis.canvas(*_region(tile))
+            engine = self._engine(tile.shape, kind)
+            total += engine.coefficient_passes(canvas.basis, canvas.offset(*_region(tile)))
+        return total
 
     def jacobian_passes(self, height: int, width: int) -> int:
         """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
@@ -297,28 +344,35 @@ class Explainer:
     def attribute(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The attribution map of one image, float32 ``(height, width)``.
 
+        In the wavelet domain, the attribution of every coefficient, in the layout of
+        ``pywt.coeffs_to_array(pywt.wavedec2(image, wavelet, mode="periodization",
+        level=levels))``.
+
         Args:
             image: float ``(height, width)`` with values in [0, 1], checked by ``as_images``.
             on_pass: called with the number of passes each time some finish.
         """
         images, _ = as_images(image)
         image = images[0]
+        if self.domain == "wavelet":
+            return self._wavelet_attribution(image, on_pass or ignore_passes)
         squares = np.zeros(image.shape, np.float32)
         for tile, crop, cells in self._tiles(image):
-            part = self._engine(tile.shape).squares(crop, cells, on_pass or _ignore)
+            part = self._engine(tile.shape).squares(crop, cells, on_pass or ignore_passes)
             squares[_region(tile)] += part
         return np.sqrt(squares)
 
     def attribute_many(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
         """The attribution maps of a batch of images of one size, float32 ``(n, height, width)``.
 
-        On JAX, the jacobian method explains images that fit in one tile ``images_per_call`` at a
-        time in one compiled call; elsewhere, and for larger images, one image at a time.
+        On JAX, the jacobian method explains pixel maps of images that fit in one tile
+        ``images_per_call`` at a time in one compiled call; otherwise one image at a time.
         """
         batch, _ = as_images(images)
         tiles = self.plan(*batch.shape[1:])
         together = (
             keras.backend.backend() == "jax"
+            and self.domain == "pixel"
             and self.method == "jacobian"
             and len(tiles) == 1
             and min(len(batch), self.images_per_call) > 1
@@ -333,8 +387,23 @@ class Explainer:
             # A short last chunk is padded, so that the compiled call keeps its shape.
             padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]))])
             maps.append(np.sqrt(engine.squares_of_many(padded)[: len(chunk)]))
-            (on_pass or _ignore)(engine.passes * len(chunk))
+            (on_pass or ignore_passes)(engine.passes * len(chunk))
         return np.concatenate(maps)
+
+    def _wavelet_attribution(self, image: np.ndarray, on_pass: Callable[[int], None]):
+        """The attribution of every wavelet coefficient of one image, tile by tile: each tile's
+        share is worked out on a canvas that holds the basis images touching it."""
+        self.check_size(*image.shape)
+        basis = self.basis(*image.shape)
+        kind = WAVELET_METHODS[self.method]
+        squares = np.zeros(image.shape)
+        for tile, crop, cells in self._tiles(image, kind):
+            canvas = basis.canvas(*_region(tile))
+            part = self._engine(tile.shape, kind).coefficient_squares(
+                crop, canvas.basis, canvas.offset(*_region(tile)), cells, on_pass
+            )
+            canvas.add_to(squares, part)
+        return np.sqrt(squares).astype(np.float32)
 
     def jacobian(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The ``Jacobian`` of the layer's output with respect to one image."""
@@ -347,7 +416,7 @@ class Explainer:
         values = output = None
         for tile, crop, cells in self._tiles(image, JacobianAttribution):
             engine = self._engine(tile.shape, JacobianAttribution)
-            part_output, part = engine.jacobian_rows(crop, cells, on_pass or _ignore)
+            part_output, part = engine.jacobian_rows(crop, cells, on_pass or ignore_passes)
             if values is None:
                 shape = (len(starts[0]), len(starts[1]), part.shape[2])
                 values = np.zeros(shape + part.shape[3:], np.float32)
@@ -403,7 +472,7 @@ class Explainer:
         key = (kind, shape)
         if key not in self._engines:
             made = twin.build_complex_twin(self.model, self.layer, shape)
-            settings = {"h": self.h} if kind is METHODS["complex-step"] else {}
+            settings = {"h": self.h} if issubclass(kind, ComplexStepAttribution) else {}
             self._engines[key] = kind(made, batch_size=self.batch_size, **settings)
         return self._engines[key]
 
@@ -416,10 +485,6 @@ def _region(tile: geometry.Tile) -> tuple[slice, slice]:
     )
 
 
-def _ignore(passes: int) -> None:
-    """The default ``on_pass``: nobody is told."""
-
-
 def attribute(
     model: "keras.Model | str | os.PathLike",
     images,
@@ -429,6 +494,9 @@ def attribute(
     h: float = defaults.H,
     batch_size: int | None = None,
     on_progress: Progress | None = None,
+    domain: str = defaults.DOMAIN,
+    wavelet: str = defaults.WAVELET,
+    levels: int = defaults.WAVELET_LEVELS,
 ) -> np.ndarray:
     """The complex-step attribution map of every pixel of one image or a batch.
 
@@ -447,20 +515,38 @@ def attribute(
         h: the imaginary step of the complex-step method.
         batch_size: perturbed copies pushed through a layer at once; None for the default.
         on_progress: called with the passes done so far and the passes in all.
+        domain: "pixel", or "wavelet" for the attribution ``||Im f(x + i*h*w_k)|| / h`` of every
+            coefficient ``k`` of the image's orthonormal wavelet transform, whose basis image is
+            ``w_k``: the norm of ``J w_k``. The squares of a wavelet map add up to those of the
+            pixel map.
+        wavelet: in the wavelet domain, an orthogonal PyWavelets wavelet: haar, db2, db4, sym4...
+        levels: in the wavelet domain, how many levels the transform has.
 
     Returns:
-        float32 maps, ``(height, width)`` for one image or ``(n, height, width)`` for a batch.
+        float32 maps, ``(height, width)`` for one image or ``(n, height, width)`` for a batch; in
+        the wavelet domain laid out as ``pywt.coeffs_to_array(pywt.wavedec2(image, wavelet,
+        mode="periodization", level=levels))``.
 
     Raises:
         ImageError, ImageSizeError: for images of the wrong shape, type, values or size.
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
-        SettingError: for an unknown method or a step that is not positive.
+        SettingError: for an unknown method or domain, a step that is not positive, a wavelet
+            that is unknown or not orthogonal, or more levels than the images' size takes.
 
     Examples:
         >>> maps = complexstep.attribute("pretrained", micrographs)  # doctest: +SKIP
     """
     batch, single = as_images(images)
-    explainer = Explainer(model, layer=layer, method=method, h=h, batch_size=batch_size)
+    explainer = Explainer(
+        model,
+        layer=layer,
+        method=method,
+        h=h,
+        batch_size=batch_size,
+        domain=domain,
+        wavelet=wavelet,
+        levels=levels,
+    )
     total = len(batch) * explainer.passes(*batch.shape[1:])
     done = 0
 

@@ -4,12 +4,15 @@ Each micrograph is read grey in [0, 1] and either resized to 256x256, as the pap
 its own resolution, where it is cropped from the bottom and right to the largest size the network
 takes (multiples of 16 for the paper's model), so that pixel ``(y, x)`` of the map is pixel
 ``(y, x)`` of the micrograph. Its map is written as ``<stem>.npy`` (float32, raw) and ``<stem>.png``
-(8-bit, min-max scaled), mirroring the input folder's subfolders. Interrupted runs over thousands
+(8-bit, min-max scaled), mirroring the input folder's subfolders; in the wavelet domain, as
+``<stem>.wavelet.npy`` (float32, every coefficient's attribution) and ``<stem>.wavelet.json`` (the
+share of each level and orientation). Interrupted runs over thousands
 of micrographs continue where they stopped with ``skip_existing``.
 """
 
 import dataclasses
 import itertools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from complexstep import defaults, images
 from complexstep.api import Explainer
-from complexstep.errors import ImageSizeError, UnreadableImageError
+from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
 
 
 @dataclasses.dataclass
@@ -40,9 +43,16 @@ class FolderReport:
     failed: list[Exception] = dataclasses.field(default_factory=list)
 
 
-def targets(inputs: Path, path: Path, outputs: Path) -> tuple[Path, Path]:
-    """Where the map of the micrograph at ``path`` goes: its ``.npy`` and its ``.png``."""
+def targets(
+    inputs: Path, path: Path, outputs: Path, domain: str = defaults.DOMAIN
+) -> tuple[Path, Path]:
+    """Where the map of the micrograph at ``path`` goes: its ``.npy`` and its ``.png``, or in the
+    wavelet domain its ``.wavelet.npy`` and ``.wavelet.json``."""
     stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
+    if domain == "wavelet":
+        return stem.with_name(stem.name + ".wavelet.npy"), stem.with_name(
+            stem.name + ".wavelet.json"
+        )
     return stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")
 
 
@@ -83,15 +93,16 @@ def attribute_folder(
 
     For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
     the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled), each
-    atomically. A micrograph that cannot be read is recorded and the run goes on.
+    atomically; in the wavelet domain ``<stem>.wavelet.npy`` and ``<stem>.wavelet.json`` instead.
+    A micrograph that cannot be read is recorded and the run goes on.
 
     Args:
         inputs: the folder of micrographs.
         outputs: the folder to write into.
-        explainer: the model, layer and method to explain with.
+        explainer: the model, layer, method and domain to explain with.
         resize: the side micrographs are resized to, or None to explain each at its own
             resolution, cropped from the bottom and right to the largest size the network takes.
-        skip_existing: leave alone every micrograph whose ``.npy`` and ``.png`` are both there.
+        skip_existing: leave alone every micrograph whose two files are both there.
         on_progress: called with the passes done, the passes in all, and the micrograph being
             explained, as passes finish.
 
@@ -101,6 +112,7 @@ def attribute_folder(
     Raises:
         FolderError: if the input folder is missing or holds no image.
         ImageSizeError: if ``resize`` is not a size the network takes.
+        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     paths = images.find_images(inputs)
@@ -109,12 +121,14 @@ def attribute_folder(
     report = FolderReport()
     work = []
     for path in paths:
-        if skip_existing and all(target.is_file() for target in targets(inputs, path, outputs)):
+        written = targets(inputs, path, outputs, explainer.domain)
+        if skip_existing and all(target.is_file() for target in written):
             report.existing.append(path)
             continue
         try:
             size = explained_size(path, resize, explainer.step)
-        except (UnreadableImageError, ImageSizeError) as error:
+            explainer.check_size(*size)
+        except (UnreadableImageError, ImageSizeError, SettingError) as error:
             report.failed.append(error)
             continue
         work.append((path, size))
@@ -146,8 +160,15 @@ def attribute_folder(
                     on_progress(done, total, path)
 
             for path, values in zip(chunk, explainer.attribute_many(read, on_pass), strict=True):
-                array_path, png_path = targets(inputs, path, outputs)
+                array_path, beside = targets(inputs, path, outputs, explainer.domain)
                 images.write_array(array_path, values)
-                images.write_grey_png(png_path, values)
+                if explainer.domain == "wavelet":
+                    summary = explainer.basis(*values.shape).summary(values)
+                    images.write_atomically(
+                        beside,
+                        lambda temporary: temporary.write_text(json.dumps(summary, indent=2)),
+                    )
+                else:
+                    images.write_grey_png(beside, values)
                 report.written.append(path)
     return report

@@ -59,3 +59,9 @@ EXPLORER_BITS = 16
 EXPLORER_MAX_PIXELS = 512 * 512
 # The colormaps the page offers for the heatmap; the first is stage 3's.
 EXPLORER_CMAPS = (CMAP, "viridis", "magma", "coolwarm", "gray")
+# Attribution in the wavelet domain: which coefficients, positions at scales, the output rests on.
+DOMAINS = ("pixel", "wavelet")
+DOMAIN = "pixel"
+# Any orthogonal PyWavelets wavelet; Haar's basis images are the most local.
+WAVELET = "haar"
+WAVELET_LEVELS = 3

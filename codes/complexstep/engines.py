@@ -59,15 +59,52 @@ def _compile(function: Callable) -> Callable:
     return function
 
 
-def _ignore(passes: int) -> None:
+def ignore_passes(passes: int) -> None:
     """The default ``on_pass``: nobody is told."""
 
 
 @dataclasses.dataclass(frozen=True)
+class LatticePlan:
+    """How the complex-step engine's perturbations share passes, along rows and columns alike.
+
+    A perturbation is the product of a profile along the rows and one along the columns: a pixel
+    for the pixel map, a wavelet basis image for the wavelet map. Perturbations whose footprints
+    stay apart share a pass, on lattices split into sparser ones as the layers widen the
+    footprints; each is told apart at the output by where its contribution lands.
+
+    Attributes:
+        counts: how many profiles there are along the rows and along the columns.
+        periods: per axis, the lattice period of the passes through each layer.
+        inputs: per axis, float32 ``(periods[0], pixels)``: the sum of the profiles of each residue.
+        covers: before each layer where lattices are split, per axis, indicator
+            ``(period, length)`` of the indices the footprints of each residue cover there.
+        members: per axis, indicator ``(period, members, length)`` of each lattice member's own
+            footprint on the output.
+        stops: for each level a pass starts from, the next split or the end.
+        batch: for each level a pass starts from, how many lattices one batch holds.
+    """
+
+    counts: tuple[int, int]
+    periods: tuple[list[int], list[int]]
+    inputs: tuple[np.ndarray, np.ndarray]
+    covers: dict[int, tuple[np.ndarray, np.ndarray]]
+    members: tuple[np.ndarray, np.ndarray]
+    stops: dict[int, int]
+    batch: dict[int, int]
+
+    @property
+    def passes(self) -> int:
+        """How many passes through the last layer the plan takes."""
+        return self.periods[0][-1] * self.periods[1][-1]
+
+
+@dataclasses.dataclass(frozen=True)
 class _ImageWork:
-    """What the passes over one image share: its layer states, the sums, and whom to tell."""
+    """What the passes over one image share: its layer states, the plan, the sums, and whom to
+    tell."""
 
     states: list
+    plan: LatticePlan
     squares: np.ndarray
     owned: np.ndarray | None
     on_pass: Callable[[int], None]
@@ -108,7 +145,9 @@ class _Engine:
         self._budget = max(1, int(batch_size * max(self._sizes) * reference))
         self._linearize = _compile(self._states)
 
-    def __call__(self, image: np.ndarray, on_pass: Callable[[int], None] = _ignore) -> np.ndarray:
+    def __call__(
+        self, image: np.ndarray, on_pass: Callable[[int], None] = ignore_passes
+    ) -> np.ndarray:
         """The attribution map of one image.
 
         Args:
@@ -124,7 +163,7 @@ class _Engine:
         self,
         image: np.ndarray,
         cells: Cells | None = None,
-        on_pass: Callable[[int], None] = _ignore,
+        on_pass: Callable[[int], None] = ignore_passes,
     ) -> np.ndarray:
         """The squared attribution of every pixel to the output cells ``cells`` (all if None)."""
         raise NotImplementedError
@@ -182,43 +221,82 @@ class ComplexStepAttribution(_Engine):
         if not h > 0:
             raise SettingError(f"h must be positive, not {h}")
         self.h = h
-        costs = [
+        self._costs = [
             size * layer.taps() for layer, size in zip(self.layers, self._sizes[1:], strict=True)
         ]
-        self.periods = (lattice_periods(self.rows, costs), lattice_periods(self.columns, costs))
+        self.plan = self.lattice_plan(
+            (self.rows, self.columns),
+            (np.eye(self.shape[0], dtype=np.float32), np.eye(self.shape[1], dtype=np.float32)),
+        )
+        self.periods = self.plan.periods
+        self.passes = self.plan.passes
+
+    def lattice_plan(self, axes: tuple, profiles: tuple[np.ndarray, np.ndarray]) -> LatticePlan:
+        """Plans the passes of perturbations given by their profiles along each axis.
+
+        Args:
+            axes: per axis, the geometry of the profiles' footprints, with the methods of
+                ``geometry.AxisGeometry`` that choose and split lattices: ``lengths`` (the number
+                of profiles, then each layer's length), ``separating_period``, ``cover`` and
+                ``members``.
+            profiles: per axis, float ``(count, pixels)``: each perturbation's profile.
+        """
+        periods = tuple(lattice_periods(axis, self._costs) for axis in axes)
         # Before layer l, the lattices of the periods before it are split into those after it,
         # telling the children apart by the indices their footprints cover at that point.
-        self._covers = {
-            level: (
-                self.rows.cover(level, self.periods[0][level]),
-                self.columns.cover(level, self.periods[1][level]),
+        covers = {
+            level: tuple(
+                axis.cover(level, axis_periods[level])
+                for axis, axis_periods in zip(axes, periods, strict=True)
             )
             for level in range(1, len(self.layers))
-            if any(periods[level] != periods[level - 1] for periods in self.periods)
+            if any(axis_periods[level] != axis_periods[level - 1] for axis_periods in periods)
         }
         last = len(self.layers)
-        self._members = (
-            self.rows.members(last, self.periods[0][-1]),
-            self.columns.members(last, self.periods[1][-1]),
+        members = tuple(
+            axis.members(last, axis_periods[-1])
+            for axis, axis_periods in zip(axes, periods, strict=True)
         )
-        self.passes = self.periods[0][-1] * self.periods[1][-1]
+        inputs = tuple(
+            _residue_sums(np.asarray(axis_profiles, np.float32), axis_periods[0])
+            for axis_profiles, axis_periods in zip(profiles, periods, strict=True)
+        )
         # The passes run from level 0 or a split to the next split or the end. They stay eager:
         # on TensorFlow, XLA's convolutions of these large batches took twice as long as the
         # eager kernels, and there are few small operations between them to fuse.
-        starts = [0, *sorted(self._covers)]
-        self._stops = dict(zip(starts, [*starts[1:], last], strict=True))
-        self._batch = {level: self._chunk(level) for level in starts}
+        starts = [0, *sorted(covers)]
+        stops = dict(zip(starts, [*starts[1:], last], strict=True))
+        batch = {level: self._chunk(level, stops[level]) for level in starts}
+        counts = tuple(len(axis_profiles) for axis_profiles in profiles)
+        return LatticePlan(counts, periods, inputs, covers, members, stops, batch)
 
-    def squares(self, image, cells=None, on_pass=_ignore):
+    def squares(self, image, cells=None, on_pass=ignore_passes):
         states, _ = self._real_pass(image)
-        work = _ImageWork(states, np.zeros(self.shape, np.float32), self._owned(cells), on_pass)
-        period_rows, period_columns = self.periods[0][0], self.periods[1][0]
-        rows = np.eye(period_rows, dtype=np.float32)[:, np.arange(self.shape[0]) % period_rows]
-        columns = np.eye(period_columns, dtype=np.float32)[
-            :, np.arange(self.shape[1]) % period_columns
-        ]
-        residues = np.array([(r, s) for r in range(period_rows) for s in range(period_columns)])
-        size = self._batch[0]
+        return self.lattice_squares(self.plan, states, self._owned(cells), on_pass)
+
+    def lattice_squares(
+        self,
+        plan: LatticePlan,
+        states: list,
+        owned: np.ndarray | None,
+        on_pass: Callable[[int], None],
+    ) -> np.ndarray:
+        """The squared norms of the output's derivatives along each of a plan's perturbations.
+
+        Args:
+            plan: from ``lattice_plan``.
+            states: the layer states of the image's real pass.
+            owned: indicator of the output cells answered for, from ``_owned``; None for all.
+            on_pass: called with the number of passes each time some finish.
+
+        Returns:
+            float32 ``plan.counts``: entry ``[m, n]`` for the product of row profile ``m`` and
+            column profile ``n``.
+        """
+        work = _ImageWork(states, plan, np.zeros(plan.counts, np.float32), owned, on_pass)
+        rows, columns = plan.inputs
+        residues = np.array([(r, s) for r in range(len(rows)) for s in range(len(columns))])
+        size = plan.batch[0]
         for start in range(0, len(residues), size):
             chunk = residues[start : start + size]
             t = (
@@ -229,10 +307,9 @@ class ComplexStepAttribution(_Engine):
             self._forward(ops.convert_to_tensor(t), chunk, 0, work)
         return work.squares / np.float32(self.h**2)
 
-    def _chunk(self, level: int) -> int:
+    def _chunk(self, level: int, stop: int) -> int:
         """How many lattices entering layer ``level`` fit in one batch, counting every tensor
-        they make up to the next split."""
-        stop = min([split for split in self._covers if split > level] + [len(self.layers)])
+        they make up to ``stop``, the next split."""
         return max(1, self._budget // max(self._sizes[level : stop + 1]))
 
     def _through(self, start: int, stop: int, t, states: list):
@@ -244,7 +321,7 @@ class ComplexStepAttribution(_Engine):
     def _forward(self, t, residues: np.ndarray, level: int, work: _ImageWork) -> None:
         """Pushes the imaginary parts ``t`` of the lattices ``residues`` from layer ``level`` to
         the next split or the end, and on."""
-        stop = self._stops[level]
+        stop = work.plan.stops[level]
         t = self._through(level, stop, t, work.states)
         if stop == len(self.layers):
             self._collect(t, residues, work)
@@ -255,7 +332,7 @@ class ComplexStepAttribution(_Engine):
         """Splits each lattice into sub-lattices whose footprints stay apart through ``level``."""
         row_offsets, column_offsets = (
             periods[level - 1] * np.arange(periods[level] // periods[level - 1])
-            for periods in self.periods
+            for periods in work.plan.periods
         )
         children = [
             (parent, (r + row_offset, s + column_offset))
@@ -263,8 +340,8 @@ class ComplexStepAttribution(_Engine):
             for row_offset in row_offsets
             for column_offset in column_offsets
         ]
-        row_cover, column_cover = self._covers[level]
-        size = self._batch[level]
+        row_cover, column_cover = work.plan.covers[level]
+        size = work.plan.batch[level]
         for start in range(0, len(children), size):
             chunk = children[start : start + size]
             parents = np.array([parent for parent, _ in chunk])
@@ -277,12 +354,12 @@ class ComplexStepAttribution(_Engine):
 
     def _collect(self, t, residues: np.ndarray, work: _ImageWork) -> None:
         """Adds each lattice member's squared output, summed over its own footprint, to squares."""
-        period_rows, period_columns = self.periods[0][-1], self.periods[1][-1]
+        period_rows, period_columns = work.plan.periods[0][-1], work.plan.periods[1][-1]
         if work.owned is not None:
             t = t * ops.convert_to_tensor(work.owned)
         energy = ops.sum(ops.square(t), axis=-1)
-        rows = ops.convert_to_tensor(self._members[0][residues[:, 0]])
-        columns = ops.convert_to_tensor(self._members[1][residues[:, 1]])
+        rows = ops.convert_to_tensor(work.plan.members[0][residues[:, 0]])
+        columns = ops.convert_to_tensor(work.plan.members[1][residues[:, 1]])
         sums = ops.convert_to_numpy(
             ops.matmul(ops.matmul(rows, energy), ops.transpose(columns, (0, 2, 1)))
         )
@@ -397,7 +474,7 @@ class JacobianAttribution(_Engine):
                 below += work[level] * pixels
         return best
 
-    def squares(self, image, cells=None, on_pass=_ignore):
+    def squares(self, image, cells=None, on_pass=ignore_passes):
         states, _ = self._real_pass(image)
         patch_jacobians = self._patch_jacobians(states)
         owned = self._owned(cells)
@@ -444,7 +521,7 @@ class JacobianAttribution(_Engine):
         self,
         image: np.ndarray,
         cells: Cells | None = None,
-        on_pass: Callable[[int], None] = _ignore,
+        on_pass: Callable[[int], None] = ignore_passes,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The Jacobian's rows for the output cells ``cells``, each over its receptive field.
 
@@ -600,6 +677,14 @@ class JacobianAttribution(_Engine):
         # Block rows count from where the first cell's receptive field starts, before the image.
         start = -self._patches.start
         return images[:, start : start + self.shape[0], start : start + self.shape[1]]
+
+
+def _residue_sums(profiles: np.ndarray, period: int) -> np.ndarray:
+    """The sum of the profiles of each residue modulo ``period``, ``(period, pixels)``."""
+    count, pixels = profiles.shape
+    padded = np.zeros((-(-count // period) * period, pixels), np.float32)
+    padded[:count] = profiles
+    return padded.reshape(-1, period, pixels).sum(axis=0)
 
 
 METHODS = {"complex-step": ComplexStepAttribution, "jacobian": JacobianAttribution}

@@ -1,8 +1,8 @@
 """Stage 3's folder driver: every attribution map in a folder rendered as heatmaps.
 
-``render_folder`` renders each map of a folder and its subfolders with ``rendering``, mirroring
-them under the output folder, and records, rather than stops at, maps that cannot be read or views
-that cannot be written.
+``render_folder`` renders each map of a folder and its subfolders with ``rendering``, and each
+wavelet map with ``wavelet_rendering``, mirroring them under the output folder, and records, rather
+than stops at, maps that cannot be read or views that cannot be written.
 """
 
 import collections
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from complexstep import defaults
+from complexstep import defaults, wavelet_rendering
 from complexstep.errors import FolderError, UnreadableImageError
-from complexstep.images import find_images, read_image
+from complexstep.images import find_images, list_images, read_image
 from complexstep.rendering import (
     HEATMAP_PREFIX,
     OVERLAY_PREFIX,
@@ -61,6 +61,11 @@ class Report:
             extras.append(_count(self.written["overlay"], "overlay"))
         if self.panel:
             extras.append(_count(self.written["panel"], "panel"))
+        if self.written["wavelet"]:
+            extras.append(
+                f"{_count(self.written['wavelet'], 'wavelet map')} drawn as layout, scales and "
+                "shares"
+            )
         if self.problems:
             extras.append(f"{_count(len(self.problems), 'problem')} listed above")
         return f"{line} ({', '.join(extras)})" if extras else line
@@ -74,14 +79,19 @@ def render_folder(
     panel: bool = False,
     micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
     on_progress: Callable[[int, int], None] | None = None,
+    wavelet_style: wavelet_rendering.WaveletStyle | None = None,
 ) -> Report:
-    """Renders every attribution image in a folder and its subfolders.
+    """Renders every attribution image and wavelet map in a folder and its subfolders.
 
     An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
     ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
     ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, the files
     an earlier run wrote there are not inputs. An input that cannot be read or a file that cannot
     be written does not stop the run: it is recorded in the report's problems.
+
+    A wavelet map ``<inputs>/<sub>/<stem>.wavelet.npy`` becomes ``wavelet_<stem>.png`` (its
+    layout), ``scales_<stem>.png`` (a map per level, over the micrograph where it is found) and
+    ``shares_<stem>.png`` (the shares of levels and orientations) in ``<outputs>/<sub>``.
 
     Args:
         inputs: the folder of grey attribution images.
@@ -92,27 +102,39 @@ def render_folder(
         micrographs: the folder, searched with its subfolders, of the micrographs the maps were
             computed from, matched by stem; read only for overlays and panels.
         on_progress: called with the maps done and the maps in all, after each map.
+        wavelet_style: how wavelet maps are drawn; None for the defaults.
 
     Returns:
         What was written, and notes and problems, one line each.
 
     Raises:
-        FolderError: if the input folder holds no image other than earlier outputs, the micrograph
-            folder (where needed) holds no image, or the output folder cannot be created.
+        FolderError: if the input folder holds no image other than earlier outputs and no wavelet
+            map, the micrograph folder (where needed) holds no image, or the output folder cannot
+            be created.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    image_paths = [path for path in find_images(inputs) if not _is_output(path, outputs)]
-    if not image_paths:
+    wavelet_paths = wavelet_rendering.find_wavelet_maps(inputs)
+    found = list_images(inputs) if wavelet_paths else find_images(inputs)
+    image_paths = [path for path in found if not _is_output(path, outputs)]
+    if not image_paths and not wavelet_paths:
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
-    index = _Micrographs.of(Path(micrographs)) if overlay or panel else None
+    # Per-scale maps are drawn over their micrographs where there are any, and alone otherwise.
+    wanted = overlay or panel or (wavelet_paths and list_images(micrographs))
+    index = _Micrographs.of(Path(micrographs)) if wanted else None
     _make_folder(outputs)
 
     report = Report(outputs, overlay=overlay, panel=panel)
     plan = _plan(image_paths, inputs, report)
+    total = len(plan) + len(wavelet_paths)
     for done, (image_path, subfolder) in enumerate(plan, start=1):
         _render_views(image_path, subfolder, style, index, report)
         if on_progress is not None:
-            on_progress(done, len(plan))
+            on_progress(done, total)
+    wavelet_style = wavelet_style or wavelet_rendering.WaveletStyle()
+    for done, path in enumerate(wavelet_paths, start=len(plan) + 1):
+        _render_wavelet_views(path, path.parent.relative_to(inputs), wavelet_style, index, report)
+        if on_progress is not None:
+            on_progress(done, total)
     return report
 
 
@@ -229,6 +251,58 @@ def _render_views(
         )
 
 
+def _render_wavelet_views(
+    path: Path,
+    subfolder: Path,
+    style: wavelet_rendering.WaveletStyle,
+    micrographs: _Micrographs | None,
+    report: Report,
+) -> None:
+    """Writes the layout, per-scale maps and shares of one wavelet map, counted as one.
+
+    Args:
+        path: the wavelet map, ``<stem>.wavelet.npy``.
+        subfolder: its folder relative to the input folder, mirrored under the output folder.
+        style: how wavelet maps are drawn.
+        micrographs: the micrographs, or None where there are none to draw the scales over.
+        report: where what was written and what went wrong are recorded.
+    """
+    stem = wavelet_rendering.stem_of(path)
+    folder = report.outputs / subfolder
+    try:
+        values, basis, summary = wavelet_rendering.load_wavelet_map(path)
+    except UnreadableImageError as error:
+        report.problems.append(str(error))
+        return
+    micrograph = None
+    if micrographs is not None:
+        micrograph = micrographs.read_for(path.with_name(f"{stem}.wavelet"), subfolder, report)
+    views = [
+        (
+            wavelet_rendering.LAYOUT_PREFIX,
+            lambda target: wavelet_rendering.render_layout(target, stem, values, basis, style),
+        ),
+        (
+            wavelet_rendering.SCALES_PREFIX,
+            lambda target: wavelet_rendering.render_scales(
+                target, stem, values, basis, style, micrograph
+            ),
+        ),
+        (
+            wavelet_rendering.SHARES_PREFIX,
+            lambda target: wavelet_rendering.render_shares(target, stem, summary, style),
+        ),
+    ]
+    problems = len(report.problems)
+    for prefix, render in views:
+        try:
+            render(folder / f"{prefix}{stem}.png")
+        except OSError as error:
+            report.problems.append(f"cannot write {folder / prefix}{stem}.png: {error}")
+    if len(report.problems) == problems:
+        report.written["wavelet"] += 1
+
+
 def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]) -> None:
     """Calls a renderer, counting the file it writes or recording why it could not."""
     try:
@@ -244,7 +318,14 @@ def _is_output(path: Path, outputs: Path) -> bool:
 
     This matters where the output folder lies inside the input folder.
     """
-    prefixes = (HEATMAP_PREFIX, OVERLAY_PREFIX, PANEL_PREFIX)
+    prefixes = (
+        HEATMAP_PREFIX,
+        OVERLAY_PREFIX,
+        PANEL_PREFIX,
+        wavelet_rendering.LAYOUT_PREFIX,
+        wavelet_rendering.SCALES_PREFIX,
+        wavelet_rendering.SHARES_PREFIX,
+    )
     return path.resolve().is_relative_to(outputs.resolve()) and path.name.startswith(prefixes)
 
 

@@ -221,7 +221,7 @@ def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapSt
     """
     figure = _borderless_figure(values.shape)
     _draw_heatmap(figure.axes[0], values, style)
-    return _save(figure, path, style.dpi)
+    return save_figure(figure, path, style.dpi)
 
 
 def render_overlay(
@@ -243,9 +243,9 @@ def render_overlay(
     """
     figure = _borderless_figure(values.shape)
     axes = figure.axes[0]
-    _draw_micrograph(axes, micrograph, values.shape)
+    draw_micrograph(axes, micrograph, values.shape)
     _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
-    return _save(figure, path, style.dpi)
+    return save_figure(figure, path, style.dpi)
 
 
 def render_panel(
@@ -288,7 +288,7 @@ def render_panel(
     views = iter(all_axes)
     if micrograph is not None:
         axes = next(views)
-        _draw_micrograph(axes, micrograph, values.shape)
+        draw_micrograph(axes, micrograph, values.shape)
         axes.set_title("micrograph")
     axes = next(views)
     axes.imshow(scale_to_unit(attribution)[0], cmap="gray", vmin=0.0, vmax=1.0)
@@ -298,7 +298,7 @@ def render_panel(
     axes.set_title(f"heatmap (sigma {style.sigma:g})")
     if micrograph is not None:
         axes = next(views)
-        _draw_micrograph(axes, micrograph, values.shape)
+        draw_micrograph(axes, micrograph, values.shape)
         _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
         axes.set_title("overlay")
     for axes in all_axes:
@@ -309,7 +309,7 @@ def render_panel(
         heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
     )
     figure.suptitle(stem)
-    return _save(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
+    return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
 
 
 def _borderless_figure(shape: tuple[int, ...]) -> Figure:
@@ -351,7 +351,7 @@ def fit_micrograph(micrograph: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     return micrograph
 
 
-def _draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) -> None:
+def draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) -> None:
     """Draws a grey micrograph over the extent of a map of the given shape, as
     ``fit_micrograph`` places it."""
     height, width = shape
@@ -366,7 +366,7 @@ def _draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...])
     )
 
 
-def _save(figure: Figure, path: str | os.PathLike, dpi: float) -> Path:
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: float) -> Path:
     """Writes a figure atomically, in the format its suffix names."""
     suffix = Path(path).suffix.lower()
     options = {"pil_kwargs": JPEG_OPTIONS} if suffix in (".jpg", ".jpeg") else {}
