@@ -259,3 +259,31 @@ def test_sizes_the_network_refuses_are_named_before_the_wavelet_levels(random_mo
     """A 250x256 image in the wavelet domain is refused for the network's multiples of 16."""
     with pytest.raises(complexstep.ImageSizeError, match="multiples of 16, not a 250x256 image"):
         complexstep.attribute(random_model, np.zeros((250, 256), np.float32), domain="wavelet")
+
+
+def test_pretrained_model_comes_with_its_training_history():
+    """ "pretrained" is the paper's network after 50 epochs, its history and curves beside it, and
+    it reconstructs a synthetic micrograph it never saw far better than untrained weights."""
+    import csv
+
+    import keras
+
+    from complexstep import architecture, synthetic
+
+    model = complexstep.load_model(complexstep.PRETRAINED)
+    assert model.count_params() == 50_353
+    assert model.get_layer("code").output.shape == (None, 16, 16, 8)
+    folder = api.PRETRAINED_PATH.parent
+    with open(folder / "training_history.csv", newline="") as file:
+        history = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in history] == list(range(1, 51))
+    assert float(history[-1]["val_loss"]) < 0.007 < float(history[0]["val_loss"])
+    assert (folder / "loss_curves.png").stat().st_size > 10_000
+    micrograph = synthetic.generate_micrograph(np.random.default_rng(5))[None, ..., None] / 255.0
+    keras.utils.set_random_seed(0)
+    untrained = architecture.build_autoencoder()
+    errors = [
+        float(np.mean((keras.ops.convert_to_numpy(network(micrograph)) - micrograph) ** 2))
+        for network in (model, untrained)
+    ]
+    assert errors[0] < errors[1] / 5

@@ -267,3 +267,12 @@ def test_wavelet_domain_writes_each_map_and_its_shares(wavelet_run, micrographs,
     assert len(shares) == 7 and sum(shares) == pytest.approx(1.0, abs=1e-9)
     top_left = np.sum(values[:64, :64].astype(np.float64) ** 2)
     assert shares[0] == pytest.approx(top_left / np.sum(values.astype(np.float64) ** 2))
+
+
+def test_the_model_that_comes_with_the_package_needs_no_stage_1(micrographs, tmp_path):
+    """--model pretrained explains micrographs with the shipped model, with no models folder."""
+    result = run_stage_2(
+        "--inputs", str(micrographs / "etched"), "--outputs", str(tmp_path), "--model", "pretrained"
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "pearlite.npy").shape == (256, 256)
