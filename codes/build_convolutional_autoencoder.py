@@ -98,8 +98,8 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     )
     parser.add_argument(
         "--precision",
-        choices=["float32", "bfloat16"],
-        default="float32",
+        choices=defaults.PRECISIONS,
+        default=defaults.PRECISION,
         help="bfloat16 computes in mixed precision with float32 weights: for GPUs, since it is "
         "several times slower on CPUs",
     )
@@ -113,7 +113,7 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     parser.add_argument(
         "--workers",
         type=cli.at_least(1),
-        default=1,
+        default=defaults.WORKERS,
         help="threads decoding images ahead of the model; more help a fast GPU",
     )
     return parser.parse_args(arguments)

@@ -48,7 +48,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--bits",
         type=int,
-        choices=[8, 16],
+        choices=defaults.EXPLORER_BITS_CHOICES,
         default=defaults.EXPLORER_BITS,
         help="bits per Jacobian value in the page, each cell's values scaled by their largest "
         "magnitude; 8 makes pages about half as large",

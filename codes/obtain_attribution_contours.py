@@ -36,7 +36,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--method",
         default=defaults.METHOD,
-        choices=["jacobian", "complex-step"],
+        choices=defaults.METHODS,
         help="jacobian: reverse-mode passes through the twin, 3 to 5 times faster; complex-step: "
         "complex-valued forward passes, as in the paper; both give the same numbers",
     )

@@ -4,6 +4,7 @@ import keras
 import pytest
 
 from complexstep import architecture, defaults
+from complexstep.errors import SettingError
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,9 @@ def test_other_sizes_and_mixed_precision_keep_the_layers(model):
     assert other.count_params() == model.count_params()
     assert other.get_layer("code").compute_dtype == "bfloat16"
     assert other.output.dtype == "float32" and other.output_shape == (None, 64, 96, 1)
+
+
+def test_an_unknown_precision_is_refused_with_the_ones_offered():
+    """A precision the model cannot compute in raises the library's SettingError, listing both."""
+    with pytest.raises(SettingError, match="float32, bfloat16, not 'float16'"):
+        architecture.build_autoencoder(precision="float16")

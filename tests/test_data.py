@@ -9,6 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from complexstep import data, images
+from complexstep.errors import SettingError
 
 # Heights and widths unlike one another and unlike 256, so that a crop or a resize that mixes up
 # the axes or ignores an image's own size cannot pass.
@@ -211,5 +212,5 @@ def test_files_are_read_when_their_batch_is_asked_for(tmp_path):
 
 def test_no_paths_is_refused(tmp_path):
     """A loader without images is refused when it is made, not when Keras first asks for a batch."""
-    with pytest.raises(ValueError, match="paths must not be empty"):
+    with pytest.raises(SettingError, match="at least one image path"):
         data.MicrographBatches([], BATCH_SIZE)

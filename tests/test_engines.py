@@ -6,7 +6,7 @@ import pytest
 
 import models
 import reference
-from complexstep import engines, twin
+from complexstep import defaults, engines, twin, wavelet_engines
 from complexstep.errors import ImageSizeError, SettingError
 
 
@@ -120,6 +120,13 @@ def test_engines_refuse_bad_settings(random_model):
         engines.JacobianAttribution(made, split=9)
     with pytest.raises(ImageSizeError, match="256x256 images, not 128x128"):
         engines.JacobianAttribution(made)(np.zeros((128, 128), np.float32))
+
+
+def test_the_engines_are_the_methods_stage_2_offers():
+    """The methods stage 2 checks its --method flag against, before Keras starts, are the engines'
+    names in both domains, so that no flag value lacks an engine."""
+    assert set(engines.METHODS) == set(defaults.METHODS)
+    assert set(wavelet_engines.WAVELET_METHODS) == set(defaults.METHODS)
 
 
 @pytest.mark.parametrize("method", ["complex-step", "jacobian"])

@@ -31,7 +31,7 @@ from complexstep.engines import (
 from complexstep.errors import ImageError, ModelError, SettingError
 from complexstep.wavelet_engines import WAVELET_METHODS
 
-PRETRAINED = "pretrained"
+PRETRAINED = defaults.PRETRAINED
 """The name that stands for the model trained at the paper's settings and shipped with the
 package."""
 

@@ -12,12 +12,12 @@ import keras
 from keras import layers
 
 from complexstep import defaults
+from complexstep.errors import SettingError
 
 INPUT_SHAPE = (defaults.IMAGE_SIZE, defaults.IMAGE_SIZE, 1)
 KERNEL_SIZE = 3
 POOL_SIZE = 2
 CODE_LAYER = "code"
-PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +80,7 @@ ARCHITECTURE = ENCODER + DECODER
 
 
 def build_autoencoder(
-    input_shape: tuple[int, int, int] = INPUT_SHAPE, precision: str = "float32"
+    input_shape: tuple[int, int, int] = INPUT_SHAPE, precision: str = defaults.PRECISION
 ) -> keras.Model:
     """Builds the paper's autoencoder: a grey image in, a code 16 times smaller, the image out.
 
@@ -91,9 +91,14 @@ def build_autoencoder(
 
     Returns:
         The model, named ``defaults.MODEL_NAME``, 50,353 parameters.
+
+    Raises:
+        SettingError: for a precision other than those of ``defaults.PRECISIONS``.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")
+    if precision not in defaults.PRECISIONS:
+        raise SettingError(
+            f"precision must be one of {', '.join(defaults.PRECISIONS)}, not {precision!r}"
+        )
     policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     inputs = keras.Input(input_shape, name="micrograph")
     outputs = inputs

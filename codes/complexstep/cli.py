@@ -70,8 +70,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument(
         "--model",
         default=defaults.MODEL_PATH,
-        help="the autoencoder saved by stage 1, or 'pretrained' for the model trained at the "
-        "paper's settings on the study's micrographs, which comes with the package",
+        help=f"the autoencoder saved by stage 1, or '{defaults.PRETRAINED}' for the model trained "
+        "at the paper's settings on the study's micrographs, which comes with the package",
     )
     parser.add_argument(
         "--resize",
@@ -92,10 +92,10 @@ def check_inputs_and_model(inputs: str, model: str) -> None:
         UsageError: if the model file is missing.
     """
     images.find_images(inputs)
-    if model != "pretrained" and not Path(model).is_file():
+    if model != defaults.PRETRAINED and not Path(model).is_file():
         raise UsageError(
             f"no model at {model}: run codes/build_convolutional_autoencoder.py first (stage 1), "
-            "or pass --model pretrained"
+            f"or pass --model {defaults.PRETRAINED}"
         )
 
 

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from complexstep import defaults, images
+from complexstep.errors import SettingError
 
 
 class MicrographBatches(keras.utils.PyDataset):
@@ -49,6 +50,10 @@ class MicrographBatches(keras.utils.PyDataset):
         epochs: how many epochs the stream holds, from ``first_epoch``.
         first_epoch: the epoch the stream starts at, for a resumed run.
         workers: threads decoding the images of a batch at once.
+
+    Raises:
+        SettingError: for no paths, a batch size that is not a multiple of ``multiple``, or fewer
+            than ``multiple`` paths.
     """
 
     def __init__(
@@ -61,12 +66,12 @@ class MicrographBatches(keras.utils.PyDataset):
         seed: int | None = None,
         epochs: int = 1,
         first_epoch: int = 0,
-        workers: int = 1,
+        workers: int = defaults.WORKERS,
         multiple: int = 1,
     ):
         super().__init__()
         if not paths:
-            raise ValueError("paths must not be empty")
+            raise SettingError("no micrographs to serve: give at least one image path")
         self.paths = [os.fspath(path) for path in paths]
         self.batch_size = batch_size
         self.size = size
@@ -75,11 +80,17 @@ class MicrographBatches(keras.utils.PyDataset):
         self.epochs = epochs
         self.first_epoch = first_epoch
         if batch_size % multiple:
-            raise ValueError(f"batch_size {batch_size} is not a multiple of {multiple}")
+            raise SettingError(
+                f"batches of {batch_size} images cannot be split evenly over {multiple} devices; "
+                f"choose a batch size that is a multiple of {multiple}"
+            )
         # The images an epoch serves, and so how many batches it takes.
         self.served = len(self.paths) // multiple * multiple
         if not self.served:
-            raise ValueError(f"fewer than {multiple} images")
+            raise SettingError(
+                f"{len(self.paths)} micrographs cannot fill one batch split over {multiple} "
+                f"devices; give at least {multiple} images, or train on fewer devices"
+            )
         self.batches_per_epoch = math.ceil(self.served / batch_size)
         self.decoders = workers
         self._pool = None

@@ -13,10 +13,19 @@ LEARNING_RATE = 5e-4
 SEED = 0
 # The paper's micrographs are resized to this side before training and explaining.
 IMAGE_SIZE = 256
+# Training computes in float32 as Keras does by default; bfloat16 is mixed precision with float32
+# weights, for GPUs with bfloat16 units.
+PRECISIONS = ("float32", "bfloat16")
+PRECISION = "float32"
+# Threads decoding training images ahead of the model; more help a fast GPU.
+WORKERS = 1
 
 # Stage 2: the complex step and the engines.
 LAYER = "code"
-METHOD = "jacobian"
+# The engines' names, here so that stage 2 can check its flags before Keras starts; the first is
+# the default, the faster of the two.
+METHODS = ("jacobian", "complex-step")
+METHOD = METHODS[0]
 H = 0.1
 # Perturbed copies of a full-resolution tile pushed through a layer at once.
 ENGINE_BATCH_SIZE = 8
@@ -48,12 +57,15 @@ SMAPS = "smaps"
 MODEL_NAME = "autoencoder_microstructure"
 MODEL_FILE = f"{MODEL_NAME}.keras"
 MODEL_PATH = f"{MODELS_DIR}/{MODEL_FILE}"
+# What names the model that comes with the package, wherever a model's path is asked for.
+PRETRAINED = "pretrained"
 
 # The explorer: one self-contained page per micrograph, and a figure of the code's channels.
 # Bits per Jacobian value in a page: 16 keep each cell's row to 1/65534 of its largest value, and
 # a 256x256 page of the paper's code under 15 MB even where compression gains nothing (about 4 MB
 # as measured; 8 bits make it 2.3 MB).
 EXPLORER_BITS = 16
+EXPLORER_BITS_CHOICES = (8, 16)
 # The most pixels a page explains: it holds the code's whole Jacobian, 66 values a pixel for the
 # paper's code, and a 512x512 page took 15 MB.
 EXPLORER_MAX_PIXELS = 512 * 512

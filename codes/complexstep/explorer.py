@@ -45,9 +45,6 @@ PAGE_PREFIX = "explore_"
 ACTIVATIONS_PREFIX = "activations_"
 """Start of an activation figure's name, ``activations_<stem>.png``."""
 
-BITS = (8, 16)
-"""The bits per Jacobian value a page can store."""
-
 LOOKUP_SIZE = 256
 """Entries of each colormap's lookup table in the page, as matplotlib's colormaps have."""
 
@@ -162,8 +159,9 @@ def check_bits(bits: int) -> None:
     Raises:
         SettingError: for another number than 8 or 16.
     """
-    if bits not in BITS:
-        raise SettingError(f"a page stores 8 or 16 bits per Jacobian value, not {bits}")
+    if bits not in defaults.EXPLORER_BITS_CHOICES:
+        choices = " or ".join(map(str, defaults.EXPLORER_BITS_CHOICES))
+        raise SettingError(f"a page stores {choices} bits per Jacobian value, not {bits}")
 
 
 def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -130,9 +130,9 @@ def train(
     crop: int | None = None,
     resume: bool = False,
     deterministic: bool = False,
-    precision: str = "float32",
+    precision: str = defaults.PRECISION,
     devices: Sequence[str] | None = None,
-    workers: int = 1,
+    workers: int = defaults.WORKERS,
     on_progress: Callable[[Progress], None] = _ignore,
 ) -> TrainingResult:
     """Trains the autoencoder on one folder, validates it on another and saves the results.
@@ -176,8 +176,8 @@ def train(
     """
     if crop is not None and (crop < 16 or crop % 16):
         raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {crop}")
-    if precision not in architecture.PRECISIONS:
-        raise SettingError(f"precision must be one of {', '.join(architecture.PRECISIONS)}")
+    if precision not in defaults.PRECISIONS:
+        raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
     models_dir = prepare_models_dir(models_dir)
     state = _SavedState(models_dir)
     if resume:
