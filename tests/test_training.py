@@ -329,6 +329,7 @@ def test_rerun_with_the_same_seed_and_two_workers_gives_identical_weights(
         ("seed", {"seed": 6}),
         ("crop", {"crop": 48}),
         ("precision", {"precision": "bfloat16"}),
+        ("deterministic", {"deterministic": False}),
     ],
 )
 def test_resuming_with_another_setting_is_refused_naming_it(

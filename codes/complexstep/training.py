@@ -192,6 +192,8 @@ def train(
         "seed": seed,
         "crop": crop,
         "precision": precision,
+        # Recorded so that a resume cannot switch kernels, and with them bit-identical weights.
+        "deterministic": deterministic,
         "train_images": [path.relative_to(train_dir).as_posix() for path in train_paths],
         "test_images": [path.relative_to(test_dir).as_posix() for path in test_paths],
     }
