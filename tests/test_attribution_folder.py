@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep import api, attribution_folder
+from complexstep import api, attribution_folder, images
 from complexstep.errors import ImageSizeError, UnreadableImageError
 
 
@@ -42,6 +42,34 @@ def test_report_says_what_was_written_cropped_and_failed(explainer, inputs, tmp_
     assert heard[-1] == (heard[-1][1], heard[-1][1], "a.png")
     assert np.load(tmp_path / "out" / "sub" / "a.npy").shape == (64, 32)
     assert capsys.readouterr() == ("", "")
+
+
+def test_micrographs_of_one_size_are_explained_together_wherever_they_lie(
+    explainer, tmp_path, monkeypatch
+):
+    """At their own resolution, micrographs of one size go to the explainer in one call even where
+    one of another size lies between them, and each map is written under its own name."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for name, shape in (("a.png", (32, 32)), ("b.png", (48, 32)), ("c.png", (32, 32))):
+        Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(folder / name)
+    calls = []
+    attribute_many = explainer.attribute_many
+
+    def recorded(batch, on_pass=None):
+        calls.append([image.shape for image in batch])
+        return attribute_many(batch, on_pass)
+
+    monkeypatch.setattr(explainer, "attribute_many", recorded)
+    report = attribution_folder.attribute_folder(folder, tmp_path / "out", explainer, resize=None)
+    assert calls == [[(32, 32), (32, 32)], [(48, 32)]]
+    assert report.written == [folder / "a.png", folder / "c.png", folder / "b.png"]
+    for name in ("a", "b", "c"):
+        micrograph = images.read_image(folder / f"{name}.png", size=None)
+        np.testing.assert_allclose(
+            np.load(tmp_path / "out" / f"{name}.npy"), explainer.attribute(micrograph), rtol=1e-6
+        )
 
 
 def test_existing_maps_are_left_alone_only_when_asked(explainer, inputs, tmp_path):

@@ -132,9 +132,11 @@ def attribute_folder(
             report.failed.append(error)
             continue
         work.append((path, size))
+    # Micrographs of one size are explained together, as many as the explainer takes per call,
+    # wherever they lie in the folder; the sort is stable, so each size keeps the folder's order.
+    work.sort(key=lambda item: item[1])
     total = sum(explainer.passes(*size) for _, size in work)
     done = 0
-    # Micrographs of one size are explained together, as many as the explainer takes per call.
     for size, group in itertools.groupby(work, key=lambda item: item[1]):
         group = list(group)
         for start in range(0, len(group), explainer.images_per_call):
