@@ -114,6 +114,12 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _size_label(text: str) -> str:
+    """Checks HEIGHTxWIDTH and writes it as the measuring processes and the table are given it."""
+    height, width = _size(text)
+    return f"{height}x{width}"
+
+
 def main() -> int:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -131,6 +137,7 @@ def main() -> int:
     parser.add_argument(
         "--sizes",
         nargs="*",
+        type=_size_label,
         default=list(SIZES),
         metavar="HxW",
         help="larger image sizes to time both engines at, each once after a warm-up",
@@ -147,8 +154,6 @@ def main() -> int:
         )
         print(json.dumps(result))
         return 0
-    for size in arguments.sizes:
-        _size(size)
 
     engines = ENGINES if arguments.no_baseline else (*ENGINES, BASELINE)
     small = {
