@@ -8,6 +8,7 @@ import models
 import reference
 import wavelet_reference
 from complexstep import api
+from complexstep.wavelet_engines import WAVELET_METHODS
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,28 @@ def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_imag
     pixels = [(0, 0), (159, 95), (80, 47), (33, 90)]
     literal = reference.literal_attribution(random_model, "code", tall_image, pixels)
     np.testing.assert_allclose([tiled[pixel] for pixel in pixels], literal, rtol=1e-5)
+
+
+def test_images_larger_than_256_are_exact_on_the_seams_of_their_tiles(random_model):
+    """A 288x320 image in four tiles gets, from both methods, the literal step's values at its
+    corners and on both sides of the seams between its tiles, within 1e-5 relative."""
+    rng = np.random.default_rng(25)
+    coarse = rng.random((36, 40)).repeat(8, axis=0).repeat(8, axis=1)
+    large_image = (0.7 * coarse + 0.3 * rng.random((288, 320))).astype(np.float32)
+    # A code cell answers for 16x16 pixels, so the tiles meet at row 144 and column 160: pixels
+    # where the four meet, along each seam, and where the seams reach the image's edges.
+    pixels = [(0, 0), (0, 319), (287, 0), (287, 319)]
+    pixels += [(143, 159), (143, 160), (144, 159), (144, 160)]
+    pixels += [(143, 70), (144, 250), (60, 159), (230, 160)]
+    pixels += [(0, 160), (287, 159), (144, 0), (143, 319)]
+    literal = reference.literal_attribution(random_model, "code", large_image, pixels)
+    for method in ("jacobian", "complex-step"):
+        explainer = api.Explainer(random_model, method=method, tile_size=192)
+        tiles = explainer.plan(288, 320)
+        assert sorted({tile.rows.cells.start for tile in tiles}) == [0, 9]
+        assert sorted({tile.columns.cells.start for tile in tiles}) == [0, 10]
+        values = explainer.attribute(large_image)
+        np.testing.assert_allclose([values[pixel] for pixel in pixels], literal, rtol=1e-5)
 
 
 def test_progress_counts_every_pass_of_every_image(random_model, image):
@@ -199,10 +222,9 @@ def test_wavelet_maps_are_exact_in_tiles_and_with_both_methods(
 ):
     """Explained in 64-pixel tiles on canvases, or by complex-step passes, the wavelet map is the
     whole image's, and equals one complex pass per coefficient, within 1e-5."""
-    tiled = api.Explainer(
-        random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64
-    ).attribute(tall_image)
-    assert len(api.Explainer(random_model, tile_size=64).plan(160, 96)) > 1
+    explainer = api.Explainer(random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64)
+    assert len(explainer.plan(160, 96, WAVELET_METHODS[explainer.method])) > 1
+    tiled = explainer.attribute(tall_image)
     complex_step = complexstep.attribute(
         random_model, tall_image, method="complex-step", domain="wavelet", wavelet="db2"
     )

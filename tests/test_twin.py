@@ -142,6 +142,7 @@ REFUSED = [
     (layers.Conv2D(2, 3, strides=2, padding="same"), r"strides are \(2, 2\)"),
     (layers.Conv2D(2, 3, dilation_rate=2, padding="same"), r"dilation rate is \(2, 2\)"),
     (layers.Conv2D(2, 3, padding="valid"), "padding is 'valid'"),
+    (layers.Conv2D(2, 3, padding="same", groups=2), "it has 2 groups, not 1"),
     (layers.MaxPooling2D(2, strides=1), r"strides \(1, 1\) differ from its windows"),
     (layers.MaxPooling2D(2, padding="same"), "padding is 'same'"),
     (layers.MaxPooling2D((2, 4)), r"pool size \(2, 4\) is not square"),
@@ -154,8 +155,9 @@ REFUSED = [
 
 @pytest.mark.parametrize("layer, reason", REFUSED, ids=[reason for _, reason in REFUSED])
 def test_every_layer_the_twin_cannot_mirror_is_refused_with_its_reason(layer, reason):
-    """The refusal names the layer, says why, and lists what is supported, in one line."""
-    model = chain_model(layer)
+    """The refusal names the layer, says why, and lists what is supported, in one line, where the
+    layer follows one the twin mirrors (whose two channels a grouped convolution needs)."""
+    model = chain_model(layers.Conv2D(2, 3, padding="same"), layer)
     with pytest.raises(UnsupportedLayerError, match=reason) as raised:
         twin.build_complex_twin(model, layer.name)
     message = str(raised.value)
