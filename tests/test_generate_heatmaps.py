@@ -308,9 +308,9 @@ def test_stage_does_not_import_tensorflow():
     assert scripts.keras_modules_after_help("generate_heatmaps.py") == []
 
 
-def test_wavelet_maps_alone_are_drawn_with_physical_scales(tmp_path):
+def test_wavelet_maps_alone_are_drawn_as_layouts_scales_and_shares(tmp_path):
     """A folder of wavelet maps only is drawn as layouts, scales over the micrographs and shares,
-    with micrometre labels, and a pixel size that is not positive is one error line."""
+    with --per-level and a pixel size, and a pixel size that is not positive is one error line."""
     inputs = tmp_path / "maps"
     inputs.mkdir()
     save_wavelet_map(inputs, "a", sample_wavelet_map())
