@@ -1,8 +1,8 @@
 """Complex-step saliency for convolutional autoencoders of metal micrographs.
 
-A library and three stage scripts after Arumugam & Kiran, "Compact representation and
-identification of important regions of metal microstructures using complex-step convolutional
-autoencoders", Materials & Design (2022). The public API:
+A library, with scripts for its three stages and its explorer, after Arumugam & Kiran, "Compact
+representation and identification of important regions of metal microstructures using
+complex-step convolutional autoencoders", Materials & Design (2022). The public API:
 
 - ``attribute(model, images)``: the attribution map of every pixel, ``||Im f(x + i*h*e_k)|| / h``
   over a layer's whole output ``f``, for images of any size the network takes;
@@ -16,8 +16,11 @@ The modules follow the pipeline: ``images`` and ``synthetic`` provide micrograph
 ``data`` and ``training`` make the autoencoder (stage 1); ``complex_layers`` and ``twin`` build its
 complex twin, ``geometry`` works out receptive fields and tiles, ``engines`` compute maps and
 Jacobian rows, ``api`` puts them behind the calls above, and ``attribution_folder`` explains a
-folder (stage 2); ``rendering`` draws maps and ``heatmap_folder`` renders a folder (stage 3).
-``defaults`` holds every default; ``cli`` serves the scripts.
+folder (stage 2); ``wavelets`` and ``wavelet_engines`` do the same for the coefficients of an
+orthonormal wavelet transform; ``rendering`` draws maps, ``wavelet_rendering`` wavelet maps, and
+``heatmap_folder`` renders a folder (stage 3); ``explorer`` writes a micrograph's self-contained
+page of the code's Jacobian and ``explorer_folder`` a folder's. ``defaults`` holds every default;
+``cli`` serves the scripts.
 """
 
 import os
