@@ -1,5 +1,7 @@
 """The public API: attribution maps and Jacobians of any size, from a model or its file."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -309,3 +311,52 @@ def test_pretrained_model_comes_with_its_training_history():
         for network in (model, untrained)
     ]
     assert errors[0] < errors[1] / 5
+
+
+def test_vector_jacobian_products_from_reverse_passes_match_the_jacobian(
+    random_model, tall_image, tall_jacobian
+):
+    """Explainer.vjp pulls a cotangent back tile by tile as Jacobian.vjp multiplies by the whole
+    Jacobian, and refuses a cotangent of another shape."""
+    explainer = api.Explainer(random_model, tile_size=64)
+    cotangent = np.random.default_rng(3).normal(size=tall_jacobian.output_shape)
+    expected = tall_jacobian.vjp(cotangent)
+    found = explainer.vjp(tall_image, cotangent)
+    assert found.shape == (160, 96) and found.dtype == np.float32
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    with pytest.raises(complexstep.SettingError, match=r"shape, \(10, 6, 8\), not \(10, 6\)"):
+        explainer.vjp(tall_image, cotangent[..., 0])
+
+
+@pytest.mark.parametrize("tile_size", [None, 64])
+def test_the_attribution_of_a_mean_jacobian_is_its_column_norms(
+    random_model, tall_image, tile_size
+):
+    """mean_attribution gives ||(1/n) sum_i J(x_i) e_k||, as the Jacobians themselves give it,
+    whole or in tiles; for one image it is the attribution map."""
+    explainer = api.Explainer(random_model, tile_size=tile_size)
+    images = np.stack([tall_image, tall_image**2, 1 - tall_image])
+    values = np.mean([explainer.jacobian(image).values for image in images], axis=0)
+    expected = dataclasses.replace(explainer.jacobian(tall_image), values=values).column_norms()
+    found = explainer.mean_attribution(images)
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-6 * expected.max())
+    single = explainer.mean_attribution(tall_image[None])
+    np.testing.assert_allclose(single, explainer.attribute(tall_image), rtol=1e-5, atol=1e-7)
+
+
+def test_encoding_past_the_unit_range_is_allowed_only_when_asked(random_model, image):
+    """Probes that step a pixel past 1 get the network's output; users get the range check."""
+    stepped = image.copy()
+    stepped[0, 0] = 1.001
+    explainer = api.Explainer(random_model)
+    with pytest.raises(complexstep.ImageError, match="must lie in"):
+        explainer.encode(stepped)
+    found = explainer.encode(stepped, unit_range=False)
+    np.testing.assert_allclose(
+        found[0],
+        reference.complex_forward(random_model, "code", stepped).real,
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    with pytest.raises(complexstep.ImageError, match="must be finite"):
+        explainer.encode(np.full((256, 256), np.inf), unit_range=False)

@@ -56,3 +56,22 @@ def test_image_tiles_pair_every_row_tile_with_every_column_tile(code_layers):
     """A 1024x768 image at tiles of 640 is 2 x 2 tiles of one shape."""
     plan = geometry.plan_tiles(code_layers, 1024, 768, 16, 640)
     assert len(plan) == 4 and len({tile.shape for tile in plan}) == 1
+
+
+def test_changed_windows_hold_every_output_a_span_changes_and_their_receptive_fields(
+    code_layers,
+):
+    """Each window answers for the outputs in its span's footprint, holds their receptive
+    fields from a multiple of 16, and all windows share one length, inside the axis."""
+    axis = geometry.AxisGeometry.of(code_layers, 256)
+    spans = [(0, 7), (100, 107), (248, 255), (40, 40)]
+    windows = geometry.changed_windows(axis, spans, 16)
+    first, last = axis.fields[-1]
+    assert len({window.length for window in windows}) == 1
+    for (low, high), window in zip(spans, windows, strict=True):
+        changed = [cell for cell in range(16) if first[cell] <= high and last[cell] >= low]
+        assert list(window.cells) == changed
+        assert window.start % 16 == 0 and 0 <= window.start <= 256 - window.length
+        assert window.offset == window.start // 16
+        assert window.start <= first[window.cells.start]
+        assert last[window.cells.stop - 1] < window.start + window.length

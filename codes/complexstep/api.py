@@ -58,12 +58,13 @@ def load_model(model: "keras.Model | str | os.PathLike") -> keras.Model:
         raise ModelError(f"cannot load the model at {path}: {error}") from None
 
 
-def as_images(images) -> tuple[np.ndarray, bool]:
+def as_images(images, unit_range: bool = True) -> tuple[np.ndarray, bool]:
     """Checks images and returns them as float32 ``(n, height, width)``, and whether one was given.
 
     Args:
         images: one image ``(height, width)``, or a batch ``(n, height, width)`` or
             ``(n, height, width, 1)``, float values in [0, 1].
+        unit_range: refuse values outside [0, 1]; without, any finite value is taken.
 
     Raises:
         ImageError: for another shape, integer values, or values outside [0, 1].
@@ -82,8 +83,10 @@ def as_images(images) -> tuple[np.ndarray, bool]:
             "and 16-bit ones by 65535"
         )
     low, high = float(np.min(array)), float(np.max(array))
-    if not (np.all(np.isfinite(array)) and low >= 0.0 and high <= 1.0):
-        raise ImageError(f"image values must lie in [0, 1]; these range from {low:g} to {high:g}")
+    inside = not unit_range or (low >= 0.0 and high <= 1.0)
+    if not (np.all(np.isfinite(array)) and inside):
+        wanted = "lie in [0, 1]" if unit_range else "be finite"
+        raise ImageError(f"image values must {wanted}; these range from {low:g} to {high:g}")
     single = array.ndim == 2
     return np.asarray(array[None] if single else array, np.float32), single
 
@@ -405,14 +408,30 @@ class Explainer:
             canvas.add_to(squares, part)
         return np.sqrt(squares).astype(np.float32)
 
+    def mean_attribution(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
+        """The attribution map of the mean of the Jacobians at several images of one size,
+        ``||(1/n) sum_i J(x_i) e_k||``, float32 ``(height, width)``, by the jacobian engine.
+
+        Along a path of images this is what the integrated complex step needs, at the cost of one
+        map per image.
+        """
+        batch, _ = as_images(images)
+        kind = JacobianAttribution
+        squares = np.zeros(batch.shape[1:], np.float32)
+        for tile, _, cells in self._tiles(batch[0], kind):
+            crops = batch[(slice(None), *_region(tile))]
+            squares[_region(tile)] += self._engine(tile.shape, kind).squares_of_mean(
+                crops, cells, on_pass or ignore_passes
+            )
+        return np.sqrt(squares)
+
     def jacobian(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The ``Jacobian`` of the layer's output with respect to one image."""
         images, _ = as_images(image)
         image = images[0]
         height, width = image.shape
         self.check_size(height, width)
-        axes = [geometry.AxisGeometry.of(self._layers, length) for length in (height, width)]
-        starts = [axis.fields[-1][0] for axis in axes]
+        starts = self._field_starts(height, width)
         values = output = None
         for tile, crop, cells in self._tiles(image, JacobianAttribution):
             engine = self._engine(tile.shape, JacobianAttribution)
@@ -433,9 +452,48 @@ class Explainer:
             output[owned] = part_output[local]
         return Jacobian(values, starts[0], starts[1], (height, width), output)
 
-    def encode(self, images) -> np.ndarray:
-        """The layer's output for images of one size, float32 ``(n, rows, columns, channels)``."""
-        batch, _ = as_images(images)
+    def vjp(self, image: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """An output-shaped vector ``u`` times the layer's Jacobian at one image, ``J^T u``.
+
+        This is the gradient of ``<f(x), u>`` with respect to the image, float32
+        ``(height, width)``, equal to ``jacobian(image).vjp(u)`` but from one reverse pass per
+        tile instead of the whole Jacobian.
+
+        Raises:
+            ImageError, ImageSizeError: as ``attribute``.
+            SettingError: if ``cotangent`` does not have the output's shape.
+        """
+        images, _ = as_images(image)
+        image = images[0]
+        cotangent = np.asarray(cotangent, np.float32)
+        rows, columns = (len(starts) for starts in self._field_starts(*image.shape))
+        gradient = np.zeros(image.shape, np.float32)
+        for tile, crop, cells in self._tiles(image):
+            engine = self._engine(tile.shape)
+            shape = (rows, columns, engine.output_shape[-1])
+            if cotangent.shape != shape:
+                raise SettingError(
+                    f"the cotangent must have the output's shape, {shape}, not {cotangent.shape}"
+                )
+            local = cotangent
+            if cells is not None:
+                local = np.zeros(engine.output_shape, np.float32)
+                local[cells[0].start : cells[0].stop, cells[1].start : cells[1].stop] = cotangent[
+                    tile.rows.cells.start : tile.rows.cells.stop,
+                    tile.columns.cells.start : tile.columns.cells.stop,
+                ]
+            gradient[_region(tile)] += engine.pull_back(crop, local)
+        return gradient
+
+    def encode(self, images, unit_range: bool = True) -> np.ndarray:
+        """The layer's output for images of one size, float32 ``(n, rows, columns, channels)``.
+
+        Args:
+            images: as for ``attribute``.
+            unit_range: refuse values outside [0, 1]; False takes any finite values, for probes
+                that step a pixel just past them.
+        """
+        batch, _ = as_images(images, unit_range)
         height, width = batch.shape[1:]
         if (height, width) not in self._encoders:
             self._encoders[height, width] = twin.build_real_chain(
@@ -450,6 +508,15 @@ class Explainer:
                 for start in range(0, len(batch), self.batch_size)
             ]
         )
+
+    def axis_geometry(self, length: int) -> geometry.AxisGeometry:
+        """Where inputs' influence lands and outputs look, along an image axis of this length."""
+        return geometry.AxisGeometry.of(self._layers, length)
+
+    def _field_starts(self, height: int, width: int) -> list[np.ndarray]:
+        """Where the receptive field of each output row and of each output column starts, in an
+        image of this size: one entry per output row, and one per output column."""
+        return [self.axis_geometry(length).fields[-1][0] for length in (height, width)]
 
     def _tiles(self, image: np.ndarray, kind: type | None = None):
         """Yields each tile of an image, its pixels, and the tile's output cells it answers for

@@ -144,6 +144,7 @@ class _Engine:
         reference = min(1.0, defaults.IMAGE_SIZE**2 / (height * width))
         self._budget = max(1, int(batch_size * max(self._sizes) * reference))
         self._linearize = _compile(self._states)
+        self._adjoint = _compile(lambda g, states: self._adjoint_of(g, states, 0))
 
     def __call__(
         self, image: np.ndarray, on_pass: Callable[[int], None] = ignore_passes
@@ -186,6 +187,22 @@ class _Engine:
             x, state = layer.real_pass(x)
             states.append(state)
         return states, x
+
+    def pull_back(self, image: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """An output-shaped cotangent ``u`` times the Jacobian at an image: ``J^T u``, ``shape``.
+
+        This is the gradient of ``<f(x), u>``: one real pass fixes the layers' linear maps, and
+        one reverse pass applies their adjoints from the output down to the input.
+        """
+        states, _ = self._real_pass(image)
+        u = np.asarray(cotangent, np.float32).reshape(1, *self.output_shape)
+        return ops.convert_to_numpy(self._adjoint(ops.convert_to_tensor(u), states))[0, ..., 0]
+
+    def _adjoint_of(self, g, states: list, stop: int):
+        """Applies the adjoint maps of the layers from the last down to ``stop`` to ``g``."""
+        for layer, state in zip(reversed(self.layers[stop:]), reversed(states[stop:]), strict=True):
+            g = layer.imaginary_adjoint(g, state)
+        return g
 
     def _owned(self, cells: Cells | None) -> np.ndarray | None:
         """Indicator ``(rows, columns, 1)`` of the output cells answered for; None for all."""
@@ -490,6 +507,47 @@ class JacobianAttribution(_Engine):
                 on_pass(count)
         return self._to_image(squares)
 
+    def squares_of_mean(
+        self,
+        images: np.ndarray,
+        cells: Cells | None = None,
+        on_pass: Callable[[int], None] = ignore_passes,
+    ) -> np.ndarray:
+        """The squared column norms of the mean of the Jacobians at several images, ``shape``.
+
+        Each seed's pulled-back derivatives are averaged over the images before they are squared.
+        Cells that share a pass have receptive fields apart whatever the image, so each pixel of
+        the average still holds the derivatives of one cell only: the squares add up the squared
+        entries of the mean Jacobian. This costs a map per image, where building each image's
+        Jacobian would cost about twice as much.
+        """
+        owned = self._owned(cells)
+        totals = None
+        for image in images:
+            states, _ = self._real_pass(image)
+            patch_jacobians = self._patch_jacobians(states)
+            if self.split == len(self.layers):
+                if owned is not None:
+                    patch_jacobians = patch_jacobians * ops.convert_to_tensor(owned[:, :, None, :])
+                parts = [ops.convert_to_numpy(patch_jacobians)]
+                on_pass(1)
+            else:
+                parts = []
+                for g, count in self._seed_batches(owned):
+                    parts.append(
+                        ops.convert_to_numpy(self._pull_back_rows(g, states, patch_jacobians))
+                    )
+                    on_pass(count)
+            totals = (
+                parts if totals is None else [a + b for a, b in zip(totals, parts, strict=True)]
+            )
+        means = [total / len(images) for total in totals]
+        if self.split == len(self.layers):
+            squares = ops.convert_to_numpy(self._own_squares(ops.convert_to_tensor(means[0])))
+        else:
+            squares = sum(np.sum(np.square(mean), axis=-1) for mean in means)
+        return self._to_image(squares)
+
     def squares_of_many(self, images: np.ndarray) -> np.ndarray:
         """The squared attribution maps of several images at once, ``(n, height, width)``.
 
@@ -608,10 +666,7 @@ class JacobianAttribution(_Engine):
         Returns:
             ``(height, width, patch pixels, seeds)`` at the split level.
         """
-        layers, states = self.layers[self.split :], states[self.split :]
-        for layer, state in zip(reversed(layers), reversed(states), strict=True):
-            g = layer.imaginary_adjoint(g, state)
-        g = ops.transpose(g, (1, 2, 3, 0))
+        g = ops.transpose(self._adjoint_of(g, states, self.split), (1, 2, 3, 0))
         if g.shape[2] == 1:
             # Over one channel the product is a broadcast, which batched matrix products would
             # run one cell at a time.

@@ -220,6 +220,35 @@ def plan_axis(geometry: AxisGeometry, step: int, tile_size: int) -> list[AxisTil
     return tiles
 
 
+def changed_windows(
+    geometry: AxisGeometry, spans: list[tuple[int, int]], step: int
+) -> list[AxisTile]:
+    """For each span of input indices, the window of the axis that computes exactly the outputs
+    the span can change.
+
+    A window's ``cells`` are the outputs in the span's footprint, and the window spans their
+    receptive fields from a multiple of ``step``, as ``plan_axis``'s tiles do, so its outputs for
+    those cells are the whole axis's. All windows have one length, the longest any span needs, so
+    that a model compiled for one takes them all.
+
+    Args:
+        geometry: the geometry of the whole axis.
+        spans: ``(first, last)`` input indices, inclusive.
+        step: the multiple of which window starts and lengths must be.
+    """
+    length, outputs = geometry.lengths[0], geometry.lengths[-1]
+    first, last = geometry.fields[-1]
+    cells = [range(geometry.first[-1][a], geometry.last[-1][b] + 1) for a, b in spans]
+    starts = [first[run.start] // step * step for run in cells]
+    ends = [-(-(last[run.stop - 1] + 1) // step) * step for run in cells]
+    need = int(max(end - start for start, end in zip(starts, ends, strict=True)))
+    windows = []
+    for run, start in zip(cells, starts, strict=True):
+        start = int(min(start, length - need))
+        windows.append(AxisTile(start, need, run, start * outputs // length))
+    return windows
+
+
 @dataclasses.dataclass(frozen=True)
 class Tile:
     """A tile of an image: its rows and its columns."""
