@@ -18,12 +18,7 @@ from complexstep import cli, defaults
 
 def parse_arguments() -> argparse.Namespace:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--inputs",
-        default=defaults.CONTOUR_INPUTS,
-        help="folder of micrographs to explore (searched with its subfolders; PNG, JPEG, TIFF, "
-        "BMP; any size, colour or grey)",
-    )
+    cli.add_inputs_argument(parser, "explore")
     parser.add_argument(
         "--outputs",
         default=defaults.SMAPS,
@@ -63,14 +58,10 @@ def main() -> int:
     from complexstep import explorer, explorer_folder
 
     start = time.monotonic()
-    bar = None
+    progress = cli.Progress("explorer pages", units="micrographs")
 
     def on_progress(done: int, total: int, path: Path) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = cli.ProgressBar(total, "explorer pages", units="micrographs")
-        bar.detail = path.name
-        bar.advance()
+        progress(done, total, path.name)
 
     report = explorer_folder.explore_folder(
         arguments.inputs,

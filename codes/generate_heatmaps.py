@@ -182,13 +182,7 @@ def main() -> int:
         pixel_size=arguments.pixel_size,
         dpi=min(arguments.dpi, rendering.PANEL_MAXIMUM_DPI),
     )
-    bar = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = cli.ProgressBar(total, "heatmaps")
-        bar.advance()
+    on_progress = cli.Progress("heatmaps")
 
     report = heatmap_folder.render_folder(
         arguments.inputs,

@@ -20,12 +20,7 @@ from complexstep import cli, defaults, wavelets
 
 def parse_arguments() -> argparse.Namespace:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--inputs",
-        default=defaults.CONTOUR_INPUTS,
-        help="folder of micrographs to explain (searched with its subfolders; PNG, JPEG, TIFF, "
-        "BMP; any size, colour or grey)",
-    )
+    cli.add_inputs_argument(parser, "explain")
     parser.add_argument(
         "--outputs",
         default=defaults.CONTOUR_OUTPUTS,
@@ -112,14 +107,10 @@ def main() -> int:
         levels=arguments.levels,
     )
     start = time.monotonic()
-    bar = None
+    progress = cli.Progress(f"{arguments.method} attribution", units="passes")
 
     def on_progress(done: int, total: int, path: Path) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = cli.ProgressBar(total, f"{arguments.method} attribution", units="passes")
-        bar.detail = path.name
-        bar.advance(done - bar.done)
+        progress(done, total, path.name)
 
     report = attribution_folder.attribute_folder(
         arguments.inputs,

@@ -33,6 +33,14 @@ def smooth_images(rng: np.random.Generator, count: int) -> np.ndarray:
     return (0.7 * coarse + 0.3 * fine).astype(np.float32)[..., None]
 
 
+def grains(rng: np.random.Generator, height: int, width: int, block: int = 8) -> np.ndarray:
+    """A grey image in [0, 1] of blocks of random grey over fine noise, like grains and their
+    texture, float32 ``(height, width)``."""
+    blocks = rng.random((-(-height // block), -(-width // block)))
+    coarse = blocks.repeat(block, axis=0).repeat(block, axis=1)[:height, :width]
+    return (0.7 * coarse + 0.3 * rng.random((height, width))).astype(np.float32)
+
+
 def small_autoencoder(seed: int) -> keras.Model:
     """A 32x32 network of the same layer kinds, small enough to explain every pixel literally."""
     return model_of(

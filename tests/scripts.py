@@ -21,6 +21,25 @@ def run(script: str, *arguments: str, timeout: float = 600) -> subprocess.Comple
     )
 
 
+def assert_mistake_is_one_line(
+    run: Callable[..., subprocess.CompletedProcess],
+    valid: list[str],
+    mistake: list[str],
+    message: str,
+    folder: Path,
+) -> None:
+    """Runs a script with valid arguments and one mistake, where ``{empty}`` in the mistake
+    stands for an empty folder: the run fails with one line saying ``message``, and writes
+    nothing to its ``--outputs``."""
+    (folder / "empty").mkdir()
+    mistake = [argument.format(empty=folder / "empty") for argument in mistake]
+    result = run(*valid, "--outputs", str(folder / "out"), *mistake)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (folder / "out").exists()
+
+
 def runner(script: str) -> Callable[..., subprocess.CompletedProcess]:
     """``run`` with the script filled in."""
     return functools.partial(run, script)

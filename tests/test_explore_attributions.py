@@ -89,14 +89,8 @@ def test_crops_and_left_out_micrographs_are_reported_and_fail_the_run(native_run
 )
 def test_bad_input_is_one_clear_line(arguments, message, saved_model, micrographs, tmp_path):
     """Each mistake is one 'error:' line, found before Keras starts, and nothing is written."""
-    (tmp_path / "empty").mkdir()
     valid = ["--inputs", str(micrographs), "--model", str(saved_model)]
-    mistake = [argument.format(empty=tmp_path / "empty") for argument in arguments]
-    result = run_explorer(*valid, "--outputs", str(tmp_path / "out"), *mistake)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
-    assert not (tmp_path / "out").exists()
+    scripts.assert_mistake_is_one_line(run_explorer, valid, arguments, message, tmp_path)
 
 
 def test_help_explains_every_flag_without_starting_keras():

@@ -60,6 +60,21 @@ def side_or_none(text: str) -> int | None:
     return at_least(1)(text)
 
 
+def add_inputs_argument(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Adds --inputs, the folder of micrographs a script works on.
+
+    Args:
+        parser: the script's parser.
+        verb: what the script does to the micrographs, for the help ("explain").
+    """
+    parser.add_argument(
+        "--inputs",
+        default=defaults.CONTOUR_INPUTS,
+        help=f"folder of micrographs to {verb} (searched with its subfolders; PNG, JPEG, TIFF, "
+        "BMP; any size, colour or grey)",
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     """Adds --model and --resize, as the scripts that explain a model's micrographs take them.
 
@@ -211,6 +226,25 @@ class ProgressBar:
             print(f"\r{line}\033[K", end="\n" if finished else "", file=sys.stderr, flush=True)
         else:
             print(line, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A progress callback for the library's reports of work done, drawing a ``ProgressBar``
+    from the first report, when the total is known.
+
+    Call it with the units done so far, the units in all, and what is being worked on.
+    """
+
+    def __init__(self, label: str, units: str = "images"):
+        self.label = label
+        self.units = units
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, done: int, total: int, detail: str = "") -> None:
+        if self.bar is None:
+            self.bar = ProgressBar(total, self.label, self.units)
+        self.bar.detail = detail
+        self.bar.advance(done - self.bar.done)
 
 
 def progress(items: Sequence[T], label: str, units: str = "images") -> Iterator[T]:
