@@ -77,3 +77,45 @@ DOMAIN = "pixel"
 # Any orthogonal PyWavelets wavelet; Haar's basis images are the most local.
 WAVELET = "haar"
 WAVELET_LEVELS = 3
+
+# The evaluation of attribution maps: faithfulness, fidelity and stability, beside other methods.
+EVALUATION_DIR = "evaluation"
+# The attribution methods the evaluation compares, the project's own first, the controls last.
+ATTRIBUTION_METHODS = (
+    "complex-step",
+    "gradient-input",
+    "integrated-gradients",
+    "integrated-complex-step",
+    "smoothgrad",
+    "occlusion",
+    "edges",
+    "darkness",
+    "shuffled",
+    "random",
+)
+# What removed pixels are replaced by: the micrograph blurred by a Gaussian of this sigma, in
+# pixels, or its mean grey value.
+BASELINES = ("blur", "mean")
+BASELINE = "blur"
+BLUR_SIGMA = 8.0
+# Deletion and insertion curves have this many steps, from no pixel replaced to all of them.
+EVALUATION_STEPS = 20
+# The fractions of top-ranked pixels deleted for the representation shift (Crabbe & van der
+# Schaar's test).
+SHIFT_FRACTIONS = (0.05, 0.10, 0.20, 0.50)
+# Path points of integrated gradients and the integrated complex step, by the midpoint rule.
+INTEGRATION_STEPS = 32
+# SmoothGrad: noisy copies of the micrograph, and the deviation of their Gaussian noise.
+SMOOTHGRAD_SAMPLES = 16
+SMOOTHGRAD_NOISE = 0.05
+# Occlusion: square patches replaced by the baseline, and how far apart they start.
+OCCLUSION_PATCH = 8
+OCCLUSION_STRIDE = 8
+# Local fidelity: single-pixel steps of random pixels, and Gaussian noise over every pixel.
+FIDELITY_PIXELS = 64
+FIDELITY_STEP = 1e-3
+FIDELITY_SAMPLES = 64
+FIDELITY_NOISE = 1e-3
+# Stability, as Captum's sensitivity_max: copies under uniform noise of this radius.
+STABILITY_SAMPLES = 8
+STABILITY_RADIUS = 0.02

@@ -1,0 +1,263 @@
+"""The evaluation's folder driver: every method's map of every micrograph in a folder, measured.
+
+Micrographs are read as stage 2 reads them (resized to 256x256, or kept at their own resolution and
+cropped to the largest size the network takes), optionally a seeded random sample of them. For
+each, ``evaluation.evaluate_image`` computes and measures every method's map, and the outputs
+folder receives:
+
+- ``metrics.csv``: one row per method and micrograph, with ``method``, ``image`` and the metrics;
+- ``curves.csv``: the deletion and insertion curves, one row per method, micrograph, curve and
+  fraction;
+- ``summary.md``: the mean and standard deviation of every metric per method;
+- ``curves.png``: the mean curves of every method, with their spread;
+- ``panel_<stem>.png``: each micrograph beside every method's map of it, mirroring subfolders.
+
+The two tables are rewritten after every micrograph, each atomically, so that an interrupted run
+keeps what it measured; the summary and the curves' figure are written at the end.
+"""
+
+import csv
+import dataclasses
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from complexstep import defaults, images
+from complexstep.attribution_folder import explained_size
+from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.evaluation import (
+    METRICS,
+    EvaluationSettings,
+    MethodResult,
+    evaluate_image,
+    summarise,
+    summary_table,
+)
+from complexstep.evaluation_methods import AttributionMethods, baseline_of, check_methods
+from complexstep.evaluation_rendering import (
+    CURVES_FILE,
+    PANEL_PREFIX,
+    render_curves,
+    render_method_panel,
+)
+
+METRICS_FILE = "metrics.csv"
+CURVES_TABLE = "curves.csv"
+SUMMARY_FILE = "summary.md"
+
+
+@dataclasses.dataclass
+class EvaluationReport:
+    """What ``evaluate_folder`` did.
+
+    Attributes:
+        evaluated: the micrographs evaluated.
+        rows: one row per method and micrograph, as ``metrics.csv`` holds them.
+        summary: the Markdown table of ``summary.md``; empty if nothing was evaluated.
+        written: the files written.
+        cropped: ``(micrograph, its size, the size evaluated)`` for those cropped to fit.
+        failed: one line for each micrograph that could not be read, evaluated or written.
+    """
+
+    evaluated: list[Path] = dataclasses.field(default_factory=list)
+    rows: list[dict] = dataclasses.field(default_factory=list)
+    summary: str = ""
+    written: list[Path] = dataclasses.field(default_factory=list)
+    cropped: list[tuple[Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
+        default_factory=list
+    )
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+
+def choose(paths: Sequence[Path], sample: int | None, seed: int) -> list[Path]:
+    """All the paths, or a random sample of them drawn with the seed, in their own order.
+
+    Raises:
+        SettingError: for a sample below one.
+    """
+    if sample is not None and sample < 1:
+        raise SettingError(f"sample must be at least 1, not {sample}")
+    if sample is None or sample >= len(paths):
+        return list(paths)
+    chosen = np.random.default_rng(seed).choice(len(paths), size=sample, replace=False)
+    return [paths[index] for index in sorted(chosen)]
+
+
+def evaluate_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    methods: AttributionMethods,
+    *,
+    names: Sequence[str],
+    settings: EvaluationSettings = EvaluationSettings(),
+    resize: int | None = defaults.IMAGE_SIZE,
+    sample: int | None = None,
+    on_progress: Callable[[int, int, Path, str], None] | None = None,
+) -> EvaluationReport:
+    """Evaluates every method on every micrograph of a folder and its subfolders.
+
+    Args:
+        inputs: the folder of micrographs.
+        outputs: the folder to write into.
+        methods: the model, layer and method settings.
+        names: the methods to evaluate.
+        settings: the baseline, the curves' steps and the seed.
+        resize: the side micrographs are resized to, or None to keep each at its own resolution,
+            cropped from the bottom and right to the largest size the network takes.
+        sample: evaluate only this many micrographs, drawn at random with the seed.
+        on_progress: called after each method of each micrograph with the maps done, the maps
+            to do, the micrograph and the method.
+
+    Returns:
+        What was evaluated, written, cropped and failed.
+
+    Raises:
+        FolderError: if the input folder is missing or holds no image.
+        ImageSizeError: if ``resize`` is not a size the network takes.
+        SettingError: for an unknown method or a sample below one.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    names = check_methods(names)
+    paths = choose(images.find_images(inputs), sample, settings.seed)
+    if resize is not None:
+        methods.explainer.check_size(resize, resize)
+    report = EvaluationReport()
+    curves: dict[str, list] = {name: [] for name in names}
+    total, done = len(paths) * len(names), 0
+    warm = set()
+    for path in paths:
+        image = _read(path, resize, methods, report)
+        if image is None:
+            done += len(names)
+            continue
+        name = path.relative_to(inputs).as_posix()
+        if image.shape not in warm:
+            _warm_up(methods, image, names, settings)
+            warm.add(image.shape)
+
+        def on_method(method: str, path=path) -> None:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total, path, method)
+
+        try:
+            results = evaluate_image(methods, image, name, names, settings, on_method)
+        except SettingError as error:
+            report.failed.append(f"cannot evaluate {path}: {error}")
+            continue
+        report.evaluated.append(path)
+        for method, result in results.items():
+            report.rows.append({"method": method, "image": name, **result.metrics})
+            curves[method].append((result.deletion, result.insertion))
+        panel = outputs / path.parent.relative_to(inputs) / f"{PANEL_PREFIX}{path.stem}.png"
+        _write(report, panel, lambda target: _panel(target, path.stem, image, results))
+        _write(report, outputs / METRICS_FILE, lambda target: _write_metrics(target, report.rows))
+        _write(report, outputs / CURVES_TABLE, lambda target: _write_curves(target, curves, report))
+    if report.rows:
+        report.summary = summary_table(summarise(report.rows))
+        text = _summary_text(report, settings, methods, len(paths))
+        _write(report, outputs / SUMMARY_FILE, lambda target: target.write_text(text))
+        _write(
+            report,
+            outputs / CURVES_FILE,
+            lambda target: render_curves(
+                target, {name: pairs for name, pairs in curves.items() if pairs}, settings.baseline
+            ),
+        )
+    return report
+
+
+def _warm_up(methods, image: np.ndarray, names, settings: EvaluationSettings) -> None:
+    """Runs every method once on an image of a new size, untimed, so that the seconds measured
+    afterwards do not include compiling the passes for that size."""
+    baseline = baseline_of(image, settings.baseline, settings.blur_sigma)
+    for method in names:
+        methods.attribute(method, image, baseline, np.random.default_rng(0))
+
+
+def _read(path: Path, resize, methods: AttributionMethods, report: EvaluationReport):
+    """A micrograph as stage 2 reads it, or None, recorded, where it cannot be."""
+    try:
+        size = explained_size(path, resize, methods.explainer.step)
+        methods.explainer.check_size(*size)
+        image = images.read_image(path, size=resize)
+    except (UnreadableImageError, ImageSizeError) as error:
+        report.failed.append(str(error))
+        return None
+    if image.shape != size:
+        report.cropped.append((path, image.shape, size))
+    return image[: size[0], : size[1]]
+
+
+def _write(report: EvaluationReport, path: Path, write: Callable[[Path], object]) -> None:
+    """Writes one output atomically, recording it, or recording why it could not be written."""
+    try:
+        images.write_atomically(path, write)
+    except OSError as error:
+        report.failed.append(f"cannot write {path}: {error.strerror or error}")
+        return
+    if path not in report.written:
+        report.written.append(path)
+
+
+def _panel(target: Path, stem: str, image: np.ndarray, results: dict[str, MethodResult]) -> None:
+    render_method_panel(
+        target, stem, image, {method: result.attribution for method, result in results.items()}
+    )
+
+
+def _write_metrics(target: Path, rows: list[dict]) -> None:
+    with open(target, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=["method", "image", *METRICS])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _number(value) for key, value in row.items()})
+
+
+def _write_curves(target: Path, curves: dict[str, list], report: EvaluationReport) -> None:
+    images_of = {}
+    for row in report.rows:
+        images_of.setdefault(row["method"], []).append(row["image"])
+    with open(target, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["method", "image", "curve", "fraction", "shift"])
+        for method, pairs in curves.items():
+            for image, pair in zip(images_of.get(method, []), pairs, strict=True):
+                for kind, curve in zip(("deletion", "insertion"), pair, strict=True):
+                    for fraction, shift in zip(curve.fractions, curve.shifts, strict=True):
+                        writer.writerow([method, image, kind, _number(fraction), _number(shift)])
+
+
+def _summary_text(
+    report: EvaluationReport,
+    settings: EvaluationSettings,
+    methods: AttributionMethods,
+    chosen: int,
+) -> str:
+    """``summary.md``: what was measured, how, and the table."""
+    buffer = io.StringIO()
+    buffer.write("# Faithfulness of the attribution maps\n\n")
+    buffer.write(
+        f"{len(report.evaluated)} of {chosen} micrograph(s) evaluated; layer "
+        f"`{methods.explainer.layer}`; baseline `{settings.baseline}`"
+        + (
+            f" (Gaussian blur, sigma {settings.blur_sigma:g} px)"
+            if settings.baseline == "blur"
+            else ""
+        )
+        + f"; {settings.steps} steps per curve; seed {settings.seed}. Each cell is the mean ± "
+        "standard deviation over the micrographs; ↑ higher is better, ↓ lower is better.\n\n"
+    )
+    buffer.write(report.summary + "\n")
+    return buffer.getvalue()
+
+
+def _number(value):
+    """Numbers as CSV text with 6 significant digits; other values as they are."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return value
