@@ -59,7 +59,8 @@ def parse_arguments() -> argparse.Namespace:
         type=cli.at_least(1),
         default=defaults.OCCLUSION_STRIDE,
         help=f"how far apart occlusion's {defaults.OCCLUSION_PATCH}x{defaults.OCCLUSION_PATCH} "
-        "patches start; smaller is finer and slower",
+        f"patches start, at most {defaults.OCCLUSION_PATCH} so that they cover every pixel; "
+        "smaller is finer and slower",
     )
     parser.add_argument(
         "--sample",
@@ -73,7 +74,13 @@ def parse_arguments() -> argparse.Namespace:
         help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
         "random maps and the stability test",
     )
-    return parser.parse_args()
+    arguments = parser.parse_args()
+    if arguments.stride > defaults.OCCLUSION_PATCH:
+        parser.error(
+            f"argument --stride: must be at most the patch's {defaults.OCCLUSION_PATCH}, so that "
+            f"every pixel is covered, got {arguments.stride}"
+        )
+    return arguments
 
 
 def main() -> int:

@@ -66,6 +66,7 @@ def test_evaluates_a_sample_and_prints_the_summary(saved_model, micrographs, tmp
         (["--methods", "gradcam"], "argument --methods: invalid choice: 'gradcam'"),
         (["--baseline", "zero"], "argument --baseline: invalid choice: 'zero'"),
         (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        (["--stride", "9"], "argument --stride: must be at most the patch's 8, so that every"),
         (["--sample", "none"], "argument --sample: expected a whole number, got 'none'"),
         (["--inputs", "{empty}"], "no images in"),
     ],
