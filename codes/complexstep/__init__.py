@@ -19,8 +19,11 @@ Jacobian rows, ``api`` puts them behind the calls above, and ``attribution_folde
 folder (stage 2); ``wavelets`` and ``wavelet_engines`` do the same for the coefficients of an
 orthonormal wavelet transform; ``rendering`` draws maps, ``wavelet_rendering`` wavelet maps, and
 ``heatmap_folder`` renders a folder (stage 3); ``explorer`` writes a micrograph's self-contained
-page of the code's Jacobian and ``explorer_folder`` a folder's. ``defaults`` holds every default;
-``cli`` serves the scripts.
+page of the code's Jacobian and ``explorer_folder`` a folder's. ``evaluation_methods`` computes
+the maps of the methods the evaluation compares, ``faithfulness`` measures maps, ``evaluation``
+measures every method on one micrograph, ``evaluation_rendering`` draws the results and
+``evaluation_folder`` evaluates a folder. ``defaults`` holds every default; ``cli`` serves the
+scripts.
 """
 
 import os
