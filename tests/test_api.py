@@ -203,12 +203,18 @@ def test_encode_gives_the_layers_output_at_any_size(random_model, image, tall_im
 
 
 def test_jacobian_reports_the_passes_it_announces(random_model, tall_image):
-    """The passes jacobian reports add up to jacobian_passes, for shallow and deep layers alike."""
+    """The passes jacobian reports add up to jacobian_passes, for shallow and deep layers alike,
+    and complexstep.jacobian tells its callback a rising count that ends at that total."""
     for layer in ("encoder_conv1", "code"):
         explainer = api.Explainer(random_model, layer=layer, tile_size=64)
         heard = []
         explainer.jacobian(tall_image, heard.append)
         assert sum(heard) == explainer.jacobian_passes(160, 96) > 1
+    reports = []
+    complexstep.jacobian(random_model, tall_image, on_progress=lambda *pair: reports.append(pair))
+    total = api.Explainer(random_model).jacobian_passes(160, 96)
+    assert reports[-1] == (total, total)
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ def test_basis_images_are_products_of_the_functions_and_stay_on_their_arcs(wavel
             index = (block.rows.start + m, block.columns.start + n)
             expected = wavelet_reference.basis_image(wavelet, levels, shape, index)
             np.testing.assert_allclose(np.outer(rows[m], columns[n]), expected, atol=1e-12)
+            np.testing.assert_allclose(basis.basis_image(index), expected, atol=1e-12)
         for functions, values in ((row_functions, rows), (column_functions, columns)):
             off_arc = np.ones(values.shape, bool)
             np.put_along_axis(off_arc, functions.arcs(), False, axis=1)

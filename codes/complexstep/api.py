@@ -628,7 +628,11 @@ def attribute(
 
 
 def jacobian(
-    model: "keras.Model | str | os.PathLike", image, *, layer: str = defaults.LAYER
+    model: "keras.Model | str | os.PathLike",
+    image,
+    *,
+    layer: str = defaults.LAYER,
+    on_progress: Progress | None = None,
 ) -> Jacobian:
     """The whole Jacobian of a layer's output with respect to one image, stored sparsely.
 
@@ -636,6 +640,7 @@ def jacobian(
         model: as for ``attribute``.
         image: one image ``(height, width)``, float values in [0, 1].
         layer: the name of the layer whose output is differentiated.
+        on_progress: called with the passes done so far and the passes in all.
 
     Returns:
         A ``Jacobian``: ``.row(i, j, channel)``, ``.column(y, x)``, ``.column_norms()`` (equal to
@@ -647,7 +652,17 @@ def jacobian(
     batch, single = as_images(image)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
-    return Explainer(model, layer=layer).jacobian(batch[0])
+    explainer = Explainer(model, layer=layer)
+    total = explainer.jacobian_passes(*batch.shape[1:])
+    done = 0
+
+    def on_pass(count: int) -> None:
+        nonlocal done
+        done += count
+        if on_progress is not None:
+            on_progress(done, total)
+
+    return explainer.jacobian(batch[0], on_pass)
 
 
 def encode(
