@@ -2,6 +2,7 @@
 
 import ast
 import functools
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,10 +12,13 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def run(script: str, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs ``codes/<script>`` with this interpreter and returns its exit status and text output."""
+    """Runs ``codes/<script>`` with this interpreter and returns its exit status and text output.
+    The terminal is 80 columns wide wherever the tests run, so that help is wrapped as a user
+    of a standard terminal reads it."""
     return subprocess.run(
         [sys.executable, f"codes/{script}", *arguments],
         cwd=REPOSITORY,
+        env={**os.environ, "COLUMNS": "80"},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +28,19 @@ class UsageError(ComplexStepError):
     """A command line that cannot be carried out, reported as one line."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows defaults and never wraps inside a hyphenated name such as
+    ``integrated-complex-step``, so that every name can be read and copied whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An argument parser whose errors are one-line usage errors, and whose help shows defaults."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> None:
