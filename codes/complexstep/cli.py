@@ -10,8 +10,8 @@ import math
 import os
 import re
 import sys
-import textwrap
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
