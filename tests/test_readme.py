@@ -27,3 +27,12 @@ def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (
         "multiples of 16, not a 250x256 image; the nearest it takes: height 240 or 256" in printed
     )
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    """Each image the README links is a file of the repository, so none shows as broken."""
+    text = (scripts.REPOSITORY / "README.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert pictures
+    missing = [path for path in pictures if not (scripts.REPOSITORY / path).is_file()]
+    assert missing == []
