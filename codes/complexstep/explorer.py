@@ -190,12 +190,6 @@ def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return integers.astype(f"<i{bits // 8}"), scales
 
 
-def dequantise(integers: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """The values quantised by ``quantise``, float32, as the page computes them."""
-    largest = np.iinfo(integers.dtype).max
-    return (integers * (scales[..., None, None].astype(np.float64) / largest)).astype(np.float32)
-
-
 def colormap_table(name: str) -> np.ndarray:
     """A colormap's lookup table as the page uses it: ``LOOKUP_SIZE`` RGB rows of uint8.
 
