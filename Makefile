@@ -12,6 +12,10 @@ JAX_INSTALLED := $(JAX_VENV)/.installed
 # The tests that run again on JAX: the twin, the engines, training and the stage scripts.
 CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
 	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py
+# Left to the TensorFlow run: stage 2's argument errors, its --skip-existing bookkeeping and its
+# two-method comparison, which do not depend on the backend (the engines' agreement is checked on
+# JAX by test_engines.py), so that CI stays within its 20 minutes.
+CORE_SKIP := bad_input_is_one_clear_line or skip_existing or complex_step_run_agrees
 
 # Demo-sized settings: a few epochs on a few hundred synthetic micrographs.
 DEMO_TRAIN_IMAGES ?= 200
@@ -56,7 +60,7 @@ test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(BIN)/ruff check codes tests benchmarks
 	$(BIN)/ruff format --check codes tests benchmarks
 	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest $(CORE_TESTS)
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest $(CORE_TESTS) -k "not ($(CORE_SKIP))"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks
