@@ -615,15 +615,7 @@ def attribute(
         levels=levels,
     )
     total = len(batch) * explainer.passes(*batch.shape[1:])
-    done = 0
-
-    def on_pass(count: int) -> None:
-        nonlocal done
-        done += count
-        if on_progress is not None:
-            on_progress(done, total)
-
-    maps = explainer.attribute_many(batch, on_pass)
+    maps = explainer.attribute_many(batch, _counting(total, on_progress))
     return maps[0] if single else maps
 
 
@@ -654,6 +646,11 @@ def jacobian(
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
     explainer = Explainer(model, layer=layer)
     total = explainer.jacobian_passes(*batch.shape[1:])
+    return explainer.jacobian(batch[0], _counting(total, on_progress))
+
+
+def _counting(total: int, on_progress: Progress | None) -> Callable[[int], None]:
+    """A per-pass callback that tells ``on_progress`` the passes done so far and the total."""
     done = 0
 
     def on_pass(count: int) -> None:
@@ -662,7 +659,7 @@ def jacobian(
         if on_progress is not None:
             on_progress(done, total)
 
-    return explainer.jacobian(batch[0], on_pass)
+    return on_pass
 
 
 def encode(
