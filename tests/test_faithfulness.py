@@ -102,6 +102,23 @@ def test_an_oracle_map_beats_random_maps(rng):
         )
 
 
+def test_the_unchanged_image_shifts_by_exactly_nothing_whatever_the_batch(rng):
+    """Deleting nothing and inserting everything give 0 exactly, even where a batch's kernels
+    round the same image differently from the reference's batch of one."""
+    linear = linear_model(rng.normal(size=(6, 64)), rng.normal(size=6))
+
+    def batch_dependent(batch):
+        return linear(batch) * (1.0 + 1e-7 * len(batch))
+
+    image, baseline, attribution = rng.random(SHAPE), rng.random(SHAPE), rng.random(SHAPE)
+    deletion = faithfulness.deletion_curve(batch_dependent, image, baseline, attribution, steps=4)
+    insertion = faithfulness.insertion_curve(batch_dependent, image, baseline, attribution, 4)
+    assert deletion.shifts[0] == 0.0 and insertion.shifts[-1] == 0.0
+    assert np.all(deletion.shifts[1:] > 0) and np.all(insertion.shifts[:-1] > 0)
+    shifts = faithfulness.representation_shifts(batch_dependent, image, baseline, attribution, [0])
+    assert shifts[0] == 0.0
+
+
 def test_representation_shifts_are_deletions_of_those_fractions(rng):
     """5, 10, 20 and 50 % are points 1, 2, 4 and 10 of a 20-step deletion curve."""
     encode = relu_model(rng.normal(size=(6, 64)), rng.normal(size=6))
