@@ -27,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 ENGINES = ("complex-step", "jacobian")
 BASELINE = "one-pixel-per-pass"
@@ -40,7 +41,9 @@ def measure(engine: str, model_path: str, size: tuple[int, int], repeats: int, p
     import keras
     import numpy as np
 
-    from complexstep import api, architecture, synthetic, twin
+    from complexstep import api
+    from complexstep.model import architecture, synthetic
+    from complexstep.twin import building as twin
 
     if Path(model_path).is_file():
         model = api.load_model(model_path)

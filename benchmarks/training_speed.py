@@ -25,14 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 RUNS = ("plain fit", "stage 1", "stage 1 deterministic")
 
 
 def folder_of(source: str | None, count: int, seed: int, into: Path) -> Path:
     """A folder of ``count`` micrographs: links to the first of ``source``, or synthetic ones."""
-    from complexstep import images, synthetic
+    from complexstep.io import images
+    from complexstep.model import synthetic
 
     into.mkdir(parents=True, exist_ok=True)
     if source and images.list_images(source):
@@ -49,7 +51,8 @@ def measure(run: str, train_dir: Path, test_dir: Path, epochs: int, batch_size: 
     import keras
     import numpy as np
 
-    from complexstep import architecture, images, training
+    from complexstep.io import images
+    from complexstep.model import architecture, training
 
     if run == "plain fit":
         read = [images.read_image(path) for path in images.list_images(train_dir)]

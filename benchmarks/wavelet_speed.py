@@ -16,7 +16,8 @@ import os
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 # WCAM estimates Sobol indices from nb_design * (grid_size**2 + 2) perturbed forward passes per
 # image; 4,224 at its defaults, nb_design 64 and an 8x8 grid.
@@ -50,7 +51,8 @@ def main() -> int:
     import keras
     import numpy as np
 
-    from complexstep import api, architecture, synthetic
+    from complexstep import api
+    from complexstep.model import architecture, synthetic
 
     if Path(arguments.model).is_file():
         model = api.load_model(arguments.model)

@@ -10,7 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 
 def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespace:
@@ -131,7 +132,7 @@ def main() -> int:
     """Trains the autoencoder as the command line asks and reports the final validation loss."""
     arguments = parse_arguments()
     cli.start_keras()
-    from complexstep import training
+    from complexstep.model import training
 
     reporter = _Reporter()
     result = training.train(

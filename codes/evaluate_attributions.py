@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -87,7 +88,9 @@ def main() -> int:
     arguments = parse_arguments()
     cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
-    from complexstep import evaluation, evaluation_folder, evaluation_methods
+    from complexstep.evaluation import measure as evaluation
+    from complexstep.evaluation import methods as evaluation_methods
+    from complexstep.folders import evaluation as evaluation_folder
 
     start = time.monotonic()
     progress = cli.Progress("evaluation", units="maps")

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults
+from complexstep import defaults
+from complexstep.commands import cli
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -55,7 +56,8 @@ def main() -> int:
     arguments = parse_arguments()
     cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
-    from complexstep import explorer, explorer_folder
+    from complexstep.explorer import page as explorer
+    from complexstep.folders import explorer as explorer_folder
 
     start = time.monotonic()
     progress = cli.Progress("explorer pages", units="micrographs")

@@ -15,7 +15,12 @@ Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
 import argparse
 import sys
 
-from complexstep import cli, defaults, heatmap_folder, images, rendering, wavelet_rendering
+from complexstep import defaults
+from complexstep.commands import cli
+from complexstep.folders import heatmaps as heatmap_folder
+from complexstep.io import images
+from complexstep.rendering import heatmaps as rendering
+from complexstep.rendering import wavelets as wavelet_rendering
 
 
 def parse_arguments() -> argparse.Namespace:

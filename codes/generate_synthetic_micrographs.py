@@ -8,7 +8,8 @@ in place of the synthetic ones are never overwritten; the same seed always gives
 import argparse
 from pathlib import Path
 
-from complexstep import cli, synthetic
+from complexstep.commands import cli
+from complexstep.model import synthetic
 
 
 def parse_arguments() -> argparse.Namespace:

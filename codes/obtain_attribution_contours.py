@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from complexstep import cli, defaults, wavelets
+from complexstep import defaults
+from complexstep.commands import cli
+from complexstep.engines import wavelet_basis as wavelets
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -94,7 +96,8 @@ def main() -> int:
         wavelets.check_wavelet(arguments.wavelet)
     cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
-    from complexstep import api, attribution_folder
+    from complexstep import api
+    from complexstep.folders import attribution as attribution_folder
 
     explainer = api.Explainer(
         arguments.model,

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 import models
-from complexstep import architecture
+from complexstep.model import architecture
 
 DATA_ELEMENT = re.compile(
     r'<script id="explorer-data" type="application/json">(.*?)</script>', re.DOTALL

@@ -4,7 +4,7 @@ small one of the same layer kinds."""
 import keras
 import numpy as np
 
-from complexstep import architecture
+from complexstep.model import architecture
 
 
 def random_autoencoder(seed: int) -> keras.Model:

@@ -13,7 +13,7 @@ from matplotlib.colors import Normalize
 from PIL import Image
 from scipy import ndimage
 
-from complexstep.wavelets import WaveletBasis
+from complexstep.engines.wavelet_basis import WaveletBasis
 
 # At 400 dpi each map pixel is a 4x4 block of output pixels, which keeps renders small and fast.
 TEST_DPI = 400

@@ -10,7 +10,7 @@ import models
 import reference
 import wavelet_reference
 from complexstep import api
-from complexstep.wavelet_engines import WAVELET_METHODS
+from complexstep.engines.wavelet import WAVELET_METHODS
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +297,7 @@ def test_pretrained_model_comes_with_its_training_history():
 
     import keras
 
-    from complexstep import architecture, synthetic
+    from complexstep.model import architecture, synthetic
 
     model = complexstep.load_model(complexstep.PRETRAINED)
     assert model.count_params() == 50_353

@@ -3,8 +3,9 @@
 import keras
 import pytest
 
-from complexstep import architecture, defaults
+from complexstep import defaults
 from complexstep.errors import SettingError
+from complexstep.model import architecture
 
 
 @pytest.fixture(scope="module")

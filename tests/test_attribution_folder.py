@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep import api, attribution_folder, images
+from complexstep import api
 from complexstep.errors import ImageSizeError, UnreadableImageError
+from complexstep.folders import attribution as attribution_folder
+from complexstep.io import images
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import scripts
-from complexstep import cli
+from complexstep.commands import cli
 
 SCRIPT = "codes/build_convolutional_autoencoder.py"
 ARTEFACTS = {

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from complexstep import cli
+from complexstep.commands import cli
 from complexstep.errors import SettingError
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from complexstep import complex_layers, twin
+from complexstep.twin import building as twin
+from complexstep.twin import complex_layers
 
 
 def as_complex(real: np.ndarray, imaginary: np.ndarray):

@@ -8,8 +8,9 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from complexstep import data, images
 from complexstep.errors import SettingError
+from complexstep.io import images
+from complexstep.model import data
 
 # Heights and widths unlike one another and unlike 256, so that a crop or a resize that mixes up
 # the axes or ignores an image's own size cannot pass.

@@ -6,8 +6,11 @@ import pytest
 
 import models
 import reference
-from complexstep import defaults, engines, twin, wavelet_engines
+from complexstep import defaults
+from complexstep.engines import base as engines
+from complexstep.engines import wavelet as wavelet_engines
 from complexstep.errors import ImageSizeError, SettingError
+from complexstep.twin import building as twin
 
 
 def sample_pixels(seed: int, count: int) -> list[tuple[int, int]]:

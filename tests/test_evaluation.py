@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from complexstep import faithfulness
 from complexstep.errors import SettingError
-from complexstep.evaluation import (
+from complexstep.evaluation import faithfulness
+from complexstep.evaluation.measure import (
     METRICS,
     EvaluationSettings,
     Spread,
@@ -16,7 +16,7 @@ from complexstep.evaluation import (
     summarise,
     summary_table,
 )
-from complexstep.evaluation_methods import AttributionMethods, MethodSettings, baseline_of
+from complexstep.evaluation.methods import AttributionMethods, MethodSettings, baseline_of
 from models import grains, small_autoencoder
 
 CHEAP = ["complex-step", "gradient-input", "edges", "shuffled", "random"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep import evaluation_folder
 from complexstep.errors import FolderError, SettingError
-from complexstep.evaluation import METRICS, EvaluationSettings
-from complexstep.evaluation_methods import AttributionMethods
+from complexstep.evaluation.measure import METRICS, EvaluationSettings
+from complexstep.evaluation.methods import AttributionMethods
+from complexstep.folders import evaluation as evaluation_folder
 from models import grains, small_autoencoder
 
 NAMES = ["complex-step", "edges", "random"]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from complexstep import evaluation_methods
 from complexstep.errors import SettingError
-from complexstep.evaluation_methods import AttributionMethods, MethodSettings, baseline_of
-from complexstep.geometry import changed_windows
+from complexstep.evaluation import methods as evaluation_methods
+from complexstep.evaluation.methods import AttributionMethods, MethodSettings, baseline_of
+from complexstep.twin.geometry import changed_windows
 from models import grains, random_autoencoder, small_autoencoder, smooth_images
 from reference import complex_forward
 

@@ -4,8 +4,8 @@ the micrograph and every map in its colours."""
 import matplotlib
 import numpy as np
 
-from complexstep.evaluation_rendering import MAP_CMAP, render_curves, render_method_panel
-from complexstep.faithfulness import Curve
+from complexstep.evaluation.faithfulness import Curve
+from complexstep.rendering.evaluation import MAP_CMAP, render_curves, render_method_panel
 from rendering_helpers import read_rgb
 
 FRACTIONS = np.linspace(0, 1, 11)

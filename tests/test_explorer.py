@@ -16,8 +16,8 @@ from PIL import Image
 import explorer_helpers
 import models
 import reference
-from complexstep import explorer
 from complexstep.errors import ModelError, SettingError
+from complexstep.explorer import page as explorer
 
 # A non-square image, so that rows and columns cannot be swapped unnoticed; the small network
 # takes multiples of 4.

@@ -5,8 +5,10 @@ import pytest
 from PIL import Image
 
 import explorer_helpers
-from complexstep import explorer, explorer_folder, images
 from complexstep.errors import ImageSizeError, SettingError
+from complexstep.explorer import page as explorer
+from complexstep.folders import explorer as explorer_folder
+from complexstep.io import images
 
 
 @pytest.fixture(scope="module")

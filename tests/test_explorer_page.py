@@ -12,7 +12,7 @@ import pytest
 
 import browser
 import explorer_helpers
-from complexstep import explorer
+from complexstep.explorer import page as explorer
 from rendering_helpers import assert_close_colours, expected_colours
 
 HEIGHT, WIDTH = 40, 28

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from complexstep import faithfulness
 from complexstep.errors import SettingError
+from complexstep.evaluation import faithfulness
 
 SHAPE = (8, 8)
 

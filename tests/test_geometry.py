@@ -2,8 +2,9 @@
 
 import pytest
 
-from complexstep import geometry, twin
 from complexstep.errors import SettingError
+from complexstep.twin import building as twin
+from complexstep.twin import geometry
 
 
 @pytest.fixture(scope="module")

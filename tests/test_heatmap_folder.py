@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from complexstep import heatmap_folder
 from complexstep.errors import FolderError
-from complexstep.rendering import HeatmapStyle
+from complexstep.folders import heatmaps as heatmap_folder
+from complexstep.rendering.heatmaps import HeatmapStyle
 from rendering_helpers import sample_wavelet_map, save_grey, save_wavelet_map, unit_map
 
 STYLE = HeatmapStyle(dpi=100)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep import images
 from complexstep.errors import ComplexStepError, FolderError
+from complexstep.io import images
 
 ONE_GREY_LEVEL = 1 / 255
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 import complexstep
 import scripts
-from complexstep import images
+from complexstep.io import images
 
 run_stage_2 = scripts.runner("obtain_attribution_contours.py")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from complexstep import rendering
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.rendering import heatmaps as rendering
 from rendering_helpers import (
     MAX_TOLERANCE,
     TEST_DPI,

@@ -8,8 +8,8 @@ from PIL import Image
 from skimage import filters
 
 import scripts
-from complexstep import synthetic
 from complexstep.errors import FolderError, SettingError
+from complexstep.model import synthetic
 
 REPOSITORY = scripts.REPOSITORY
 SAMPLE_SIZE = 24

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep import architecture, images, training
 from complexstep.errors import FolderError, SettingError, TrainingStateError
+from complexstep.io import images
+from complexstep.model import architecture, training
 
 TRAIN_FILES = ["a.png", "b.tif", "grains/c.jpg", "grains/d.bmp"]
 TEST_FILES = ["g.png", "h.tif"]
@@ -485,7 +486,8 @@ def test_models_folder_inside_a_file_cannot_be_created(tmp_path):
 # count once, when it starts, so this runs in a fresh process.
 _DATA_PARALLEL = """
 import csv, json, sys, tempfile
-from complexstep import errors, training
+from complexstep import errors
+from complexstep.model import training
 
 train_dir, test_dir = sys.argv[1:3]
 losses = {}

@@ -7,8 +7,8 @@ import pytest
 from keras import layers, ops
 
 import reference
-from complexstep import twin
 from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
+from complexstep.twin import building as twin
 
 
 def as_complex(real: np.ndarray, imaginary: np.ndarray):

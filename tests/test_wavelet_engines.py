@@ -5,8 +5,10 @@ import pytest
 
 import models
 import wavelet_reference
-from complexstep import engines, twin, wavelet_engines
-from complexstep.wavelets import WaveletBasis
+from complexstep.engines import base as engines
+from complexstep.engines import wavelet as wavelet_engines
+from complexstep.engines.wavelet_basis import WaveletBasis
+from complexstep.twin import building as twin
 
 
 def sample_coefficients(basis: WaveletBasis) -> list[tuple[int, int]]:

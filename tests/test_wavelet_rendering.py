@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from complexstep import wavelet_rendering
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.rendering import wavelets as wavelet_rendering
 from rendering_helpers import WAVELET_BASIS as BASIS
 from rendering_helpers import colours, read_rgb, sample_wavelet_map, save_wavelet_map
 

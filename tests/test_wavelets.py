@@ -6,7 +6,7 @@ import pytest
 import pywt
 
 import wavelet_reference
-from complexstep import wavelets
+from complexstep.engines import wavelet_basis as wavelets
 from complexstep.errors import SettingError
 
 ORTHOGONAL = ["haar", "db2", "db4", "sym4", "coif1"]

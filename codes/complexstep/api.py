@@ -21,21 +21,24 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from complexstep import defaults, geometry, twin, wavelets
-from complexstep.engines import (
+from complexstep import defaults
+from complexstep.engines import wavelet_basis as wavelets
+from complexstep.engines.base import (
     METHODS,
     ComplexStepAttribution,
     JacobianAttribution,
     ignore_passes,
 )
+from complexstep.engines.wavelet import WAVELET_METHODS
 from complexstep.errors import ImageError, ModelError, SettingError
-from complexstep.wavelet_engines import WAVELET_METHODS
+from complexstep.twin import building as twin
+from complexstep.twin import geometry
 
 PRETRAINED = defaults.PRETRAINED
 """The name that stands for the model trained at the paper's settings and shipped with the
 package."""
 
-PRETRAINED_PATH = Path(__file__).parent / "pretrained" / defaults.MODEL_FILE
+PRETRAINED_PATH = Path(__file__).parent / "model" / "pretrained" / defaults.MODEL_FILE
 
 Progress = Callable[[int, int], None]
 """A progress callback: called with the passes done so far and the passes in all."""

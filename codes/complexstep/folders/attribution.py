@@ -19,9 +19,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from complexstep import defaults, images
+from complexstep import defaults
 from complexstep.api import Explainer
 from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.io import images
 
 
 @dataclasses.dataclass

@@ -33,9 +33,9 @@ import numpy as np
 from keras import ops
 
 from complexstep import defaults
-from complexstep.complex_layers import ComplexLayer
 from complexstep.errors import ImageSizeError, SettingError
-from complexstep.geometry import AxisGeometry, lattice_periods, separating_period
+from complexstep.twin.complex_layers import ComplexLayer
+from complexstep.twin.geometry import AxisGeometry, lattice_periods, separating_period
 
 Cells = tuple[range, range]
 """The output cells an engine answers for: a range of rows and a range of columns."""

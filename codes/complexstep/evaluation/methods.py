@@ -34,7 +34,8 @@ import keras
 import numpy as np
 from skimage.filters import gaussian, sobel
 
-from complexstep import api, defaults, geometry
+from complexstep import api, defaults
+from complexstep.twin import geometry
 from complexstep.errors import SettingError
 
 OCCLUSION_CHUNK = 64

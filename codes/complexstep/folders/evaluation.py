@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from complexstep import defaults, images
-from complexstep.attribution_folder import explained_size
+from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
-from complexstep.evaluation import (
+from complexstep.evaluation.measure import (
     METRICS,
     EvaluationSettings,
     MethodResult,
@@ -36,8 +35,10 @@ from complexstep.evaluation import (
     summarise,
     summary_table,
 )
-from complexstep.evaluation_methods import AttributionMethods, baseline_of, check_methods
-from complexstep.evaluation_rendering import (
+from complexstep.evaluation.methods import AttributionMethods, baseline_of, check_methods
+from complexstep.folders.attribution import explained_size
+from complexstep.io import images
+from complexstep.rendering.evaluation import (
     CURVES_FILE,
     PANEL_PREFIX,
     render_curves,

@@ -28,9 +28,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from complexstep.engines.wavelet_basis import ORIENTATIONS, WaveletBasis, level_periods
 from complexstep.errors import SettingError, UnreadableImageError
-from complexstep.rendering import OVERLAY_ALPHA, PANEL_MAXIMUM_DPI, draw_micrograph, save_figure
-from complexstep.wavelets import ORIENTATIONS, WaveletBasis, level_periods
+from complexstep.rendering.heatmaps import (
+    OVERLAY_ALPHA,
+    PANEL_MAXIMUM_DPI,
+    draw_micrograph,
+    save_figure,
+)
 
 WAVELET_SUFFIX = ".wavelet.npy"
 """The end of a wavelet map's name, ``<stem>.wavelet.npy``; its summary is ``<stem>.wavelet.json``

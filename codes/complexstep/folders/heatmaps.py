@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from complexstep import defaults, wavelet_rendering
+from complexstep import defaults
 from complexstep.errors import FolderError, UnreadableImageError
-from complexstep.images import find_images, list_images, read_image
-from complexstep.rendering import (
+from complexstep.io.images import find_images, list_images, read_image
+from complexstep.rendering import wavelets as wavelet_rendering
+from complexstep.rendering.heatmaps import (
     HEATMAP_PREFIX,
     OVERLAY_PREFIX,
     PANEL_PREFIX,

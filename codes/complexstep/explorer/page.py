@@ -34,10 +34,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from complexstep import api, defaults, geometry, twin
+from complexstep import api, defaults
 from complexstep.errors import ModelError, SettingError
-from complexstep.images import write_atomically
-from complexstep.rendering import PANEL_MAXIMUM_DPI, heatmap_values
+from complexstep.io.images import write_atomically
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, heatmap_values
+from complexstep.twin import building as twin
+from complexstep.twin import geometry
 
 PAGE_PREFIX = "explore_"
 """Start of a page's name, ``explore_<stem>.html``."""
@@ -48,7 +50,7 @@ ACTIVATIONS_PREFIX = "activations_"
 LOOKUP_SIZE = 256
 """Entries of each colormap's lookup table in the page, as matplotlib's colormaps have."""
 
-_PAGE_FILES = resources.files("complexstep") / "explorer_page"
+_PAGE_FILES = resources.files("complexstep.explorer") / "assets"
 
 
 @dataclasses.dataclass(frozen=True)

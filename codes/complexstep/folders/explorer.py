@@ -12,10 +12,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from complexstep import defaults, images
-from complexstep.attribution_folder import explained_size
+from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
-from complexstep.explorer import (
+from complexstep.explorer.page import (
     ACTIVATIONS_PREFIX,
     PAGE_PREFIX,
     Explorer,
@@ -23,6 +22,8 @@ from complexstep.explorer import (
     render_activations,
     write_page,
 )
+from complexstep.folders.attribution import explained_size
+from complexstep.io import images
 
 
 @dataclasses.dataclass

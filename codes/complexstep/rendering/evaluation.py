@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from complexstep.faithfulness import Curve
-from complexstep.rendering import PANEL_COLUMN_INCHES, PANEL_MAXIMUM_DPI, save_figure
+from complexstep.evaluation.faithfulness import Curve
+from complexstep.rendering.heatmaps import PANEL_COLUMN_INCHES, PANEL_MAXIMUM_DPI, save_figure
 
 CURVES_FILE = "curves.png"
 """The figure of the mean curves, in the evaluation's folder."""

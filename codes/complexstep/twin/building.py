@@ -18,9 +18,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from complexstep import complex_layers
-from complexstep.complex_layers import ComplexLayer
 from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
+from complexstep.twin import complex_layers
+from complexstep.twin.complex_layers import ComplexLayer
 
 
 @dataclasses.dataclass(frozen=True)

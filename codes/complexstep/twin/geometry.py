@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from complexstep.complex_layers import ComplexLayer
 from complexstep.errors import SettingError
+from complexstep.twin.complex_layers import ComplexLayer
 
 
 @dataclasses.dataclass(frozen=True)

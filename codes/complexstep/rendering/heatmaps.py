@@ -28,7 +28,7 @@ from skimage.filters import gaussian
 
 from complexstep import defaults
 from complexstep.errors import SettingError, UnreadableImageError
-from complexstep.images import read_image, scale_to_unit, write_atomically
+from complexstep.io.images import read_image, scale_to_unit, write_atomically
 
 AUTO = "auto"
 """A colour limit taken from the map's own values instead of a fixed number."""

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from complexstep import defaults, images
+from complexstep import defaults
 from complexstep.errors import SettingError
+from complexstep.io import images
 
 
 class MicrographBatches(keras.utils.PyDataset):

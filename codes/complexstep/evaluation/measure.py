@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from complexstep import defaults, faithfulness
+from complexstep import defaults
+from complexstep.evaluation import faithfulness
 from complexstep.errors import SettingError
-from complexstep.evaluation_methods import AttributionMethods, baseline_of, check_methods
+from complexstep.evaluation.methods import AttributionMethods, baseline_of, check_methods
 
 METRICS = (
     "deletion_auc",

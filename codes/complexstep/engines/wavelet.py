@@ -22,14 +22,14 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from complexstep.engines import (
+from complexstep.engines.base import (
     ComplexStepAttribution,
     JacobianAttribution,
     LatticePlan,
     ignore_passes,
 )
-from complexstep.geometry import AxisGeometry
-from complexstep.wavelets import Functions, WaveletBasis
+from complexstep.engines.wavelet_basis import Functions, WaveletBasis
+from complexstep.twin.geometry import AxisGeometry
 
 CANVAS_VALUES = 2**23
 """The most canvas pixels transformed in one call, to bound the memory of large tiles."""

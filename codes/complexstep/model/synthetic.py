@@ -18,7 +18,7 @@ from PIL import Image
 from skimage import filters
 
 from complexstep.errors import FolderError, SettingError
-from complexstep.images import IMAGE_SIZE, list_images, write_atomically
+from complexstep.io.images import IMAGE_SIZE, list_images, write_atomically
 
 SYNTHETIC_NAME = "synthetic_{index:04d}.png"
 

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from complexstep import defaults, images
+from complexstep import defaults
 from complexstep.errors import ComplexStepError
+from complexstep.io import images
 
 EXIT_FAILURE = 1
 T = TypeVar("T")

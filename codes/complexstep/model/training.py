@@ -36,13 +36,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from complexstep import architecture, data, defaults, images
+from complexstep import defaults
 from complexstep.errors import (
     FolderError,
     SettingError,
     TrainingStateError,
     UnreadableImageError,
 )
+from complexstep.io import images
+from complexstep.model import architecture, data
 
 LOSS = "mse"
 
