@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import build_convolutional_autoencoder as script
 import numpy as np
 import pytest
 from PIL import Image
 
 import scripts
 from complexstep.commands import cli
+from complexstep.commands import train as script
 
 SCRIPT = "codes/build_convolutional_autoencoder.py"
 ARTEFACTS = {

@@ -37,11 +37,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
+RELATIVE_FOLDERS = "Folder defaults are relative to the working directory."
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one-line usage errors, and whose help shows defaults."""
+    """An argument parser whose errors are one-line usage errors, and whose help shows defaults
+    and says where relative folders lie."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("epilog", RELATIVE_FOLDERS)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> None:

@@ -1,0 +1,133 @@
+"""Measure how faithful attribution maps are: the complex step beside other methods and controls.
+
+For every micrograph in the inputs folder (or a random sample of them), computes each method's map
+of the layer's whole output and measures it: the deletion and insertion curves and their areas,
+the representation shift after deleting 5 to 50 % of the pixels, whether the map is the derivative
+it claims to be (single-pixel steps and small noise), its stability under noise, and its cost.
+Writes metrics.csv, curves.csv, summary.md, curves.png and a panel of every method's maps per
+micrograph, and prints the summary.
+
+    python codes/evaluate_attributions.py --inputs contour_inputs --model pretrained
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from complexstep import defaults
+from complexstep.commands import cli
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    cli.add_inputs_argument(parser, "evaluate the methods on")
+    cli.add_model_arguments(parser, "evaluates")
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help="name of the layer whose whole output f every method explains; 'code' is the "
+        "latent code",
+    )
+    parser.add_argument(
+        "--outputs",
+        default=defaults.EVALUATION_DIR,
+        help="folder for metrics.csv, curves.csv, summary.md, curves.png and the panels",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=defaults.ATTRIBUTION_METHODS,
+        default=list(defaults.ATTRIBUTION_METHODS),
+        metavar="METHOD",
+        help=f"the methods to evaluate, any of: {', '.join(defaults.ATTRIBUTION_METHODS)}",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=defaults.BASELINES,
+        default=defaults.BASELINE,
+        help="what removed pixels are replaced by: the micrograph blurred by a Gaussian of "
+        f"sigma {defaults.BLUR_SIGMA:g} px, or its mean grey value",
+    )
+    parser.add_argument(
+        "--steps",
+        type=cli.at_least(1),
+        default=defaults.EVALUATION_STEPS,
+        help="steps of the deletion and insertion curves, from no pixel replaced to all",
+    )
+    parser.add_argument(
+        "--stride",
+        type=cli.at_least(1),
+        default=defaults.OCCLUSION_STRIDE,
+        help=f"how far apart occlusion's {defaults.OCCLUSION_PATCH}x{defaults.OCCLUSION_PATCH} "
+        f"patches start, at most {defaults.OCCLUSION_PATCH} so that they cover every pixel; "
+        "smaller is finer and slower",
+    )
+    parser.add_argument(
+        "--sample",
+        type=cli.at_least(1),
+        help="evaluate only this many micrographs, drawn at random with the seed (all if unset)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
+        "random maps and the stability test",
+    )
+    arguments = parser.parse_args(arguments)
+    if arguments.stride > defaults.OCCLUSION_PATCH:
+        parser.error(
+            f"argument --stride: must be at most the patch's {defaults.OCCLUSION_PATCH}, so that "
+            f"every pixel is covered, got {arguments.stride}"
+        )
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    arguments = parse_arguments(argv, prog)
+    cli.check_inputs_and_model(arguments.inputs, arguments.model)
+    cli.start_keras()
+    from complexstep.evaluation import measure as evaluation
+    from complexstep.evaluation import methods as evaluation_methods
+    from complexstep.folders import evaluation as evaluation_folder
+
+    start = time.monotonic()
+    progress = cli.Progress("evaluation", units="maps")
+
+    def on_progress(done: int, total: int, path: Path, method: str) -> None:
+        progress(done, total, f"{path.name}: {method}")
+
+    methods = evaluation_methods.AttributionMethods(
+        arguments.model,
+        layer=arguments.layer,
+        settings=evaluation_methods.MethodSettings(occlusion_stride=arguments.stride),
+    )
+    report = evaluation_folder.evaluate_folder(
+        arguments.inputs,
+        arguments.outputs,
+        methods,
+        names=arguments.methods,
+        settings=evaluation.EvaluationSettings(
+            baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
+        ),
+        resize=arguments.resize,
+        sample=arguments.sample,
+        on_progress=on_progress,
+    )
+    cli.print_crops(report.cropped)
+    for line in report.failed:
+        print(line, file=sys.stderr)
+    if report.summary:
+        print(report.summary)
+    print(
+        f"evaluated {len(arguments.methods)} method(s) on {len(report.evaluated)} micrograph(s) "
+        f"in {time.monotonic() - start:.0f} s; results in {arguments.outputs}"
+    )
+    if report.failed:
+        print(f"{len(report.failed)} problem(s); see above", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    return 0

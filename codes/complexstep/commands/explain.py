@@ -1,0 +1,146 @@
+"""Stage 2: explain the trained autoencoder's latent code, pixel by pixel.
+
+Builds the complex-valued twin of the model trained by stage 1 and writes, for every micrograph in
+the inputs folder, how strongly each pixel drives the chosen layer's output: the norm of the
+output's imaginary part when that pixel alone is perturbed by i*h, divided by h. In the wavelet
+domain the same for every coefficient of the micrograph's wavelet transform, perturbed along its
+basis image.
+
+    python codes/obtain_attribution_contours.py --inputs contour_inputs --resize none
+    python codes/obtain_attribution_contours.py --domain wavelet --wavelet db2 --levels 4
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from complexstep import defaults
+from complexstep.commands import cli
+from complexstep.engines import wavelet_basis as wavelets
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    cli.add_inputs_argument(parser, "explain")
+    parser.add_argument(
+        "--outputs",
+        default=defaults.CONTOUR_OUTPUTS,
+        help="folder for <stem>.npy (raw float32 attribution) and <stem>.png (8-bit, min-max "
+        "scaled), or in the wavelet domain <stem>.wavelet.npy and <stem>.wavelet.json, mirroring "
+        "the inputs' subfolders",
+    )
+    parser.add_argument(
+        "--method",
+        default=defaults.METHOD,
+        choices=defaults.METHODS,
+        help="jacobian: reverse-mode passes through the twin, 3 to 5 times faster; complex-step: "
+        "complex-valued forward passes, as in the paper; both give the same numbers",
+    )
+    parser.add_argument(
+        "--h",
+        type=cli.positive_number,
+        default=defaults.H,
+        help="size of the imaginary step i*h added to each pixel (complex-step only; the result "
+        "does not depend on it beyond rounding)",
+    )
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help="name of the layer whose output is explained; 'code' is the latent code, any layer "
+        "of the model works (layers further from the input take longer)",
+    )
+    cli.add_model_arguments(parser, "explains")
+    parser.add_argument(
+        "--domain",
+        default=defaults.DOMAIN,
+        choices=defaults.DOMAINS,
+        help="pixel: the attribution of every pixel; wavelet: of every coefficient of the "
+        "micrograph's orthonormal wavelet transform (positions at scales), written as "
+        "<stem>.wavelet.npy in PyWavelets' coeffs_to_array layout, with <stem>.wavelet.json "
+        "giving each level's and orientation's share of the squared attribution",
+    )
+    parser.add_argument(
+        "--wavelet",
+        default=defaults.WAVELET,
+        help="in the wavelet domain, any orthogonal PyWavelets wavelet: haar, db2, db4, sym4, "
+        "coif1...",
+    )
+    parser.add_argument(
+        "--levels",
+        type=cli.at_least(1),
+        default=defaults.WAVELET_LEVELS,
+        help="in the wavelet domain, how many times the transform halves the micrograph; level l "
+        "holds variations with periods of 2**l to 2**(l+1) pixels",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave alone every micrograph whose .npy and .png (.wavelet.npy and .wavelet.json "
+        "in the wavelet domain) are already in --outputs, to continue an interrupted run",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=cli.at_least(1),
+        default=defaults.ENGINE_BATCH_SIZE,
+        help="perturbed copies of a 256x256 image pushed through a layer at once (smaller and "
+        "coarser images take proportionally more); larger is faster and uses more memory",
+    )
+    return parser.parse_args(arguments)
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    arguments = parse_arguments(argv, prog)
+    # A wavelet PyWavelets does not know is reported before Keras takes seconds to start.
+    if arguments.domain == "wavelet":
+        wavelets.check_wavelet(arguments.wavelet)
+    cli.check_inputs_and_model(arguments.inputs, arguments.model)
+    cli.start_keras()
+    from complexstep import api
+    from complexstep.folders import attribution as attribution_folder
+
+    explainer = api.Explainer(
+        arguments.model,
+        layer=arguments.layer,
+        method=arguments.method,
+        h=arguments.h,
+        batch_size=arguments.batch_size,
+        domain=arguments.domain,
+        wavelet=arguments.wavelet,
+        levels=arguments.levels,
+    )
+    start = time.monotonic()
+    progress = cli.Progress(f"{arguments.method} attribution", units="passes")
+
+    def on_progress(done: int, total: int, path: Path) -> None:
+        progress(done, total, path.name)
+
+    report = attribution_folder.attribute_folder(
+        arguments.inputs,
+        arguments.outputs,
+        explainer,
+        resize=arguments.resize,
+        skip_existing=arguments.skip_existing,
+        on_progress=on_progress,
+    )
+    cli.print_crops(report.cropped)
+    for error in report.failed:
+        print(f"skipped: {error}", file=sys.stderr)
+    existing = f"; {len(report.existing)} already there" if report.existing else ""
+    domain = (
+        f", {arguments.wavelet} wavelet, {arguments.levels} levels"
+        if arguments.domain == "wavelet"
+        else ""
+    )
+    print(
+        f"wrote the attribution maps of {len(report.written)} image(s) to {arguments.outputs} "
+        f"in {time.monotonic() - start:.1f} s ({arguments.method}, layer "
+        f"{arguments.layer!r}{domain}){existing}"
+    )
+    if report.failed:
+        print(f"{len(report.failed)} image(s) could not be explained", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    return 0

@@ -1,0 +1,95 @@
+"""Explore each micrograph's code in the browser: from a pixel to the code cells it drives and back.
+
+Writes, for every micrograph in the inputs folder, a self-contained web page
+``explore_<stem>.html`` (open it in any browser; it needs no server and no network) that links the
+micrograph, its attribution heatmap, the code's channels, the reconstruction and its error through
+the code's exact Jacobian, and a figure of the code's channels, ``activations_<stem>.png``.
+
+    python codes/explore_attributions.py --inputs contour_inputs --model pretrained
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from complexstep import defaults
+from complexstep.commands import cli
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    cli.add_inputs_argument(parser, "explore")
+    parser.add_argument(
+        "--outputs",
+        default=defaults.SMAPS,
+        help="folder for explore_<stem>.html and activations_<stem>.png, mirroring the inputs' "
+        "subfolders",
+    )
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help="name of the layer whose output the pages show as the code; 'code' is the latent "
+        "code; the reconstruction is always the model's last layer",
+    )
+    cli.add_model_arguments(parser, "explores")
+    parser.add_argument(
+        "--max-pixels",
+        type=cli.at_least(1),
+        default=defaults.EXPLORER_MAX_PIXELS,
+        help="the most pixels a page explains: a page holds the code's whole Jacobian, about 66 "
+        "values a pixel for the paper's code, so larger micrographs are left out and listed; "
+        "crop the region to explore, or resize",
+    )
+    parser.add_argument(
+        "--bits",
+        type=int,
+        choices=defaults.EXPLORER_BITS_CHOICES,
+        default=defaults.EXPLORER_BITS,
+        help="bits per Jacobian value in the page, each cell's values scaled by their largest "
+        "magnitude; 8 makes pages about half as large",
+    )
+    return parser.parse_args(arguments)
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    arguments = parse_arguments(argv, prog)
+    cli.check_inputs_and_model(arguments.inputs, arguments.model)
+    cli.start_keras()
+    from complexstep.explorer import page as explorer
+    from complexstep.folders import explorer as explorer_folder
+
+    start = time.monotonic()
+    progress = cli.Progress("explorer pages", units="micrographs")
+
+    def on_progress(done: int, total: int, path: Path) -> None:
+        progress(done, total, path.name)
+
+    report = explorer_folder.explore_folder(
+        arguments.inputs,
+        arguments.outputs,
+        explorer.Explorer(arguments.model, layer=arguments.layer),
+        resize=arguments.resize,
+        max_pixels=arguments.max_pixels,
+        bits=arguments.bits,
+        on_progress=on_progress,
+    )
+    cli.print_crops(report.cropped)
+    for line in report.too_large + report.failed:
+        print(line, file=sys.stderr)
+    if report.too_large:
+        print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
+    largest = max((size for _, size in report.pages), default=0)
+    print(
+        f"wrote {len(report.pages)} page(s) and activation figure(s) to {arguments.outputs} in "
+        f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
+        f"Jacobians; largest page {largest / 1e6:.1f} MB)"
+    )
+    problems = len(report.too_large) + len(report.failed)
+    if problems:
+        print(f"{problems} micrograph(s) could not be explored", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    return 0

@@ -1,0 +1,209 @@
+"""Stage 3: renders grey attribution images as the paper's heatmaps.
+
+Every grey attribution image in ``--inputs`` and its subfolders (stage 2's ``<stem>.png``, read
+from the lossless ``<stem>.npy`` beside it where there is one) becomes ``smp_cpa_<stem>.jpeg`` in
+``--outputs``, under the same subfolder: min-max scaled, smoothed with a Gaussian and coloured with
+the paper's 'bwr' colormap between 0.15 and 0.4. ``--overlay`` and ``--panel`` add the heatmap
+blended over its micrograph and a panel of all views for review. Every wavelet map
+(``<stem>.wavelet.npy``) becomes ``wavelet_<stem>.png`` (its coefficients in the dyadic layout),
+``scales_<stem>.png`` (a map per level over the micrograph) and ``shares_<stem>.png`` (the shares
+of levels and orientations).
+
+Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from complexstep import defaults
+from complexstep.commands import cli
+from complexstep.folders import heatmaps as heatmap_folder
+from complexstep.io import images
+from complexstep.rendering import heatmaps as rendering
+from complexstep.rendering import wavelets as wavelet_rendering
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    """Reads the command line.
+
+    Returns:
+        The parsed options.
+    """
+    parser = cli.ArgumentParser(
+        prog=prog,
+        description=(
+            "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to "
+            "[0, 1], smoothed with a Gaussian and coloured with a matplotlib colormap. The "
+            "defaults are the paper's."
+        ),
+    )
+    parser.add_argument(
+        "--inputs",
+        default=defaults.SINPS,
+        metavar="DIR",
+        help=(
+            "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
+            "lies beside <stem>.png its lossless values are used; wavelet maps "
+            "(<stem>.wavelet.npy from stage 2's --domain wavelet) are drawn too"
+        ),
+    )
+    parser.add_argument(
+        "--outputs",
+        default=defaults.SMAPS,
+        metavar="DIR",
+        help=(
+            f"folder for the heatmaps, written as {rendering.HEATMAP_PREFIX}<stem>.jpeg under the "
+            "same subfolder as their input"
+        ),
+    )
+    parser.add_argument(
+        "--sigma",
+        # A plain float, since 0 (no smoothing) is valid; HeatmapStyle rejects negative values.
+        type=float,
+        default=defaults.SIGMA,
+        help="standard deviation, in map pixels, of the Gaussian smoothing; 0 turns smoothing off",
+    )
+    parser.add_argument(
+        "--cmap",
+        default=defaults.CMAP,
+        metavar="NAME",
+        help="matplotlib colormap; 'bwr' shows low attribution blue and high red",
+    )
+    parser.add_argument(
+        "--vmin",
+        type=_colour_limit,
+        default=defaults.VMIN,
+        metavar="VALUE|auto",
+        help=(
+            "scaled value drawn with the colormap's first colour, or 'auto' for the smoothed "
+            f"map's percentile {rendering.AUTO_PERCENTILES[0]:g}"
+        ),
+    )
+    parser.add_argument(
+        "--vmax",
+        type=_colour_limit,
+        default=defaults.VMAX,
+        metavar="VALUE|auto",
+        help=(
+            "scaled value drawn with the colormap's last colour, or 'auto' for the smoothed "
+            f"map's percentile {rendering.AUTO_PERCENTILES[1]:g}"
+        ),
+    )
+    parser.add_argument(
+        "--dpi",
+        type=cli.positive_number,
+        default=defaults.DPI,
+        help=(
+            "resolution of heatmaps and overlays; a figure is 1/100 inch per map pixel, so a "
+            "256x256 map at 600 dpi makes 1536x1536 pixels"
+        ),
+    )
+    parser.add_argument(
+        "--overlay",
+        action="store_true",
+        help=(
+            f"also write {rendering.OVERLAY_PREFIX}<stem>.jpeg, the heatmap blended over the "
+            "micrograph of the same stem found in --micrographs; maps whose micrograph is "
+            "missing are listed"
+        ),
+    )
+    parser.add_argument(
+        "--panel",
+        action="store_true",
+        help=(
+            f"also write {rendering.PANEL_PREFIX}<stem>.png: micrograph, grey attribution, heatmap "
+            "and overlay side by side with a colour bar, at most "
+            f"{rendering.PANEL_MAXIMUM_DPI:g} dpi"
+        ),
+    )
+    parser.add_argument(
+        "--micrographs",
+        default=defaults.CONTOUR_INPUTS,
+        metavar="DIR",
+        help=(
+            "folder, searched with its subfolders, of the micrographs the maps were computed "
+            "from, matched by stem with any image suffix; used by --overlay and --panel, and by "
+            "wavelet maps' per-scale maps where it holds images"
+        ),
+    )
+    parser.add_argument(
+        "--per-level",
+        action="store_true",
+        help=(
+            f"colour each level of a wavelet map's layout ({wavelet_rendering.LAYOUT_PREFIX}"
+            "<stem>.png) on its own scale, so that weak fine levels show beside strong coarse ones"
+        ),
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=cli.positive_number,
+        default=None,
+        metavar="MICROMETRES",
+        help=(
+            "the micrographs' pixel size, to label wavelet levels with the physical periods they "
+            "hold (level l: 2**l to 2**(l+1) pixels); without it levels are labelled in pixels"
+        ),
+    )
+    return parser.parse_args(arguments)
+
+
+def _colour_limit(text: str) -> float | str:
+    """Parses a colour limit: a number or 'auto'."""
+    if text.strip().lower() == rendering.AUTO:
+        return rendering.AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or '{rendering.AUTO}', not {text!r}"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Renders every attribution image, reporting unreadable ones without stopping.
+
+    Returns:
+        0 if every map and requested view was written, else 1.
+
+    Raises:
+        ComplexStepError: for a missing or empty input folder or an invalid setting.
+    """
+    arguments = parse_arguments(argv, prog)
+    if arguments.inputs == defaults.SINPS and not images.list_images(arguments.inputs):
+        # Run in order with their defaults, stage 2 writes where stage 3 does not look.
+        raise cli.UsageError(
+            f"no attribution maps in {defaults.SINPS}: stage 2 writes its maps to "
+            f"{defaults.CONTOUR_OUTPUTS}; copy the maps to render into {defaults.SINPS}/all, or "
+            f"pass --inputs {defaults.CONTOUR_OUTPUTS}"
+        )
+    style = rendering.HeatmapStyle(
+        sigma=arguments.sigma,
+        cmap=arguments.cmap,
+        vmin=arguments.vmin,
+        vmax=arguments.vmax,
+        dpi=arguments.dpi,
+    )
+    wavelet_style = wavelet_rendering.WaveletStyle(
+        per_level=arguments.per_level,
+        pixel_size=arguments.pixel_size,
+        dpi=min(arguments.dpi, rendering.PANEL_MAXIMUM_DPI),
+    )
+    on_progress = cli.Progress("heatmaps")
+
+    report = heatmap_folder.render_folder(
+        arguments.inputs,
+        arguments.outputs,
+        style,
+        overlay=arguments.overlay,
+        panel=arguments.panel,
+        micrographs=arguments.micrographs,
+        on_progress=on_progress,
+        wavelet_style=wavelet_style,
+    )
+    for line in report.notes + report.problems:
+        print(line, file=sys.stderr)
+    print(report.summary())
+    return cli.EXIT_FAILURE if report.problems else 0

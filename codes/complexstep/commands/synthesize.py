@@ -1,0 +1,94 @@
+"""Fills empty image folders with synthetic ferrite-pearlite micrographs, so the pipeline can run.
+
+Run from the repository root as ``python codes/generate_synthetic_micrographs.py``; ``--help``
+explains each flag. A folder that already holds any image is left alone, so real micrographs put
+in place of the synthetic ones are never overwritten; the same seed always gives the same images.
+"""
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from complexstep.commands import cli
+from complexstep.model import synthetic
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    """Reads the command line.
+
+    Returns:
+        The image counts, their folders and the seed.
+    """
+    parser = cli.ArgumentParser(
+        prog=prog,
+        description=(
+            "Write seeded synthetic 256x256 grey micrographs of ferrite-pearlite steel into the "
+            "training, test and contour-input folders, skipping any folder that already holds "
+            "an image."
+        ),
+    )
+    parser.add_argument(
+        "--train",
+        type=cli.at_least(0),
+        default=400,
+        help="how many images to write into the training folder if it holds none",
+    )
+    parser.add_argument(
+        "--train-dir",
+        type=Path,
+        default=Path("microstructural_images/train/all"),
+        help="folder for the training images",
+    )
+    parser.add_argument(
+        "--test",
+        type=cli.at_least(0),
+        default=100,
+        help="how many images to write into the test folder if it holds none",
+    )
+    parser.add_argument(
+        "--test-dir",
+        type=Path,
+        default=Path("microstructural_images/test/all"),
+        help="folder for the test images",
+    )
+    parser.add_argument(
+        "--contour-inputs",
+        type=cli.at_least(0),
+        default=4,
+        help="how many images to write into the contour-input folder if it holds none",
+    )
+    parser.add_argument(
+        "--contour-dir",
+        type=Path,
+        default=Path("contour_inputs"),
+        help="folder of the images stage 2 draws attribution contours on",
+    )
+    parser.add_argument(
+        "--seed", type=cli.at_least(0), default=0, help="seed the images are drawn from, 0 or more"
+    )
+    return parser.parse_args(arguments)
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Fills the empty folders and reports what was done to each.
+
+    Returns:
+        The exit status, 0 on success.
+    """
+    arguments = parse_arguments(argv, prog)
+    counts = {
+        arguments.train_dir: arguments.train,
+        arguments.test_dir: arguments.test,
+        arguments.contour_dir: arguments.contour_inputs,
+    }
+    if len(counts) < 3:
+        raise cli.UsageError("the training, test and contour-input folders must be different")
+    written = synthetic.fill_empty_folders(counts, arguments.seed, progress=cli.progress)
+    for folder, count in written.items():
+        if count == 0 and counts[folder] > 0:
+            print(f"left {folder} alone because it already holds images")
+        else:
+            print(f"written {count} images to {folder}")
+    return 0

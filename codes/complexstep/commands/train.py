@@ -1,0 +1,193 @@
+"""Stage 1: trains the paper's convolutional autoencoder on a folder of micrographs.
+
+Run from the repository root as ``python codes/build_convolutional_autoencoder.py``; every flag
+defaults to the paper's setting, and ``--help`` explains each. The trained model, its weights, the
+loss per epoch and two plots are written to the models folder for stages 2 and 3; the training
+state is saved there after every epoch, so that ``--resume`` continues an interrupted run.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from complexstep import defaults
+from complexstep.commands import cli
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    """Parses and checks the command line.
+
+    Args:
+        arguments: the command-line arguments; None reads them from ``sys.argv``.
+
+    Returns:
+        The flags' values.
+
+    Raises:
+        UsageError: if a flag is unknown or its value is invalid.
+    """
+    parser = cli.ArgumentParser(
+        prog=prog,
+        description=(
+            "Train the convolutional autoencoder of Arumugam & Kiran (2022) on grey micrographs "
+            "and save the model, its weights, the loss per epoch and plots of the loss and of a "
+            "few reconstructions. Defaults are the paper's settings. Runs on the Keras backend "
+            "named by KERAS_BACKEND (tensorflow, jax or torch), on its GPUs where it sees any."
+        ),
+    )
+    parser.add_argument(
+        "--train-dir",
+        default=defaults.TRAIN_DIR,
+        help="folder of training micrographs (PNG, JPEG, TIFF or BMP; subfolders are searched)",
+    )
+    parser.add_argument(
+        "--test-dir",
+        default=defaults.TEST_DIR,
+        help="folder of test micrographs, used for the validation loss after each epoch",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=cli.at_least(1),
+        default=defaults.EPOCHS,
+        help="passes over the training images, counting those done before a --resume",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=cli.at_least(1),
+        default=defaults.BATCH_SIZE,
+        help="images per gradient step",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=cli.positive_number,
+        default=defaults.LEARNING_RATE,
+        help="learning rate of the Adam optimiser",
+    )
+    parser.add_argument(
+        "--models-dir",
+        default=defaults.MODELS_DIR,
+        help="folder that receives the model, weights, loss history, plots and the training "
+        "state saved after every epoch (created if needed)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=cli.at_least(0),
+        default=defaults.SEED,
+        help="seed of the initial weights, the shuffling and the crops; with --deterministic the "
+        "same seed and images give the same model on the same machine",
+    )
+    parser.add_argument(
+        "--crop",
+        type=_crop_size,
+        default=None,
+        metavar="SIZE",
+        help="train on random SIZE x SIZE crops of the micrographs at their own resolution, drawn "
+        "afresh each epoch (validated on their centres), instead of resizing them to "
+        f"{defaults.IMAGE_SIZE}x{defaults.IMAGE_SIZE} as the paper does; a multiple of 16, "
+        "no larger than the smallest micrograph",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run saved in --models-dir from its last completed epoch, "
+        "with the same settings and images",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="use deterministic kernels (TensorFlow backend), so that a rerun or a resumed run "
+        "ends with bit-identical weights; may be slower",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=defaults.PRECISIONS,
+        default=defaults.PRECISION,
+        help="bfloat16 computes in mixed precision with float32 weights: for GPUs, since it is "
+        "several times slower on CPUs",
+    )
+    parser.add_argument(
+        "--devices",
+        default=None,
+        metavar="LIST",
+        help="comma-separated devices to train on data-parallel, as the backend names them "
+        "(gpu:0,gpu:1); default all of the backend's accelerators, or its CPU",
+    )
+    parser.add_argument(
+        "--workers",
+        type=cli.at_least(1),
+        default=defaults.WORKERS,
+        help="threads decoding images ahead of the model; more help a fast GPU",
+    )
+    return parser.parse_args(arguments)
+
+
+def _crop_size(text: str) -> int:
+    """Parses a crop side: a multiple of 16, as the network's four poolings need."""
+    value = cli.at_least(16)(text)
+    if value % 16:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 16, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Trains the autoencoder as the command line asks and reports the final validation loss."""
+    arguments = parse_arguments(argv, prog)
+    cli.start_keras()
+    from complexstep.model import training
+
+    reporter = _Reporter()
+    result = training.train(
+        train_dir=arguments.train_dir,
+        test_dir=arguments.test_dir,
+        models_dir=arguments.models_dir,
+        epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        learning_rate=arguments.learning_rate,
+        seed=arguments.seed,
+        crop=arguments.crop,
+        resume=arguments.resume,
+        deterministic=arguments.deterministic,
+        precision=arguments.precision,
+        devices=None if arguments.devices is None else arguments.devices.split(","),
+        workers=arguments.workers,
+        on_progress=reporter,
+    )
+    for error in result.skipped:
+        print(f"skipped: {error}", file=sys.stderr)
+    resumed = f", resumed after epoch {result.first_epoch}" if result.first_epoch else ""
+    print(
+        f"validation loss (MSE) {result.val_loss:.4g} after {arguments.epochs} epoch(s) on "
+        f"{result.train_images} training images{resumed}; model, weights, history and plots "
+        f"written to {arguments.models_dir}"
+    )
+    return 0
+
+
+class _Reporter:
+    """Turns training's progress reports into progress bars and a line per epoch."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, progress) -> None:
+        if progress.kind == "check":
+            if progress.done == 1:
+                self.bar = cli.ProgressBar(progress.total, f"checking {progress.label}")
+            self.bar.advance()
+        elif progress.kind == "batch" and sys.stderr.isatty():
+            # In a log, the line per epoch says enough.
+            if progress.done == 1:
+                self.bar = cli.ProgressBar(
+                    progress.total, f"epoch {progress.epoch}", units="batches"
+                )
+            self.bar.advance()
+        elif progress.kind == "epoch":
+            logs = progress.logs
+            print(
+                f"epoch {progress.done}/{progress.total}: loss {logs['loss']:.4g}, "
+                f"val_loss {logs['val_loss']:.4g}, {logs['seconds']:.0f} s; state saved",
+                file=sys.stderr,
+                flush=True,
+            )
