@@ -104,7 +104,7 @@ def test_a_sample_is_drawn_with_the_seed(tmp_path, methods):
     report = evaluation_folder.evaluate_folder(
         inputs, tmp_path / "out", methods, names=["darkness"], resize=32, sample=2
     )
-    assert report.evaluated == first
+    assert report.written == first
     with pytest.raises(SettingError, match="at least 1"):
         evaluation_folder.choose(paths, 0, seed=0)
 
@@ -116,7 +116,7 @@ def test_unreadable_micrographs_are_reported_and_the_rest_evaluated(tmp_path, me
     report = evaluation_folder.evaluate_folder(
         inputs, tmp_path / "out", methods, names=["edges"], resize=32
     )
-    assert len(report.evaluated) == 1
+    assert len(report.written) == 1
     assert report.failed == [f"cannot read {inputs / 'broken.png'}: not an image PIL can decode"]
 
 

@@ -46,20 +46,21 @@ def test_report_says_what_was_written_cropped_left_out_and_failed(
         on_progress=lambda done, total, path: heard.append((done, total, path.name)),
     )
     page = outputs / "sub" / "explore_a.html"
-    assert [path for path, _ in report.pages] == [page, outputs / "explore_twin.html"]
-    assert report.figures == [
+    assert report.written == [inputs / "sub" / "a.png", inputs / "twin.jpg"]
+    assert report.outputs == [
+        page,
         outputs / "sub" / "activations_a.png",
+        outputs / "explore_twin.html",
         outputs / "activations_twin.png",
     ]
-    assert dict(report.pages)[page] == page.stat().st_size
     assert report.cropped == [(inputs / "sub" / "a.png", (70, 40), (68, 40))]
-    assert report.too_large == [
+    assert len(report.failed) == 3
+    assert report.failed[0] == (
         f"left out {inputs / 'big.png'}: 64x64 is 4,096 pixels, more than the 3,000 a page holds; "
         "crop the region to explore, or resize it"
-    ]
-    assert len(report.failed) == 2
-    assert report.failed[0].startswith(f"cannot read {inputs / 'broken.png'}")
-    assert report.failed[1] == (
+    )
+    assert report.failed[1].startswith(f"cannot read {inputs / 'broken.png'}")
+    assert report.failed[2] == (
         f"skipped {inputs / 'twin.png'}: its page would overwrite that of {inputs / 'twin.jpg'}"
     )
     data = explorer_helpers.page_data(page)

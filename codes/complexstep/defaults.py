@@ -53,6 +53,10 @@ CONTOUR_OUTPUTS = "contour_outputs/all"
 SINPS = "sinps"
 SMAPS = "smaps"
 
+# A partial file (``.<name>.partial-*``) older than this is taken for one a killed run left behind
+# and removed by the next run into its folder; a younger one may be another run's, still writing.
+STALE_PARTIAL_SECONDS = 600
+
 # The model's name, and the file stage 1 writes and stage 2 reads.
 MODEL_NAME = "autoencoder_microstructure"
 MODEL_FILE = f"{MODEL_NAME}.keras"

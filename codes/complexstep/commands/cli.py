@@ -129,14 +129,19 @@ def check_inputs_and_model(inputs: str, model: str) -> None:
         )
 
 
-def print_crops(cropped: Sequence[tuple[Path, tuple[int, int], tuple[int, int]]]) -> None:
-    """Says, one line each, which micrographs were cropped to a size the network takes."""
-    for path, size, explained in cropped:
+def print_report(report) -> None:
+    """Says, one line each on standard error, what a folder driver noted, cropped and could not
+    do."""
+    for line in report.notes:
+        print(line, file=sys.stderr)
+    for path, size, explained in report.cropped:
         print(
             f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
             "and right edges)",
             file=sys.stderr,
         )
+    for line in report.failed:
+        print(line, file=sys.stderr)
 
 
 def positive_number(text: str) -> float:

@@ -118,13 +118,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         sample=arguments.sample,
         on_progress=on_progress,
     )
-    cli.print_crops(report.cropped)
-    for line in report.failed:
-        print(line, file=sys.stderr)
+    cli.print_report(report)
     if report.summary:
         print(report.summary)
     print(
-        f"evaluated {len(arguments.methods)} method(s) on {len(report.evaluated)} micrograph(s) "
+        f"evaluated {len(arguments.methods)} method(s) on {len(report.written)} micrograph(s) "
         f"in {time.monotonic() - start:.0f} s; results in {arguments.outputs}"
     )
     if report.failed:

@@ -126,9 +126,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         skip_existing=arguments.skip_existing,
         on_progress=on_progress,
     )
-    cli.print_crops(report.cropped)
-    for error in report.failed:
-        print(f"skipped: {error}", file=sys.stderr)
+    cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
     domain = (
         f", {arguments.wavelet} wavelet, {arguments.levels} levels"

@@ -77,19 +77,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         bits=arguments.bits,
         on_progress=on_progress,
     )
-    cli.print_crops(report.cropped)
-    for line in report.too_large + report.failed:
-        print(line, file=sys.stderr)
-    if report.too_large:
+    cli.print_report(report)
+    if any(line.startswith("left out ") for line in report.failed):
         print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
-    largest = max((size for _, size in report.pages), default=0)
+    pages = [path for path in report.outputs if path.suffix == ".html"]
+    largest = max((path.stat().st_size for path in pages), default=0)
     print(
-        f"wrote {len(report.pages)} page(s) and activation figure(s) to {arguments.outputs} in "
+        f"wrote {len(pages)} page(s) and activation figure(s) to {arguments.outputs} in "
         f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
         f"Jacobians; largest page {largest / 1e6:.1f} MB)"
     )
-    problems = len(report.too_large) + len(report.failed)
-    if problems:
-        print(f"{problems} micrograph(s) could not be explored", file=sys.stderr)
+    if report.failed:
+        print(f"{len(report.failed)} micrograph(s) could not be explored", file=sys.stderr)
         return cli.EXIT_FAILURE
     return 0

@@ -10,38 +10,16 @@ share of each level and orientation). Interrupted runs over thousands
 of micrographs continue where they stopped with ``skip_existing``.
 """
 
-import dataclasses
-import itertools
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from complexstep import defaults
 from complexstep.api import Explainer
-from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.folders import loop
+from complexstep.folders.loop import FolderReport
 from complexstep.io import images
-
-
-@dataclasses.dataclass
-class FolderReport:
-    """What ``attribute_folder`` did.
-
-    Attributes:
-        written: the micrographs whose maps were written.
-        existing: the micrographs left alone because both their files were there.
-        cropped: ``(micrograph, its size, the size explained)`` for those cropped to fit.
-        failed: the errors of the micrographs that could not be read or explained.
-    """
-
-    written: list[Path] = dataclasses.field(default_factory=list)
-    existing: list[Path] = dataclasses.field(default_factory=list)
-    cropped: list[tuple[Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
-        default_factory=list
-    )
-    failed: list[Exception] = dataclasses.field(default_factory=list)
 
 
 def targets(
@@ -55,30 +33,6 @@ def targets(
             stem.name + ".wavelet.json"
         )
     return stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")
-
-
-def explained_size(path: Path, resize: int | None, step: int) -> tuple[int, int]:
-    """The size a micrograph is explained at.
-
-    Only the file's header is read.
-
-    Raises:
-        UnreadableImageError: if the file is not an image.
-        ImageSizeError: if it is smaller than one accepted size.
-    """
-    if resize is not None:
-        return resize, resize
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError) as error:
-        raise UnreadableImageError.of(path, error) from None
-    size = (height // step * step, width // step * step)
-    if 0 in size:
-        raise ImageSizeError(
-            f"{path} is {height}x{width}, smaller than the network's least size, {step}x{step}"
-        )
-    return size
 
 
 def attribute_folder(
@@ -95,7 +49,7 @@ def attribute_folder(
     For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
     the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled), each
     atomically; in the wavelet domain ``<stem>.wavelet.npy`` and ``<stem>.wavelet.json`` instead.
-    A micrograph that cannot be read is recorded and the run goes on.
+    A micrograph that cannot be read or written is recorded and the run goes on.
 
     Args:
         inputs: the folder of micrographs.
@@ -111,67 +65,61 @@ def attribute_folder(
         What was written, left alone, cropped and failed.
 
     Raises:
-        FolderError: if the input folder is missing or holds no image.
+        FolderError: if the input folder is missing or holds no image, or the outputs would
+            replace an input or cannot be written.
         ImageSizeError: if ``resize`` is not a size the network takes.
         SettingError: if ``resize`` is a size the wavelet transform's levels do not fit.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    paths = images.find_images(inputs)
     if resize is not None:
         explainer.check_size(resize, resize)
     report = FolderReport()
-    work = []
-    for path in paths:
-        written = targets(inputs, path, outputs, explainer.domain)
-        if skip_existing and all(target.is_file() for target in written):
-            report.existing.append(path)
-            continue
-        try:
-            size = explained_size(path, resize, explainer.step)
-            explainer.check_size(*size)
-        except (UnreadableImageError, ImageSizeError, SettingError) as error:
-            report.failed.append(error)
-            continue
-        work.append((path, size))
-    # Micrographs of one size are explained together, as many as the explainer takes per call,
-    # wherever they lie in the folder; the sort is stable, so each size keeps the folder's order.
-    work.sort(key=lambda item: item[1])
-    total = sum(explainer.passes(*size) for _, size in work)
+
+    work = loop.plan(
+        inputs,
+        outputs,
+        lambda path: targets(inputs, path, outputs, explainer.domain),
+        report,
+        size_of=loop.sizer(explainer, resize),
+        noun="map",
+        skip_existing=skip_existing,
+    )
+    total = sum(explainer.passes(*item.size) for item in work)
     done = 0
-    for size, group in itertools.groupby(work, key=lambda item: item[1]):
-        group = list(group)
-        for start in range(0, len(group), explainer.images_per_call):
-            chunk, read = [], []
-            for path, _ in group[start : start + explainer.images_per_call]:
-                try:
-                    image = images.read_image(path, size=resize)
-                except UnreadableImageError as error:
-                    report.failed.append(error)
-                    done += explainer.passes(*size)
-                    continue
-                if image.shape != size:
-                    report.cropped.append((path, image.shape, size))
-                chunk.append(path)
-                read.append(image[: size[0], : size[1]])
-            if not chunk:
-                continue
+    for chunk in loop.by_size(work, explainer.images_per_call):
+        read = []
+        for item in chunk:
+            image = loop.read(item, resize, report)
+            if image is None:
+                done += explainer.passes(*item.size)
+            else:
+                read.append((item, image))
+        if not read:
+            continue
 
-            def on_pass(count: int, path=chunk[-1]) -> None:
-                nonlocal done
-                done += count
-                if on_progress is not None:
-                    on_progress(done, total, path)
+        def on_pass(count: int, path=read[-1][0].path) -> None:
+            nonlocal done
+            done += count
+            if on_progress is not None:
+                on_progress(done, total, path)
 
-            for path, values in zip(chunk, explainer.attribute_many(read, on_pass), strict=True):
-                array_path, beside = targets(inputs, path, outputs, explainer.domain)
-                images.write_array(array_path, values)
-                if explainer.domain == "wavelet":
-                    summary = explainer.basis(*values.shape).summary(values)
-                    images.write_atomically(
-                        beside,
-                        lambda temporary: temporary.write_text(json.dumps(summary, indent=2)),
-                    )
-                else:
-                    images.write_grey_png(beside, values)
-                report.written.append(path)
+        maps = explainer.attribute_many([image for _, image in read], on_pass)
+        for (item, _), values in zip(read, maps, strict=True):
+            if _write_map(
+                report, targets(inputs, item.path, outputs, explainer.domain), values, explainer
+            ):
+                report.written.append(item.path)
     return report
+
+
+def _write_map(report: FolderReport, written: tuple[Path, Path], values, explainer) -> bool:
+    """Writes one micrograph's two files, recording any that cannot be written."""
+    array_path, beside = written
+    if not report.write(array_path, lambda path: images.write_array(path, values)):
+        return False
+    if explainer.domain == "wavelet":
+        text = json.dumps(explainer.basis(*values.shape).summary(values), indent=2)
+        return report.write(
+            beside, lambda path: images.write_atomically(path, lambda part: part.write_text(text))
+        )
+    return report.write(beside, lambda path: images.write_grey_png(path, values))

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.errors import SettingError
 from complexstep.evaluation.measure import (
     METRICS,
     EvaluationSettings,
@@ -36,7 +36,8 @@ from complexstep.evaluation.measure import (
     summary_table,
 )
 from complexstep.evaluation.methods import AttributionMethods, baseline_of, check_methods
-from complexstep.folders.attribution import explained_size
+from complexstep.folders import loop
+from complexstep.folders.loop import FolderReport
 from complexstep.io import images
 from complexstep.rendering.evaluation import (
     CURVES_FILE,
@@ -51,26 +52,17 @@ SUMMARY_FILE = "summary.md"
 
 
 @dataclasses.dataclass
-class EvaluationReport:
-    """What ``evaluate_folder`` did.
+class EvaluationReport(FolderReport):
+    """What ``evaluate_folder`` did: a folder report whose ``written`` are the micrographs
+    evaluated, with what was measured.
 
     Attributes:
-        evaluated: the micrographs evaluated.
         rows: one row per method and micrograph, as ``metrics.csv`` holds them.
         summary: the Markdown table of ``summary.md``; empty if nothing was evaluated.
-        written: the files written.
-        cropped: ``(micrograph, its size, the size evaluated)`` for those cropped to fit.
-        failed: one line for each micrograph that could not be read, evaluated or written.
     """
 
-    evaluated: list[Path] = dataclasses.field(default_factory=list)
     rows: list[dict] = dataclasses.field(default_factory=list)
     summary: str = ""
-    written: list[Path] = dataclasses.field(default_factory=list)
-    cropped: list[tuple[Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
-        default_factory=list
-    )
-    failed: list[str] = dataclasses.field(default_factory=list)
 
 
 def choose(paths: Sequence[Path], sample: int | None, seed: int) -> list[Path]:
@@ -122,15 +114,26 @@ def evaluate_folder(
     """
     inputs, outputs = Path(inputs), Path(outputs)
     names = check_methods(names)
-    paths = choose(images.find_images(inputs), sample, settings.seed)
     if resize is not None:
         methods.explainer.check_size(resize, resize)
     report = EvaluationReport()
+    paths = choose(loop.find_micrographs(inputs, outputs, report), sample, settings.seed)
+
+    work = loop.plan(
+        inputs,
+        outputs,
+        lambda path: [_panel_path(inputs, path, outputs)],
+        report,
+        size_of=loop.sizer(methods.explainer, resize),
+        noun="panel",
+        paths=paths,
+    )
     curves: dict[str, list] = {name: [] for name in names}
-    total, done = len(paths) * len(names), 0
+    total, done = len(work) * len(names), 0
     warm = set()
-    for path in paths:
-        image = _read(path, resize, methods, report)
+    for item in work:
+        path = item.path
+        image = loop.read(item, resize, report)
         if image is None:
             done += len(names)
             continue
@@ -150,12 +153,15 @@ def evaluate_folder(
         except SettingError as error:
             report.failed.append(f"cannot evaluate {path}: {error}")
             continue
-        report.evaluated.append(path)
+        report.written.append(path)
         for method, result in results.items():
             report.rows.append({"method": method, "image": name, **result.metrics})
             curves[method].append((result.deletion, result.insertion))
-        panel = outputs / path.parent.relative_to(inputs) / f"{PANEL_PREFIX}{path.stem}.png"
-        _write(report, panel, lambda target: _panel(target, path.stem, image, results))
+        _write(
+            report,
+            _panel_path(inputs, path, outputs),
+            lambda target: _panel(target, path.stem, image, results),
+        )
         _write(report, outputs / METRICS_FILE, lambda target: _write_metrics(target, report.rows))
         _write(report, outputs / CURVES_TABLE, lambda target: _write_curves(target, curves, report))
     if report.rows:
@@ -180,29 +186,14 @@ def _warm_up(methods, image: np.ndarray, names, settings: EvaluationSettings) ->
         methods.attribute(method, image, baseline, np.random.default_rng(0))
 
 
-def _read(path: Path, resize, methods: AttributionMethods, report: EvaluationReport):
-    """A micrograph as stage 2 reads it, or None, recorded, where it cannot be."""
-    try:
-        size = explained_size(path, resize, methods.explainer.step)
-        methods.explainer.check_size(*size)
-        image = images.read_image(path, size=resize)
-    except (UnreadableImageError, ImageSizeError) as error:
-        report.failed.append(str(error))
-        return None
-    if image.shape != size:
-        report.cropped.append((path, image.shape, size))
-    return image[: size[0], : size[1]]
-
-
 def _write(report: EvaluationReport, path: Path, write: Callable[[Path], object]) -> None:
     """Writes one output atomically, recording it, or recording why it could not be written."""
-    try:
-        images.write_atomically(path, write)
-    except OSError as error:
-        report.failed.append(f"cannot write {path}: {error.strerror or error}")
-        return
-    if path not in report.written:
-        report.written.append(path)
+    report.write(path, lambda target: images.write_atomically(target, write))
+
+
+def _panel_path(inputs: Path, path: Path, outputs: Path) -> Path:
+    """Where the panel of the micrograph at ``path`` goes, mirroring its subfolder."""
+    return outputs / path.parent.relative_to(inputs) / f"{PANEL_PREFIX}{path.stem}.png"
 
 
 def _panel(target: Path, stem: str, image: np.ndarray, results: dict[str, MethodResult]) -> None:
@@ -243,7 +234,7 @@ def _summary_text(
     buffer = io.StringIO()
     buffer.write("# Faithfulness of the attribution maps\n\n")
     buffer.write(
-        f"{len(report.evaluated)} of {chosen} micrograph(s) evaluated; layer "
+        f"{len(report.written)} of {chosen} micrograph(s) evaluated; layer "
         f"`{methods.explainer.layer}`; baseline `{settings.baseline}`"
         + (
             f" (Gaussian blur, sigma {settings.blur_sigma:g} px)"

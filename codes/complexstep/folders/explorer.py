@@ -7,13 +7,12 @@ pixel for the paper's code), so micrographs of more than ``max_pixels`` pixels a
 reported; crop the region to explore, or resize.
 """
 
-import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from complexstep import defaults
-from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.errors import ImageSizeError, SettingError
 from complexstep.explorer.page import (
     ACTIVATIONS_PREFIX,
     PAGE_PREFIX,
@@ -22,29 +21,8 @@ from complexstep.explorer.page import (
     render_activations,
     write_page,
 )
-from complexstep.folders.attribution import explained_size
-from complexstep.io import images
-
-
-@dataclasses.dataclass
-class ExplorerReport:
-    """What ``explore_folder`` did.
-
-    Attributes:
-        pages: the pages written, with their sizes in bytes.
-        figures: the activation figures written.
-        cropped: ``(micrograph, its size, the size explained)`` for those cropped to fit.
-        too_large: one line for each micrograph left out for its size.
-        failed: one line for each micrograph that could not be read, explained or written.
-    """
-
-    pages: list[tuple[Path, int]] = dataclasses.field(default_factory=list)
-    figures: list[Path] = dataclasses.field(default_factory=list)
-    cropped: list[tuple[Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
-        default_factory=list
-    )
-    too_large: list[str] = dataclasses.field(default_factory=list)
-    failed: list[str] = dataclasses.field(default_factory=list)
+from complexstep.folders import loop
+from complexstep.folders.loop import FolderReport
 
 
 def targets(inputs: Path, path: Path, outputs: Path) -> tuple[Path, Path]:
@@ -65,7 +43,7 @@ def explore_folder(
     max_pixels: int = defaults.EXPLORER_MAX_PIXELS,
     bits: int = defaults.EXPLORER_BITS,
     on_progress: Callable[[int, int, Path], None] | None = None,
-) -> ExplorerReport:
+) -> FolderReport:
     """Writes a page and an activation figure for every micrograph in a folder and its subfolders.
 
     For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/explore_<stem>.html``
@@ -85,75 +63,48 @@ def explore_folder(
             just done, after each.
 
     Returns:
-        What was written, cropped, left out and failed.
+        What was written (the report's outputs are the pages and figures), cropped and failed.
 
     Raises:
-        FolderError: if the input folder is missing or holds no image.
+        FolderError: if the input folder is missing or holds no image, or the outputs would
+            replace an input or cannot be written.
         ImageSizeError: if ``resize`` is not a size the network takes.
         SettingError: for a ``max_pixels`` below one or bits other than 8 or 16.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    paths = images.find_images(inputs)
     if max_pixels < 1:
         raise SettingError(f"max_pixels must be at least 1, not {max_pixels}")
     check_bits(bits)
     if resize is not None:
         explorer.explainer.check_size(resize, resize)
-    report = ExplorerReport()
-    work, claimed = [], {}
-    for path in paths:
-        page_path, _ = targets(inputs, path, outputs)
-        if page_path in claimed:
-            report.failed.append(
-                f"skipped {path}: its page would overwrite that of {claimed[page_path]}"
-            )
-            continue
-        claimed[page_path] = path
-        try:
-            size = explained_size(path, resize, explorer.step)
-        except (UnreadableImageError, ImageSizeError) as error:
-            report.failed.append(str(error))
-            continue
+    report = FolderReport()
+
+    def size_of(path: Path) -> tuple[int, int]:
+        size = loop.explained_size(path, resize, explorer.step)
         if size[0] * size[1] > max_pixels:
-            report.too_large.append(
+            raise ImageSizeError(
                 f"left out {path}: {size[0]}x{size[1]} is {size[0] * size[1]:,} pixels, more "
                 f"than the {max_pixels:,} a page holds; crop the region to explore, or resize it"
             )
-            continue
-        work.append((path, size))
-    for done, (path, size) in enumerate(work, start=1):
-        _explore_one(path, size, inputs, outputs, explorer, resize, bits, report)
+        return size
+
+    work = loop.plan(
+        inputs,
+        outputs,
+        lambda path: targets(inputs, path, outputs),
+        report,
+        size_of=size_of,
+        noun="page",
+    )
+    for done, item in enumerate(work, start=1):
+        image = loop.read(item, resize, report)
+        if image is not None:
+            exploration = explorer.explore(image, item.path.stem)
+            page_path, figure_path = targets(inputs, item.path, outputs)
+            if report.write(page_path, lambda path: write_page(path, exploration, bits)) and (
+                report.write(figure_path, lambda path: render_activations(path, exploration))
+            ):
+                report.written.append(item.path)
         if on_progress is not None:
-            on_progress(done, len(work), path)
+            on_progress(done, len(work), item.path)
     return report
-
-
-def _explore_one(
-    path: Path,
-    size: tuple[int, int],
-    inputs: Path,
-    outputs: Path,
-    explorer: Explorer,
-    resize: int | None,
-    bits: int,
-    report: ExplorerReport,
-) -> None:
-    """Writes the page and the figure of one micrograph, or records why not."""
-    try:
-        image = images.read_image(path, size=resize)
-    except UnreadableImageError as error:
-        report.failed.append(str(error))
-        return
-    if image.shape != size:
-        report.cropped.append((path, image.shape, size))
-        image = image[: size[0], : size[1]]
-    exploration = explorer.explore(image, path.stem)
-    page_path, figure_path = targets(inputs, path, outputs)
-    try:
-        write_page(page_path, exploration, bits)
-        render_activations(figure_path, exploration)
-    except OSError as error:
-        report.failed.append(f"cannot write {page_path.parent}: {error.strerror or error}")
-        return
-    report.pages.append((page_path, page_path.stat().st_size))
-    report.figures.append(figure_path)

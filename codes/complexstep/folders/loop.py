@@ -1,0 +1,305 @@
+"""The loop every folder driver shares: find micrographs, plan their outputs, read, write, report.
+
+A driver names the files each micrograph becomes (its *targets*); this module does the rest the
+same way for every stage, so that what one stage guarantees they all do:
+
+- inputs are never replaced: a run whose outputs folder is its inputs folder, or one of whose
+  targets is an input, is refused before any work, and an outputs folder inside the inputs is
+  left out of the search, so that a rerun does not take its own outputs for micrographs;
+- no result is silently lost: two micrographs that would write one target (``a.png`` and
+  ``a.tif`` both become ``a.npy``) are both reported and the later one skipped, a folder where a
+  file should go is reported before any work, and every write is atomic;
+- every bad file gets one line and the batch goes on: unreadable, too small, too large or
+  non-finite micrographs, symbolic links to folders, FIFOs and dangling links are recorded in the
+  report, never raised;
+- temporary files a killed run left behind (``.<name>.partial-*``, from ``io.write_atomically``)
+  are removed by the next run into that folder, once old enough not to be another run's.
+"""
+
+import dataclasses
+import itertools
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from complexstep import defaults
+from complexstep.errors import (
+    ComplexStepError,
+    FolderError,
+    ImageSizeError,
+    UnreadableImageError,
+)
+from complexstep.io import images
+
+Crop = tuple[Path, tuple[int, int], tuple[int, int]]
+"""A micrograph, the size it was read at, and the size it was cropped to."""
+
+Targets = Callable[[Path], Sequence[Path]]
+"""The files the micrograph at a path becomes; the first is the one ``skip_existing`` and clashes
+are judged by together with the rest."""
+
+_PARTIAL = re.compile(r"^\..+\.partial-[A-Za-z0-9_]{8}")
+"""The name ``io.write_atomically`` gives a file while it is being written."""
+
+
+@dataclasses.dataclass
+class FolderReport:
+    """What a folder driver did.
+
+    Attributes:
+        written: the micrographs whose outputs were written, in the order they were done.
+        outputs: every file written.
+        existing: the micrographs left alone because their outputs were there.
+        cropped: ``(micrograph, its size, the size used)`` for those cropped to fit the network.
+        notes: one line for each thing worth knowing that lost nothing: stale partial files
+            removed, links and special files skipped.
+        failed: one line for each micrograph that could not be read, explained or written.
+    """
+
+    written: list[Path] = dataclasses.field(default_factory=list)
+    outputs: list[Path] = dataclasses.field(default_factory=list)
+    existing: list[Path] = dataclasses.field(default_factory=list)
+    cropped: list[Crop] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+    def write(self, path: Path, save: Callable[[Path], object]) -> bool:
+        """Calls ``save``, which writes ``path`` atomically, and records the file, or records why
+        it could not be written.
+
+        Returns:
+            Whether the file was written.
+        """
+        try:
+            save(path)
+        except OSError as error:
+            self.failed.append(f"cannot write {path}: {error.strerror or error}")
+            return False
+        if path not in self.outputs:
+            self.outputs.append(path)
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One micrograph to do: where it is and the size it is used at."""
+
+    path: Path
+    size: tuple[int, int]
+
+
+def find_micrographs(inputs: Path, outputs: Path, report: FolderReport) -> list[Path]:
+    """The micrographs of a folder and its subfolders, without the outputs folder.
+
+    Symbolic links to folders are not followed (they may loop, or lead out of the folder), and
+    links to nothing and special files (FIFOs, sockets, devices), which no decoder can read and
+    which a read could block on, are skipped; each is listed in the report's notes.
+
+    Raises:
+        FolderError: if the folder does not exist or holds no image.
+    """
+    if not inputs.is_dir():
+        raise FolderError(f"folder not found: {inputs}")
+    inside = outputs.resolve() != inputs.resolve() and outputs.resolve().is_relative_to(
+        inputs.resolve()
+    )
+    found = []
+    for folder, folders, files in os.walk(inputs):
+        folder = Path(folder)
+        kept = []
+        for name in sorted(folders):
+            path = folder / name
+            if name.startswith(".") or (inside and path.resolve() == outputs.resolve()):
+                continue
+            if path.is_symlink():
+                report.notes.append(f"skipped {path}: a link to a folder, which is not followed")
+                continue
+            kept.append(name)
+        folders[:] = kept
+        for name in files:
+            path = folder / name
+            if name.startswith(".") or path.suffix.lower() not in images.IMAGE_SUFFIXES:
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                report.notes.append(f"skipped {path}: a link to nothing")
+                continue
+            if not stat.S_ISREG(mode):
+                report.notes.append(f"skipped {path}: not a regular file")
+                continue
+            found.append(path)
+    if not found:
+        raise FolderError(
+            f"no images in {inputs} or its subfolders (looked for "
+            f"{', '.join(images.IMAGE_SUFFIXES)})"
+        )
+    return sorted(found)
+
+
+def prepare_outputs(inputs: Path, outputs: Path, report: FolderReport) -> None:
+    """Checks, before any work, that the outputs folder can take the results, and removes the
+    partial files a killed run left there.
+
+    Raises:
+        FolderError: if the outputs folder is the inputs folder, is a file, or cannot be made.
+    """
+    if outputs.resolve() == inputs.resolve():
+        raise FolderError(
+            f"the outputs folder {outputs} is the inputs folder {inputs}: the results would "
+            "replace or mix with the micrographs; choose another --outputs"
+        )
+    if outputs.exists() and not outputs.is_dir():
+        raise FolderError(f"the outputs {outputs} is a file, not a folder")
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FolderError(f"cannot create output folder {outputs}: {error.strerror or error}")
+    if not os.access(outputs, os.W_OK | os.X_OK):
+        raise FolderError(f"cannot write into the outputs folder {outputs}: permission denied")
+    _remove_stale_partials(outputs, report)
+
+
+def _remove_stale_partials(outputs: Path, report: FolderReport) -> None:
+    """Removes the partial files of killed runs, old enough that no running writer owns them."""
+    oldest = time.time() - defaults.STALE_PARTIAL_SECONDS
+    removed = 0
+    for folder, _, files in os.walk(outputs):
+        for name in files:
+            path = Path(folder) / name
+            if not _PARTIAL.match(name):
+                continue
+            try:
+                if path.lstat().st_mtime < oldest:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    if removed:
+        report.notes.append(
+            f"removed {removed} partial file(s) an interrupted run left in {outputs}"
+        )
+
+
+def explained_size(path: Path, resize: int | None, step: int) -> tuple[int, int]:
+    """The size a micrograph is used at: ``resize`` square, or its own cropped to the network's
+    step. Only the file's header is read.
+
+    Raises:
+        UnreadableImageError: if the file is not an image.
+        ImageSizeError: if it is smaller than one accepted size.
+    """
+    if resize is not None:
+        return resize, resize
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    size = (height // step * step, width // step * step)
+    if 0 in size:
+        raise ImageSizeError(
+            f"{path} is {height}x{width}, smaller than the network's least size, {step}x{step}"
+        )
+    return size
+
+
+def sizer(explainer, resize: int | None) -> Callable[[Path], tuple[int, int]]:
+    """The size each micrograph is used at by an ``Explainer``: ``explained_size``, checked
+    against the network and the explainer's domain."""
+
+    def size_of(path: Path) -> tuple[int, int]:
+        size = explained_size(path, resize, explainer.step)
+        explainer.check_size(*size)
+        return size
+
+    return size_of
+
+
+def plan(
+    inputs: Path,
+    outputs: Path,
+    targets: Targets,
+    report: FolderReport,
+    *,
+    size_of: Callable[[Path], tuple[int, int]],
+    noun: str,
+    skip_existing: bool = False,
+    paths: Iterable[Path] | None = None,
+) -> list[Item]:
+    """The micrographs to do and their sizes, after every check that needs no pixel.
+
+    Args:
+        inputs: the folder of micrographs.
+        outputs: the folder the targets lie in.
+        targets: the files each micrograph becomes.
+        report: where skipped micrographs, clashes and refusals are recorded.
+        size_of: the size a micrograph is used at, from its header; raises a ``ComplexStepError``
+            for one that cannot be used, which is recorded.
+        skip_existing: leave alone every micrograph whose targets are all there.
+        noun: what the targets are called in a clash's line ("map", "page").
+        paths: the micrographs, where the driver chose some; all of the folder's by default.
+
+    Returns:
+        The micrographs to do, in the folder's order.
+
+    Raises:
+        FolderError: for a missing or empty inputs folder, outputs that cannot be written, or a
+            target that is an input.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    found = find_micrographs(inputs, outputs, report) if paths is None else list(paths)
+    prepare_outputs(inputs, outputs, report)
+    sources = {path.resolve() for path in found}
+    claimed: dict[Path, Path] = {}
+    work = []
+    for path in found:
+        written = targets(path)
+        for target in written:
+            if target.resolve() in sources:
+                raise FolderError(f"the output {target} of {path} would replace an input")
+        clash = next((claimed[target] for target in written if target in claimed), None)
+        if clash is not None:
+            report.failed.append(f"skipped {path}: its {noun} would overwrite that of {clash}")
+            continue
+        claimed.update(dict.fromkeys(written, path))
+        blocked = next((target for target in written if target.is_dir()), None)
+        if blocked is not None:
+            report.failed.append(f"cannot write {blocked}: a folder is in the way")
+            continue
+        if skip_existing and all(target.is_file() for target in written):
+            report.existing.append(path)
+            continue
+        try:
+            work.append(Item(path, size_of(path)))
+        except ComplexStepError as error:
+            report.failed.append(str(error))
+    return work
+
+
+def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
+    """Chunks of at most ``per_call`` micrographs of one size, wherever they lie in the folder;
+    each size keeps the folder's order."""
+    ordered = sorted(work, key=lambda item: item.size)
+    for _, group in itertools.groupby(ordered, key=lambda item: item.size):
+        group = list(group)
+        for start in range(0, len(group), per_call):
+            yield group[start : start + per_call]
+
+
+def read(item: Item, resize: int | None, report: FolderReport):
+    """A micrograph as every stage reads it, cropped to its planned size, or None, recorded,
+    where it cannot be read."""
+    try:
+        image = images.read_image(item.path, size=resize)
+    except UnreadableImageError as error:
+        report.failed.append(str(error))
+        return None
+    if image.shape != item.size:
+        report.cropped.append((item.path, image.shape, item.size))
+    return image[: item.size[0], : item.size[1]]

@@ -1,0 +1,147 @@
+"""The folder loop every driver shares: what it refuses, skips, cleans and reports."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from complexstep import defaults
+from complexstep.errors import FolderError
+from complexstep.folders import loop
+
+
+def _micrograph(path, shape=(32, 32)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(shape, 100, np.uint8)).save(path)
+
+
+def _maps(inputs, outputs):
+    """Stage 2's targets: ``<stem>.npy`` and ``<stem>.png`` mirroring subfolders."""
+
+    def targets(path):
+        stem = outputs / path.relative_to(inputs).with_suffix("")
+        return [stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")]
+
+    return targets
+
+
+def _plan(inputs, outputs, **options):
+    report = loop.FolderReport()
+    work = loop.plan(
+        inputs,
+        outputs,
+        _maps(inputs, outputs),
+        report,
+        size_of=lambda path: loop.explained_size(path, None, 16),
+        noun="map",
+        **options,
+    )
+    return work, report
+
+
+def test_outputs_that_are_the_inputs_are_refused_naming_both(tmp_path):
+    """Writing maps into the micrographs' own folder would replace a.png with its map."""
+    _micrograph(tmp_path / "a.png")
+    with pytest.raises(FolderError, match="is the inputs folder") as raised:
+        _plan(tmp_path, tmp_path)
+    assert str(tmp_path) in str(raised.value)
+    with pytest.raises(FolderError, match="would replace an input"):
+        report = loop.FolderReport()
+        loop.plan(
+            tmp_path,
+            tmp_path / "out",
+            lambda path: [tmp_path / "a.png"],
+            report,
+            size_of=lambda path: (32, 32),
+            noun="map",
+        )
+
+
+def test_an_outputs_folder_inside_the_inputs_is_not_searched(tmp_path):
+    """A rerun does not take the maps it wrote for micrographs."""
+    _micrograph(tmp_path / "a.png")
+    _micrograph(tmp_path / "maps" / "a.png")
+    work, _ = _plan(tmp_path, tmp_path / "maps")
+    assert [item.path for item in work] == [tmp_path / "a.png"]
+
+
+def test_two_micrographs_of_one_stem_are_both_named_and_the_later_skipped(tmp_path):
+    """a.png and a.tif would both write a.npy: one line names both."""
+    _micrograph(tmp_path / "in" / "a.png")
+    _micrograph(tmp_path / "in" / "a.tif")
+    work, report = _plan(tmp_path / "in", tmp_path / "out")
+    assert [item.path for item in work] == [tmp_path / "in" / "a.png"]
+    assert report.failed == [
+        f"skipped {tmp_path / 'in' / 'a.tif'}: its map would overwrite that of "
+        f"{tmp_path / 'in' / 'a.png'}"
+    ]
+
+
+def test_stale_partial_files_are_removed_and_fresh_ones_kept(tmp_path):
+    """A killed run's partial file goes; one young enough to be another run's stays."""
+    _micrograph(tmp_path / "in" / "a.png")
+    (tmp_path / "out" / "sub").mkdir(parents=True)
+    stale = tmp_path / "out" / "sub" / ".a.npy.partial-abcd1234.npy"
+    fresh = tmp_path / "out" / ".b.npy.partial-efgh5678.npy"
+    unrelated = tmp_path / "out" / ".notes.txt"
+    for path in (stale, fresh, unrelated):
+        path.write_bytes(b"x")
+    old = time.time() - defaults.STALE_PARTIAL_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(unrelated, (old, old))
+    _, report = _plan(tmp_path / "in", tmp_path / "out")
+    assert not stale.exists() and fresh.exists() and unrelated.exists()
+    assert report.notes == [
+        f"removed 1 partial file(s) an interrupted run left in {tmp_path / 'out'}"
+    ]
+
+
+def test_outputs_that_cannot_take_files_are_refused_before_any_work(tmp_path):
+    """An outputs path that is a file, or under one, is one line; a folder in a target's place
+    is one line for that micrograph."""
+    _micrograph(tmp_path / "in" / "a.png")
+    _micrograph(tmp_path / "in" / "b.png")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FolderError, match="is a file, not a folder"):
+        _plan(tmp_path / "in", tmp_path / "file")
+    with pytest.raises(FolderError, match="cannot create output folder"):
+        _plan(tmp_path / "in", tmp_path / "file" / "out")
+    (tmp_path / "out" / "a.npy").mkdir(parents=True)
+    work, report = _plan(tmp_path / "in", tmp_path / "out")
+    assert [item.path.name for item in work] == ["b.png"]
+    assert report.failed == [f"cannot write {tmp_path / 'out' / 'a.npy'}: a folder is in the way"]
+
+
+def test_links_to_folders_fifos_and_dangling_links_are_skipped_and_listed(tmp_path):
+    """None of them is read, each is named in the notes, and the micrograph is still found."""
+    inputs = tmp_path / "in"
+    _micrograph(inputs / "a.png")
+    _micrograph(tmp_path / "elsewhere" / "b.png")
+    (inputs / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (inputs / "dangling.png").symlink_to(tmp_path / "nothing.png")
+    os.mkfifo(inputs / "pipe.png")
+    work, report = _plan(inputs, tmp_path / "out")
+    assert [item.path for item in work] == [inputs / "a.png"]
+    assert sorted(report.notes) == sorted(
+        [
+            f"skipped {inputs / 'linked'}: a link to a folder, which is not followed",
+            f"skipped {inputs / 'dangling.png'}: a link to nothing",
+            f"skipped {inputs / 'pipe.png'}: not a regular file",
+        ]
+    )
+
+
+def test_a_failed_write_is_recorded_and_the_rest_go_on(tmp_path):
+    """The report's write turns an OSError into one line and lists only what was written."""
+    report = loop.FolderReport()
+    (tmp_path / "blocked").mkdir()
+
+    def fail(path):
+        raise IsADirectoryError(21, "Is a directory")
+
+    assert not report.write(tmp_path / "blocked", fail)
+    assert report.write(tmp_path / "ok.txt", lambda path: path.write_text("x"))
+    assert report.failed == [f"cannot write {tmp_path / 'blocked'}: Is a directory"]
+    assert report.outputs == [tmp_path / "ok.txt"]
