@@ -59,8 +59,8 @@ browser:
 test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(BIN)/ruff check codes tests benchmarks
 	$(BIN)/ruff format --check codes tests benchmarks
-	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest $(CORE_TESTS) -k "not ($(CORE_SKIP))"
+	$(BIN)/python -m pytest -n auto
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) -k "not ($(CORE_SKIP))"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks

@@ -268,3 +268,39 @@ def test_the_model_that_comes_with_the_package_needs_no_stage_1(micrographs, tmp
     )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "pearlite.npy").shape == (256, 256)
+
+
+def test_outputs_into_the_inputs_folder_are_refused_and_touch_nothing(saved_model, tmp_path):
+    """Maps written into the micrographs' folder would replace a.png: one line names both
+    folders, before any work, and every input keeps its bytes."""
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(folder / "a.png")
+    before = checksums(folder)
+    result = run_stage_2(
+        "--inputs", str(folder), "--outputs", str(folder), "--model", str(saved_model)
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: the outputs folder {folder} is the inputs folder {folder}: the results would "
+        "replace or mix with the micrographs; choose another --outputs"
+    ]
+    assert checksums(folder) == before
+
+
+def test_two_micrographs_of_one_stem_are_reported_not_overwritten(saved_model, tmp_path):
+    """a.png and a.tif would both write a.npy: the later is named on one line, the earlier's map
+    is written, and the run fails."""
+    folder = tmp_path / "micrographs"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.full((32, 32), 30, np.uint8)).save(folder / "a.tif")
+    result = run_stage_2(
+        "--inputs", str(folder), "--outputs", str(tmp_path / "maps"), "--model", str(saved_model)
+    )
+    assert result.returncode == 1
+    assert (
+        f"skipped {folder / 'a.tif'}: its map would overwrite that of {folder / 'a.png'}"
+        in result.stderr.splitlines()
+    )
+    assert "wrote the attribution maps of 1 image(s)" in result.stdout
