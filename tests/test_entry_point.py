@@ -1,0 +1,95 @@
+"""The package as pip installs it: the complexstep command and python -m complexstep, run from
+outside the repository, with no clone on the path."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh virtual environment with the package installed from the repository by pip.
+
+    Its dependencies are this environment's, seen through a path file, so that the test installs
+    the package alone instead of TensorFlow again; a path file adds no editable install's paths.
+    """
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", str(REPOSITORY)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return venv
+
+
+def _run(venv: Path, *command: str, cwd: Path) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run(
+        [str(venv / "bin" / command[0]), *command[1:]],
+        cwd=cwd,
+        env={**environment, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_command_and_the_module_answer_help(installed, tmp_path):
+    """complexstep --help lists the subcommands; python -m complexstep explain --help gives
+    stage 2's flags, saying where relative folders lie."""
+    listing = _run(installed, "complexstep", "--help", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    for name in ("synthesize", "train", "explain", "heatmaps", "explore", "evaluate"):
+        assert f"\n  {name} " in listing.stdout
+    flags = _run(installed, "python", "-m", "complexstep", "explain", "--help", cwd=tmp_path)
+    assert flags.returncode == 0, flags.stderr
+    assert flags.stdout.startswith("usage: complexstep explain")
+    assert "--inputs" in flags.stdout and "relative to the working directory" in flags.stdout
+    mistake = _run(installed, "complexstep", "explian", cwd=tmp_path)
+    assert mistake.returncode == 1
+    assert mistake.stderr.strip().splitlines() == [
+        "error: unknown command 'explian'; the commands are synthesize, train, explain, "
+        "heatmaps, explore, evaluate"
+    ]
+
+
+def test_stage_2_runs_through_the_command_outside_the_repository(installed, tmp_path):
+    """The shipped model explains a micrograph from a folder relative to the working
+    directory, and the package imported is the installed one."""
+    where = _run(
+        installed, "python", "-c", "import complexstep; print(complexstep.__file__)", cwd=tmp_path
+    )
+    assert Path(where.stdout.strip()).is_relative_to(installed)
+    (tmp_path / "contour_inputs").mkdir()
+    pixels = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "contour_inputs" / "a.png")
+    result = _run(
+        installed,
+        "complexstep",
+        "explain",
+        "--model",
+        "pretrained",
+        "--resize",
+        "none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "contour_outputs" / "all" / "a.npy").shape == (64, 64)
