@@ -30,6 +30,7 @@ from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError
 from complexstep.io.images import read_image, scale_to_unit, write_atomically
 from complexstep.io.maps import read_map
+from complexstep.rendering.titles import draw_title
 
 AUTO = "auto"
 """A colour limit taken from the map's own values instead of a fixed number."""
@@ -311,7 +312,7 @@ def render_panel(
     figure.colorbar(
         heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
     )
-    figure.suptitle(stem)
+    draw_title(figure, stem)
     return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
 
 

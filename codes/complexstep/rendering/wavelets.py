@@ -38,6 +38,7 @@ from complexstep.rendering.heatmaps import (
     draw_micrograph,
     save_figure,
 )
+from complexstep.rendering.titles import draw_title
 
 WAVELET_SUFFIX = ".wavelet.npy"
 """The end of a wavelet map's name, ``<stem>.wavelet.npy``; its summary is ``<stem>.wavelet.json``
@@ -290,7 +291,8 @@ def render_layout(
     axes.set_axis_off()
     scaling = "each level on its own scale" if style.per_level else "one scale"
     figure.colorbar(image, ax=axes, shrink=0.8, label=f"attribution / maximum ({scaling})")
-    figure.suptitle(
+    draw_title(
+        figure,
         f"{stem}: {basis.wavelet}, {basis.levels} levels (A approximation, H horizontal, "
         "V vertical, D diagonal)",
         fontsize=9,
@@ -357,7 +359,7 @@ def render_scales(
         shrink=0.8,
         label=f"squared attribution / its {SCALES_PERCENTILE:g}th percentile",
     )
-    figure.suptitle(f"{stem}: what the output rests on at each scale", fontsize=10)
+    draw_title(figure, f"{stem}: what the output rests on at each scale", fontsize=10)
     return save_figure(figure, path, style.dpi)
 
 
@@ -396,5 +398,5 @@ def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: Wave
     )
     axes.set_ylabel("share of the squared attribution (%)")
     axes.legend(fontsize=8)
-    axes.set_title(f"{stem}: {summary['wavelet']}, {levels} levels", fontsize=10)
+    draw_title(axes, f"{stem}: {summary['wavelet']}, {levels} levels", fontsize=10)
     return save_figure(figure, path, style.dpi)
