@@ -14,7 +14,8 @@ import pytest
 
 import scripts
 from complexstep import defaults
-from complexstep.errors import ImageSizeError, UnreadableImageError
+from complexstep.errors import ImageSizeError, SettingError, UnreadableImageError
+from complexstep.folders import heatmaps as heatmap_folder
 from complexstep.io import maps
 from complexstep.rendering import heatmaps as rendering
 from rendering_helpers import (
@@ -220,3 +221,24 @@ def test_a_negative_seed_of_the_evaluation_is_a_usage_line(tmp_path):
         "argument --seed: must be at least 0, got -1",
         tmp_path,
     )
+
+
+def test_a_map_too_large_for_the_dpi_is_one_problem_and_the_others_are_drawn(tmp_path):
+    """In a folder, the map too large for the dpi is one problem line, and the good map beside it
+    is drawn."""
+    save_pixel_map(tmp_path / "in", "wide", np.zeros((4, 20000)))
+    save_pixel_map(tmp_path / "in", "good", sample_map(16, 16))
+    report = heatmap_folder.render_folder(
+        tmp_path / "in", tmp_path / "out", rendering.HeatmapStyle(dpi=400)
+    )
+    assert report.written["heatmap"] == 1 and (tmp_path / "out" / "smp_cpa_good.jpeg").is_file()
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(f"cannot write {tmp_path / 'out' / 'smp_cpa_wide.jpeg'}")
+    assert "at most 327 dpi fit" in report.problems[0]
+
+
+@pytest.mark.parametrize("dpi", [1.0, 100000.0])
+def test_a_style_out_of_the_dpi_range_is_refused(dpi):
+    """The library refuses the dpi the flag refuses, saying why."""
+    with pytest.raises(SettingError, match="dpi must be from 25 to 2400.*matplotlib draws"):
+        rendering.HeatmapStyle(dpi=dpi)
