@@ -266,7 +266,7 @@ def test_invalid_request_is_one_error_line(tmp_path, arguments):
     ("arguments", "message"),
     [
         (("--dpi", "abc"), "argument --dpi: expected a number, got 'abc'"),
-        (("--dpi", "0"), "argument --dpi: must be a positive finite number, got 0"),
+        (("--dpi", "0"), "argument --dpi: must be from 25 to 2400, got 0"),
         (("--vmin", "low"), "argument --vmin: expected a number or 'auto', not 'low'"),
     ],
     ids=["malformed-dpi", "zero-dpi", "malformed-vmin"],

@@ -188,8 +188,10 @@ def test_maps_that_do_not_fit_their_summary_are_unreadable(tmp_path):
     values, basis, summary = wavelet_rendering.load_wavelet_map(path)
     assert basis == BASIS and values.shape == (32, 48) and summary["levels"] == 2
     np.save(path, np.zeros((16, 16), np.float32))
-    with pytest.raises(UnreadableImageError, match="expected finite values of shape"):
+    with pytest.raises(UnreadableImageError, match=r"expected a map of shape \(32, 48\)"):
         wavelet_rendering.load_wavelet_map(path)
     (tmp_path / "a.wavelet.json").unlink()
-    with pytest.raises(UnreadableImageError, match="^cannot read"):
+    with pytest.raises(
+        UnreadableImageError, match="^cannot read .*a.wavelet.npy: no a.wavelet.json"
+    ):
         wavelet_rendering.load_wavelet_map(path)

@@ -43,6 +43,14 @@ CMAP = "bwr"
 VMIN = 0.15
 VMAX = 0.4
 DPI = 600.0
+# The dpi a heatmap may be drawn at, 1/100 inch per map pixel: from 25, where the smallest map the
+# paper's network gives (16x16) still makes a 4x4 picture, to 2400, each map pixel a 24x24 block,
+# where a 2048x2048 map stays within the 65535 pixels a side matplotlib draws.
+DPI_RANGE = (25.0, 2400.0)
+# The longest side, in pixels, of a map stage 3 reads: twice the longest frame scanning electron
+# microscopes write (32768 pixels, the 32k x 24k scans). A file whose header declares more is not a
+# map of a micrograph, and is refused before numpy allocates what the header asks for.
+MAP_MAX_SIDE = 2 * 32768
 
 # Folders, relative to the repository root, that hand work from stage to stage.
 TRAIN_DIR = "microstructural_images/train"

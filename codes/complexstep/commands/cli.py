@@ -155,6 +155,21 @@ def positive_number(text: str) -> float:
     return value
 
 
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type for numbers from ``low`` to ``high``, both included."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
+
+
 # Notices that TensorFlow's native code prints while it starts on a machine without a GPU. They are
 # written to file descriptor 2 before any Python logging setting applies.
 _START_UP_NOTICE = re.compile(

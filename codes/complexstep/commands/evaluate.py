@@ -73,7 +73,7 @@ def parse_arguments(
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=cli.at_least(0),
         default=defaults.SEED,
         help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
         "random maps and the stability test",

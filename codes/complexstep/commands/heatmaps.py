@@ -94,11 +94,14 @@ def parse_arguments(
     )
     parser.add_argument(
         "--dpi",
-        type=cli.positive_number,
+        type=cli.number_between(*defaults.DPI_RANGE),
         default=defaults.DPI,
         help=(
-            "resolution of heatmaps and overlays; a figure is 1/100 inch per map pixel, so a "
-            "256x256 map at 600 dpi makes 1536x1536 pixels"
+            f"resolution of heatmaps and overlays, from {defaults.DPI_RANGE[0]:g} to "
+            f"{defaults.DPI_RANGE[1]:g} dpi; a figure is 1/100 inch per map pixel, so a 256x256 "
+            "map at 600 dpi makes 1536x1536 pixels; below the range the smallest maps (16x16) "
+            "make pictures of a few pixels, above it large maps pass the 65535 pixels a side "
+            "matplotlib draws"
         ),
     )
     parser.add_argument(

@@ -37,7 +37,9 @@ from matplotlib.figure import Figure
 from complexstep import api, defaults
 from complexstep.errors import ModelError, SettingError
 from complexstep.io.images import write_atomically
+from complexstep.io.names import printable
 from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, heatmap_values
+from complexstep.rendering.titles import draw_title
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
 
@@ -212,7 +214,7 @@ def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> d
     rows, columns, channels = jacobian.output_shape
     smoothed, _ = heatmap_values(exploration.attribution, defaults.SIGMA)
     return {
-        "name": exploration.name,
+        "name": printable(exploration.name),
         "layer": exploration.layer,
         "bits": bits,
         "height": int(jacobian.image_shape[0]),
@@ -269,7 +271,7 @@ def page_html(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> s
     # Inside a script element, "</" could end it; JSON may write "<" escaped instead.
     data = data.replace("<", "\\u003c")
     parts = {
-        "title": html.escape(exploration.name),
+        "title": html.escape(printable(exploration.name)),
         "style": (_PAGE_FILES / "explorer.css").read_text(encoding="utf-8"),
         "script": (_PAGE_FILES / "explorer.js").read_text(encoding="utf-8"),
         "data": data,
@@ -326,8 +328,9 @@ def render_activations(path: str | os.PathLike, exploration: Exploration) -> Pat
         axes.set_axis_off()
     code_rows, code_columns = code.shape[:2]
     figure.colorbar(shown, ax=list(all_axes), shrink=0.8, label="activation")
-    figure.suptitle(
-        f"{exploration.name}: layer {exploration.layer!r}, {code_rows}x{code_columns}x{channels}"
+    draw_title(
+        figure,
+        f"{exploration.name}: layer {exploration.layer!r}, {code_rows}x{code_columns}x{channels}",
     )
     return write_atomically(
         path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)

@@ -39,6 +39,7 @@ from complexstep.evaluation.methods import AttributionMethods, baseline_of, chec
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images
+from complexstep.io.names import printable
 from complexstep.rendering.evaluation import (
     CURVES_FILE,
     PANEL_PREFIX,
@@ -137,7 +138,8 @@ def evaluate_folder(
         if image is None:
             done += len(names)
             continue
-        name = path.relative_to(inputs).as_posix()
+        # The name goes into the tables and seeds the random draws, both of which need UTF-8.
+        name = printable(path.relative_to(inputs).as_posix())
         if image.shape not in warm:
             _warm_up(methods, image, names, settings)
             warm.add(image.shape)
@@ -167,7 +169,9 @@ def evaluate_folder(
     if report.rows:
         report.summary = summary_table(summarise(report.rows))
         text = _summary_text(report, settings, methods, len(paths))
-        _write(report, outputs / SUMMARY_FILE, lambda target: target.write_text(text))
+        _write(
+            report, outputs / SUMMARY_FILE, lambda target: target.write_text(text, encoding="utf-8")
+        )
         _write(
             report,
             outputs / CURVES_FILE,
@@ -203,7 +207,7 @@ def _panel(target: Path, stem: str, image: np.ndarray, results: dict[str, Method
 
 
 def _write_metrics(target: Path, rows: list[dict]) -> None:
-    with open(target, "w", newline="") as file:
+    with open(target, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=["method", "image", *METRICS])
         writer.writeheader()
         for row in rows:
@@ -214,7 +218,7 @@ def _write_curves(target: Path, curves: dict[str, list], report: EvaluationRepor
     images_of = {}
     for row in report.rows:
         images_of.setdefault(row["method"], []).append(row["image"])
-    with open(target, "w", newline="") as file:
+    with open(target, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["method", "image", "curve", "fraction", "shift"])
         for method, pairs in curves.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import FolderError, UnreadableImageError
+from complexstep.errors import FolderError, ImageSizeError, UnreadableImageError
 from complexstep.io.images import find_images, list_images, read_image
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import (
@@ -310,6 +310,9 @@ def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]
         render(path)
     except OSError as error:
         report.problems.append(f"cannot write {path}: {error.strerror or error}")
+        return
+    except ImageSizeError as error:
+        report.problems.append(f"cannot write {path}: {error}")
         return
     report.written[kind] += 1
 

@@ -45,6 +45,7 @@ from complexstep.errors import (
 )
 from complexstep.io import images
 from complexstep.model import architecture, data
+from complexstep.rendering.titles import draw_title
 
 LOSS = "mse"
 
@@ -617,7 +618,7 @@ def plot_reconstructions(
         ):
             axes = grid[row, column]
             axes.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
-            axes.set_title(title, fontsize=9)
+            draw_title(axes, title, fontsize=9)
             axes.set_xticks([])
             axes.set_yticks([])
     grid[0, 0].set_ylabel("test micrograph")

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from complexstep.evaluation.faithfulness import Curve
 from complexstep.rendering.heatmaps import PANEL_COLUMN_INCHES, PANEL_MAXIMUM_DPI, save_figure
+from complexstep.rendering.titles import draw_title
 
 CURVES_FILE = "curves.png"
 """The figure of the mean curves, in the evaluation's folder."""
@@ -125,5 +126,5 @@ def render_method_panel(
         figure.colorbar(
             image, ax=list(all_axes), shrink=0.6, label="map, from its 1st to its 99th percentile"
         )
-    figure.suptitle(stem)
+    draw_title(figure, stem)
     return save_figure(figure, path, PANEL_MAXIMUM_DPI)

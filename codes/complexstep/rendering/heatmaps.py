@@ -27,8 +27,10 @@ from matplotlib.image import AxesImage
 from skimage.filters import gaussian
 
 from complexstep import defaults
-from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.errors import ImageSizeError, SettingError
 from complexstep.io.images import read_image, scale_to_unit, write_atomically
+from complexstep.io.maps import read_map
+from complexstep.rendering.titles import draw_title
 
 AUTO = "auto"
 """A colour limit taken from the map's own values instead of a fixed number."""
@@ -49,6 +51,9 @@ MAP_PIXELS_PER_INCH = 100.0
 Each map pixel then covers a whole block of dpi/100 by dpi/100 output pixels, so heatmaps at
 different dpi differ only in block size.
 """
+
+MAXIMUM_PICTURE_SIDE = 2**16 - 1
+"""The most pixels a side matplotlib's Agg renderer draws."""
 
 OVERLAY_ALPHA = 0.5
 """Opacity of the heatmap drawn over its micrograph: half, so that both remain readable."""
@@ -86,7 +91,8 @@ class HeatmapStyle:
         cmap: name of a matplotlib colormap.
         vmin: value coloured with the colormap's first colour, or ``AUTO``.
         vmax: value coloured with the colormap's last colour, or ``AUTO``.
-        dpi: resolution of heatmaps and overlays, in dots per inch.
+        dpi: resolution of heatmaps and overlays, in dots per inch, within
+            ``defaults.DPI_RANGE``.
 
     Raises:
         SettingError: on construction, if a setting is out of range or names no colormap.
@@ -114,8 +120,12 @@ class HeatmapStyle:
                 raise SettingError(f"{name} must be a number or {AUTO!r}, not {limit!r}")
         if AUTO not in (self.vmin, self.vmax) and self.vmin >= self.vmax:
             raise SettingError(f"vmin ({self.vmin}) must be less than vmax ({self.vmax})")
-        if not math.isfinite(self.dpi) or self.dpi <= 0:
-            raise SettingError(f"dpi must be a number > 0, not {self.dpi}")
+        low, high = defaults.DPI_RANGE
+        if not low <= self.dpi <= high:
+            raise SettingError(
+                f"dpi must be from {low:g} to {high:g}, not {self.dpi}: below, small maps make "
+                "pictures of a few pixels; above, large ones more than matplotlib draws"
+            )
 
 
 def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
@@ -129,26 +139,13 @@ def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         UnreadableImageError: if the ``.npy`` or the image cannot be read, or the ``.npy`` does
-            not hold a finite real-valued 2-D map.
+            not hold a map stage 2 could have written (``maps.read_map``).
     """
     image_path = Path(image_path)
     array_path = image_path.with_suffix(".npy")
     if not array_path.is_file():
         return read_image(image_path, size=None).astype(np.float64)
-    try:
-        values = np.load(array_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise UnreadableImageError.of(array_path, error) from None
-    values = np.squeeze(values)
-    if not isinstance(values, np.ndarray) or values.ndim != 2 or values.size == 0:
-        raise UnreadableImageError(
-            f"cannot read {array_path}: expected a 2-D map, found shape {np.shape(values)}"
-        )
-    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
-        raise UnreadableImageError(f"cannot read {array_path}: values of type {values.dtype}")
-    if not np.all(np.isfinite(values)):
-        raise UnreadableImageError(f"cannot read {array_path}: it holds NaN or infinite values")
-    return values.astype(np.float64)
+    return read_map(array_path)
 
 
 def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -218,8 +215,12 @@ def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapSt
 
     Returns:
         The destination path.
+
+    Raises:
+        ImageSizeError: if the map at the style's dpi makes a picture under one pixel or over
+            ``MAXIMUM_PICTURE_SIDE`` pixels a side.
     """
-    figure = _borderless_figure(values.shape)
+    figure = _borderless_figure(values.shape, style.dpi)
     _draw_heatmap(figure.axes[0], values, style)
     return save_figure(figure, path, style.dpi)
 
@@ -240,8 +241,11 @@ def render_overlay(
 
     Returns:
         The destination path.
+
+    Raises:
+        ImageSizeError: as ``render_heatmap`` does.
     """
-    figure = _borderless_figure(values.shape)
+    figure = _borderless_figure(values.shape, style.dpi)
     axes = figure.axes[0]
     draw_micrograph(axes, micrograph, values.shape)
     _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
@@ -308,13 +312,30 @@ def render_panel(
     figure.colorbar(
         heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
     )
-    figure.suptitle(stem)
+    draw_title(figure, stem)
     return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
 
 
-def _borderless_figure(shape: tuple[int, ...]) -> Figure:
-    """A figure sized to a map, holding one axes without decoration that fills it exactly."""
+def _borderless_figure(shape: tuple[int, ...], dpi: float) -> Figure:
+    """A figure sized to a map, holding one axes without decoration that fills it exactly.
+
+    Raises:
+        ImageSizeError: if the figure at ``dpi`` is under one pixel or over
+            ``MAXIMUM_PICTURE_SIDE`` pixels a side, which matplotlib would fail to write.
+    """
     height, width = shape
+    for side, extent in ((width, "wide"), (height, "tall")):
+        pixels = side * dpi / MAP_PIXELS_PER_INCH
+        if pixels > MAXIMUM_PICTURE_SIDE:
+            fitting = f"at most {math.floor(MAXIMUM_PICTURE_SIDE * MAP_PIXELS_PER_INCH / side)}"
+        elif pixels < 1:
+            fitting = f"at least {math.ceil(MAP_PIXELS_PER_INCH / side)}"
+        else:
+            continue
+        raise ImageSizeError(
+            f"a {height}x{width} map at {dpi:g} dpi makes a picture {pixels:.0f} pixels {extent}, "
+            f"but matplotlib draws 1 to {MAXIMUM_PICTURE_SIDE} pixels a side; {fitting} dpi fit"
+        )
     figure = Figure(figsize=(width / MAP_PIXELS_PER_INCH, height / MAP_PIXELS_PER_INCH))
     FigureCanvasAgg(figure)
     axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
