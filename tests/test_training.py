@@ -534,3 +534,12 @@ def test_data_parallel_training_over_two_devices_matches_one(folders):
     np.testing.assert_allclose(found["losses"]["2"], found["losses"]["1"], rtol=1e-4)
     assert found["refused"][0].startswith("no device gpu:7 on the jax backend; it has cpu:0, cpu:1")
     assert "cannot be split evenly over 2 devices" in found["refused"][1]
+
+
+def test_a_loss_that_becomes_non_finite_stops_the_run_and_keeps_nothing_bad(folders, tmp_path):
+    """A learning rate far too large drives the weights to overflow: the run stops with one
+    line instead of saving a NaN model, and no model file is written."""
+    with pytest.raises(TrainingStateError, match=r"the loss became .* in epoch 1") as raised:
+        training.train(*folders, tmp_path / "models", epochs=2, batch_size=2, learning_rate=1e38)
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "models" / training.MODEL_FILE).exists()

@@ -463,6 +463,15 @@ class _EpochEnd(keras.callbacks.Callback):
             "val_loss": float(logs["val_loss"]),
             "seconds": time.monotonic() - self._start,
         }
+        if not (np.isfinite(row["loss"]) and np.isfinite(row["val_loss"])):
+            # Saving would replace the last good state with weights that are NaN or infinite,
+            # from which no resume can recover.
+            kept = f"epoch {epoch}'s state is kept" if epoch else "nothing was saved"
+            raise TrainingStateError(
+                f"the loss became {row['loss']:g} (validation {row['val_loss']:g}) in epoch "
+                f"{epoch + 1}, so training stopped; {kept} in {self.state.folder}. Lower the "
+                "learning rate, or look for images with extreme values"
+            )
         self.history.append(row)
         self.state.save(self.model, self.history)
         self.report(Progress("epoch", epoch + 1, self.epochs, epoch=epoch + 1, logs=row))
