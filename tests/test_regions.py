@@ -15,9 +15,9 @@ from complexstep.errors import RegionError, SettingError
 from complexstep.regions import (
     BOUNDARY,
     HEADLINE,
+    bootstrap_mean,
     boundary_region,
     boundary_width_in_pixels,
-    bootstrap_mean,
     label_regions,
     otsu_phases,
     phase_names,

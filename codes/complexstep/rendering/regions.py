@@ -101,7 +101,14 @@ def render_outlines(
     # The legend strip is grey, so that every outline colour, black and yellow alike, reads on it.
     bottom = map_height / (map_height + LEGEND_INCHES)
     figure.add_artist(
-        Rectangle((0.0, bottom), 1.0, 1.0 - bottom, transform=figure.transFigure, color="0.5")
+        Rectangle(
+            (0.0, bottom),
+            1.0,
+            1.0 - bottom,
+            transform=figure.transFigure,
+            facecolor="0.5",
+            linewidth=0,
+        )
     )
     step = 1.0 / max(len(regions), 1)
     for index, name in enumerate(regions):
