@@ -131,3 +131,21 @@ FIDELITY_NOISE = 1e-3
 # Stability, as Captum's sensitivity_max: copies under uniform noise of this radius.
 STABILITY_SAMPLES = 8
 STABILITY_RADIUS = 0.02
+
+# Regions: how much of a map each phase, label or boundary of the micrograph carries.
+REGIONS_DIR = "regions"
+# The kinds of map stage 2 and the evaluation make, the paper's first; a run measures one kind.
+MAP_KINDS = ("complex-step", "gradient-input", "integrated-complex-step")
+MAP_KIND = MAP_KINDS[0]
+# Otsu's threshold splits a micrograph into two phases, multi-Otsu into more, after a Gaussian
+# smoothing of this sigma in pixels, so that noise does not speckle the phases.
+REGION_CLASSES = 2
+REGION_SIGMA = 1.0
+# The half-width of the boundary region: pixels whose centre lies within this of the line between
+# two regions, in pixels, or in micrometres where the pixel size is given; 0 for no boundary.
+BOUNDARY_WIDTH = 2.0
+# The names of a folder of label images' labels, a JSON object {label: name} in that folder.
+LABEL_NAMES_FILE = "labels.json"
+# Bootstrap intervals over micrographs: resamples, and the level of the percentile interval.
+BOOTSTRAP_SAMPLES = 2000
+CONFIDENCE = 0.95

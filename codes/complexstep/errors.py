@@ -46,3 +46,8 @@ class UnsupportedLayerError(ModelError):
 
 class TrainingStateError(ComplexStepError):
     """A saved training state that cannot be resumed with the settings asked for."""
+
+
+class RegionError(ComplexStepError, ValueError):
+    """Regions that cannot be made or measured: a label image of another size than its map, a
+    label its names do not name, a micrograph without phases."""

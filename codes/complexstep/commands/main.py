@@ -23,6 +23,10 @@ SUBCOMMANDS = {
         "stage 2: the attribution map of every micrograph",
     ),
     "heatmaps": ("generate_heatmaps.py", "stage 3: heatmaps, overlays and panels of the maps"),
+    "regions": (
+        "measure_regions.py",
+        "how much of each map the phases and boundaries of its micrograph carry",
+    ),
     "explore": ("explore_attributions.py", "a browser page of each micrograph's code and Jacobian"),
     "evaluate": (
         "evaluate_attributions.py",

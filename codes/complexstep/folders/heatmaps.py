@@ -146,14 +146,16 @@ class _Micrographs:
     Attributes:
         folder: the folder searched.
         by_stem: the micrograph paths of each stem, in ``find_images`` order.
+        what: what the images are, for notes: "micrograph", or "label image".
     """
 
     folder: Path
     by_stem: dict[str, list[Path]]
+    what: str = "micrograph"
 
     @classmethod
-    def of(cls, folder: Path) -> "_Micrographs":
-        """Lists the micrographs of a folder.
+    def of(cls, folder: Path, what: str = "micrograph") -> "_Micrographs":
+        """Lists the micrographs, or other images named after them, of a folder.
 
         Raises:
             FolderError: if the folder does not exist or holds no image.
@@ -161,14 +163,12 @@ class _Micrographs:
         by_stem: dict[str, list[Path]] = {}
         for path in find_images(folder):
             by_stem.setdefault(path.stem, []).append(path)
-        return cls(folder, by_stem)
+        return cls(folder, by_stem, what)
 
     def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
         """Reads the micrograph an attribution image was computed from, or records why not.
 
-        Micrographs are matched by stem; a stem found more than once is resolved by the subfolder
-        the attribution image lies in. A missing or ambiguous micrograph is a note, one that
-        cannot be decoded a problem.
+        Micrographs are found by ``path_for``; one that cannot be decoded is a problem.
 
         Args:
             image_path: the attribution image.
@@ -178,6 +178,30 @@ class _Micrographs:
         Returns:
             The grey micrograph at its own size, or None.
         """
+        path = self.path_for(image_path, subfolder, report)
+        if path is None:
+            return None
+        try:
+            return read_image(path, size=None)
+        except UnreadableImageError as error:
+            report.problems.append(str(error))
+            return None
+
+    def path_for(self, image_path: Path, subfolder: Path, report) -> Path | None:
+        """Finds the image of this folder that belongs with an attribution image, or records why
+        there is none.
+
+        Images are matched by stem; a stem found more than once is resolved by the subfolder the
+        attribution image lies in. A missing or ambiguous image is a note.
+
+        Args:
+            image_path: the attribution image.
+            subfolder: the attribution image's folder relative to the input folder.
+            report: anything with a ``notes`` list, where a missing or ambiguous image is noted.
+
+        Returns:
+            The image's path, or None.
+        """
         candidates = self.by_stem.get(image_path.stem, [])
         if len(candidates) > 1:
             candidates = [
@@ -185,18 +209,14 @@ class _Micrographs:
             ]
         if not candidates:
             report.notes.append(
-                f"{image_path}: no micrograph named {image_path.stem} in {self.folder}"
+                f"{image_path}: no {self.what} named {image_path.stem} in {self.folder}"
             )
             return None
         if len(candidates) > 1:
             listed = ", ".join(str(path) for path in candidates)
-            report.notes.append(f"{image_path}: several micrographs could be its own: {listed}")
+            report.notes.append(f"{image_path}: several {self.what}s could be its own: {listed}")
             return None
-        try:
-            return read_image(candidates[0], size=None)
-        except UnreadableImageError as error:
-            report.problems.append(str(error))
-            return None
+        return candidates[0]
 
 
 def _render_views(

@@ -1,0 +1,172 @@
+"""Attribution by region: how much of each map the phases, labels and boundaries of its micrograph
+carry, per micrograph and over the folder, with bootstrap intervals.
+
+Every map stage 2 wrote in ``--inputs`` (``<stem>.npy``, and ``<stem>.wavelet.npy`` level by
+level) is divided by the micrograph of the same stem in ``--micrographs`` into Otsu phases, or by
+the label images in ``--labels``, and the boundary between them; ``--outputs`` receives
+``regions.csv``, ``regions_summary.md``, ``regions_enrichment.png`` and ``regions_<stem>.png``.
+
+Run from the repository root: ``python codes/measure_regions.py [options]``.
+"""
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+
+from complexstep import defaults
+from complexstep.commands import cli
+from complexstep.folders import regions as region_folder
+from complexstep.rendering.heatmaps import HeatmapStyle
+
+
+def parse_arguments(
+    arguments: Sequence[str] | None = None, prog: str | None = None
+) -> argparse.Namespace:
+    """Reads the command line.
+
+    Returns:
+        The parsed options.
+    """
+    parser = cli.ArgumentParser(
+        prog=prog,
+        description=(
+            "Measure how much of each attribution map the regions of its micrograph carry: "
+            "phases found by Otsu's threshold, or label images, and the boundary between them. "
+            "Per micrograph and region: area fraction, share of the attribution (by sum and by "
+            "sum of squares, the headline), mean attribution and enrichment (share / area "
+            "fraction); over the folder, means with bootstrap intervals and paired comparisons."
+        ),
+    )
+    parser.add_argument(
+        "--inputs",
+        default=defaults.CONTOUR_OUTPUTS,
+        metavar="DIR",
+        help=(
+            "folder of stage 2's maps, searched with its subfolders: <stem>.npy pixel maps and "
+            "<stem>.wavelet.npy wavelet maps, the latter measured level by level"
+        ),
+    )
+    parser.add_argument(
+        "--micrographs",
+        default=defaults.CONTOUR_INPUTS,
+        metavar="DIR",
+        help=(
+            "folder, searched with its subfolders, of the micrographs the maps were computed "
+            "from, matched by stem with any image suffix; divided into Otsu phases"
+        ),
+    )
+    parser.add_argument(
+        "--outputs",
+        default=defaults.REGIONS_DIR,
+        metavar="DIR",
+        help=(
+            "folder for regions.csv, regions_summary.md, regions_enrichment.png and, under the "
+            "maps' subfolders, regions_<stem>.png (outlines over the heatmap)"
+        ),
+    )
+    parser.add_argument(
+        "--labels",
+        default=None,
+        metavar="DIR",
+        help=(
+            "folder of label images named after the micrographs, one whole number a pixel at the "
+            "map's size, used instead of Otsu phases; a "
+            f'{defaults.LABEL_NAMES_FILE} there, {{"1": "ferrite", ...}}, names the labels'
+        ),
+    )
+    parser.add_argument(
+        "--classes",
+        type=cli.at_least(2),
+        default=defaults.REGION_CLASSES,
+        help="how many Otsu phases: 2 (dark, light) with Otsu's threshold, more with multi-Otsu",
+    )
+    parser.add_argument(
+        "--boundary-width",
+        type=_width,
+        default=defaults.BOUNDARY_WIDTH,
+        metavar="WIDTH",
+        help=(
+            "the boundary region holds the pixels within this of a boundary between two "
+            "regions, in pixels, or in micrometres with --pixel-size; 0 for no boundary region"
+        ),
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=cli.positive_number,
+        default=None,
+        metavar="MICROMETRES",
+        help="the micrographs' pixel size, so that --boundary-width is in micrometres",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=defaults.MAP_KINDS,
+        default=None,
+        help=(
+            "the maps' kind, written into regions.csv; by default a map's sidecar JSON says, "
+            f"else {defaults.MAP_KIND}; maps of several kinds are refused"
+        ),
+    )
+    parser.add_argument(
+        "--samples",
+        type=cli.at_least(1),
+        default=defaults.BOOTSTRAP_SAMPLES,
+        help=f"bootstrap resamples for the {defaults.CONFIDENCE * 100:g} %% intervals",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help="seed of the bootstrap, so that a rerun gives the same intervals",
+    )
+    parser.add_argument(
+        "--dpi",
+        type=cli.positive_number,
+        default=defaults.DPI,
+        help="resolution of the outline pictures; each map pixel is dpi/100 picture pixels",
+    )
+    return parser.parse_args(arguments)
+
+
+def _width(text: str) -> float:
+    """An argparse type for a boundary width: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Measures every map by region, reporting maps that cannot be measured without stopping.
+
+    Returns:
+        0 if every map was measured and every file written, else 1.
+
+    Raises:
+        ComplexStepError: for a missing or empty folder, maps of several kinds or bad label names.
+    """
+    arguments = parse_arguments(argv, prog)
+    segmentation = region_folder.Segmentation(
+        classes=arguments.classes,
+        labels=arguments.labels,
+        boundary_width=arguments.boundary_width,
+        pixel_size=arguments.pixel_size,
+    )
+    report = region_folder.measure_folder(
+        arguments.inputs,
+        arguments.outputs,
+        micrographs=arguments.micrographs,
+        segmentation=segmentation,
+        kind=arguments.kind,
+        style=HeatmapStyle(dpi=arguments.dpi),
+        samples=arguments.samples,
+        seed=arguments.seed,
+        on_progress=cli.Progress("regions", units="maps"),
+    )
+    for line in report.notes + report.problems:
+        print(line, file=sys.stderr)
+    print(report.summary())
+    return cli.EXIT_FAILURE if report.problems else 0

@@ -1,0 +1,367 @@
+"""The regions' folder driver: how much of each map in a folder every region of its micrograph
+carries, per micrograph and over the folder.
+
+``measure_folder`` takes every map stage 2 wrote in a folder and its subfolders (``<stem>.npy``
+pixel maps, and ``<stem>.wavelet.npy`` wavelet maps, measured level by level), finds the
+micrograph of the same stem as stage 3 does, divides it into regions (Otsu phases, or label
+images, and the boundary between them), and writes:
+
+- ``regions.csv``: one row per micrograph, map and region;
+- ``regions_summary.md``: per map and region, the mean over micrographs with a bootstrap interval,
+  and the regions compared micrograph by micrograph;
+- ``regions_enrichment.png``: the headline enrichment per region with its interval;
+- ``<sub>/regions_<stem>.png`` (``regions_<stem>.wavelet.png`` for a wavelet map): the region
+  outlines over the map's heatmap.
+
+A wavelet level's map is ``sqrt(e)``, where ``e`` is the level's squared attribution spread over
+the pixels its coefficients stand for (``rendering.wavelets.level_energies``), so that its
+``Σa²`` share in a region is the region's part of that level's ``||J||²``.
+
+A map whose micrograph or label image is missing, or which cannot be read or divided, is recorded
+and the run goes on; maps of different kinds are never measured together.
+"""
+
+import collections
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from skimage.transform import resize
+
+from complexstep import defaults
+from complexstep.errors import FolderError, RegionError, UnreadableImageError
+from complexstep.folders.heatmaps import _count, _make_folder, _Micrographs
+from complexstep.io.images import read_image
+from complexstep.regions import sources, statistics, tables
+from complexstep.rendering import regions as region_rendering
+from complexstep.rendering import wavelets as wavelet_rendering
+from complexstep.rendering.heatmaps import HeatmapStyle, fit_micrograph, load_attribution
+
+PIXEL_MAP = "pixel"
+"""The ``map`` column of a pixel map's rows; a wavelet map's are ``level <n>`` and
+``approximation``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segmentation:
+    """How micrographs are divided into regions.
+
+    Attributes:
+        classes: how many Otsu phases, where there are no label images.
+        sigma: the smoothing before Otsu's threshold, in pixels.
+        labels: a folder of label images named after the micrographs, with an optional
+            ``defaults.LABEL_NAMES_FILE`` naming the labels; None for Otsu phases.
+        boundary_width: the boundary region's half-width, in pixels or, given ``pixel_size``, in
+            micrometres; 0 for no boundary region.
+        pixel_size: the micrographs' pixel size in micrometres, or None.
+
+    Raises:
+        SettingError: on construction, for a setting out of range.
+    """
+
+    classes: int = defaults.REGION_CLASSES
+    sigma: float = defaults.REGION_SIGMA
+    labels: Path | None = None
+    boundary_width: float = defaults.BOUNDARY_WIDTH
+    pixel_size: float | None = None
+
+    def __post_init__(self) -> None:
+        # Checked now rather than on the first map, with the same checks the sources make.
+        sources.check_classes(self.classes)
+        sources.boundary_width_in_pixels(self.boundary_width, self.pixel_size)
+
+    @property
+    def width(self) -> float:
+        """The boundary's half-width in pixels."""
+        return sources.boundary_width_in_pixels(self.boundary_width, self.pixel_size)
+
+
+@dataclasses.dataclass
+class Report:
+    """What ``measure_folder`` measured and wrote, and what it has to say.
+
+    Attributes:
+        outputs: the folder written into.
+        kind: the kind of every map measured.
+        rows: one per micrograph, map and region, as ``regions.csv`` holds them.
+        summaries: per map, the folder's statistics.
+        written: how many files of each kind ("table", "figure", "outlines") were written.
+        notes: lines about maps skipped for want of a micrograph or label image.
+        problems: lines about maps that could not be read, divided or drawn; any fails the run.
+    """
+
+    outputs: Path
+    kind: str
+    rows: list[dict] = dataclasses.field(default_factory=list)
+    summaries: list[statistics.Summary] = dataclasses.field(default_factory=list)
+    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        """The final line of a run.
+
+        Returns:
+            For example ``measured 3 regions of 4 complex-step maps; wrote regions.csv,
+            regions_summary.md, regions_enrichment.png and 4 outline pictures to out``.
+        """
+        maps = len({(row["micrograph"], row["map"]) for row in self.rows})
+        regions = len({row["region"] for row in self.rows})
+        line = f"measured {_count(regions, 'region')} of {_count(maps, f'{self.kind} map')}"
+        if self.written["table"]:
+            line += (
+                f"; wrote {tables.CSV_NAME}, {tables.SUMMARY_NAME}, "
+                f"{region_rendering.ENRICHMENT_NAME} and "
+                f"{_count(self.written['outlines'], 'outline picture')} to {self.outputs}"
+            )
+        if self.problems:
+            line += f" ({_count(len(self.problems), 'problem')} listed above)"
+        return line
+
+
+def measure_folder(
+    inputs: str | os.PathLike,
+    outputs: str | os.PathLike,
+    micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
+    segmentation: Segmentation = Segmentation(),
+    kind: str | None = None,
+    style: HeatmapStyle = HeatmapStyle(),
+    samples: int = defaults.BOOTSTRAP_SAMPLES,
+    confidence: float = defaults.CONFIDENCE,
+    seed: int = defaults.SEED,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Measures every map of a folder and its subfolders by region, and writes the results.
+
+    A map's kind is the ``kind`` its sidecar JSON (``<stem>.json``, or ``<stem>.wavelet.json``)
+    names, where it names one, else ``kind``, else ``defaults.MAP_KIND``.
+
+    Args:
+        inputs: the folder of maps stage 2 wrote.
+        outputs: the folder to write into; created where missing.
+        micrographs: the folder, searched with its subfolders, of the micrographs the maps were
+            computed from, matched by stem; not read where label images are given.
+        segmentation: how micrographs are divided into regions.
+        kind: the maps' kind, as ``defaults.MAP_KINDS`` names them; None to take it from the
+            sidecars.
+        style: how the heatmaps under the outlines are drawn.
+        samples: bootstrap resamples.
+        confidence: the intervals' level.
+        seed: seeds the bootstrap.
+        on_progress: called with the maps done and the maps in all, after each map.
+
+    Returns:
+        The rows, summaries, files written, notes and problems.
+
+    Raises:
+        FolderError: if the input folder holds no map, the micrograph or label folder no image,
+            or the output folder cannot be created.
+        RegionError: if the maps are of several kinds, or of another kind than ``kind``, or the
+            label names cannot be read.
+    """
+    inputs, outputs = Path(inputs), Path(outputs)
+    paths = _find_pixel_maps(inputs) + wavelet_rendering.find_wavelet_maps(inputs)
+    if not paths:
+        raise FolderError(
+            f"no maps in {inputs} or its subfolders (looked for stage 2's <stem>.npy and "
+            "<stem>.wavelet.npy)"
+        )
+    kind = _one_kind(paths, kind, inputs)
+    if segmentation.labels is None:
+        index = _Micrographs.of(Path(micrographs))
+        names = None
+    else:
+        index = _Micrographs.of(Path(segmentation.labels), what="label image")
+        names_path = Path(segmentation.labels) / defaults.LABEL_NAMES_FILE
+        names = sources.read_label_names(names_path) if names_path.is_file() else None
+    _make_folder(outputs)
+
+    report = Report(outputs, kind)
+    for done, path in enumerate(paths, start=1):
+        _measure_map(path, inputs, index, names, segmentation, style, report)
+        if on_progress is not None:
+            on_progress(done, len(paths))
+    if report.rows:
+        report.summaries = statistics.summarise(report.rows, samples, confidence, seed)
+        _write(report, "table", outputs / tables.CSV_NAME, tables.write_csv, report.rows)
+        _write(
+            report, "table", outputs / tables.SUMMARY_NAME, tables.write_summary, report.summaries
+        )
+        _write(
+            report,
+            "figure",
+            outputs / region_rendering.ENRICHMENT_NAME,
+            region_rendering.render_enrichment,
+            report.summaries,
+        )
+    return report
+
+
+def _find_pixel_maps(folder: Path) -> list[Path]:
+    """Stage 2's pixel maps, ``<stem>.npy``, in a folder and its subfolders, sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*.npy")
+        if path.is_file()
+        and not path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def _sidecar(path: Path) -> Path:
+    """The JSON beside a map: ``<stem>.json`` or ``<stem>.wavelet.json``."""
+    return path.with_suffix(".json")
+
+
+def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
+    """The one kind of every map, from the sidecars that name one and ``kind``.
+
+    Raises:
+        RegionError: if the maps are of several kinds, or of another kind than ``kind``.
+    """
+    counts: collections.Counter = collections.Counter()
+    for path in paths:
+        try:
+            named = json.loads(_sidecar(path).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        counts[named or kind or defaults.MAP_KIND] += 1
+    if kind is not None and set(counts) != {kind}:
+        others = ", ".join(f"{name} ({number})" for name, number in counts.items() if name != kind)
+        raise RegionError(
+            f"maps in {inputs} are of another kind than {kind}: {others}; measure one kind a run"
+        )
+    if len(counts) > 1:
+        found = ", ".join(f"{name} ({number})" for name, number in counts.items())
+        raise RegionError(
+            f"maps in {inputs} are of several kinds: {found}; measure one kind a run, from a "
+            "folder of that kind"
+        )
+    return next(iter(counts))
+
+
+def _measure_map(
+    path: Path,
+    inputs: Path,
+    index: _Micrographs,
+    names: dict[int, str] | None,
+    segmentation: Segmentation,
+    style: HeatmapStyle,
+    report: Report,
+) -> None:
+    """Measures one map by region and draws its outlines, recording what goes wrong.
+
+    Args:
+        path: the map, ``<stem>.npy`` or ``<stem>.wavelet.npy``.
+        inputs: the input folder, whose subfolders are mirrored under the output folder.
+        index: the micrographs, or the label images.
+        names: the labels' names, or None.
+        segmentation: how the micrograph is divided.
+        style: how the heatmap is drawn.
+        report: where rows, files, notes and problems go.
+    """
+    subfolder = path.parent.relative_to(inputs)
+    try:
+        maps, drawn, shape, stem = _read_map(path)
+    except UnreadableImageError as error:
+        report.problems.append(str(error))
+        return
+    # The stem's own name, as stage 3 pairs a wavelet map: <stem>.wavelet's stem is <stem>.
+    found = index.path_for(path.with_name(f"{stem}{path.suffix}"), subfolder, report)
+    if found is None:
+        return
+    try:
+        regions = _regions(found, shape, names, segmentation)
+        rows = [
+            {"micrograph": (subfolder / stem).as_posix(), "kind": report.kind, "map": name} | row
+            for name, values in maps.items()
+            for row in statistics.region_statistics(values, regions)
+        ]
+    except (RegionError, UnreadableImageError) as error:
+        report.problems.append(f"{path}: {error}")
+        return
+    report.rows += rows
+    wavelet = path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
+    name = f"{region_rendering.OUTLINES_PREFIX}{stem}{'.wavelet' if wavelet else ''}.png"
+    _write(
+        report,
+        "outlines",
+        report.outputs / subfolder / name,
+        region_rendering.render_outlines,
+        drawn,
+        regions,
+        style,
+    )
+
+
+def _read_map(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[int, int], str]:
+    """Reads a pixel or wavelet map as the maps measured and the map drawn.
+
+    Returns:
+        The maps by name (one for a pixel map, one per level and the approximation for a
+        wavelet map), the map to draw outlines over (a wavelet map's levels together), the
+        micrograph's shape, and the stem.
+
+    Raises:
+        UnreadableImageError: if the map cannot be read.
+    """
+    if not path.name.endswith(wavelet_rendering.WAVELET_SUFFIX):
+        values = load_attribution(path.with_suffix(".png"))
+        return {PIXEL_MAP: values}, values, values.shape, path.stem
+    values, basis, _ = wavelet_rendering.load_wavelet_map(path)
+    energies = wavelet_rendering.level_energies(values, basis)
+    maps = {
+        ("approximation" if level == 0 else f"level {level}"): np.sqrt(energy)
+        for level, energy in sorted(energies.items(), key=lambda item: item[0] or 1 << 30)
+    }
+    return maps, np.sqrt(sum(energies.values())), basis.shape, wavelet_rendering.stem_of(path)
+
+
+def _regions(
+    found: Path,
+    shape: tuple[int, int],
+    names: dict[int, str] | None,
+    segmentation: Segmentation,
+) -> dict[str, np.ndarray]:
+    """The regions of one map, from its label image or its micrograph, with the boundary.
+
+    Raises:
+        RegionError: if the label image does not fit the map or its names, or the micrograph
+            has no phases.
+        UnreadableImageError: if the micrograph cannot be read.
+    """
+    if segmentation.labels is not None:
+        regions = sources.label_regions(sources.read_labels(found, shape), names)
+    else:
+        regions = sources.otsu_phases(
+            _micrograph_at(found, shape), segmentation.classes, segmentation.sigma
+        )
+    return sources.with_boundary(regions, segmentation.width)
+
+
+def _micrograph_at(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A micrograph on its map's grid: cropped where the map was computed at its own resolution,
+    as stage 3 draws it, else resized to the map's shape as stage 2 resized it.
+
+    Raises:
+        UnreadableImageError: if the file cannot be decoded.
+    """
+    micrograph = fit_micrograph(read_image(path, size=None), shape)
+    if micrograph.shape != tuple(shape):
+        micrograph = resize(micrograph, shape, anti_aliasing=True, preserve_range=True)
+    return micrograph
+
+
+def _write(report: Report, kind: str, path: Path, render: Callable, *arguments) -> None:
+    """Calls a writer, counting the file or recording why it could not be written."""
+    try:
+        render(path, *arguments)
+    except OSError as error:
+        report.problems.append(f"cannot write {path}: {error.strerror or error}")
+        return
+    report.written[kind] += 1
