@@ -51,8 +51,9 @@ def measure(run: str, train_dir: Path, test_dir: Path, epochs: int, batch_size: 
     import keras
     import numpy as np
 
+    from complexstep.folders import training
     from complexstep.io import images
-    from complexstep.model import architecture, training
+    from complexstep.model import architecture
 
     if run == "plain fit":
         read = [images.read_image(path) for path in images.list_images(train_dir)]

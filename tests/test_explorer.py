@@ -18,6 +18,7 @@ import models
 import reference
 from complexstep.errors import ModelError, SettingError
 from complexstep.explorer import page as explorer
+from complexstep.rendering.activations import render_activations
 
 # A non-square image, so that rows and columns cannot be swapped unnoticed; the small network
 # takes multiples of 4.
@@ -141,7 +142,13 @@ def test_a_256_pixel_page_of_the_paper_code_stays_under_15_mb(random_model, tmp_
 
 def test_activation_figure_shows_every_channel_on_one_scale(exploration, tmp_path):
     """The figure holds the viridis ends: the code's zero and its largest activation."""
-    path = explorer.render_activations(tmp_path / "activations.png", exploration)
+    path = render_activations(
+        tmp_path / "activations.png",
+        exploration.micrograph,
+        exploration.jacobian.output,
+        exploration.name,
+        exploration.layer,
+    )
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
     assert exploration.jacobian.output.min() == 0.0

@@ -24,8 +24,9 @@ from complexstep.evaluation.methods import AttributionMethods
 from complexstep.explorer import page as explorer
 from complexstep.folders import evaluation as evaluation_folder
 from complexstep.io.names import printable
-from complexstep.model import training
 from complexstep.rendering import evaluation as evaluation_rendering
+from complexstep.rendering import training as rendering_training
+from complexstep.rendering.activations import render_activations
 from complexstep.rendering.titles import draw_title
 from models import grains, small_autoencoder
 from rendering_helpers import sample_map, sample_wavelet_map, save_grey, save_wavelet_map
@@ -139,14 +140,20 @@ def test_the_explorer_page_and_figure_show_any_name(tmp_path, exploration, stem)
     assert re.search(r"<title>(.*?)</title>", text).group(1).startswith(printable(stem))
     data = json.loads(re.search(r'type="application/json"[^>]*>(.*?)</script>', text, re.S)[1])
     assert data["name"] == printable(stem)
-    explorer.render_activations(tmp_path / "activations.png", named)
+    render_activations(
+        tmp_path / "activations.png",
+        named.micrograph,
+        named.jacobian.output,
+        named.name,
+        named.layer,
+    )
     assert (tmp_path / "activations.png").is_file()
 
 
 def test_stage_1_figure_titles_any_name(tmp_path):
     """Stage 1's reconstruction figure is written for test micrographs of either name."""
     originals = np.zeros((2, 8, 8))
-    path = training.plot_reconstructions(
+    path = rendering_training.plot_reconstructions(
         tmp_path / "reconstructions.png", originals, originals, [f"{stem}.png" for stem in STEMS]
     )
     assert path.is_file()

@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 
 from complexstep.errors import FolderError, SettingError, TrainingStateError
+from complexstep.folders import training
 from complexstep.io import images
-from complexstep.model import architecture, training
+from complexstep.model import architecture
 
 TRAIN_FILES = ["a.png", "b.tif", "grains/c.jpg", "grains/d.bmp"]
 TEST_FILES = ["g.png", "h.tif"]
@@ -487,7 +488,7 @@ def test_models_folder_inside_a_file_cannot_be_created(tmp_path):
 _DATA_PARALLEL = """
 import csv, json, sys, tempfile
 from complexstep import errors
-from complexstep.model import training
+from complexstep.folders import training
 
 train_dir, test_dir = sys.argv[1:3]
 losses = {}

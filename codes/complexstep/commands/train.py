@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Trains the autoencoder as the command line asks and reports the final validation loss."""
     arguments = parse_arguments(argv, prog)
     cli.start_keras()
-    from complexstep.model import training
+    from complexstep.folders import training
 
     reporter = _Reporter()
     result = training.train(

@@ -21,7 +21,6 @@ import base64
 import dataclasses
 import html
 import json
-import math
 import os
 import re
 import zlib
@@ -29,17 +28,13 @@ from importlib import resources
 from pathlib import Path
 
 import keras
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from complexstep import api, defaults
 from complexstep.errors import ModelError, SettingError
 from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
-from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, heatmap_values
-from complexstep.rendering.titles import draw_title
+from complexstep.rendering.heatmaps import colormap_table, heatmap_values
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
 
@@ -48,9 +43,6 @@ PAGE_PREFIX = "explore_"
 
 ACTIVATIONS_PREFIX = "activations_"
 """Start of an activation figure's name, ``activations_<stem>.png``."""
-
-LOOKUP_SIZE = 256
-"""Entries of each colormap's lookup table in the page, as matplotlib's colormaps have."""
 
 _PAGE_FILES = resources.files("complexstep.explorer") / "assets"
 
@@ -194,16 +186,6 @@ def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return integers.astype(f"<i{bits // 8}"), scales
 
 
-def colormap_table(name: str) -> np.ndarray:
-    """A colormap's lookup table as the page uses it: ``LOOKUP_SIZE`` RGB rows of uint8.
-
-    The page colours a value ``t`` in [0, 1] with row ``min(floor(t * LOOKUP_SIZE), LOOKUP_SIZE -
-    1)``, as matplotlib's colormaps do.
-    """
-    colormap = matplotlib.colormaps[name].resampled(LOOKUP_SIZE)
-    return colormap(np.arange(LOOKUP_SIZE), bytes=True)[:, :3]
-
-
 def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> dict:
     """The data of a page, as the page's script reads it.
 
@@ -291,47 +273,3 @@ def write_page(
     """
     text = page_html(exploration, bits)
     return write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
-def render_activations(path: str | os.PathLike, exploration: Exploration) -> Path:
-    """Writes a figure of the micrograph and the code's channels, one activation map each.
-
-    All channels share one colour scale, from zero (or the least activation, where it is negative)
-    to the largest, so that their strengths compare; the figure is written at ``PANEL_MAXIMUM_DPI``.
-
-    Returns:
-        The destination path.
-    """
-    code = exploration.jacobian.output
-    channels = code.shape[-1]
-    count = channels + 1
-    columns = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    height, width = exploration.micrograph.shape
-    side = 2.0
-    figure = Figure(figsize=(columns * side + 1.0, rows * side * height / width + 0.6))
-    figure.set_layout_engine("constrained")
-    FigureCanvasAgg(figure)
-    all_axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    all_axes[0].imshow(exploration.micrograph, cmap="gray", vmin=0.0, vmax=1.0)
-    all_axes[0].set_title("micrograph")
-    # A ReLU code starts at zero; the scale starts there too, or lower for another layer.
-    low = min(float(code.min()), 0.0)
-    high = max(float(code.max()), low + np.finfo(np.float32).eps)
-    for channel in range(channels):
-        axes = all_axes[channel + 1]
-        shown = axes.imshow(
-            code[:, :, channel], cmap="viridis", vmin=low, vmax=high, interpolation="nearest"
-        )
-        axes.set_title(f"channel {channel}")
-    for axes in all_axes:
-        axes.set_axis_off()
-    code_rows, code_columns = code.shape[:2]
-    figure.colorbar(shown, ax=list(all_axes), shrink=0.8, label="activation")
-    draw_title(
-        figure,
-        f"{exploration.name}: layer {exploration.layer!r}, {code_rows}x{code_columns}x{channels}",
-    )
-    return write_atomically(
-        path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)
-    )

@@ -18,11 +18,11 @@ from complexstep.explorer.page import (
     PAGE_PREFIX,
     Explorer,
     check_bits,
-    render_activations,
     write_page,
 )
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
+from complexstep.rendering.activations import render_activations
 
 
 def targets(inputs: Path, path: Path, outputs: Path) -> tuple[Path, Path]:
@@ -102,7 +102,16 @@ def explore_folder(
             exploration = explorer.explore(image, item.path.stem)
             page_path, figure_path = targets(inputs, item.path, outputs)
             if report.write(page_path, lambda path: write_page(path, exploration, bits)) and (
-                report.write(figure_path, lambda path: render_activations(path, exploration))
+                report.write(
+                    figure_path,
+                    lambda path: render_activations(
+                        path,
+                        image,
+                        exploration.jacobian.output,
+                        exploration.name,
+                        exploration.layer,
+                    ),
+                )
             ):
                 report.written.append(item.path)
         if on_progress is not None:

@@ -82,6 +82,21 @@ CROP_MARGIN = 16
 each axis: stage 2 crops it from the bottom and right to multiples of 16 for the paper's model."""
 
 
+LOOKUP_SIZE = 256
+"""Entries of each colormap's lookup table in the explorer's page, as matplotlib's colormaps
+have."""
+
+
+def colormap_table(name: str) -> np.ndarray:
+    """A colormap's lookup table as the page uses it: ``LOOKUP_SIZE`` RGB rows of uint8.
+
+    The page colours a value ``t`` in [0, 1] with row ``min(floor(t * LOOKUP_SIZE), LOOKUP_SIZE -
+    1)``, as matplotlib's colormaps do.
+    """
+    colormap = matplotlib.colormaps[name].resampled(LOOKUP_SIZE)
+    return colormap(np.arange(LOOKUP_SIZE), bytes=True)[:, :3]
+
+
 @dataclasses.dataclass(frozen=True)
 class HeatmapStyle:
     """How attribution maps are smoothed and coloured; the defaults are the paper's.

@@ -1,0 +1,315 @@
+"""Stage 1 over folders: train the autoencoder on one folder of micrographs, validate it on
+another, and write the model, its history and its figures into the models folder.
+
+The model's own pieces (its saved state, the end of an epoch, the devices) are in
+``model.training``; this module finds and checks the micrographs, runs the epochs and writes what a
+user opens afterwards, every file atomically, after checking the models folder before any work.
+"""
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from complexstep import defaults
+from complexstep.errors import FolderError, SettingError, UnreadableImageError
+from complexstep.io import images
+from complexstep.model import data
+from complexstep.model.training import (
+    HISTORY_FILE,
+    LOSS_CURVES_FILE,
+    MODEL_FILE,
+    RECONSTRUCTION_EXAMPLES,
+    RECONSTRUCTIONS_FILE,
+    SETTINGS_FILE,
+    STATE_FILE,
+    WEIGHTS_FILE,
+    EpochEnd,
+    Progress,
+    SavedState,
+    distributed,
+    new_model,
+)
+from complexstep.rendering.training import plot_loss_curves, plot_reconstructions
+
+__all__ = [
+    "HISTORY_FILE",
+    "MODEL_FILE",
+    "SETTINGS_FILE",
+    "STATE_FILE",
+    "Progress",
+    "TrainingResult",
+    "prepare_models_dir",
+    "train",
+    "usable_images",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced.
+
+    Attributes:
+        model: the trained model.
+        model_path: the full model, loadable with ``keras.models.load_model``.
+        weights_path: the weights alone, loadable into ``architecture.build_autoencoder()``.
+        history_path: the CSV of training and validation loss per epoch.
+        loss_curves_path: the plot of the loss per epoch.
+        reconstructions_path: the plot of test micrographs and their reconstructions.
+        train_images: how many training images were used.
+        test_images: how many test images were used for validation.
+        skipped: the errors of the files that were left out.
+        first_epoch: the epoch this run started from: 0, or the epochs done before a resume.
+        loss: the training mean squared error of the last epoch.
+        val_loss: the test mean squared error after the last epoch.
+    """
+
+    model: keras.Model = dataclasses.field(repr=False)
+    model_path: Path
+    weights_path: Path
+    history_path: Path
+    loss_curves_path: Path
+    reconstructions_path: Path
+    train_images: int
+    test_images: int
+    skipped: tuple[UnreadableImageError, ...]
+    first_epoch: int
+    loss: float
+    val_loss: float
+
+
+def _ignore(progress: Progress) -> None:
+    """The default ``on_progress``: nobody is told."""
+
+
+def train(
+    train_dir: str | os.PathLike,
+    test_dir: str | os.PathLike,
+    models_dir: str | os.PathLike,
+    *,
+    epochs: int = defaults.EPOCHS,
+    batch_size: int = defaults.BATCH_SIZE,
+    learning_rate: float = defaults.LEARNING_RATE,
+    seed: int = defaults.SEED,
+    crop: int | None = None,
+    resume: bool = False,
+    deterministic: bool = False,
+    precision: str = defaults.PRECISION,
+    devices: Sequence[str] | None = None,
+    workers: int = defaults.WORKERS,
+    on_progress: Callable[[Progress], None] = _ignore,
+) -> TrainingResult:
+    """Trains the autoencoder on one folder, validates it on another and saves the results.
+
+    The seed fixes the initial weights, the order of the batches and the crops; it is set globally,
+    so Python's, NumPy's and the backend's generators are reset too. With ``deterministic``, the
+    TensorFlow backend also uses deterministic kernels for the rest of the process, so that the
+    same seed and images give the same weights on the same machine; JAX and PyTorch on a CPU are
+    deterministic as they are.
+
+    Args:
+        train_dir: folder of training micrographs, searched recursively.
+        test_dir: folder of test micrographs, searched recursively, for the validation loss.
+        models_dir: folder that receives the model, weights, history, plots and training state.
+        epochs: passes over the training images, counting those done before a resume.
+        batch_size: images per gradient step.
+        learning_rate: Adam's learning rate.
+        seed: seed of the initial weights, the shuffling and the crops.
+        crop: train on random ``crop`` x ``crop`` windows of the micrographs at their own
+            resolution, drawn afresh each epoch, and validate on their centres; None resizes
+            every micrograph to 256x256, as the paper does. A multiple of 16.
+        resume: continue the unfinished run saved in ``models_dir`` from its last completed epoch.
+        deterministic: use deterministic kernels on TensorFlow (slower on some machines).
+        precision: "float32", or "bfloat16" for mixed precision (for GPUs; slow on CPUs).
+        devices: the accelerators to train on, as ``keras.distribution.list_devices()`` names
+            them (``gpu:0``); None for all of the backend's accelerators, or its CPU. With
+            several, ``batch_size`` must be a multiple of their number, and each epoch leaves out
+            the few images past the last such multiple.
+        workers: threads that decode images ahead of the model.
+        on_progress: called with a ``Progress`` as images are checked and batches and epochs end.
+
+    Returns:
+        The trained model, the paths written and the final losses.
+
+    Raises:
+        SettingError: for a crop that is not a positive multiple of 16, an unknown precision,
+            devices the backend does not have, or a batch size they do not divide.
+        FolderError: if the models folder cannot be written, or a folder holds no usable image.
+        TrainingStateError: if ``resume`` finds nothing to resume or a run with other settings,
+            or if, without ``resume``, the folder holds an unfinished run that would be lost.
+    """
+    if crop is not None and (crop < 16 or crop % 16):
+        raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {crop}")
+    if precision not in defaults.PRECISIONS:
+        raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
+    models_dir = prepare_models_dir(models_dir)
+    state = SavedState(models_dir)
+    if resume:
+        state.check_saved()
+    else:
+        state.check_not_unfinished()
+    train_paths, train_skipped = usable_images(train_dir, crop, "training images", on_progress)
+    test_paths, test_skipped = usable_images(test_dir, crop, "test images", on_progress)
+    settings = {
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "crop": crop,
+        "precision": precision,
+        # Recorded so that a resume cannot switch kernels, and with them bit-identical weights.
+        "deterministic": deterministic,
+        "train_images": [path.relative_to(train_dir).as_posix() for path in train_paths],
+        "test_images": [path.relative_to(test_dir).as_posix() for path in test_paths],
+    }
+    scope, count = distributed(devices)
+    if batch_size % count or min(len(train_paths), len(test_paths)) < count:
+        raise SettingError(
+            f"batches of {batch_size} and folders of {len(train_paths)} and {len(test_paths)} "
+            f"images cannot be split evenly over {count} devices; choose a batch size that is a "
+            "multiple of the number of devices, or fewer devices"
+        )
+    train_batches = data.MicrographBatches(
+        train_paths, batch_size, crop=crop, seed=seed, multiple=count
+    )
+    steps = train_batches.batches_per_epoch
+
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    with scope:
+        if resume:
+            model, history = state.load(settings, steps, epochs)
+        else:
+            model, history = new_model(crop, precision, learning_rate), []
+            state.start(settings, epochs)
+        first_epoch = len(history)
+        validation = data.MicrographBatches(
+            test_paths, batch_size, crop=crop, workers=workers, multiple=count
+        )
+        epoch_end = EpochEnd(state, history, steps, epochs, on_progress)
+        # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
+        # prefetched can carry batches from one epoch into the next.
+        for epoch in range(first_epoch, epochs):
+            model.fit(
+                data.MicrographBatches(
+                    train_paths,
+                    batch_size,
+                    crop=crop,
+                    seed=seed,
+                    first_epoch=epoch,
+                    workers=workers,
+                    multiple=count,
+                ),
+                validation_data=validation,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                callbacks=[epoch_end],
+                verbose=0,
+                # The batches are already shuffled; Keras would shuffle their order again.
+                shuffle=False,
+            )
+
+    examples = np.stack(
+        [
+            data.MicrographBatches(test_paths, 1, crop=crop).read(number, 0)
+            for number in range(min(RECONSTRUCTION_EXAMPLES, len(test_paths)))
+        ]
+    )
+    # A direct call suits these few images; predict would first compile a function for them.
+    reconstructions = keras.ops.convert_to_numpy(model(examples[..., np.newaxis]))[..., 0]
+    return TrainingResult(
+        model=model,
+        model_path=images.write_atomically(models_dir / MODEL_FILE, model.save),
+        weights_path=images.write_atomically(models_dir / WEIGHTS_FILE, model.save_weights),
+        history_path=models_dir / HISTORY_FILE,
+        loss_curves_path=plot_loss_curves(models_dir / LOSS_CURVES_FILE, history),
+        reconstructions_path=plot_reconstructions(
+            models_dir / RECONSTRUCTIONS_FILE,
+            examples,
+            reconstructions,
+            [path.name for path in test_paths[:RECONSTRUCTION_EXAMPLES]],
+        ),
+        train_images=len(train_paths),
+        test_images=len(test_paths),
+        skipped=tuple(train_skipped + test_skipped),
+        first_epoch=first_epoch,
+        loss=float(history[-1]["loss"]),
+        val_loss=float(history[-1]["val_loss"]),
+    )
+
+
+def prepare_models_dir(models_dir: str | os.PathLike) -> Path:
+    """Creates the models folder if needed and checks that files can be written into it.
+
+    Args:
+        models_dir: the folder that will receive the trained model and its plots.
+
+    Returns:
+        The folder as a Path.
+
+    Raises:
+        FolderError: if the path is a file, or the folder cannot be created or written to.
+    """
+    models_dir = Path(models_dir)
+    if models_dir.exists() and not models_dir.is_dir():
+        raise FolderError(f"models directory {models_dir} is a file, not a folder")
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=models_dir):
+            pass
+    except OSError as error:
+        raise FolderError(
+            f"cannot write to models directory {models_dir}: {error.strerror or error}"
+        ) from None
+    return models_dir
+
+
+def usable_images(
+    folder: str | os.PathLike,
+    crop: int | None,
+    label: str,
+    on_progress: Callable[[Progress], None] = _ignore,
+) -> tuple[list[Path], list[UnreadableImageError]]:
+    """Finds the images of a folder and decodes each once, keeping those training can use.
+
+    Args:
+        folder: folder searched recursively, as ``images.list_images`` does.
+        crop: the side of the training crops; images smaller than it are left out. None for none.
+        label: what the images are, for the progress reports.
+        on_progress: called with a "check" ``Progress`` after each image.
+
+    Returns:
+        The usable paths, in ``list_images`` order, and the errors of the others.
+
+    Raises:
+        FolderError: if the folder is missing or holds no image, or none of its images is usable.
+    """
+    paths = images.list_images(folder)
+    if not paths:
+        raise FolderError(
+            f"no images in {folder} or its subfolders; put micrographs there, or run "
+            "codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
+        )
+    usable, skipped = [], []
+    for number, path in enumerate(paths, start=1):
+        try:
+            height, width = images.read_image(path, size=None).shape
+            if crop is not None and min(height, width) < crop:
+                raise UnreadableImageError(
+                    f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} "
+                    "crops"
+                )
+        except UnreadableImageError as error:
+            skipped.append(error)
+        else:
+            usable.append(path)
+        on_progress(Progress("check", number, len(paths), label=label))
+    if not usable:
+        raise FolderError(f"none of the {len(paths)} images in {folder} could be used")
+    return usable, skipped

@@ -1,0 +1,65 @@
+"""The explorer's activation figure: a micrograph beside every channel of a layer's output."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from complexstep.io.images import write_atomically
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
+from complexstep.rendering.titles import draw_title
+
+
+def render_activations(
+    path: str | os.PathLike, micrograph: np.ndarray, code: np.ndarray, name: str, layer: str
+) -> Path:
+    """Writes a figure of the micrograph and the code's channels, one activation map each.
+
+    All channels share one colour scale, from zero (or the least activation, where it is negative)
+    to the largest, so that their strengths compare; the figure is written at ``PANEL_MAXIMUM_DPI``.
+
+    Args:
+        path: the destination PNG.
+        micrograph: the micrograph, values in [0, 1].
+        code: the layer's output for it, ``(rows, columns, channels)``.
+        name: the micrograph's name, for the title.
+        layer: the layer's name, for the title.
+
+    Returns:
+        The destination path.
+    """
+    channels = code.shape[-1]
+    count = channels + 1
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    height, width = micrograph.shape
+    side = 2.0
+    figure = Figure(figsize=(columns * side + 1.0, rows * side * height / width + 0.6))
+    figure.set_layout_engine("constrained")
+    FigureCanvasAgg(figure)
+    all_axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    all_axes[0].imshow(micrograph, cmap="gray", vmin=0.0, vmax=1.0)
+    all_axes[0].set_title("micrograph")
+    # A ReLU code starts at zero; the scale starts there too, or lower for another layer.
+    low = min(float(code.min()), 0.0)
+    high = max(float(code.max()), low + np.finfo(np.float32).eps)
+    for channel in range(channels):
+        axes = all_axes[channel + 1]
+        shown = axes.imshow(
+            code[:, :, channel], cmap="viridis", vmin=low, vmax=high, interpolation="nearest"
+        )
+        axes.set_title(f"channel {channel}")
+    for axes in all_axes:
+        axes.set_axis_off()
+    code_rows, code_columns = code.shape[:2]
+    figure.colorbar(shown, ax=list(all_axes), shrink=0.8, label="activation")
+    draw_title(
+        figure,
+        f"{name}: layer {layer!r}, {code_rows}x{code_columns}x{channels}",
+    )
+    return write_atomically(
+        path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)
+    )
