@@ -136,3 +136,9 @@ MAX_PIXELS = 16384 * 16384
 # Resolution tags giving larger pixels, in µm, are ignored: image software writes 72, 96 or 300 dpi
 # by default (353, 265 and 85 µm), larger than the pixel of any microscope's camera or scan.
 LARGEST_RESOLUTION_PIXEL_SIZE = 50.0
+# The scale bar drawn on pictures of micrographs whose pixel size is known: at most a fifth of the
+# width, as thick as 1.5 % of the height (one pixel at least), white on the usual dark corner.
+SCALE_BAR_FRACTION = 0.2
+SCALE_BAR_THICKNESS = 0.015
+SCALE_BAR_COLOUR = "white"
+SCALE_BAR_LOCATION = "lower right"
