@@ -163,8 +163,11 @@ def read_micrograph(
         raise SettingError(f"the pixel size must be a positive number of µm, not {pixel_size}")
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    with open(path, "rb") as file:
-        is_tiff = file.read(4) in _TIFF_MAGIC
+    try:
+        with open(path, "rb") as file:
+            is_tiff = file.read(4) in _TIFF_MAGIC
+    except OSError as error:
+        raise UnreadableImageError.of(path, error) from None
     decoded = _read_tiff(path, page, limit) if is_tiff else _read_with_pillow(path, page, limit)
     values, bits, pages, metadata = decoded
     notes = []
@@ -180,7 +183,7 @@ def read_micrograph(
     if rows:
         values = values[: size_read[0] - rows]
 
-    grey = _to_grey(values)
+    grey = _to_grey(path, values)
     _check_finite(path, grey)
     pixels, intensity_range = _scale(grey, values.dtype, bits, intensity, notes)
 
@@ -412,7 +415,7 @@ def _data_bar(
 # Values: grey, finite, and scaled to [0, 1].
 
 
-def _to_grey(values: np.ndarray) -> np.ndarray:
+def _to_grey(path: Path, values: np.ndarray) -> np.ndarray:
     """Stored values of shape (height, width) or (height, width, samples) as one grey channel."""
     if values.ndim == 2:
         return values
@@ -421,7 +424,9 @@ def _to_grey(values: np.ndarray) -> np.ndarray:
     if values.ndim == 3:
         # Grey with alpha: the alpha is left out, as it is for colour.
         return values[..., 0]
-    raise UnreadableImageError(f"cannot read values of shape {values.shape} as one image")
+    raise UnreadableImageError(
+        f"cannot read {path}: its values of shape {values.shape} are not one image"
+    )
 
 
 def _check_finite(path: Path, grey: np.ndarray) -> None:
