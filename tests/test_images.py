@@ -46,17 +46,19 @@ def test_16_bit_tiff_full_scale_reads_as_one(tmp_path):
 
 
 def test_16_bit_tiff_keeps_precision_beyond_8_bits(tmp_path):
-    """A 16-bit TIFF level of 1000 reads as 1000/65535, finer than any 8-bit level."""
+    """Read by its type, a 16-bit TIFF level of 1000 is 1000/65535, finer than any 8-bit level."""
     path = _save(tmp_path / "dark.tif", _grey(1000, dtype=np.uint16))
-    np.testing.assert_allclose(images.read_image(path), 1000 / 65535, rtol=1e-6)
+    np.testing.assert_allclose(images.read_image(path, intensity="dtype"), 1000 / 65535, rtol=1e-6)
 
 
 def test_dark_32_bit_integer_image_is_scaled_as_16_bit(tmp_path):
-    """A mode "I" image is 16-bit data however dark: level 200 reads as 200/65535, not 200/255."""
+    """Read by its type, a mode "I" image is 16-bit data however dark: 200 is 200/65535."""
     path = tmp_path / "dark.tif"
     Image.fromarray(np.full((8, 8), 200, np.int32)).save(path)
     assert Image.open(path).mode == "I"
-    np.testing.assert_allclose(images.read_image(path, size=None), 200 / 65535, rtol=1e-6)
+    np.testing.assert_allclose(
+        images.read_image(path, size=None, intensity="dtype"), 200 / 65535, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,26 @@ LABEL_NAMES_FILE = "labels.json"
 # Bootstrap intervals over micrographs: resamples, and the level of the percentile interval.
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+
+# Reading micrographs as microscopes write them (TIFFs of 12 or 14 bits, vendor metadata).
+# How integer values become [0, 1]: by the significant bits, by the type's maximum, or by a
+# stretch between two percentiles of each image. "bits" is the default because the training
+# micrographs are 8-bit JPEGs spanning their range: a 12-bit SEM frame in a 16-bit file scaled by
+# 4095 spans it too, where "dtype" (65535) makes it a near-black image the model never saw, and it
+# keeps the microscope's own brightness and contrast, which "percentile" replaces image by image
+# (stretching the noise of a flat frame). 8-bit files read the same in both.
+INTENSITIES = ("bits", "dtype", "percentile")
+INTENSITY = INTENSITIES[0]
+INTENSITY_PERCENTILES = (0.5, 99.5)
+# The most pixels an image may have: larger files are refused as possible decompression bombs.
+# SEMs write frames up to 6144x4096 (25 million pixels); 16384x16384 takes 1 GiB as float32.
+MAX_PIXELS = 16384 * 16384
+# Resolution tags giving larger pixels, in µm, are ignored: image software writes 72, 96 or 300 dpi
+# by default (353, 265 and 85 µm), larger than the pixel of any microscope's camera or scan.
+LARGEST_RESOLUTION_PIXEL_SIZE = 50.0
+# The scale bar drawn on pictures of micrographs whose pixel size is known: at most a fifth of the
+# width, as thick as 1.5 % of the height (one pixel at least), white on the usual dark corner.
+SCALE_BAR_FRACTION = 0.2
+SCALE_BAR_THICKNESS = 0.015
+SCALE_BAR_COLOUR = "white"
+SCALE_BAR_LOCATION = "lower right"

@@ -1,9 +1,9 @@
 """Finding, reading and atomically writing images.
 
 Every stage reads micrographs the same way: any file in a folder or its subfolders with a known
-image suffix, converted to grey and scaled to [0, 1], then resized to 256x256 or kept at its own
-size. Every output is written to
-a temporary file beside its destination and renamed into place, so that an interrupted run never
+image suffix, read by ``micrographs.read_micrograph`` as grey values in [0, 1], then resized to
+256x256 or kept at its own size. Every output is written to a temporary file beside its
+destination and renamed into place, so that an interrupted run never
 leaves a half-written file where a user or the next stage would read it.
 """
 
@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from complexstep import defaults
-from complexstep.errors import FolderError, UnreadableImageError
+from complexstep.errors import FolderError, UnreadableImageError  # noqa: F401 (re-exported)
+from complexstep.io.micrographs import read_micrograph, resize
 
 IMAGE_SIZE = defaults.IMAGE_SIZE
 _UMASK = os.umask(0)
@@ -60,44 +61,23 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE) -> np.ndarray:
+def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE, **reading) -> np.ndarray:
     """Reads an image as a grey float32 array of shape (size, size) with values in [0, 1].
 
-    8- and 16-bit images are scaled by their type's maximum, colour is converted to grey with the
-    ITU-R 601 luma weights, and other sizes are resampled with antialiasing; ``size=None`` keeps
-    the image's own size.
+    The image is read by ``micrographs.read_micrograph`` (bit depth, pages, data bars: see there),
+    then resampled with antialiasing to (size, size); ``size=None`` keeps its own size.
+
+    Args:
+        path: the image file.
+        size: the side to resample to, or None.
+        **reading: ``read_micrograph``'s keyword arguments (``intensity``, ``crop_bottom``, ...).
 
     Raises:
+        SettingError: if a reading option is out of range for the file.
         UnreadableImageError: if the file cannot be decoded.
     """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            grey = _to_unit_grey(image)
-    except UnidentifiedImageError:
-        raise UnreadableImageError(f"cannot read {path}: not an image PIL can decode") from None
-    except (OSError, ValueError, SyntaxError) as error:
-        raise UnreadableImageError.of(path, error) from None
-    if size is not None and grey.shape != (size, size):
-        resized = Image.fromarray(grey, mode="F").resize((size, size), Image.Resampling.BILINEAR)
-        grey = np.asarray(resized, dtype=np.float32)
-    return np.clip(grey, 0.0, 1.0)
-
-
-def _to_unit_grey(image: Image.Image) -> np.ndarray:
-    """Converts a decoded PIL image of any common mode to grey float32 values in [0, 1]."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(image, dtype=np.float32) / 65535.0
-    if image.mode == "I":
-        # Decoders give 8-bit files other modes, so "I" holds 16-bit samples (PNG, TIFF), however
-        # dark the image; only a 32-bit TIFF holds more.
-        values = np.asarray(image, dtype=np.float64)
-        return (values / (65535.0 if values.max() <= 65535 else 2147483647.0)).astype(np.float32)
-    if image.mode == "F":
-        return np.asarray(image, dtype=np.float32)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA").convert("RGB")
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    pixels = read_micrograph(path, **reading).pixels
+    return pixels if size is None else resize(pixels, size)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
