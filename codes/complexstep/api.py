@@ -649,7 +649,8 @@ def jacobian(
         ``attribute``), ``.jvp``, ``.vjp`` and ``.to_dense()``.
 
     Raises:
-        As ``attribute``, and ImageError for a batch.
+        ImageError: for a batch, and as ``attribute`` does.
+        ImageSizeError, ModelError, UnsupportedLayerError: as ``attribute`` does.
     """
     batch, single = as_images(image)
     if not single:

@@ -293,7 +293,11 @@ def render_panel(
 
     Args:
         path: destination; its suffix chooses the format (the pipeline writes ``.png``).
-        stem, attribution, values, style, micrograph: as for ``panel_figure``.
+        stem: the micrograph's name, used as the title.
+        attribution: the raw map from ``load_attribution``.
+        values: the scaled and smoothed map from ``heatmap_values``.
+        style: colormap, limits and dpi.
+        micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
 
     Returns:
         The destination path.
