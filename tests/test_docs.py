@@ -11,7 +11,6 @@ where the section names none. Commands of other programs (pip, make, mkdocs) are
 import dataclasses
 import functools
 import re
-import shlex
 from pathlib import Path
 
 import pytest
