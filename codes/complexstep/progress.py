@@ -6,6 +6,7 @@ standard error elsewhere. tqdm is optional: without it the request shows nothing
 failing, since a missing bar should never stop a computation.
 """
 
+import warnings
 from collections.abc import Callable
 
 
@@ -22,7 +23,11 @@ def tqdm_progress(description: str, units: str = "passes") -> Callable[[int, int
         A callback taking the work done so far and the work in all, or None.
     """
     try:
-        from tqdm.auto import tqdm
+        with warnings.catch_warnings():
+            # Without ipywidgets, tqdm.auto falls back to a text bar in Jupyter and warns about
+            # it; the text bar serves, so the warning would only clutter the notebook.
+            warnings.simplefilter("ignore")
+            from tqdm.auto import tqdm
     except ImportError:
         return None
     bar = None
