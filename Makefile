@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both build .venv from the
 # requirements first, so that a fresh clone needs nothing but Python 3.11; make test also builds
-# .venv-jax, with JAX and without TensorFlow, and runs the core tests there.
+# .venv-jax, with JAX and without TensorFlow, and runs the core tests there, and builds the
+# documentation site with warnings as errors (pytest runs examples/quickstart.ipynb).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -8,6 +9,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JAX_VENV := .venv-jax
 JAX_INSTALLED := $(JAX_VENV)/.installed
+# Material's notice about MkDocs 2 is silenced: it is not a warning about these pages.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
 # The tests that run again on JAX: the twin, the engines, training and the stage scripts.
 CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
@@ -23,7 +26,7 @@ DEMO_TEST_IMAGES ?= 50
 DEMO_CONTOUR_IMAGES ?= 4
 DEMO_EPOCHS ?= 3
 
-.PHONY: demo test lint clean browser
+.PHONY: demo test lint clean browser docs
 
 $(INSTALLED): requirements.txt requirements-base.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +62,14 @@ browser:
 test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(BIN)/ruff check codes tests benchmarks
 	$(BIN)/ruff format --check codes tests benchmarks
+	$(MKDOCS) build --strict --quiet --site-dir site
 	$(BIN)/python -m pytest -n auto
 	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) -k "not ($(CORE_SKIP))"
+
+# The documentation site, into site/: warnings (a broken link, a docstring the API reference
+# cannot read) are errors.
+docs: $(INSTALLED)
+	$(MKDOCS) build --strict --site-dir site
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check codes tests benchmarks

@@ -1,38 +1,59 @@
-"""The README's Python example runs as written and says what it claims."""
+"""The README is short, and the Python examples of the README and the API page run as written and
+say what they claim. (tests/test_docs.py checks the commands, flags and pictures of both.)"""
 
 import re
 
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
 import scripts
+from complexstep.model import synthetic
+
+README_MOST_LINES = 200
 
 
-def readme_example() -> str:
-    """The first Python block of the README's "Python API" section."""
-    text = (scripts.REPOSITORY / "README.md").read_text()
-    section = text.split("\n## Python API\n", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+def python_blocks(document: str) -> list[str]:
+    """The Python code blocks of a Markdown file of the repository, in order."""
+    text = (scripts.REPOSITORY / document).read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
-def test_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    """The example explains a 512x384 micrograph with the shipped model, its checks hold, and it
-    prints the size error."""
+def test_the_readme_reads_in_five_minutes():
+    """The README holds at most 200 lines; the rest is in docs/."""
+    lines = (scripts.REPOSITORY / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MOST_LINES
+
+
+def test_readme_example_explains_a_micrograph_at_its_own_resolution(tmp_path, monkeypatch):
+    """The README's example reads a 100x90 micrograph, explains its top-left 96x80 with the shipped
+    model and returns a heatmap Figure of that shape."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_micrographs").mkdir()
+    pixels = synthetic.generate_micrograph(np.random.default_rng(1), 128)[:100, :90]
+    Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "my_micrographs" / "sample.png")
+    namespace = {}
+    (example,) = python_blocks("README.md")
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["maps"].shape == (96, 80)
+    width, height = namespace["figure"].get_size_inches() * 100
+    assert (round(height), round(width)) == (96, 80)
+
+
+def test_api_page_examples_run_as_written(tmp_path, monkeypatch, capsys):
+    """The API page's examples explain a 512x384 micrograph with the shipped model, their checks
+    hold, they print the size error, and the notebook example gives three figures."""
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    for example in python_blocks("docs/api.md"):
+        exec(compile(example, "docs/api.md", "exec"), namespace)
     assert namespace["maps"].shape == (512, 384)
     assert namespace["batch"].shape == (2, 512, 384)
     assert namespace["row"].shape == (512, 384)
     assert namespace["column"].shape == (32, 24, 8)
     assert 50e6 < namespace["jacobian"].values.nbytes < 60e6
+    assert all(isinstance(namespace[name], Figure) for name in ("heatmap", "overlay", "panel"))
     printed = capsys.readouterr().out
     assert (
         "multiples of 16, not a 250x256 image; the nearest it takes: height 240 or 256" in printed
     )
-
-
-def test_every_picture_the_readme_shows_is_in_the_repository():
-    """Each image the README links is a file of the repository, so none shows as broken."""
-    text = (scripts.REPOSITORY / "README.md").read_text()
-    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert pictures
-    missing = [path for path in pictures if not (scripts.REPOSITORY / path).is_file()]
-    assert missing == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from complexstep import defaults
+from complexstep import defaults, progress
 from complexstep.engines import wavelet_basis as wavelets
 from complexstep.engines.base import (
     METHODS,
@@ -564,6 +564,7 @@ def attribute(
     h: float = defaults.H,
     batch_size: int | None = None,
     on_progress: Progress | None = None,
+    show_progress: bool = False,
     domain: str = defaults.DOMAIN,
     wavelet: str = defaults.WAVELET,
     levels: int = defaults.WAVELET_LEVELS,
@@ -585,6 +586,8 @@ def attribute(
         h: the imaginary step of the complex-step method.
         batch_size: perturbed copies pushed through a layer at once; None for the default.
         on_progress: called with the passes done so far and the passes in all.
+        show_progress: without ``on_progress``, draw a tqdm bar of the passes (a widget in
+            Jupyter) where tqdm is installed, and nothing where it is not.
         domain: "pixel", or "wavelet" for the attribution ``||Im f(x + i*h*w_k)|| / h`` of every
             coefficient ``k`` of the image's orthonormal wavelet transform, whose basis image is
             ``w_k``: the norm of ``J w_k``. The squares of a wavelet map add up to those of the
@@ -618,6 +621,8 @@ def attribute(
         levels=levels,
     )
     total = len(batch) * explainer.passes(*batch.shape[1:])
+    if show_progress and on_progress is None:
+        on_progress = progress.tqdm_progress("attribution")
     maps = explainer.attribute_many(batch, _counting(total, on_progress))
     return maps[0] if single else maps
 
@@ -628,6 +633,7 @@ def jacobian(
     *,
     layer: str = defaults.LAYER,
     on_progress: Progress | None = None,
+    show_progress: bool = False,
 ) -> Jacobian:
     """The whole Jacobian of a layer's output with respect to one image, stored sparsely.
 
@@ -636,19 +642,23 @@ def jacobian(
         image: one image ``(height, width)``, float values in [0, 1].
         layer: the name of the layer whose output is differentiated.
         on_progress: called with the passes done so far and the passes in all.
+        show_progress: as for ``attribute``.
 
     Returns:
         A ``Jacobian``: ``.row(i, j, channel)``, ``.column(y, x)``, ``.column_norms()`` (equal to
         ``attribute``), ``.jvp``, ``.vjp`` and ``.to_dense()``.
 
     Raises:
-        As ``attribute``, and ImageError for a batch.
+        ImageError: for a batch, and as ``attribute`` does.
+        ImageSizeError, ModelError, UnsupportedLayerError: as ``attribute`` does.
     """
     batch, single = as_images(image)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
     explainer = Explainer(model, layer=layer)
     total = explainer.jacobian_passes(*batch.shape[1:])
+    if show_progress and on_progress is None:
+        on_progress = progress.tqdm_progress("Jacobian")
     return explainer.jacobian(batch[0], _counting(total, on_progress))
 
 

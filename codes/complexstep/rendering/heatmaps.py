@@ -8,7 +8,9 @@ This module does the same for maps of any size and shape, and adds two views for
 the heatmap blended over its micrograph and a panel of all views side by side.
 
 Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
-no global state or interactive backend is involved, and every file is written atomically.
+no global state or interactive backend is involved. Each picture is made by a ``*_figure``
+function, which a notebook shows as it is, and written atomically by the ``render_*`` function
+that calls it, so that the files and the figures cannot differ.
 """
 
 import dataclasses
@@ -220,8 +222,28 @@ def colour_limits(values: np.ndarray, vmin: float | str, vmax: float | str) -> t
     return low, high
 
 
+def heatmap_figure(values: np.ndarray, style: HeatmapStyle = HeatmapStyle()) -> Figure:
+    """The heatmap of a map: coloured values filling the figure, no axes and no margin.
+
+    A notebook shows the figure as it is returned; ``render_heatmap`` writes the same figure.
+
+    Args:
+        values: the scaled and smoothed map from ``heatmap_values``.
+        style: colormap and limits.
+
+    Returns:
+        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
+
+    Raises:
+        ImageSizeError: if the map at the style's dpi makes a picture matplotlib cannot draw.
+    """
+    figure = _borderless_figure(values.shape, style.dpi)
+    _draw_heatmap(figure.axes[0], values, style)
+    return figure
+
+
 def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapStyle) -> Path:
-    """Writes the heatmap of a map: coloured values filling the image, no axes and no margin.
+    """Writes ``heatmap_figure`` at the style's dpi.
 
     Args:
         path: destination; its suffix chooses the format (the pipeline writes ``.jpeg``).
@@ -235,18 +257,36 @@ def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapSt
         ImageSizeError: if the map at the style's dpi makes a picture under one pixel or over
             ``MAXIMUM_PICTURE_SIDE`` pixels a side.
     """
+    return save_figure(heatmap_figure(values, style), path, style.dpi)
+
+
+def overlay_figure(
+    values: np.ndarray, micrograph: np.ndarray, style: HeatmapStyle = HeatmapStyle()
+) -> Figure:
+    """The heatmap blended over the micrograph it explains, with no axes and no margin.
+
+    The micrograph is drawn in grey under the map as ``fit_micrograph`` places it, and the
+    heatmap over it with ``OVERLAY_ALPHA`` opacity.
+
+    Args:
+        values: the scaled and smoothed map from ``heatmap_values``.
+        micrograph: the grey micrograph, values in [0, 1], of any size.
+        style: colormap and limits.
+
+    Returns:
+        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
+    """
     figure = _borderless_figure(values.shape, style.dpi)
-    _draw_heatmap(figure.axes[0], values, style)
-    return save_figure(figure, path, style.dpi)
+    axes = figure.axes[0]
+    draw_micrograph(axes, micrograph, values.shape)
+    _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
+    return figure
 
 
 def render_overlay(
     path: str | os.PathLike, values: np.ndarray, micrograph: np.ndarray, style: HeatmapStyle
 ) -> Path:
-    """Writes the heatmap blended over the micrograph it explains, with no axes and no margin.
-
-    The micrograph is drawn in grey under the map as ``fit_micrograph`` places it, and the
-    heatmap over it with ``OVERLAY_ALPHA`` opacity.
+    """Writes ``overlay_figure`` at the style's dpi.
 
     Args:
         path: destination; its suffix chooses the format.
@@ -260,11 +300,7 @@ def render_overlay(
     Raises:
         ImageSizeError: as ``render_heatmap`` does.
     """
-    figure = _borderless_figure(values.shape, style.dpi)
-    axes = figure.axes[0]
-    draw_micrograph(axes, micrograph, values.shape)
-    _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
-    return save_figure(figure, path, style.dpi)
+    return save_figure(overlay_figure(values, micrograph, style), path, style.dpi)
 
 
 def render_panel(
@@ -275,11 +311,7 @@ def render_panel(
     style: HeatmapStyle,
     micrograph: np.ndarray | None = None,
 ) -> Path:
-    """Writes one figure with every view of a map side by side, titled by its stem.
-
-    The views are the micrograph, the grey attribution (scaled, not smoothed), the heatmap and the
-    overlay, with a colour bar for the heatmap; without a micrograph only the middle two are drawn.
-    The panel is written at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
+    """Writes ``panel_figure`` at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
 
     Args:
         path: destination; its suffix chooses the format (the pipeline writes ``.png``).
@@ -291,6 +323,32 @@ def render_panel(
 
     Returns:
         The destination path.
+    """
+    figure = panel_figure(stem, attribution, values, style, micrograph)
+    return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
+
+
+def panel_figure(
+    stem: str,
+    attribution: np.ndarray,
+    values: np.ndarray,
+    style: HeatmapStyle = HeatmapStyle(),
+    micrograph: np.ndarray | None = None,
+) -> Figure:
+    """One figure with every view of a map side by side, titled by its stem.
+
+    The views are the micrograph, the grey attribution (scaled, not smoothed), the heatmap and the
+    overlay, with a colour bar for the heatmap; without a micrograph only the middle two are drawn.
+
+    Args:
+        stem: the micrograph's name, used as the title.
+        attribution: the raw map from ``load_attribution``.
+        values: the scaled and smoothed map from ``heatmap_values``.
+        style: colormap and limits.
+        micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
+
+    Returns:
+        The figure.
     """
     columns = 2 if micrograph is None else 4
     height, width = values.shape
@@ -328,7 +386,7 @@ def render_panel(
         heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
     )
     draw_title(figure, stem)
-    return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
+    return figure
 
 
 def _borderless_figure(shape: tuple[int, ...], dpi: float) -> Figure:

@@ -274,7 +274,9 @@ def build_real_chain(
     """A real model of the same layers and weights up to ``layer``, for images of ``size``.
 
     Raises:
-        As ``build_complex_twin``.
+        ModelError: if the model has no such layer or is not a chain of layers.
+        UnsupportedLayerError: for a layer the twin cannot mirror.
+        ImageSizeError: if the layers cannot take images of ``size``.
     """
     chain = layer_chain(model, layer)
     twins_of(chain)

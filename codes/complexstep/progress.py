@@ -1,0 +1,43 @@
+"""Progress bars for calls made from a notebook or a terminal, through tqdm where it is installed.
+
+The library reports progress through callbacks (``api.Progress``) and never prints; a user who
+asks for progress with ``show_progress=True`` gets a tqdm bar, a widget in Jupyter and a line on
+standard error elsewhere. tqdm is optional: without it the request shows nothing rather than
+failing, since a missing bar should never stop a computation.
+"""
+
+import warnings
+from collections.abc import Callable
+
+
+def tqdm_progress(description: str, units: str = "passes") -> Callable[[int, int], None] | None:
+    """A progress callback that draws a ``tqdm.auto`` bar, or None where tqdm is not installed.
+
+    The bar opens at the first report, with its total, and closes when the count reaches it.
+
+    Args:
+        description: the bar's label.
+        units: what is counted.
+
+    Returns:
+        A callback taking the work done so far and the work in all, or None.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Without ipywidgets, tqdm.auto falls back to a text bar in Jupyter and warns about
+            # it; the text bar serves, so the warning would only clutter the notebook.
+            warnings.simplefilter("ignore")
+            from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    bar = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit=units)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return on_progress

@@ -1,0 +1,98 @@
+"""Figures for notebooks: the heatmap, overlay and panel as matplotlib Figures, the same pictures
+stage 3 writes, and progress bars through tqdm where it is installed."""
+
+import io
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import complexstep
+import models
+from complexstep.rendering import heatmaps as rendering
+from rendering_helpers import (
+    TEST_DPI,
+    assert_close_colours,
+    block_centres,
+    expected_colours,
+    read_rgb,
+    sample_map,
+)
+
+
+def figure_pixels(figure: Figure, dpi: float) -> np.ndarray:
+    """A figure drawn as a PNG, as a notebook shows it, decoded to float64 RGB."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return read_rgb(buffer)
+
+
+def test_heatmap_figure_colours_match_independent_rendering(tmp_path):
+    """Each map pixel of the returned figure has the colormap's colour of its smoothed value."""
+    raw = sample_map(16, 28)
+    style = rendering.HeatmapStyle(dpi=TEST_DPI)
+    values, _ = rendering.heatmap_values(raw, style.sigma)
+    figure = rendering.heatmap_figure(values, style)
+    assert isinstance(figure, Figure)
+    figure.savefig(tmp_path / "figure.png", dpi=TEST_DPI)
+    assert_close_colours(
+        block_centres(tmp_path / "figure.png", raw.shape),
+        expected_colours(raw, 1.0, "bwr", 0.15, 0.4),
+    )
+
+
+@pytest.mark.parametrize("view", ["heatmap", "overlay", "panel"])
+def test_written_pictures_are_the_figures(tmp_path, view):
+    """render_heatmap, render_overlay and render_panel write exactly the pixels of the figure
+    the matching function returns."""
+    raw = sample_map()
+    micrograph = np.linspace(0.0, 1.0, raw.size).reshape(raw.shape)
+    style = rendering.HeatmapStyle(dpi=TEST_DPI)
+    values, _ = rendering.heatmap_values(raw, style.sigma)
+    path = tmp_path / f"{view}.png"
+    if view == "heatmap":
+        figure, dpi = rendering.heatmap_figure(values, style), TEST_DPI
+        rendering.render_heatmap(path, values, style)
+    elif view == "overlay":
+        figure, dpi = rendering.overlay_figure(values, micrograph, style), TEST_DPI
+        rendering.render_overlay(path, values, micrograph, style)
+    else:
+        figure = rendering.panel_figure("sample", raw, values, style, micrograph)
+        dpi = rendering.PANEL_MAXIMUM_DPI
+        rendering.render_panel(path, "sample", raw, values, style, micrograph)
+    np.testing.assert_array_equal(figure_pixels(figure, dpi), read_rgb(path))
+
+
+def test_figures_take_the_papers_style_by_default():
+    """Without a style, a figure is coloured with the paper's bwr between 0.15 and 0.4."""
+    raw = sample_map()
+    values, _ = rendering.heatmap_values(raw, 1.0)
+    pixels = figure_pixels(rendering.heatmap_figure(values), TEST_DPI)
+    centres = pixels[TEST_DPI // 200 :: TEST_DPI // 100, TEST_DPI // 200 :: TEST_DPI // 100]
+    assert_close_colours(centres, expected_colours(raw, 1.0, "bwr", 0.15, 0.4))
+
+
+@pytest.fixture(scope="module")
+def small_image():
+    return models.smooth_images(np.random.default_rng(5), 1)[0, :64, :64, 0]
+
+
+def test_show_progress_draws_a_tqdm_bar_to_the_total(random_model, small_image, capsys):
+    """With tqdm installed, show_progress=True draws a bar that ends at every pass, and the map
+    is the one computed without it."""
+    pytest.importorskip("tqdm")
+    quiet = complexstep.attribute(random_model, small_image)
+    shown = complexstep.attribute(random_model, small_image, show_progress=True)
+    np.testing.assert_array_equal(shown, quiet)
+    total = complexstep.Explainer(random_model).passes(64, 64)
+    bar = capsys.readouterr().err
+    assert "attribution" in bar and f"{total}/{total}" in bar
+
+
+def test_show_progress_without_tqdm_is_silent(random_model, small_image, capsys, monkeypatch):
+    """Where tqdm cannot be imported, show_progress=True shows nothing and still gives the map."""
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    values = complexstep.jacobian(random_model, small_image, show_progress=True).column_norms()
+    assert values.shape == (64, 64)
+    assert capsys.readouterr().err == ""
