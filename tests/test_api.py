@@ -11,6 +11,7 @@ import reference
 import wavelet_reference
 from complexstep import api
 from complexstep.engines.wavelet import WAVELET_METHODS
+from complexstep.model import architecture
 
 
 @pytest.fixture(scope="module")
@@ -365,3 +366,21 @@ def test_encoding_past_the_unit_range_is_allowed_only_when_asked(random_model, i
     )
     with pytest.raises(complexstep.ImageError, match="must be finite"):
         explainer.encode(np.full((256, 256), np.inf), unit_range=False)
+
+
+def test_repeated_calls_reuse_what_was_built_and_free_it_with_the_model(image):
+    """A loop of attribute calls builds one Explainer per model and settings, and keeping it
+    does not keep the model alive."""
+    import gc
+    import weakref
+
+    model = architecture.build_autoencoder()
+    first = complexstep.attribute(model, image)
+    kept = api._explainer(model, layer="code")
+    assert api._explainer(model, layer="code") is kept
+    assert api._explainer(model, layer="encoder_pool1") is not kept
+    np.testing.assert_array_equal(complexstep.attribute(model, image), first)
+    freed = weakref.ref(model)
+    del model, kept
+    gc.collect()
+    assert freed() is None

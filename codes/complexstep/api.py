@@ -610,7 +610,7 @@ def attribute(
         >>> maps = complexstep.attribute("pretrained", micrographs)  # doctest: +SKIP
     """
     batch, single = as_images(images)
-    explainer = Explainer(
+    explainer = _explainer(
         model,
         layer=layer,
         method=method,
@@ -655,11 +655,50 @@ def jacobian(
     batch, single = as_images(image)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
-    explainer = Explainer(model, layer=layer)
+    explainer = _explainer(model, layer=layer)
     total = explainer.jacobian_passes(*batch.shape[1:])
     if show_progress and on_progress is None:
         on_progress = progress.tqdm_progress("Jacobian")
     return explainer.jacobian(batch[0], _counting(total, on_progress))
+
+
+# How many settings an explained model keeps Explainers for, and how many model files are kept.
+_KEPT_SETTINGS = 4
+_KEPT_FILES = 4
+_FILE_EXPLAINERS: dict[tuple, dict] = {}
+
+
+def _explainer(model: "keras.Model | str | os.PathLike", **settings) -> Explainer:
+    """The ``Explainer`` for a model and settings, kept from an earlier call where there was one,
+    so that a loop of calls builds the twin and compiles the engines once.
+
+    A ``keras.Model`` keeps its Explainers in an attribute of its own: they refer to the model
+    and the model to them, a cycle the garbage collector frees with the model, so keeping them
+    never keeps a model alive. A model file is known by its path, size and modification time, so
+    that a file trained anew is loaded anew.
+    """
+    key = tuple(sorted(settings.items()))
+    if isinstance(model, keras.Model):
+        kept = model.__dict__.get("_complexstep_explainers")
+        if kept is None:
+            kept = {}
+            # Past Keras's attribute tracking, which would take the cache for model state.
+            object.__setattr__(model, "_complexstep_explainers", kept)
+    else:
+        path = PRETRAINED_PATH if model == PRETRAINED else Path(model)
+        try:
+            status = path.stat()
+        except OSError:
+            return Explainer(model, **settings)
+        file = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+        if file not in _FILE_EXPLAINERS and len(_FILE_EXPLAINERS) >= _KEPT_FILES:
+            _FILE_EXPLAINERS.pop(next(iter(_FILE_EXPLAINERS)))
+        kept = _FILE_EXPLAINERS.setdefault(file, {})
+    if key not in kept:
+        if len(kept) >= _KEPT_SETTINGS:
+            kept.pop(next(iter(kept)))
+        kept[key] = Explainer(model, **settings)
+    return kept[key]
 
 
 def _counting(total: int, on_progress: Progress | None) -> Callable[[int], None]:
@@ -684,5 +723,5 @@ def encode(
         float32 ``(rows, columns, channels)`` for one image, or with a leading batch axis.
     """
     batch, single = as_images(images)
-    output = Explainer(model, layer=layer).encode(batch)
+    output = _explainer(model, layer=layer).encode(batch)
     return output[0] if single else output
