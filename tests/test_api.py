@@ -10,7 +10,7 @@ import models
 import reference
 import wavelet_reference
 from complexstep import api
-from complexstep.engines.wavelet import WAVELET_METHODS
+from complexstep.engines import ENGINES
 from complexstep.model import architecture
 
 
@@ -231,7 +231,7 @@ def test_wavelet_maps_are_exact_in_tiles_and_with_both_methods(
     """Explained in 64-pixel tiles on canvases, or by complex-step passes, the wavelet map is the
     whole image's, and equals one complex pass per coefficient, within 1e-5."""
     explainer = api.Explainer(random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64)
-    assert len(explainer.plan(160, 96, WAVELET_METHODS[explainer.method])) > 1
+    assert len(explainer.plan(160, 96, ENGINES[explainer.method].wavelet)) > 1
     tiled = explainer.attribute(tall_image)
     complex_step = complexstep.attribute(
         random_model, tall_image, method="complex-step", domain="wavelet", wavelet="db2"

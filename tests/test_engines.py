@@ -6,9 +6,7 @@ import pytest
 
 import models
 import reference
-from complexstep import defaults
-from complexstep.engines import base as engines
-from complexstep.engines import wavelet as wavelet_engines
+from complexstep import defaults, engines
 from complexstep.errors import ImageSizeError, SettingError
 from complexstep.twin import building as twin
 
@@ -128,8 +126,7 @@ def test_engines_refuse_bad_settings(random_model):
 def test_the_engines_are_the_methods_stage_2_offers():
     """The methods stage 2 checks its --method flag against, before Keras starts, are the engines'
     names in both domains, so that no flag value lacks an engine."""
-    assert set(engines.METHODS) == set(defaults.METHODS)
-    assert set(wavelet_engines.WAVELET_METHODS) == set(defaults.METHODS)
+    assert tuple(engines.ENGINES) == defaults.METHODS
 
 
 @pytest.mark.parametrize("method", ["complex-step", "jacobian"])
@@ -138,12 +135,12 @@ def test_every_pass_is_reported_once(small_model, method):
     in smaller batches changes nothing."""
     made = twin.build_complex_twin(small_model, "out")
     image = np.random.default_rng(8).random((32, 32)).astype(np.float32)
-    engine = engines.METHODS[method](made, batch_size=1)
+    engine = engines.ENGINES[method].pixel(made, batch_size=1)
     reported = []
     values = engine(image, on_pass=reported.append)
     assert sum(reported) == engine.passes
     assert len(reported) > 1
-    whole_batches = engines.METHODS[method](made, batch_size=1024)(image)
+    whole_batches = engines.ENGINES[method].pixel(made, batch_size=1024)(image)
     np.testing.assert_allclose(values, whole_batches, rtol=1e-6)
 
 
@@ -168,7 +165,7 @@ def test_non_square_images_match_the_literal_step_at_every_pixel(
     """A 32x48 image, its code 2x3 cells, is explained exactly at every one of its pixels."""
     image, literal = small_wide_literal
     made = twin.build_complex_twin(random_model, "code", image.shape)
-    values = engines.METHODS[method](made)(image)
+    values = engines.ENGINES[method].pixel(made)(image)
     np.testing.assert_allclose(values, literal, rtol=1e-5)
 
 
@@ -177,7 +174,7 @@ def test_a_window_of_cells_is_its_own_share_of_the_map(random_model, wide_image,
     """The squares for a window of output cells and for the rest add up to the whole map's, and a
     window's squares are the literal step's over those cells alone."""
     made = twin.build_complex_twin(random_model, "code", wide_image.shape)
-    engine = engines.METHODS[method](made)
+    engine = engines.ENGINES[method].pixel(made)
     whole = engine.squares(wide_image)
     left = engine.squares(wide_image, (range(0, 3), range(0, 2)))
     right = engine.squares(wide_image, (range(0, 3), range(2, 5)))

@@ -5,7 +5,7 @@ import pytest
 
 import models
 import wavelet_reference
-from complexstep.engines import base as engines
+from complexstep import engines
 from complexstep.engines import wavelet as wavelet_engines
 from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.twin import building as twin

@@ -12,18 +12,16 @@ complex-step convolutional autoencoders", Materials & Design (2022). The public 
 - ``Explainer``: the same for many images, reusing what each image size needs;
 - ``load_model``, and the exceptions of ``errors``, all derived from ``ComplexStepError``.
 
-The modules follow the pipeline: ``images`` and ``synthetic`` provide micrographs; ``architecture``,
-``data`` and ``training`` make the autoencoder (stage 1); ``complex_layers`` and ``twin`` build its
-complex twin, ``geometry`` works out receptive fields and tiles, ``engines`` compute maps and
-Jacobian rows, ``api`` puts them behind the calls above, and ``attribution_folder`` explains a
-folder (stage 2); ``wavelets`` and ``wavelet_engines`` do the same for the coefficients of an
-orthonormal wavelet transform; ``rendering`` draws maps, ``wavelet_rendering`` wavelet maps, and
-``heatmap_folder`` renders a folder (stage 3); ``explorer`` writes a micrograph's self-contained
-page of the code's Jacobian and ``explorer_folder`` a folder's. ``evaluation_methods`` computes
-the maps of the methods the evaluation compares, ``faithfulness`` measures maps, ``evaluation``
-measures every method on one micrograph, ``evaluation_rendering`` draws the results and
-``evaluation_folder`` evaluates a folder. ``defaults`` holds every default; ``cli`` serves the
-scripts.
+The subpackages follow the pipeline, each one concern, each importing only those before it:
+``io`` reads micrographs (Pillow, tifffile) and writes files atomically; ``model`` holds the
+architecture, the data pipeline, the training state and the synthetic micrographs (stage 1);
+``twin`` builds the complex twin and works out receptive fields and tiles; ``engines`` compute maps
+and Jacobian rows, in pixels or wavelet coefficients, under one registry of names; ``api`` puts
+them behind the calls above (stage 2); ``evaluation`` computes the maps of other methods and
+measures them; ``regions`` adds maps up over phases and boundaries; ``rendering`` draws every
+figure (stage 3); ``explorer`` writes the browser page; ``folders`` runs each stage over folders
+through one shared loop; ``commands`` holds the flags and the ``complexstep`` command, the one
+place that prints. ``defaults`` holds every default and ``errors`` every exception.
 """
 
 import os

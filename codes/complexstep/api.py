@@ -22,17 +22,14 @@ import keras
 import numpy as np
 
 from complexstep import defaults, progress
+from complexstep.engines import ENGINES, ignore_passes
 from complexstep.engines import wavelet_basis as wavelets
-from complexstep.engines.base import (
-    METHODS,
-    ComplexStepAttribution,
-    JacobianAttribution,
-    ignore_passes,
-)
-from complexstep.engines.wavelet import WAVELET_METHODS
 from complexstep.errors import ImageError, ModelError, SettingError
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
+
+_JACOBIAN = ENGINES["jacobian"].pixel
+"""The engine of a Jacobian's rows and pullbacks, whatever method maps are made with."""
 
 PRETRAINED = defaults.PRETRAINED
 """The name that stands for the model trained at the paper's settings and shipped with the
@@ -259,8 +256,8 @@ class Explainer:
         wavelet: str = defaults.WAVELET,
         levels: int = defaults.WAVELET_LEVELS,
     ):
-        if method not in METHODS:
-            raise SettingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if method not in ENGINES:
+            raise SettingError(f"unknown method {method!r}; choose one of {', '.join(ENGINES)}")
         if not (isinstance(h, int | float) and h > 0 and np.isfinite(h)):
             raise SettingError(f"h must be a positive number, not {h!r}")
         if batch_size is not None and batch_size < 1:
@@ -281,11 +278,12 @@ class Explainer:
         self.h = h
         self.batch_size = defaults.ENGINE_BATCH_SIZE if batch_size is None else batch_size
         self.images_per_call = images_per_call
-        self._tile_sizes = {
-            kind: defaults.TILE_SIZES[name] if tile_size is None else tile_size
-            for kinds in (METHODS, WAVELET_METHODS)
-            for name, kind in kinds.items()
+        self._engine_kind = ENGINES[method]
+        # The Jacobian's rows and pullbacks take the jacobian engine whatever the method.
+        self._kinds = {
+            kind: engine for engine in ENGINES.values() for kind in (engine.pixel, engine.wavelet)
         }
+        self._tile_size = tile_size
         chain = twin.layer_chain(self.model, layer)
         self._layers = [made.layer for made in twin.twins_of(chain)]
         self.step = twin.size_step(chain)
@@ -316,12 +314,16 @@ class Explainer:
     def plan(self, height: int, width: int, kind: type | None = None) -> list[geometry.Tile]:
         """The tiles an image of this size is explained in by an engine of ``kind`` (the
         method's if None)."""
-        kind = kind or METHODS[self.method]
+        kind = kind or self._engine_kind.pixel
         key = (height, width, kind)
         if key not in self._plans:
             self.check_size(height, width)
             self._plans[key] = geometry.plan_tiles(
-                self._layers, height, width, self.step, self._tile_sizes[kind]
+                self._layers,
+                height,
+                width,
+                self.step,
+                self._tile_size or self._kinds[kind].tile_size,
             )
         return self._plans[key]
 
@@ -329,7 +331,7 @@ class Explainer:
         """How many passes an image of this size takes, as ``attribute`` reports them."""
         if self.domain == "pixel":
             return sum(self._engine(tile.shape).passes for tile in self.plan(height, width))
-        kind = WAVELET_METHODS[self.method]
+        kind = self._engine_kind.wavelet
         tiles = self.plan(height, width, kind)
         basis = self.basis(height, width)
         total = 0
@@ -342,7 +344,7 @@ class Explainer:
     def jacobian_passes(self, height: int, width: int) -> int:
         """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
         them."""
-        kind = JacobianAttribution
+        kind = _JACOBIAN
         return sum(
             self._engine(tile.shape, kind).row_passes for tile in self.plan(height, width, kind)
         )
@@ -401,7 +403,7 @@ class Explainer:
         share is worked out on a canvas that holds the basis images touching it."""
         self.check_size(*image.shape)
         basis = self.basis(*image.shape)
-        kind = WAVELET_METHODS[self.method]
+        kind = self._engine_kind.wavelet
         squares = np.zeros(image.shape)
         for tile, crop, cells in self._tiles(image, kind):
             canvas = basis.canvas(*_region(tile))
@@ -419,7 +421,7 @@ class Explainer:
         map per image.
         """
         batch, _ = as_images(images)
-        kind = JacobianAttribution
+        kind = _JACOBIAN
         squares = np.zeros(batch.shape[1:], np.float32)
         for tile, _, cells in self._tiles(batch[0], kind):
             crops = batch[(slice(None), *_region(tile))]
@@ -436,8 +438,8 @@ class Explainer:
         self.check_size(height, width)
         starts = self._field_starts(height, width)
         values = output = None
-        for tile, crop, cells in self._tiles(image, JacobianAttribution):
-            engine = self._engine(tile.shape, JacobianAttribution)
+        for tile, crop, cells in self._tiles(image, _JACOBIAN):
+            engine = self._engine(tile.shape, _JACOBIAN)
             part_output, part = engine.jacobian_rows(crop, cells, on_pass or ignore_passes)
             if values is None:
                 shape = (len(starts[0]), len(starts[1]), part.shape[2])
@@ -538,12 +540,13 @@ class Explainer:
 
     def _engine(self, shape: tuple[int, int], kind=None):
         """The engine for images of one shape, made once and kept."""
-        kind = kind or METHODS[self.method]
+        kind = kind or self._engine_kind.pixel
         key = (kind, shape)
         if key not in self._engines:
             made = twin.build_complex_twin(self.model, self.layer, shape)
-            settings = {"h": self.h} if issubclass(kind, ComplexStepAttribution) else {}
-            self._engines[key] = kind(made, batch_size=self.batch_size, **settings)
+            self._engines[key] = kind(
+                made, batch_size=self.batch_size, **self._kinds[kind].settings(self.h)
+            )
         return self._engines[key]
 
 

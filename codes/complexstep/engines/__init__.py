@@ -1,1 +1,62 @@
-"""engines."""
+"""The engines that compute attribution maps and Jacobian rows, and the registry that names them.
+
+``base.Engine`` is what every engine shares (the twin's layers, their geometry, the real pass, the
+output cells an engine answers for); ``complex_step`` and ``jacobian`` are the two engines of the
+pixel domain, and ``wavelet`` their twins for the coefficients of a wavelet transform. ``ENGINES``
+is the one place that says which classes a method's name stands for and what each takes, so that
+no caller tests an engine's class.
+"""
+
+import dataclasses
+
+from complexstep import defaults
+from complexstep.engines.base import Cells, Engine, LatticePlan, ignore_passes
+from complexstep.engines.complex_step import ComplexStepAttribution
+from complexstep.engines.jacobian import JacobianAttribution
+from complexstep.engines.wavelet import WaveletComplexStep, WaveletJacobian
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineKind:
+    """What one method's name stands for.
+
+    Attributes:
+        pixel: the engine of the pixel domain.
+        wavelet: the engine of the wavelet domain.
+        takes_h: whether the engines take the imaginary step ``h``; the jacobian engine's numbers
+            do not depend on it.
+        tile_size: the largest side of the part of an image one call explains.
+    """
+
+    pixel: type
+    wavelet: type
+    takes_h: bool
+    tile_size: int
+
+    def settings(self, h: float) -> dict:
+        """The keyword arguments the engines take besides the twin and the batch size."""
+        return {"h": h} if self.takes_h else {}
+
+
+ENGINES = {
+    "jacobian": EngineKind(
+        JacobianAttribution, WaveletJacobian, False, defaults.TILE_SIZES["jacobian"]
+    ),
+    "complex-step": EngineKind(
+        ComplexStepAttribution, WaveletComplexStep, True, defaults.TILE_SIZES["complex-step"]
+    ),
+}
+"""Every method by name, in the order of ``defaults.METHODS``, the default first."""
+
+__all__ = [
+    "ENGINES",
+    "Cells",
+    "ComplexStepAttribution",
+    "Engine",
+    "EngineKind",
+    "JacobianAttribution",
+    "LatticePlan",
+    "WaveletComplexStep",
+    "WaveletJacobian",
+    "ignore_passes",
+]

@@ -22,12 +22,9 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from complexstep.engines.base import (
-    ComplexStepAttribution,
-    JacobianAttribution,
-    LatticePlan,
-    ignore_passes,
-)
+from complexstep.engines.base import LatticePlan, ignore_passes
+from complexstep.engines.complex_step import ComplexStepAttribution
+from complexstep.engines.jacobian import JacobianAttribution
 from complexstep.engines.wavelet_basis import Functions, WaveletBasis
 from complexstep.twin.geometry import AxisGeometry
 
@@ -165,8 +162,8 @@ class WaveletComplexStep(ComplexStepAttribution):
         Returns:
             float64 ``basis.shape``, in the canvas's layout.
         """
-        states, _ = self._real_pass(image)
-        owned = self._owned(cells)
+        states, _ = self.real_pass(image)
+        owned = self.owned(cells)
         squares = np.zeros(basis.shape)
         for block, (rows, columns), plan in self._plans(basis, offset):
             squares[block.region][np.ix_(rows, columns)] = self.lattice_squares(
@@ -241,17 +238,17 @@ class WaveletJacobian(JacobianAttribution):
         on_pass=ignore_passes,
     ) -> np.ndarray:
         """As ``WaveletComplexStep.coefficient_squares``."""
-        states, _ = self._real_pass(image)
-        patch_jacobians = self._patch_jacobians(states)
+        states, _ = self.real_pass(image)
+        patch_jacobians = self.patch_jacobians(states)
         periods, masks = self._sublattices(basis, offset)
         factors = [sub // period for sub, period in zip(periods, self.periods, strict=True)]
         height, width = self.shape
         top, left = offset
         per_call = max(1, CANVAS_VALUES // (basis.shape[0] * basis.shape[1]))
         squares = np.zeros(basis.shape)
-        for g, seeds in self._seed_batches(self._owned(cells), with_seeds=True):
-            maps = self._to_images(
-                ops.convert_to_numpy(self._pull_back_rows(g, states, patch_jacobians))
+        for g, seeds in self._seed_batches(self.owned(cells), with_seeds=True):
+            maps = self.to_images(
+                ops.convert_to_numpy(self.pull_back_rows(g, states, patch_jacobians))
             )
             # Each sum of rows is split into the sums of its sub-lattices, told apart by their
             # receptive fields.
@@ -301,6 +298,3 @@ class WaveletJacobian(JacobianAttribution):
                 masks.append(table)
             self._masks[key] = (tuple(periods), tuple(masks))
         return self._masks[key]
-
-
-WAVELET_METHODS = {"complex-step": WaveletComplexStep, "jacobian": WaveletJacobian}
