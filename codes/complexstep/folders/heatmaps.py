@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import FolderError, ImageSizeError, UnreadableImageError
+from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
 from complexstep.io import provenance
 from complexstep.io.images import find_images, list_images, read_image
 from complexstep.rendering import wavelets as wavelet_rendering
@@ -180,6 +180,19 @@ def _folder_range(plan: list[tuple[Path, Path]], report: Report) -> tuple[float,
     return low, high
 
 
+def _reading_of(map_path: Path) -> dict:
+    """The reader's options a map's sidecar records, so that its micrograph is read as stage 2
+    read it."""
+    sidecar = provenance.read_sidecar(map_path)
+    reading = {}
+    if sidecar.get("intensity") in defaults.INTENSITIES:
+        reading["intensity"] = sidecar["intensity"]
+    rows = sidecar.get("data_bar_rows")
+    if sidecar.get("data_bar_source") == "crop_bottom" and isinstance(rows, int) and rows > 0:
+        reading["crop_bottom"] = rows
+    return reading
+
+
 def _pixel_size(image_path: Path, fallback: float | None) -> float | None:
     """A map's pixel size in µm: its sidecar's, else the one given."""
     given = provenance.read_sidecar(image_path).get("pixel_size_um")
@@ -217,7 +230,9 @@ class _Micrographs:
     def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
         """Reads the micrograph an attribution image was computed from, or records why not.
 
-        Micrographs are found by ``path_for``; one that cannot be decoded is a problem.
+        Micrographs are found by ``path_for`` and read as the map's sidecar says stage 2 read
+        them (its intensity scaling and any rows cut by hand); one that cannot be decoded is a
+        problem.
 
         Args:
             image_path: the attribution image.
@@ -231,8 +246,8 @@ class _Micrographs:
         if path is None:
             return None
         try:
-            return read_image(path, size=None)
-        except UnreadableImageError as error:
+            return read_image(path, size=None, **_reading_of(image_path))
+        except (UnreadableImageError, SettingError) as error:
             report.problems.append(str(error))
             return None
 
