@@ -66,8 +66,10 @@ def test_writes_raw_and_picture_for_each_readable_image(jacobian_run):
     written = sorted(str(path.relative_to(outputs)) for path in outputs.rglob("*"))
     assert written == [
         "etched",
+        "etched/pearlite.json",
         "etched/pearlite.npy",
         "etched/pearlite.png",
+        "ferrite.json",
         "ferrite.npy",
         "ferrite.png",
     ]

@@ -43,6 +43,10 @@ CMAP = "bwr"
 VMIN = 0.15
 VMAX = 0.4
 DPI = 600.0
+# How maps are scaled to [0, 1] before colouring: each by its own min-max, as the paper does, or
+# all maps of a run by one range from their raw values, so that colours compare between maps.
+SCALES = ("map", "folder")
+SCALE = SCALES[0]
 # The dpi a heatmap may be drawn at, 1/100 inch per map pixel: from 25, where the smallest map the
 # paper's network gives (16x16) still makes a 4x4 picture, to 2400, each map pixel a 24x24 block,
 # where a 2048x2048 map stays within the 65535 pixels a side matplotlib draws.

@@ -114,6 +114,63 @@ def add_model_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = True) -> None:
+    """Adds how micrographs are read, as every stage that reads them takes it: --intensity,
+    --crop-bottom, --pixel-size and --max-image-pixels.
+
+    Args:
+        parser: the script's parser.
+        pixel_size: whether to add --pixel-size (a script may have its own).
+    """
+    parser.add_argument(
+        "--intensity",
+        choices=defaults.INTENSITIES,
+        default=defaults.INTENSITY,
+        help="how integer grey values become [0, 1]: bits, by the significant bits the file "
+        "declares or its maximum implies (a 12-bit frame in a 16-bit TIFF by 4095, so that it "
+        "spans the range as the training JPEGs do); dtype, by the type's maximum (65535); "
+        f"percentile, a {defaults.INTENSITY_PERCENTILES[0]:g}-"
+        f"{defaults.INTENSITY_PERCENTILES[1]:g} %% stretch of each image",
+    )
+    parser.add_argument(
+        "--crop-bottom",
+        type=at_least(0),
+        default=None,
+        metavar="ROWS",
+        help="rows to cut from the bottom of every micrograph: a microscope's data bar that its "
+        "metadata does not describe; by default FEI/Thermo Fisher bars are cut where the "
+        "metadata gives the scanned height, and nothing else",
+    )
+    if pixel_size:
+        parser.add_argument(
+            "--pixel-size",
+            type=positive_number,
+            default=None,
+            metavar="MICROMETRES",
+            help="the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, "
+            "OME and TIFF resolution tags are read); written beside each map for stage 3's scale "
+            "bars",
+        )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=at_least(1),
+        default=defaults.MAX_PIXELS,
+        metavar="PIXELS",
+        help="the most pixels a micrograph file may have; larger ones are refused as possible "
+        "decompression bombs; raise it for trusted larger scans",
+    )
+
+
+def reading(arguments: argparse.Namespace) -> dict:
+    """The options of ``micrographs.read_micrograph`` that ``add_reading_arguments`` parsed."""
+    return {
+        "intensity": arguments.intensity,
+        "crop_bottom": arguments.crop_bottom,
+        "pixel_size": arguments.pixel_size,
+        "max_pixels": arguments.max_image_pixels,
+    }
+
+
 def check_inputs_and_model(inputs: str, model: str) -> None:
     """Reports a folder without micrographs or a missing model before Keras takes seconds to start.
 

@@ -26,6 +26,7 @@ def parse_arguments(
     parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     cli.add_inputs_argument(parser, "evaluate the methods on")
     cli.add_model_arguments(parser, "evaluates")
+    cli.add_reading_arguments(parser)
     parser.add_argument(
         "--layer",
         default=defaults.LAYER,
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         resize=arguments.resize,
         sample=arguments.sample,
         on_progress=on_progress,
+        reading=cli.reading(arguments),
     )
     cli.print_report(report)
     if report.summary:

@@ -29,9 +29,10 @@ def parse_arguments(
     parser.add_argument(
         "--outputs",
         default=defaults.CONTOUR_OUTPUTS,
-        help="folder for <stem>.npy (raw float32 attribution) and <stem>.png (8-bit, min-max "
-        "scaled), or in the wavelet domain <stem>.wavelet.npy and <stem>.wavelet.json, mirroring "
-        "the inputs' subfolders",
+        help="folder for <stem>.npy (raw float32 attribution), <stem>.png (8-bit, min-max "
+        "scaled) and <stem>.json (the model, its SHA-256, the settings and how the micrograph was "
+        "read, with its pixel size), or in the wavelet domain <stem>.wavelet.npy and "
+        "<stem>.wavelet.json, mirroring the inputs' subfolders",
     )
     parser.add_argument(
         "--method",
@@ -54,6 +55,7 @@ def parse_arguments(
         "of the model works (layers further from the input take longer)",
     )
     cli.add_model_arguments(parser, "explains")
+    cli.add_reading_arguments(parser)
     parser.add_argument(
         "--domain",
         default=defaults.DOMAIN,
@@ -79,8 +81,9 @@ def parse_arguments(
     parser.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave alone every micrograph whose .npy and .png (.wavelet.npy and .wavelet.json "
-        "in the wavelet domain) are already in --outputs, to continue an interrupted run",
+        help="leave alone every micrograph whose .npy, .png and .json (.wavelet.npy and "
+        ".wavelet.json in the wavelet domain) are already in --outputs, to continue an "
+        "interrupted run",
     )
     parser.add_argument(
         "--batch-size",
@@ -125,6 +128,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         resize=arguments.resize,
         skip_existing=arguments.skip_existing,
         on_progress=on_progress,
+        reading=cli.reading(arguments),
+        model_path=api.PRETRAINED_PATH
+        if arguments.model == defaults.PRETRAINED
+        else arguments.model,
     )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""

@@ -36,6 +36,7 @@ def parse_arguments(
         "code; the reconstruction is always the model's last layer",
     )
     cli.add_model_arguments(parser, "explores")
+    cli.add_reading_arguments(parser)
     parser.add_argument(
         "--max-pixels",
         type=cli.at_least(1),
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         max_pixels=arguments.max_pixels,
         bits=arguments.bits,
         on_progress=on_progress,
+        reading=cli.reading(arguments),
     )
     cli.print_report(report)
     if any(line.startswith("left out ") for line in report.failed):

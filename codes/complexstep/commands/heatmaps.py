@@ -105,6 +105,14 @@ def parse_arguments(
         ),
     )
     parser.add_argument(
+        "--scale",
+        choices=defaults.SCALES,
+        default=defaults.SCALE,
+        help="map: each map min-max scaled on its own, as in the paper; folder: every map of the "
+        "run scaled by one range, the least and greatest raw value (.npy) of all of them, so that "
+        "colours compare between micrographs; panels state which",
+    )
+    parser.add_argument(
         "--overlay",
         action="store_true",
         help=(
@@ -146,8 +154,10 @@ def parse_arguments(
         default=None,
         metavar="MICROMETRES",
         help=(
-            "the micrographs' pixel size, to label wavelet levels with the physical periods they "
-            "hold (level l: 2**l to 2**(l+1) pixels); without it levels are labelled in pixels"
+            "the maps' pixel size, for the scale bar of heatmaps, overlays and panels whose "
+            "<stem>.json (written by stage 2) gives none, and to label wavelet levels with the "
+            "physical periods they hold (level l: 2**l to 2**(l+1) pixels); without it levels "
+            "are labelled in pixels"
         ),
     )
     return parser.parse_args(arguments)
@@ -188,6 +198,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         vmin=arguments.vmin,
         vmax=arguments.vmax,
         dpi=arguments.dpi,
+        scale=arguments.scale,
     )
     wavelet_style = wavelet_rendering.WaveletStyle(
         per_level=arguments.per_level,
@@ -205,6 +216,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         micrographs=arguments.micrographs,
         on_progress=on_progress,
         wavelet_style=wavelet_style,
+        pixel_size=arguments.pixel_size,
     )
     for line in report.notes + report.problems:
         print(line, file=sys.stderr)

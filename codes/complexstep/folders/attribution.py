@@ -19,20 +19,20 @@ from complexstep import defaults
 from complexstep.api import Explainer
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
-from complexstep.io import images
+from complexstep.io import images, provenance
 
 
 def targets(
     inputs: Path, path: Path, outputs: Path, domain: str = defaults.DOMAIN
-) -> tuple[Path, Path]:
-    """Where the map of the micrograph at ``path`` goes: its ``.npy`` and its ``.png``, or in the
-    wavelet domain its ``.wavelet.npy`` and ``.wavelet.json``."""
+) -> tuple[Path, ...]:
+    """Where the map of the micrograph at ``path`` goes: its ``.npy``, its ``.png`` and its
+    ``.json``, or in the wavelet domain its ``.wavelet.npy`` and ``.wavelet.json``."""
     stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
     if domain == "wavelet":
         return stem.with_name(stem.name + ".wavelet.npy"), stem.with_name(
             stem.name + ".wavelet.json"
         )
-    return stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + ".png")
+    return tuple(stem.with_name(stem.name + suffix) for suffix in (".npy", ".png", ".json"))
 
 
 def attribute_folder(
@@ -43,13 +43,17 @@ def attribute_folder(
     resize: int | None = defaults.IMAGE_SIZE,
     skip_existing: bool = False,
     on_progress: Callable[[int, int, Path], None] | None = None,
+    reading: dict | None = None,
+    model_path: str | os.PathLike | None = None,
 ) -> FolderReport:
     """Writes the attribution map of every micrograph in a folder and its subfolders.
 
     For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
     the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled), each
-    atomically; in the wavelet domain ``<stem>.wavelet.npy`` and ``<stem>.wavelet.json`` instead.
-    A micrograph that cannot be read or written is recorded and the run goes on.
+    atomically, with ``<stem>.json`` saying what made it (``provenance.map_provenance``); in the
+    wavelet domain ``<stem>.wavelet.npy`` and ``<stem>.wavelet.json``, which holds the same keys
+    beside the shares of levels and orientations. A micrograph that cannot be read or written is
+    recorded and the run goes on.
 
     Args:
         inputs: the folder of micrographs.
@@ -57,9 +61,13 @@ def attribute_folder(
         explainer: the model, layer, method and domain to explain with.
         resize: the side micrographs are resized to, or None to explain each at its own
             resolution, cropped from the bottom and right to the largest size the network takes.
-        skip_existing: leave alone every micrograph whose two files are both there.
+        skip_existing: leave alone every micrograph whose files are all there.
         on_progress: called with the passes done, the passes in all, and the micrograph being
             explained, as passes finish.
+        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
+            ``pixel_size``, ``max_pixels``); its defaults where None.
+        model_path: the explainer's model file, whose name and SHA-256 the sidecars give; None
+            where the model was given as an object.
 
     Returns:
         What was written, left alone, cropped and failed.
@@ -73,14 +81,22 @@ def attribute_folder(
     inputs, outputs = Path(inputs), Path(outputs)
     if resize is not None:
         explainer.check_size(resize, resize)
+    reading = dict(reading or {})
     report = FolderReport()
+    run = provenance.run_provenance(
+        None if model_path is None else Path(model_path),
+        layer=explainer.layer,
+        method=explainer.method,
+        domain=explainer.domain,
+        h=explainer.h,
+    )
 
     work = loop.plan(
         inputs,
         outputs,
         lambda path: targets(inputs, path, outputs, explainer.domain),
         report,
-        size_of=loop.sizer(explainer, resize),
+        size_of=loop.sizer(explainer, resize, crop_bottom=reading.get("crop_bottom")),
         noun="map",
         skip_existing=skip_existing,
     )
@@ -89,11 +105,11 @@ def attribute_folder(
     for chunk in loop.by_size(work, explainer.images_per_call):
         read = []
         for item in chunk:
-            image = loop.read(item, resize, report)
-            if image is None:
+            micrograph = loop.read_micrograph(item, resize, report, **reading)
+            if micrograph is None:
                 done += explainer.passes(*item.size)
             else:
-                read.append((item, image))
+                read.append((item, micrograph))
         if not read:
             continue
 
@@ -103,23 +119,34 @@ def attribute_folder(
             if on_progress is not None:
                 on_progress(done, total, path)
 
-        maps = explainer.attribute_many([image for _, image in read], on_pass)
-        for (item, _), values in zip(read, maps, strict=True):
-            if _write_map(
-                report, targets(inputs, item.path, outputs, explainer.domain), values, explainer
-            ):
+        maps = explainer.attribute_many([micrograph.pixels for _, micrograph in read], on_pass)
+        for (item, micrograph), values in zip(read, maps, strict=True):
+            written = targets(inputs, item.path, outputs, explainer.domain)
+            made = provenance.map_provenance(run, micrograph, resize)
+            if _write_map(report, written, values, explainer, made):
                 report.written.append(item.path)
     return report
 
 
-def _write_map(report: FolderReport, written: tuple[Path, Path], values, explainer) -> bool:
-    """Writes one micrograph's two files, recording any that cannot be written."""
-    array_path, beside = written
+def _write_map(
+    report: FolderReport, written: tuple[Path, ...], values, explainer, made: dict
+) -> bool:
+    """Writes one micrograph's files, recording any that cannot be written."""
+    array_path, *beside = written
     if not report.write(array_path, lambda path: images.write_array(path, values)):
         return False
     if explainer.domain == "wavelet":
-        text = json.dumps(explainer.basis(*values.shape).summary(values), indent=2)
-        return report.write(
-            beside, lambda path: images.write_atomically(path, lambda part: part.write_text(text))
-        )
-    return report.write(beside, lambda path: images.write_grey_png(path, values))
+        summary = explainer.basis(*values.shape).summary(values)
+        return _write_json(report, beside[0], made | summary)
+    png_path, json_path = beside
+    return report.write(png_path, lambda path: images.write_grey_png(path, values)) and (
+        _write_json(report, json_path, made)
+    )
+
+
+def _write_json(report: FolderReport, path: Path, content: dict) -> bool:
+    """Writes a JSON object atomically through the report."""
+    text = json.dumps(content, indent=2)
+    return report.write(
+        path, lambda target: images.write_atomically(target, lambda part: part.write_text(text))
+    )

@@ -90,6 +90,7 @@ def evaluate_folder(
     resize: int | None = defaults.IMAGE_SIZE,
     sample: int | None = None,
     on_progress: Callable[[int, int, Path, str], None] | None = None,
+    reading: dict | None = None,
 ) -> EvaluationReport:
     """Evaluates every method on every micrograph of a folder and its subfolders.
 
@@ -104,6 +105,8 @@ def evaluate_folder(
         sample: evaluate only this many micrographs, drawn at random with the seed.
         on_progress: called after each method of each micrograph with the maps done, the maps
             to do, the micrograph and the method.
+        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
+            ``pixel_size``, ``max_pixels``); its defaults where None.
 
     Returns:
         What was evaluated, written, cropped and failed.
@@ -117,6 +120,7 @@ def evaluate_folder(
     names = check_methods(names)
     if resize is not None:
         methods.explainer.check_size(resize, resize)
+    reading = dict(reading or {})
     report = EvaluationReport()
     paths = choose(loop.find_micrographs(inputs, outputs, report), sample, settings.seed)
 
@@ -125,7 +129,7 @@ def evaluate_folder(
         outputs,
         lambda path: [_panel_path(inputs, path, outputs)],
         report,
-        size_of=loop.sizer(methods.explainer, resize),
+        size_of=loop.sizer(methods.explainer, resize, crop_bottom=reading.get("crop_bottom")),
         noun="panel",
         paths=paths,
     )
@@ -134,7 +138,7 @@ def evaluate_folder(
     warm = set()
     for item in work:
         path = item.path
-        image = loop.read(item, resize, report)
+        image = loop.read(item, resize, report, **reading)
         if image is None:
             done += len(names)
             continue

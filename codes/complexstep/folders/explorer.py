@@ -43,6 +43,7 @@ def explore_folder(
     max_pixels: int = defaults.EXPLORER_MAX_PIXELS,
     bits: int = defaults.EXPLORER_BITS,
     on_progress: Callable[[int, int, Path], None] | None = None,
+    reading: dict | None = None,
 ) -> FolderReport:
     """Writes a page and an activation figure for every micrograph in a folder and its subfolders.
 
@@ -61,6 +62,8 @@ def explore_folder(
         bits: bits per Jacobian value in the pages, 8 or 16.
         on_progress: called with the micrographs done, the micrographs to explore, and the one
             just done, after each.
+        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
+            ``pixel_size``, ``max_pixels``); its defaults where None.
 
     Returns:
         What was written (the report's outputs are the pages and figures), cropped and failed.
@@ -77,10 +80,13 @@ def explore_folder(
     check_bits(bits)
     if resize is not None:
         explorer.explainer.check_size(resize, resize)
+    reading = dict(reading or {})
     report = FolderReport()
 
     def size_of(path: Path) -> tuple[int, int]:
-        size = loop.explained_size(path, resize, explorer.step)
+        size = loop.explained_size(
+            path, resize, explorer.step, crop_bottom=reading.get("crop_bottom")
+        )
         if size[0] * size[1] > max_pixels:
             raise ImageSizeError(
                 f"left out {path}: {size[0]}x{size[1]} is {size[0] * size[1]:,} pixels, more "
@@ -97,7 +103,7 @@ def explore_folder(
         noun="page",
     )
     for done, item in enumerate(work, start=1):
-        image = loop.read(item, resize, report)
+        image = loop.read(item, resize, report, **reading)
         if image is not None:
             exploration = explorer.explore(image, item.path.stem)
             page_path, figure_path = targets(inputs, item.path, outputs)

@@ -7,6 +7,7 @@ than stops at, maps that cannot be read or views that cannot be written.
 
 import collections
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import FolderError, ImageSizeError, UnreadableImageError
+from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
+from complexstep.io import provenance
 from complexstep.io.images import find_images, list_images, read_image
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import (
@@ -22,6 +24,7 @@ from complexstep.rendering.heatmaps import (
     OVERLAY_PREFIX,
     PANEL_PREFIX,
     HeatmapStyle,
+    folder_range,
     heatmap_values,
     load_attribution,
     render_heatmap,
@@ -81,6 +84,7 @@ def render_folder(
     micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
     on_progress: Callable[[int, int], None] | None = None,
     wavelet_style: wavelet_rendering.WaveletStyle | None = None,
+    pixel_size: float | None = None,
 ) -> Report:
     """Renders every attribution image and wavelet map in a folder and its subfolders.
 
@@ -94,6 +98,11 @@ def render_folder(
     layout), ``scales_<stem>.png`` (a map per level, over the micrograph where it is found) and
     ``shares_<stem>.png`` (the shares of levels and orientations) in ``<outputs>/<sub>``.
 
+    Heatmaps, overlays and panels get a scale bar where the map's sidecar (``<stem>.json``, which
+    stage 2 writes) gives its pixel size, or else ``pixel_size`` does. With ``style.scale``
+    "folder", every map is scaled by one range, the least and greatest raw value of all maps of
+    the run, so that one colour is one raw value in every heatmap.
+
     Args:
         inputs: the folder of grey attribution images.
         outputs: the folder to write into; created where missing.
@@ -104,6 +113,8 @@ def render_folder(
             computed from, matched by stem; read only for overlays and panels.
         on_progress: called with the maps done and the maps in all, after each map.
         wavelet_style: how wavelet maps are drawn; None for the defaults.
+        pixel_size: the side of a map pixel in µm, for maps whose sidecar gives none; None
+            draws no scale bar on those.
 
     Returns:
         What was written, and notes and problems, one line each.
@@ -126,9 +137,11 @@ def render_folder(
 
     report = Report(outputs, overlay=overlay, panel=panel)
     plan = _plan(image_paths, inputs, report)
+    value_range = _folder_range(plan, report) if style.scale == "folder" else None
     total = len(plan) + len(wavelet_paths)
     for done, (image_path, subfolder) in enumerate(plan, start=1):
-        _render_views(image_path, subfolder, style, index, report)
+        views = _Views(style, value_range, pixel_size)
+        _render_views(image_path, subfolder, views, index, report)
         if on_progress is not None:
             on_progress(done, total)
     wavelet_style = wavelet_style or wavelet_rendering.WaveletStyle()
@@ -137,6 +150,55 @@ def render_folder(
         if on_progress is not None:
             on_progress(done, total)
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Views:
+    """How one run draws its maps: the style, the folder's range, the fallback pixel size."""
+
+    style: HeatmapStyle
+    value_range: tuple[float, float] | None
+    pixel_size: float | None
+
+
+def _folder_range(plan: list[tuple[Path, Path]], report: Report) -> tuple[float, float] | None:
+    """The least and greatest raw value of every readable map, noted; maps that cannot be read
+    are reported when they are rendered."""
+    readable = []
+    for image_path, _ in plan:
+        try:
+            readable.append(load_attribution(image_path))
+        except UnreadableImageError:
+            continue
+    if not readable:
+        return None
+    low, high = folder_range(readable)
+    report.notes.append(
+        f"coloured {_count(len(readable), 'map')} on one range of raw values, {low:.6g} to "
+        f"{high:.6g}"
+    )
+    return low, high
+
+
+def _reading_of(map_path: Path) -> dict:
+    """The reader's options a map's sidecar records, so that its micrograph is read as stage 2
+    read it."""
+    sidecar = provenance.read_sidecar(map_path)
+    reading = {}
+    if sidecar.get("intensity") in defaults.INTENSITIES:
+        reading["intensity"] = sidecar["intensity"]
+    rows = sidecar.get("data_bar_rows")
+    if sidecar.get("data_bar_source") == "crop_bottom" and isinstance(rows, int) and rows > 0:
+        reading["crop_bottom"] = rows
+    return reading
+
+
+def _pixel_size(image_path: Path, fallback: float | None) -> float | None:
+    """A map's pixel size in µm: its sidecar's, else the one given."""
+    given = provenance.read_sidecar(image_path).get("pixel_size_um")
+    if isinstance(given, int | float) and math.isfinite(given) and given > 0:
+        return float(given)
+    return fallback
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +230,9 @@ class _Micrographs:
     def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
         """Reads the micrograph an attribution image was computed from, or records why not.
 
-        Micrographs are found by ``path_for``; one that cannot be decoded is a problem.
+        Micrographs are found by ``path_for`` and read as the map's sidecar says stage 2 read
+        them (its intensity scaling and any rows cut by hand); one that cannot be decoded is a
+        problem.
 
         Args:
             image_path: the attribution image.
@@ -182,8 +246,8 @@ class _Micrographs:
         if path is None:
             return None
         try:
-            return read_image(path, size=None)
-        except UnreadableImageError as error:
+            return read_image(path, size=None, **_reading_of(image_path))
+        except (UnreadableImageError, SettingError) as error:
             report.problems.append(str(error))
             return None
 
@@ -222,7 +286,7 @@ class _Micrographs:
 def _render_views(
     image_path: Path,
     subfolder: Path,
-    style: HeatmapStyle,
+    views: _Views,
     micrographs: _Micrographs | None,
     report: Report,
 ) -> None:
@@ -231,7 +295,7 @@ def _render_views(
     Args:
         image_path: the attribution image.
         subfolder: its folder relative to the input folder, mirrored under the output folder.
-        style: how maps are smoothed and coloured.
+        views: how maps are smoothed, scaled and coloured, and the fallback pixel size.
         micrographs: the micrographs, or None where neither overlay nor panel is asked for.
         report: the output folder and the views asked for, and where what was written and what
             went wrong are recorded.
@@ -243,7 +307,9 @@ def _render_views(
     except UnreadableImageError as error:
         report.problems.append(str(error))
         return
-    values, was_constant = heatmap_values(attribution, style.sigma)
+    style = views.style
+    pixel_size = _pixel_size(image_path, views.pixel_size)
+    values, was_constant = heatmap_values(attribution, style.sigma, views.value_range)
     if was_constant:
         report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
     micrograph = None
@@ -254,21 +320,23 @@ def _render_views(
         report,
         "heatmap",
         folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-        lambda path: render_heatmap(path, values, style),
+        lambda path: render_heatmap(path, values, style, pixel_size),
     )
     if report.overlay and micrograph is not None:
         _write(
             report,
             "overlay",
             folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
-            lambda path: render_overlay(path, values, micrograph, style),
+            lambda path: render_overlay(path, values, micrograph, style, pixel_size),
         )
     if report.panel:
         _write(
             report,
             "panel",
             folder / f"{PANEL_PREFIX}{stem}.png",
-            lambda path: render_panel(path, stem, attribution, values, style, micrograph),
+            lambda path: render_panel(
+                path, stem, attribution, values, style, micrograph, pixel_size
+            ),
         )
 
 

@@ -25,16 +25,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from complexstep import defaults
 from complexstep.errors import (
     ComplexStepError,
     FolderError,
     ImageSizeError,
+    SettingError,
     UnreadableImageError,
 )
-from complexstep.io import images
+from complexstep.io import images, micrographs
 
 Crop = tuple[Path, tuple[int, int], tuple[int, int]]
 """A micrograph, the size it was read at, and the size it was cropped to."""
@@ -186,21 +185,27 @@ def _remove_stale_partials(outputs: Path, report: FolderReport) -> None:
         )
 
 
-def explained_size(path: Path, resize: int | None, step: int) -> tuple[int, int]:
-    """The size a micrograph is used at: ``resize`` square, or its own cropped to the network's
-    step. Only the file's header is read.
+def explained_size(
+    path: Path, resize: int | None, step: int, *, crop_bottom: int | None = None
+) -> tuple[int, int]:
+    """The size a micrograph is used at: ``resize`` square, or its own, less its data bar,
+    cropped to the network's step. Only the file's header and tags are read.
+
+    Args:
+        path: the micrograph.
+        resize: the side it is resized to, or None for its own size.
+        step: the network's step: the sizes it takes are multiples of it.
+        crop_bottom: rows cut from the bottom in place of the data bar the metadata gives, as
+            ``micrographs.read_micrograph`` takes them.
 
     Raises:
         UnreadableImageError: if the file is not an image.
         ImageSizeError: if it is smaller than one accepted size.
+        SettingError: if ``crop_bottom`` leaves no row.
     """
     if resize is not None:
         return resize, resize
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise UnreadableImageError.of(path, error) from None
+    height, width = micrographs.frame_size(path, crop_bottom=crop_bottom)
     size = (height // step * step, width // step * step)
     if 0 in size:
         raise ImageSizeError(
@@ -209,12 +214,14 @@ def explained_size(path: Path, resize: int | None, step: int) -> tuple[int, int]
     return size
 
 
-def sizer(explainer, resize: int | None) -> Callable[[Path], tuple[int, int]]:
+def sizer(
+    explainer, resize: int | None, *, crop_bottom: int | None = None
+) -> Callable[[Path], tuple[int, int]]:
     """The size each micrograph is used at by an ``Explainer``: ``explained_size``, checked
     against the network and the explainer's domain."""
 
     def size_of(path: Path) -> tuple[int, int]:
-        size = explained_size(path, resize, explainer.step)
+        size = explained_size(path, resize, explainer.step, crop_bottom=crop_bottom)
         explainer.check_size(*size)
         return size
 
@@ -292,14 +299,45 @@ def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
             yield group[start : start + per_call]
 
 
-def read(item: Item, resize: int | None, report: FolderReport):
-    """A micrograph as every stage reads it, cropped to its planned size, or None, recorded,
-    where it cannot be read."""
+def read_micrograph(
+    item: Item, resize: int | None, report: FolderReport, **reading
+) -> micrographs.Micrograph | None:
+    """A micrograph as every stage reads it, resized or cropped to its planned size, or None,
+    recorded, where it cannot be read.
+
+    The reader's notes (pages, intensity, a pixel size the file overrides) and any data bar
+    cropped go to the report's notes, one line each, naming the file.
+
+    Args:
+        item: the micrograph and its planned size.
+        resize: the side it is resized to, or None where it keeps its own, cropped.
+        report: where notes, crops and failures are recorded.
+        **reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
+            ``pixel_size``, ``max_pixels``).
+
+    Returns:
+        The micrograph, its pixels of the planned size.
+    """
     try:
-        image = images.read_image(item.path, size=resize)
-    except UnreadableImageError as error:
+        micrograph = micrographs.read_micrograph(item.path, **reading)
+    except (UnreadableImageError, SettingError) as error:
         report.failed.append(str(error))
         return None
-    if image.shape != item.size:
-        report.cropped.append((item.path, image.shape, item.size))
-    return image[: item.size[0], : item.size[1]]
+    report.notes.extend(f"{item.path}: {note}" for note in micrograph.notes)
+    if micrograph.crop_source == "crop_bottom":
+        report.notes.append(
+            f"{item.path}: cropped {micrograph.cropped_rows} rows from the bottom, as asked"
+        )
+    if resize is not None:
+        micrograph = micrograph.resized(resize)
+    pixels = micrograph.pixels
+    if pixels.shape != item.size:
+        report.cropped.append((item.path, pixels.shape, item.size))
+    return dataclasses.replace(micrograph, pixels=pixels[: item.size[0], : item.size[1]])
+
+
+def read(item: Item, resize: int | None, report: FolderReport, **reading):
+    """The pixels of ``read_micrograph``, or None, recorded, where the micrograph cannot be
+    read."""
+    micrograph = read_micrograph(item, resize, report, **reading)
+    return None if micrograph is None else micrograph.pixels

@@ -213,6 +213,52 @@ def read_micrograph(
     )
 
 
+def frame_size(
+    path: str | os.PathLike, *, crop_bottom: int | None = None, page: int = 0
+) -> tuple[int, int]:
+    """The (height, width) ``read_micrograph`` gives a page, after the data bar's crop, from the
+    file's header and tags alone.
+
+    Args:
+        path: a TIFF, PNG, JPEG or BMP file.
+        crop_bottom: as ``read_micrograph`` takes it.
+        page: the page, counted from 0.
+
+    Raises:
+        SettingError: if ``crop_bottom`` or ``page`` is out of range for the file.
+        UnreadableImageError: if the file's header cannot be read.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            is_tiff = file.read(4) in _TIFF_MAGIC
+        if is_tiff:
+            with tifffile.TiffFile(path) as tiff:
+                _check_page(path, page, len(tiff.pages))
+                chosen = tiff.pages[page]
+                height, width = int(chosen.imagelength), int(chosen.imagewidth)
+                metadata = _tiff_metadata(tiff, chosen)
+        else:
+            with Image.open(path) as image:
+                width, height = image.size
+            metadata = {}
+    except ComplexStepError:
+        raise
+    except (
+        tifffile.TiffFileError,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as error:
+        raise UnreadableImageError.of(path, error) from None
+    rows, _ = _data_bar(metadata, height, crop_bottom, [])
+    if rows >= height:
+        raise SettingError(f"cannot crop {rows} rows from the bottom of {path}: it has {height}")
+    return height - rows, width
+
+
 def resize(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resamples grey values to (size, size) bilinearly with antialiasing, as Pillow does."""
     if pixels.shape == (size, size):

@@ -32,6 +32,7 @@ from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError
 from complexstep.io.images import read_image, scale_to_unit, write_atomically
 from complexstep.io.maps import read_map
+from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
 AUTO = "auto"
@@ -84,6 +85,9 @@ CROP_MARGIN = 16
 each axis: stage 2 crops it from the bottom and right to multiples of 16 for the paper's model."""
 
 
+SCALE_LABELS = {"map": "each map min-max scaled", "folder": "one range for the folder"}
+"""How a panel's colour bar states the scale its maps were coloured on."""
+
 LOOKUP_SIZE = 256
 """Entries of each colormap's lookup table in the explorer's page, as matplotlib's colormaps
 have."""
@@ -110,6 +114,8 @@ class HeatmapStyle:
         vmax: value coloured with the colormap's last colour, or ``AUTO``.
         dpi: resolution of heatmaps and overlays, in dots per inch, within
             ``defaults.DPI_RANGE``.
+        scale: how the maps were scaled to [0, 1], one of ``defaults.SCALES``, which panels state:
+            "map", each by its own min-max, or "folder", every map of a run by one range.
 
     Raises:
         SettingError: on construction, if a setting is out of range or names no colormap.
@@ -120,9 +126,14 @@ class HeatmapStyle:
     vmin: float | str = defaults.VMIN
     vmax: float | str = defaults.VMAX
     dpi: float = defaults.DPI
+    scale: str = defaults.SCALE
 
     def __post_init__(self) -> None:
         """Checks every setting, so that a style that exists can always be rendered."""
+        if self.scale not in defaults.SCALES:
+            raise SettingError(
+                f"unknown scale {self.scale!r}: choose one of {', '.join(defaults.SCALES)}"
+            )
         if not math.isfinite(self.sigma) or self.sigma < 0:
             raise SettingError(f"sigma must be a number >= 0, not {self.sigma}")
         if self.cmap not in matplotlib.colormaps:
@@ -181,18 +192,48 @@ def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian(values, sigma=sigma, mode="nearest", truncate=4.0, preserve_range=True)
 
 
-def heatmap_values(attribution: np.ndarray, sigma: float) -> tuple[np.ndarray, bool]:
+def heatmap_values(
+    attribution: np.ndarray, sigma: float, value_range: tuple[float, float] | None = None
+) -> tuple[np.ndarray, bool]:
     """Turns a raw attribution map into the values that are coloured: scaled, then smoothed.
 
     Args:
         attribution: a raw map from ``load_attribution``.
         sigma: standard deviation of the smoothing, in pixels.
+        value_range: the raw values that become 0 and 1, shared by the maps of a folder
+            (``folder_range``); None scales the map by its own minimum and maximum.
 
     Returns:
-        The values in [0, 1] and whether the raw map was constant.
+        The values in [0, 1] and whether the map (or the range) was constant.
     """
-    scaled, was_constant = scale_to_unit(attribution)
+    if value_range is None:
+        scaled, was_constant = scale_to_unit(attribution)
+    else:
+        low, high = value_range
+        was_constant = high <= low
+        span = 1.0 if was_constant else high - low
+        scaled = np.clip((np.asarray(attribution, np.float64) - low) / span, 0.0, 1.0)
     return smooth(scaled, sigma), was_constant
+
+
+def folder_range(attributions) -> tuple[float, float]:
+    """One range for every map of a run: the least and greatest raw value of any of them.
+
+    Args:
+        attributions: raw maps, from ``load_attribution``.
+
+    Returns:
+        (low, high).
+
+    Raises:
+        SettingError: if there is no map.
+    """
+    low, high = math.inf, -math.inf
+    for attribution in attributions:
+        low, high = min(low, float(np.min(attribution))), max(high, float(np.max(attribution)))
+    if low > high:
+        raise SettingError("a folder range needs at least one map")
+    return low, high
 
 
 def colour_limits(values: np.ndarray, vmin: float | str, vmax: float | str) -> tuple[float, float]:
@@ -222,7 +263,9 @@ def colour_limits(values: np.ndarray, vmin: float | str, vmax: float | str) -> t
     return low, high
 
 
-def heatmap_figure(values: np.ndarray, style: HeatmapStyle = HeatmapStyle()) -> Figure:
+def heatmap_figure(
+    values: np.ndarray, style: HeatmapStyle = HeatmapStyle(), pixel_size: float | None = None
+) -> Figure:
     """The heatmap of a map: coloured values filling the figure, no axes and no margin.
 
     A notebook shows the figure as it is returned; ``render_heatmap`` writes the same figure.
@@ -230,6 +273,7 @@ def heatmap_figure(values: np.ndarray, style: HeatmapStyle = HeatmapStyle()) -> 
     Args:
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap and limits.
+        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
         The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
@@ -239,16 +283,23 @@ def heatmap_figure(values: np.ndarray, style: HeatmapStyle = HeatmapStyle()) -> 
     """
     figure = _borderless_figure(values.shape, style.dpi)
     _draw_heatmap(figure.axes[0], values, style)
+    _scale_bar(figure.axes[0], pixel_size)
     return figure
 
 
-def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapStyle) -> Path:
+def render_heatmap(
+    path: str | os.PathLike,
+    values: np.ndarray,
+    style: HeatmapStyle,
+    pixel_size: float | None = None,
+) -> Path:
     """Writes ``heatmap_figure`` at the style's dpi.
 
     Args:
         path: destination; its suffix chooses the format (the pipeline writes ``.jpeg``).
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap, limits and dpi.
+        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
         The destination path.
@@ -257,11 +308,14 @@ def render_heatmap(path: str | os.PathLike, values: np.ndarray, style: HeatmapSt
         ImageSizeError: if the map at the style's dpi makes a picture under one pixel or over
             ``MAXIMUM_PICTURE_SIDE`` pixels a side.
     """
-    return save_figure(heatmap_figure(values, style), path, style.dpi)
+    return save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi)
 
 
 def overlay_figure(
-    values: np.ndarray, micrograph: np.ndarray, style: HeatmapStyle = HeatmapStyle()
+    values: np.ndarray,
+    micrograph: np.ndarray,
+    style: HeatmapStyle = HeatmapStyle(),
+    pixel_size: float | None = None,
 ) -> Figure:
     """The heatmap blended over the micrograph it explains, with no axes and no margin.
 
@@ -272,6 +326,7 @@ def overlay_figure(
         values: the scaled and smoothed map from ``heatmap_values``.
         micrograph: the grey micrograph, values in [0, 1], of any size.
         style: colormap and limits.
+        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
         The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
@@ -280,11 +335,16 @@ def overlay_figure(
     axes = figure.axes[0]
     draw_micrograph(axes, micrograph, values.shape)
     _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
+    _scale_bar(axes, pixel_size)
     return figure
 
 
 def render_overlay(
-    path: str | os.PathLike, values: np.ndarray, micrograph: np.ndarray, style: HeatmapStyle
+    path: str | os.PathLike,
+    values: np.ndarray,
+    micrograph: np.ndarray,
+    style: HeatmapStyle,
+    pixel_size: float | None = None,
 ) -> Path:
     """Writes ``overlay_figure`` at the style's dpi.
 
@@ -293,6 +353,7 @@ def render_overlay(
         values: the scaled and smoothed map from ``heatmap_values``.
         micrograph: the grey micrograph, values in [0, 1], of any size.
         style: colormap, limits and dpi.
+        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
         The destination path.
@@ -300,7 +361,7 @@ def render_overlay(
     Raises:
         ImageSizeError: as ``render_heatmap`` does.
     """
-    return save_figure(overlay_figure(values, micrograph, style), path, style.dpi)
+    return save_figure(overlay_figure(values, micrograph, style, pixel_size), path, style.dpi)
 
 
 def render_panel(
@@ -310,6 +371,7 @@ def render_panel(
     values: np.ndarray,
     style: HeatmapStyle,
     micrograph: np.ndarray | None = None,
+    pixel_size: float | None = None,
 ) -> Path:
     """Writes ``panel_figure`` at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
 
@@ -320,11 +382,12 @@ def render_panel(
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap, limits and dpi.
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
+        pixel_size: the side of a map pixel in µm, for a scale bar on each view; None draws none.
 
     Returns:
         The destination path.
     """
-    figure = panel_figure(stem, attribution, values, style, micrograph)
+    figure = panel_figure(stem, attribution, values, style, micrograph, pixel_size)
     return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
 
 
@@ -334,11 +397,13 @@ def panel_figure(
     values: np.ndarray,
     style: HeatmapStyle = HeatmapStyle(),
     micrograph: np.ndarray | None = None,
+    pixel_size: float | None = None,
 ) -> Figure:
     """One figure with every view of a map side by side, titled by its stem.
 
     The views are the micrograph, the grey attribution (scaled, not smoothed), the heatmap and the
-    overlay, with a colour bar for the heatmap; without a micrograph only the middle two are drawn.
+    overlay, with a colour bar for the heatmap that says how the maps were scaled (the style's
+    ``scale``); without a micrograph only the middle two are drawn.
 
     Args:
         stem: the micrograph's name, used as the title.
@@ -346,6 +411,7 @@ def panel_figure(
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap and limits.
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
+        pixel_size: the side of a map pixel in µm, for a scale bar on each view; None draws none.
 
     Returns:
         The figure.
@@ -382,11 +448,21 @@ def panel_figure(
         # The views share the map's grid, so they keep its aspect, square pixel for square pixel.
         axes.set_aspect("equal")
         axes.set_axis_off()
+        _scale_bar(axes, pixel_size)
     figure.colorbar(
-        heatmap, ax=list(all_axes), shrink=0.8, label=f"scaled attribution ({style.cmap})"
+        heatmap,
+        ax=list(all_axes),
+        shrink=0.8,
+        label=f"scaled attribution ({style.cmap}, {SCALE_LABELS[style.scale]})",
     )
     draw_title(figure, stem)
     return figure
+
+
+def _scale_bar(axes: Axes, pixel_size: float | None) -> None:
+    """Draws a scale bar where the pixel size is known."""
+    if pixel_size is not None:
+        add_scale_bar(axes, pixel_size)
 
 
 def _borderless_figure(shape: tuple[int, ...], dpi: float) -> Figure:
