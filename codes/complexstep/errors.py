@@ -46,3 +46,7 @@ class UnsupportedLayerError(ModelError):
 
 class TrainingStateError(ComplexStepError):
     """A saved training state that cannot be resumed with the settings asked for."""
+
+
+class ClusterError(ComplexStepError):
+    """A Dask cluster that cannot be reached or started, or Dask missing."""

@@ -89,6 +89,7 @@ def parse_arguments(
         help="perturbed copies of a 256x256 image pushed through a layer at once (smaller and "
         "coarser images take proportionally more); larger is faster and uses more memory",
     )
+    cli.add_spreading_arguments(parser)
     return parser.parse_args(arguments)
 
 
@@ -118,14 +119,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     def on_progress(done: int, total: int, path: Path) -> None:
         progress(done, total, path.name)
 
-    report = attribution_folder.attribute_folder(
-        arguments.inputs,
-        arguments.outputs,
-        explainer,
-        resize=arguments.resize,
-        skip_existing=arguments.skip_existing,
-        on_progress=on_progress,
-    )
+    with cli.cluster(arguments.cluster) as client:
+        report = attribution_folder.attribute_folder(
+            arguments.inputs,
+            arguments.outputs,
+            explainer,
+            resize=arguments.resize,
+            skip_existing=arguments.skip_existing,
+            on_progress=on_progress,
+            shard=arguments.shard,
+            client=client,
+        )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
     domain = (
