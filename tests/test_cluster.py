@@ -174,6 +174,6 @@ def test_a_local_cluster_gives_the_in_process_maps(micrographs, in_process, expl
 def test_a_cluster_that_cannot_be_had_is_one_clear_error(address, message):
     """A bad local:N and a scheduler that does not answer are each one ClusterError line."""
     with pytest.raises(ClusterError) as raised:
-        with clients.connect(address):
+        with clients.connect(address, timeout=1):
             pass
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)

@@ -37,14 +37,20 @@ def cores() -> int:
 
 
 @contextlib.contextmanager
-def connect(address: str) -> Iterator["distributed.Client"]:
+def connect(
+    address: str, timeout: float = defaults.CLUSTER_CONNECT_SECONDS
+) -> Iterator["distributed.Client"]:
     """A client of the Dask scheduler at ``address``, or for ``local:N`` of a new
     ``distributed.LocalCluster`` of N worker processes on this machine, bound to 127.0.0.1 and
     sharing its cores; the client, and a local cluster, are closed on leaving.
 
+    Args:
+        address: ``tcp://host:port`` (or any address ``distributed.Client`` takes), or ``local:N``.
+        timeout: seconds to wait for a scheduler to answer.
+
     Raises:
         ClusterError: if Dask's distributed package is missing, the address is not one, or no
-            scheduler answers there in ``defaults.CLUSTER_CONNECT_SECONDS``.
+            scheduler answers there within ``timeout``.
     """
     workers = local_workers(address)
     try:
@@ -56,7 +62,7 @@ def connect(address: str) -> Iterator["distributed.Client"]:
     with contextlib.ExitStack() as stack:
         try:
             if workers is None:
-                client = distributed.Client(address, timeout=defaults.CLUSTER_CONNECT_SECONDS)
+                client = distributed.Client(address, timeout=timeout)
             else:
                 cluster = distributed.LocalCluster(
                     n_workers=workers,
