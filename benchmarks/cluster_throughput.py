@@ -106,10 +106,14 @@ def main() -> int:
         else:
             (scratch / "inputs").mkdir()
             inputs = synthetic_folder(scratch / "inputs", arguments.count)
-        count = len(list(inputs.rglob("*.png"))) if not arguments.inputs else "the"
         rows = []
         (scratch / "in-process").mkdir()
-        rows.append(("in process", maps_per_second(inputs, scratch / "in-process", explainer, 256)))
+        rows.append(
+            (
+                "in process",
+                maps_per_second(inputs, scratch / "in-process", explainer, defaults.IMAGE_SIZE),
+            )
+        )
         overhead = None
         for workers in arguments.workers:
             with clients.connect(f"local:{workers}") as client:
@@ -119,15 +123,16 @@ def main() -> int:
                 rows.append(
                     (
                         f"local:{workers} ({threads} thread(s))",
-                        maps_per_second(inputs, folder, explainer, 256, client),
+                        maps_per_second(inputs, folder, explainer, defaults.IMAGE_SIZE, client),
                     )
                 )
                 if overhead is None:
                     image = np.zeros((defaults.IMAGE_SIZE,) * 2, np.float32)
                     overhead = (round_trip(client, None), round_trip(client, image))
+    source = inputs if arguments.inputs else f"{arguments.count} synthetic"
     print(
-        f"stage 2 over {count} 256x256 micrographs ({arguments.method}, model {arguments.model}) "
-        f"on {clients.cores()} CPU core(s), Keras backend "
+        f"stage 2 over {source} micrographs at 256x256 ({arguments.method}, model "
+        f"{arguments.model}) on {clients.cores()} CPU core(s), Keras backend "
         f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}"
     )
     print(f"{'where':<26} {'maps/s':>8} {'s/map':>8} {'vs in process':>14}")

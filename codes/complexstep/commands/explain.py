@@ -8,6 +8,8 @@ basis image.
 
     python codes/obtain_attribution_contours.py --inputs contour_inputs --resize none
     python codes/obtain_attribution_contours.py --domain wavelet --wavelet db2 --levels 4
+    python codes/obtain_attribution_contours.py --shard $SLURM_ARRAY_TASK_ID/100 --skip-existing
+    python codes/obtain_attribution_contours.py --cluster tcp://scheduler:8786
 """
 
 import argparse
