@@ -272,6 +272,18 @@ class Explainer:
         self.domain = domain
         self.wavelet = wavelet
         self.levels = levels
+        # What builds this explainer again from its model, in another process (a Dask worker).
+        self.settings = dict(
+            layer=layer,
+            method=method,
+            h=h,
+            batch_size=batch_size,
+            tile_size=tile_size,
+            images_per_call=images_per_call,
+            domain=domain,
+            wavelet=wavelet,
+            levels=levels,
+        )
         self.model = load_model(model)
         self.layer = layer
         self.method = method

@@ -36,6 +36,11 @@ IMAGES_PER_CALL = 8
 # split into overlapping tiles no larger. The jacobian engine's memory grows with a tile's area
 # (its patch Jacobians), the complex-step engine's does not, and larger tiles overlap less.
 TILE_SIZES = {"jacobian": 640, "complex-step": 1280}
+# On a Dask cluster: how long to wait for a scheduler to answer, and the tasks kept submitted per
+# worker thread, enough that no worker waits while the client reads and few enough that the
+# client holds few images.
+CLUSTER_CONNECT_SECONDS = 30
+TASKS_PER_WORKER_THREAD = 2
 
 # Stage 3: the paper's heatmaps.
 SIGMA = 1.0

@@ -51,3 +51,7 @@ class TrainingStateError(ComplexStepError):
 class RegionError(ComplexStepError, ValueError):
     """Regions that cannot be made or measured: a label image of another size than its map, a
     label its names do not name, a micrograph without phases."""
+
+
+class ClusterError(ComplexStepError):
+    """A Dask cluster that cannot be reached or started, or Dask missing."""

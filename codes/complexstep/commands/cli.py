@@ -6,6 +6,7 @@ to turn both into lines.
 """
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -169,6 +170,71 @@ def reading(arguments: argparse.Namespace) -> dict:
         "pixel_size": arguments.pixel_size,
         "max_pixels": arguments.max_image_pixels,
     }
+
+
+def shard(text: str) -> tuple[int, int]:
+    """An argparse type for --shard: K/N, whole numbers with 0 <= K < N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 0/100, got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"K/N needs 0 <= K < N, got {text}")
+    return index, count
+
+
+def cluster_address(text: str) -> str:
+    """An argparse type for --cluster: a scheduler's address, or local:N."""
+    from complexstep.cluster import clients
+
+    try:
+        clients.local_workers(text)
+    except ComplexStepError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_spreading_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds --shard and --cluster, which spread a folder's micrographs over several runs or over
+    the workers of a Dask cluster."""
+    parser.add_argument(
+        "--shard",
+        type=shard,
+        metavar="K/N",
+        help="do only the K-th of N disjoint parts of the micrographs (0 <= K < N, each part "
+        "chosen by a hash of the file's path), so that N runs, such as the tasks of a SLURM job "
+        "array, cover the folder exactly once",
+    )
+    parser.add_argument(
+        "--cluster",
+        type=cluster_address,
+        metavar="ADDRESS|local:N",
+        help="explain on a Dask cluster: the address of its scheduler (tcp://host:8786), or "
+        "local:N for N worker processes on this machine; this process still reads and writes "
+        'every file. Needs pip install "complexstep[cluster]"',
+    )
+
+
+@contextlib.contextmanager
+def cluster(address: str | None) -> Iterator[object]:
+    """The ``distributed.Client`` of the cluster at ``address``, or None where there is none;
+    prints the cluster's dashboard address once.
+
+    Raises:
+        ClusterError: if the cluster cannot be reached or started, or Dask is missing.
+    """
+    if address is None:
+        yield None
+        return
+    from complexstep.cluster import clients
+
+    with clients.connect(address) as client:
+        workers = len(client.scheduler_info()["workers"])
+        print(
+            f"Dask cluster {address}: {workers} worker(s), dashboard {client.dashboard_link}",
+            file=sys.stderr,
+        )
+        yield client
 
 
 def check_inputs_and_model(inputs: str, model: str) -> None:

@@ -8,6 +8,8 @@ basis image.
 
     python codes/obtain_attribution_contours.py --inputs contour_inputs --resize none
     python codes/obtain_attribution_contours.py --domain wavelet --wavelet db2 --levels 4
+    python codes/obtain_attribution_contours.py --shard $SLURM_ARRAY_TASK_ID/100 --skip-existing
+    python codes/obtain_attribution_contours.py --cluster tcp://scheduler:8786
 """
 
 import argparse
@@ -92,6 +94,7 @@ def parse_arguments(
         help="perturbed copies of a 256x256 image pushed through a layer at once (smaller and "
         "coarser images take proportionally more); larger is faster and uses more memory",
     )
+    cli.add_spreading_arguments(parser)
     return parser.parse_args(arguments)
 
 
@@ -121,18 +124,21 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     def on_progress(done: int, total: int, path: Path) -> None:
         progress(done, total, path.name)
 
-    report = attribution_folder.attribute_folder(
-        arguments.inputs,
-        arguments.outputs,
-        explainer,
-        resize=arguments.resize,
-        skip_existing=arguments.skip_existing,
-        on_progress=on_progress,
-        reading=cli.reading(arguments),
-        model_path=api.PRETRAINED_PATH
-        if arguments.model == defaults.PRETRAINED
-        else arguments.model,
-    )
+    with cli.cluster(arguments.cluster) as client:
+        report = attribution_folder.attribute_folder(
+            arguments.inputs,
+            arguments.outputs,
+            explainer,
+            resize=arguments.resize,
+            skip_existing=arguments.skip_existing,
+            on_progress=on_progress,
+            reading=cli.reading(arguments),
+            model_path=api.PRETRAINED_PATH
+            if arguments.model == defaults.PRETRAINED
+            else arguments.model,
+            shard=arguments.shard,
+            client=client,
+        )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
     domain = (

@@ -14,12 +14,16 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, provenance
+
+if TYPE_CHECKING:
+    import distributed
 
 
 def targets(
@@ -45,6 +49,8 @@ def attribute_folder(
     on_progress: Callable[[int, int, Path], None] | None = None,
     reading: dict | None = None,
     model_path: str | os.PathLike | None = None,
+    shard: loop.Shard | None = None,
+    client: "distributed.Client | None" = None,
 ) -> FolderReport:
     """Writes the attribution map of every micrograph in a folder and its subfolders.
 
@@ -68,15 +74,21 @@ def attribute_folder(
             ``pixel_size``, ``max_pixels``); its defaults where None.
         model_path: the explainer's model file, whose name and SHA-256 the sidecars give; None
             where the model was given as an object.
+        shard: explain only the k-th of n disjoint parts of the micrographs, ``(k, n)`` (see
+            ``loop.in_shard``), so that n runs cover the folder once; all of them if None.
+        client: a ``distributed.Client`` whose cluster explains the micrographs, one task each;
+            this process still reads and writes every file. In this process if None.
 
     Returns:
-        What was written, left alone, cropped and failed.
+        What was written, left alone, cropped and failed. On a cluster, ``written`` is in the
+        order the maps came back.
 
     Raises:
         FolderError: if the input folder is missing or holds no image, or the outputs would
             replace an input or cannot be written.
         ImageSizeError: if ``resize`` is not a size the network takes.
-        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit.
+        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, or the
+            shard is not ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     if resize is not None:
@@ -99,28 +111,27 @@ def attribute_folder(
         size_of=loop.sizer(explainer, resize, crop_bottom=reading.get("crop_bottom")),
         noun="map",
         skip_existing=skip_existing,
+        shard=shard,
     )
     total = sum(explainer.passes(*item.size) for item in work)
     done = 0
-    for chunk in loop.by_size(work, explainer.images_per_call):
-        read = []
-        for item in chunk:
-            micrograph = loop.read_micrograph(item, resize, report, **reading)
-            if micrograph is None:
-                done += explainer.passes(*item.size)
-            else:
-                read.append((item, micrograph))
-        if not read:
-            continue
 
-        def on_pass(count: int, path=read[-1][0].path) -> None:
-            nonlocal done
-            done += count
-            if on_progress is not None:
-                on_progress(done, total, path)
+    def advance(count: int, path: Path) -> None:
+        nonlocal done
+        done += count
+        if on_progress is not None:
+            on_progress(done, total, path)
 
-        maps = explainer.attribute_many([micrograph.pixels for _, micrograph in read], on_pass)
-        for (item, micrograph), values in zip(read, maps, strict=True):
+    def unread(item: loop.Item) -> None:
+        advance(explainer.passes(*item.size), item.path)
+
+    def on_pass(count: int, chunk: loop.Chunk) -> None:
+        advance(count, chunk[-1][0].path)
+
+    runner = loop.executor(explainer, client)
+    chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **reading)
+    for chunk, maps in runner.map(chunks, on_pass):
+        for (item, micrograph), values in zip(chunk, maps, strict=True):
             written = targets(inputs, item.path, outputs, explainer.domain)
             made = provenance.map_provenance(run, micrograph, resize)
             if _write_map(report, written, values, explainer, made):

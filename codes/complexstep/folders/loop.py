@@ -14,16 +14,25 @@ same way for every stage, so that what one stage guarantees they all do:
   report, never raised;
 - temporary files a killed run left behind (``.<name>.partial-*``, from ``io.write_atomically``)
   are removed by the next run into that folder, once old enough not to be another run's.
+
+Two ways to spread a folder over machines meet here. A *shard* ``(k, n)`` keeps the k-th of n
+disjoint parts of the micrographs, so that n runs (a SLURM job array) cover a folder exactly once.
+An *executor* explains chunks of read micrographs: ``InProcess`` here, one chunk after another, or
+``complexstep.cluster.DaskExecutor`` on a Dask cluster; drivers get theirs from ``executor`` and
+never ask which it is.
 """
 
 import dataclasses
+import hashlib
 import itertools
 import os
 import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
+
+import numpy as np
 
 from complexstep import defaults
 from complexstep.errors import (
@@ -41,6 +50,9 @@ Crop = tuple[Path, tuple[int, int], tuple[int, int]]
 Targets = Callable[[Path], Sequence[Path]]
 """The files the micrograph at a path becomes; the first is the one ``skip_existing`` and clashes
 are judged by together with the rest."""
+
+Shard = tuple[int, int]
+"""``(k, n)``: the k-th of n disjoint parts of a folder's micrographs, 0 <= k < n."""
 
 _PARTIAL = re.compile(r"^\..+\.partial-[A-Za-z0-9_]{8}")
 """The name ``io.write_atomically`` gives a file while it is being written."""
@@ -238,6 +250,7 @@ def plan(
     noun: str,
     skip_existing: bool = False,
     paths: Iterable[Path] | None = None,
+    shard: Shard | None = None,
 ) -> list[Item]:
     """The micrographs to do and their sizes, after every check that needs no pixel.
 
@@ -251,6 +264,7 @@ def plan(
         skip_existing: leave alone every micrograph whose targets are all there.
         noun: what the targets are called in a clash's line ("map", "page").
         paths: the micrographs, where the driver chose some; all of the folder's by default.
+        shard: do only this part of the micrographs (see ``in_shard``); all of them if None.
 
     Returns:
         The micrographs to do, in the folder's order.
@@ -258,9 +272,14 @@ def plan(
     Raises:
         FolderError: for a missing or empty inputs folder, outputs that cannot be written, or a
             target that is an input.
+        SettingError: for a shard that is not ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
+    if shard is not None:
+        check_shard(shard)
     found = find_micrographs(inputs, outputs, report) if paths is None else list(paths)
+    if shard is not None:
+        found = [path for path in found if in_shard(path.relative_to(inputs), shard)]
     prepare_outputs(inputs, outputs, report)
     sources = {path.resolve() for path in found}
     claimed: dict[Path, Path] = {}
@@ -289,6 +308,37 @@ def plan(
     return work
 
 
+def check_shard(shard: Shard) -> None:
+    """Checks that a shard is ``(k, n)`` with whole numbers 0 <= k < n.
+
+    Raises:
+        SettingError: if not.
+    """
+    valid = (
+        isinstance(shard, tuple)
+        and len(shard) == 2
+        and all(isinstance(number, int) for number in shard)
+        and 0 <= shard[0] < shard[1]
+    )
+    if not valid:
+        raise SettingError(f"a shard is (k, n) with 0 <= k < n, not {shard!r}")
+
+
+def in_shard(relative: PurePath, shard: Shard) -> bool:
+    """Whether the micrograph at this path, relative to its folder, is in the shard.
+
+    A micrograph belongs to shard ``sha256(path without suffix) mod n``: every micrograph is in
+    exactly one of the n shards, and its shard depends on its own path alone, so that files added
+    or removed while the runs of a job array start one after another move no other file to
+    another shard (dealing the sorted list out in turn would). ``a.png`` and ``a.tif``, which
+    write the same outputs, fall in one shard, where their clash is reported. Shards hold n-th
+    parts of a large folder to within a few of its square root.
+    """
+    index, count = shard
+    stem = PurePath(relative).with_suffix("").as_posix().encode()
+    return int.from_bytes(hashlib.sha256(stem).digest()[:8], "big") % count == index
+
+
 def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
     """Chunks of at most ``per_call`` micrographs of one size, wherever they lie in the folder;
     each size keeps the folder's order."""
@@ -297,6 +347,71 @@ def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
         group = list(group)
         for start in range(0, len(group), per_call):
             yield group[start : start + per_call]
+
+
+Chunk = list[tuple[Item, micrographs.Micrograph]]
+"""Micrographs of one size as read, with their items."""
+
+OnPass = Callable[[int, Chunk], None]
+"""Called with a number of passes done and the chunk they were done for."""
+
+
+class InProcess:
+    """Explains chunks in this process, one after another, as they are read.
+
+    Args:
+        explainer: the ``Explainer`` to explain with.
+    """
+
+    def __init__(self, explainer):
+        self.explainer = explainer
+        self.per_call = explainer.images_per_call
+
+    def map(self, chunks: Iterable[Chunk], on_pass: OnPass) -> Iterator[tuple[Chunk, np.ndarray]]:
+        """Yields each chunk with its maps, float32 ``(len(chunk), height, width)``."""
+        for chunk in chunks:
+            maps = self.explainer.attribute_many(
+                [micrograph.pixels for _, micrograph in chunk],
+                lambda count, chunk=chunk: on_pass(count, chunk),
+            )
+            yield chunk, maps
+
+
+def executor(explainer, client=None):
+    """Where an explainer's chunks are explained: in this process, or on the Dask cluster of
+    ``client`` (a ``distributed.Client``), whose package is imported only then.
+
+    Both have ``per_call``, the micrographs a chunk should hold, and ``map(chunks, on_pass)``,
+    which yields each chunk with its maps, in the order they are done.
+    """
+    if client is None:
+        return InProcess(explainer)
+    from complexstep.cluster.executor import DaskExecutor
+
+    return DaskExecutor(client, explainer)
+
+
+def read_chunks(
+    work: Sequence[Item],
+    per_call: int,
+    resize: int | None,
+    report: FolderReport,
+    on_unread: Callable[[Item], None],
+    **reading,
+) -> Iterator[Chunk]:
+    """The chunks of ``by_size``, read with ``read_micrograph``'s options, one at a time; a
+    micrograph that cannot be read is recorded and handed to ``on_unread``, and a chunk left empty
+    is not yielded."""
+    for chunk in by_size(work, per_call):
+        readable = []
+        for item in chunk:
+            micrograph = read_micrograph(item, resize, report, **reading)
+            if micrograph is None:
+                on_unread(item)
+            else:
+                readable.append((item, micrograph))
+        if readable:
+            yield readable
 
 
 def read_micrograph(

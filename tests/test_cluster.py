@@ -1,0 +1,179 @@
+"""Stage 2 on Dask: a real scheduler and workers as separate processes on 127.0.0.1, one worker
+killed during the run, and a ``local:2`` cluster; every map against the in-process run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import distributed
+import numpy as np
+import pytest
+from PIL import Image
+
+from complexstep import api
+from complexstep.cluster import clients
+from complexstep.errors import ClusterError
+from complexstep.folders import attribution as attribution_folder
+
+CODES = Path(__file__).resolve().parents[1] / "codes"
+STARTED_WITHIN = 60.0
+"""Seconds the scheduler and workers get to start; workers import TensorFlow."""
+
+
+@pytest.fixture(scope="module")
+def explainer(random_model):
+    return api.Explainer(random_model)
+
+
+@pytest.fixture(scope="module")
+def micrographs(tmp_path_factory):
+    """Six 32x32 micrographs, two in a subfolder."""
+    folder = tmp_path_factory.mktemp("micrographs")
+    (folder / "sub").mkdir()
+    rng = np.random.default_rng(20)
+    for index in range(6):
+        where = folder / "sub" if index >= 4 else folder
+        values = (rng.random((32, 32)) * 255).astype(np.uint8)
+        Image.fromarray(values).save(where / f"m{index}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def in_process(micrographs, explainer, tmp_path_factory):
+    """The maps of the micrographs explained in this process, by path relative to the outputs."""
+    outputs = tmp_path_factory.mktemp("in_process")
+    report = attribution_folder.attribute_folder(micrographs, outputs, explainer, resize=None)
+    assert len(report.written) == 6 and not report.failed
+    return maps_of(outputs)
+
+
+def maps_of(outputs: Path) -> dict[str, np.ndarray]:
+    return {
+        str(path.relative_to(outputs)): np.load(path) for path in sorted(outputs.rglob("*.npy"))
+    }
+
+
+def assert_same_maps(outputs: Path, expected: dict[str, np.ndarray]) -> None:
+    """Every map of ``outputs`` is the in-process one to 1e-6, and none is missing."""
+    found = maps_of(outputs)
+    assert sorted(found) == sorted(expected)
+    for name, values in expected.items():
+        np.testing.assert_allclose(
+            found[name], values, rtol=1e-6, atol=1e-7 * float(values.max()), err_msg=name
+        )
+    for name in expected:
+        assert (outputs / name).with_suffix(".png").is_file()
+
+
+def start(module: str, *arguments: str, log: Path) -> subprocess.Popen:
+    """Starts ``python -m distributed.cli.<module>`` with this package importable."""
+    path = os.pathsep.join(filter(None, [str(CODES), os.environ.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", f"distributed.cli.{module}", *arguments],
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+def scheduler(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes (no nanny, so that killing one
+    kills the worker), one thread each, on 127.0.0.1; their addresses and processes."""
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = []
+    try:
+        processes.append(
+            start(
+                "dask_scheduler",
+                *("--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+                *("--scheduler-file", str(scheduler_file)),
+                log=tmp_path / "scheduler.log",
+            )
+        )
+        workers = {}
+        for name in ("w0", "w1"):
+            workers[name] = start(
+                "dask_worker",
+                *("--scheduler-file", str(scheduler_file), "--name", name),
+                *("--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"),
+                log=tmp_path / f"{name}.log",
+            )
+            processes.append(workers[name])
+        deadline = time.monotonic() + STARTED_WITHIN
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client = distributed.Client(scheduler_file=str(scheduler_file), timeout=STARTED_WITHIN)
+        client.wait_for_workers(2, timeout=STARTED_WITHIN)
+        yield client, workers
+        client.close()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+def test_a_worker_killed_mid_run_loses_no_map(
+    scheduler, micrographs, in_process, explainer, tmp_path
+):
+    """One of two worker processes is killed while it explains: its tasks run again on the other,
+    every map equals the in-process map, and a rerun with skip_existing explains nothing."""
+    client, workers = scheduler
+    names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
+    killed = []
+    heard = []
+
+    def on_progress(done: int, total: int, path: Path) -> None:
+        heard.append((done, total))
+        if killed:
+            return
+        busy = [names[address] for address, keys in client.processing().items() if keys]
+        if busy:
+            workers[busy[0]].send_signal(signal.SIGKILL)
+            workers[busy[0]].wait()
+            killed.append((busy[0], done, total))
+
+    outputs = tmp_path / "out"
+    report = attribution_folder.attribute_folder(
+        micrographs, outputs, explainer, resize=None, on_progress=on_progress, client=client
+    )
+    assert killed and killed[0][1] < killed[0][2], "no worker was killed while it worked"
+    assert workers[killed[0][0]].returncode == -signal.SIGKILL
+    assert len(report.written) == 6 and not report.failed
+    assert heard[-1][0] == heard[-1][1]
+    assert_same_maps(outputs, in_process)
+
+    again = attribution_folder.attribute_folder(
+        micrographs, outputs, explainer, resize=None, skip_existing=True, client=client
+    )
+    assert again.written == [] and len(again.existing) == 6
+
+
+def test_a_local_cluster_gives_the_in_process_maps(micrographs, in_process, explainer, tmp_path):
+    """local:2 starts two worker processes, and their maps are the in-process maps."""
+    with clients.connect("local:2") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        report = attribution_folder.attribute_folder(
+            micrographs, tmp_path / "out", explainer, resize=None, client=client
+        )
+    assert len(report.written) == 6 and not report.failed
+    assert_same_maps(tmp_path / "out", in_process)
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("local:0", "a local cluster is local:N with N worker processes, N >= 1, not 'local:0'"),
+        ("tcp://127.0.0.1:9", "cannot reach a Dask scheduler at tcp://127.0.0.1:9"),
+    ],
+)
+def test_a_cluster_that_cannot_be_had_is_one_clear_error(address, message):
+    """A bad local:N and a scheduler that does not answer are each one ClusterError line."""
+    with pytest.raises(ClusterError) as raised:
+        with clients.connect(address, timeout=1):
+            pass
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)

@@ -1,0 +1,155 @@
+"""--shard K/N: disjoint parts of a folder that together are the folder, from the library and
+from stage 2 as a user runs it, without Dask."""
+
+import ast
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import scripts
+from complexstep.errors import SettingError
+from complexstep.folders import loop
+
+run_stage_2 = scripts.runner("obtain_attribution_contours.py")
+
+
+def make_folder(folder: Path, names) -> None:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+
+
+def planned(inputs: Path, outputs: Path, shard) -> tuple[list[Path], loop.FolderReport]:
+    """The micrographs ``loop.plan`` gives a shard, with targets ``<outputs>/<stem>.npy``."""
+    report = loop.FolderReport()
+    work = loop.plan(
+        inputs,
+        outputs,
+        lambda path: [outputs / path.relative_to(inputs).with_suffix(".npy")],
+        report,
+        size_of=lambda path: (16, 16),
+        noun="map",
+        shard=shard,
+    )
+    return [item.path for item in work], report
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """39 micrographs in three folders, a.png, and a.tif, whose map is a.png's."""
+    names = [f"{sub}m{index:02d}.png" for sub in ("", "x/", "x/y/") for index in range(13)]
+    make_folder(tmp_path / "in", [*names, "a.png", "a.tif"])
+    return tmp_path / "in"
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_shards_are_disjoint_and_together_the_folder(folder, tmp_path, count):
+    """The N shards' work shares no micrograph and is, together, the whole folder's; the clash
+    of a.png and a.tif is reported once, in the shard that holds both."""
+    everything, whole = planned(folder, tmp_path / "out", None)
+    parts = [planned(folder, tmp_path / "out", (index, count)) for index in range(count)]
+    for (first, _), (second, _) in itertools.combinations(parts, 2):
+        assert not set(first) & set(second)
+    assert sorted(path for work, _ in parts for path in work) == sorted(everything)
+    assert len(everything) == 40
+    assert [line for _, report in parts for line in report.failed] == whole.failed
+    assert len(whole.failed) == 1 and "a.tif" in whole.failed[0]
+    if count > 1:
+        assert all(work for work, _ in parts), "a shard of 40 micrographs in 3 or 7 is empty"
+
+
+def test_adding_micrographs_moves_none_to_another_shard(folder, tmp_path):
+    """A micrograph's shard depends on its own path, so new files change no other's shard."""
+    before = [set(planned(folder, tmp_path / "out", (index, 7))[0]) for index in range(7)]
+    make_folder(folder, [f"new/n{index}.png" for index in range(10)])
+    after = [set(planned(folder, tmp_path / "out", (index, 7))[0]) for index in range(7)]
+    for old, new in zip(before, after, strict=True):
+        assert old <= new
+
+
+@pytest.mark.parametrize("shard", [(3, 3), (-1, 2), (0, 0), (1.0, 2)])
+def test_a_shard_out_of_range_is_refused(folder, tmp_path, shard):
+    """A shard that is not 0 <= k < n is a SettingError, raised before anything is written."""
+    with pytest.raises(SettingError, match=r"a shard is \(k, n\) with 0 <= k < n"):
+        planned(folder, tmp_path / "out", shard)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, random_model):
+    path = tmp_path_factory.mktemp("models") / "autoencoder_microstructure.keras"
+    random_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def micrographs(tmp_path_factory):
+    """Six 32x32 micrographs."""
+    folder = tmp_path_factory.mktemp("micrographs")
+    rng = np.random.default_rng(5)
+    for index in range(6):
+        values = (rng.random((32, 32)) * 255).astype(np.uint8)
+        Image.fromarray(values).save(folder / f"m{index}.png")
+    return folder
+
+
+def test_stage_2_explains_its_shard_only_and_never_imports_dask(saved_model, micrographs, tmp_path):
+    """Stage 2 with --shard 1/3 writes the maps of that shard's micrographs and of no other, and
+    neither it nor --help loads Dask."""
+    arguments = ["--inputs", str(micrographs), "--outputs", str(tmp_path / "out")]
+    arguments += ["--model", str(saved_model), "--resize", "none", "--shard", "1/3"]
+    returncode, stderr, loaded = run_watching_imports(arguments)
+    assert returncode == 0, stderr
+    assert loaded == []
+    wanted = sorted(
+        path.stem for path in micrographs.glob("*.png") if loop.in_shard(Path(path.name), (1, 3))
+    )
+    assert 0 < len(wanted) < 6
+    assert sorted(path.stem for path in (tmp_path / "out").glob("*.npy")) == wanted
+    assert sorted(path.stem for path in (tmp_path / "out").glob("*.png")) == wanted
+    assert run_watching_imports(["--help"])[2] == []
+
+
+def run_watching_imports(arguments: list[str]) -> tuple[int, str, list[str]]:
+    """Runs stage 2 in a fresh interpreter; its exit status, standard error, and which of dask
+    and distributed it imported."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['obtain_attribution_contours.py', *{arguments!r}]\n"
+        "try:\n    runpy.run_path('codes/obtain_attribution_contours.py', run_name='__main__')\n"
+        "except SystemExit as exit:\n    status = exit.code\n"
+        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=scripts.REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    status, loaded = result.stderr.strip().splitlines()[-1].split(" ", 1)
+    return int(status), result.stderr, ast.literal_eval(loaded)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--shard", "3/3"], "argument --shard: K/N needs 0 <= K < N, got 3/3"),
+        (["--shard", "half"], "argument --shard: expected K/N such as 0/100, got 'half'"),
+        (
+            ["--cluster", "local:none"],
+            "argument --cluster: a local cluster is local:N with N worker processes, N >= 1",
+        ),
+    ],
+)
+def test_a_bad_shard_or_cluster_is_one_clear_line(
+    arguments, message, saved_model, micrographs, tmp_path
+):
+    """Each mistake is reported as one 'error:' line with no traceback and a non-zero exit."""
+    valid = ["--inputs", str(micrographs), "--model", str(saved_model)]
+    scripts.assert_mistake_is_one_line(run_stage_2, valid, arguments, message, tmp_path)
