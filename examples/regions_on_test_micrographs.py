@@ -164,6 +164,26 @@ def comparison_lines(summaries) -> str:
     return "\n".join(lines)
 
 
+def kind_comparisons(rows: list[dict]) -> str:
+    """Each model map against each control, region by region: on how many micrographs the map's
+    headline enrichment is above the control's."""
+    enrichment = {(row["kind"], row["micrograph"], row["region"]): row[HEADLINE] for row in rows}
+    lines = []
+    for kind in (PAPER_KIND, "gradient-input"):
+        for control in ("darkness", "edges"):
+            for region in dict.fromkeys(row["region"] for row in rows):
+                pairs = [
+                    (value, enrichment[(control, micrograph, name)])
+                    for (first, micrograph, name), value in enrichment.items()
+                    if first == kind and name == region
+                ]
+                above = sum(value > other for value, other in pairs)
+                lines.append(
+                    f"{kind} above {control} in {region} on {above} of {len(pairs)} micrographs"
+                )
+    return "\n".join(lines)
+
+
 def _cell(estimate) -> str:
     """``0.512 [0.480, 0.550]``: the mean and its interval, to three decimals."""
     return f"{estimate.mean:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
@@ -192,7 +212,7 @@ def main() -> None:
     paper_maps(arguments.micrographs, maps[PAPER_KIND])
     library_maps(arguments.micrographs, {kind: maps[kind] for kind in LIBRARY_KINDS})
 
-    summaries = []
+    summaries, rows = [], []
     for kind in KINDS:
         report = measure_folder(
             maps[kind],
@@ -204,6 +224,7 @@ def main() -> None:
             print(line, file=sys.stderr)
         print(report.summary())
         summaries += report.summaries
+        rows += report.rows
 
     figure = arguments.figure or arguments.outputs / "regions_enrichment_test.png"
     render_enrichment(figure, summaries, dpi=100)
@@ -212,6 +233,8 @@ def main() -> None:
     print(markdown_table(summaries))
     print()
     print(comparison_lines(summaries))
+    print()
+    print(kind_comparisons(rows))
     print("\nThe boundary's enrichment (Σa²), observed and from its phases alone:\n")
     for kind in KINDS:
         observed, expected, above, count = boundary_beyond_phases(arguments.micrographs, maps[kind])
