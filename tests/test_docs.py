@@ -25,7 +25,21 @@ PROJECT_COMMAND = re.compile(
     r"^(?:\w+=\S+\s+)*(?:python3?\s+codes/(?P<script>\w+\.py)"
     r"|(?:python3?\s+-m\s+)?complexstep(?:\s+(?P<sub>[a-z]\w*))?)(?=\s|$)"
 )
-OTHER_PROGRAMS = ("pip", "make", "mkdocs", "git", "jupyter", "python -m pytest", "ruff")
+OTHER_PROGRAMS = (
+    "pip",
+    "make",
+    "mkdocs",
+    "git",
+    "jupyter",
+    "python -m pytest",
+    "ruff",
+    # A cluster's own programs, and the benchmarks, whose flags are theirs.
+    "dask",
+    "sbatch",
+    "srun",
+    "benchmarks/",
+    "python benchmarks/",
+)
 
 
 @dataclasses.dataclass

@@ -57,7 +57,7 @@ def test_the_command_and_the_module_answer_help(installed, tmp_path):
     stage 2's flags, saying where relative folders lie."""
     listing = _run(installed, "complexstep", "--help", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    for name in ("synthesize", "train", "explain", "heatmaps", "explore", "evaluate"):
+    for name in ("synthesize", "train", "explain", "heatmaps", "regions", "explore", "evaluate"):
         assert f"\n  {name} " in listing.stdout
     flags = _run(installed, "python", "-m", "complexstep", "explain", "--help", cwd=tmp_path)
     assert flags.returncode == 0, flags.stderr
@@ -67,7 +67,7 @@ def test_the_command_and_the_module_answer_help(installed, tmp_path):
     assert mistake.returncode == 1
     assert mistake.stderr.strip().splitlines() == [
         "error: unknown command 'explian'; the commands are synthesize, train, explain, "
-        "heatmaps, explore, evaluate"
+        "heatmaps, regions, explore, evaluate"
     ]
 
 

@@ -21,8 +21,8 @@ ORDER = [
     ("regions",),
     ("rendering",),
     ("explorer",),
-    ("folders",),
     ("cluster",),
+    ("folders",),
     ("commands",),
 ]
 RANK = {concern: rank for rank, concerns in enumerate(ORDER) for concern in concerns}

@@ -19,7 +19,6 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.cluster import workers
-from complexstep.folders.loop import Chunk, OnPass
 
 
 def model_bytes(model) -> tuple[bytes, str]:
@@ -46,14 +45,15 @@ class DaskExecutor:
         self.explainer = explainer
         self.per_call = per_call
 
-    def map(self, chunks: Iterable[Chunk], on_pass: OnPass) -> Iterator[tuple[Chunk, np.ndarray]]:
-        """Yields each chunk with its maps, float32 ``(len(chunk), height, width)``, in the order
+    def map(self, chunks: Iterable[list], on_pass) -> Iterator[tuple[list, np.ndarray]]:
+        """Yields each chunk (``(item, micrograph)`` pairs, as ``folders.loop`` reads them) with its
+        maps, float32 ``(len(chunk), height, width)``, in the order
         they come back; ``on_pass`` hears of a chunk's passes when its maps arrive."""
         data, sha256 = model_bytes(self.explainer.model)
         model = self.client.submit(workers.hold, data, key=f"complexstep-model-{sha256}")
         settings = self.explainer.settings
         chunks = iter(chunks)
-        pending: dict[distributed.Future, Chunk] = {}
+        pending: dict[distributed.Future, list] = {}
         completed = distributed.as_completed()
 
         def submit_next() -> bool:

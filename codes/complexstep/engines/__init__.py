@@ -7,56 +7,29 @@ is the one place that says which classes a method's name stands for and what eac
 no caller tests an engine's class.
 """
 
-import dataclasses
+import importlib
 
-from complexstep import defaults
-from complexstep.engines.base import Cells, Engine, LatticePlan, ignore_passes
-from complexstep.engines.complex_step import ComplexStepAttribution
-from complexstep.engines.jacobian import JacobianAttribution
-from complexstep.engines.wavelet import WaveletComplexStep, WaveletJacobian
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineKind:
-    """What one method's name stands for.
-
-    Attributes:
-        pixel: the engine of the pixel domain.
-        wavelet: the engine of the wavelet domain.
-        takes_h: whether the engines take the imaginary step ``h``; the jacobian engine's numbers
-            do not depend on it.
-        tile_size: the largest side of the part of an image one call explains.
-    """
-
-    pixel: type
-    wavelet: type
-    takes_h: bool
-    tile_size: int
-
-    def settings(self, h: float) -> dict:
-        """The keyword arguments the engines take besides the twin and the batch size."""
-        return {"h": h} if self.takes_h else {}
-
-
-ENGINES = {
-    "jacobian": EngineKind(
-        JacobianAttribution, WaveletJacobian, False, defaults.TILE_SIZES["jacobian"]
-    ),
-    "complex-step": EngineKind(
-        ComplexStepAttribution, WaveletComplexStep, True, defaults.TILE_SIZES["complex-step"]
-    ),
+# The engines need Keras, which takes seconds to start; they are imported when first used, so that
+# ``engines.wavelet_basis`` (plain NumPy, which stage 3 and the scripts' flags read) does not start
+# it.
+_NAMES = {
+    "ENGINES": "registry",
+    "EngineKind": "registry",
+    "Cells": "base",
+    "Engine": "base",
+    "LatticePlan": "base",
+    "ignore_passes": "base",
+    "ComplexStepAttribution": "complex_step",
+    "JacobianAttribution": "jacobian",
+    "WaveletComplexStep": "wavelet",
+    "WaveletJacobian": "wavelet",
 }
-"""Every method by name, in the order of ``defaults.METHODS``, the default first."""
 
-__all__ = [
-    "ENGINES",
-    "Cells",
-    "ComplexStepAttribution",
-    "Engine",
-    "EngineKind",
-    "JacobianAttribution",
-    "LatticePlan",
-    "WaveletComplexStep",
-    "WaveletJacobian",
-    "ignore_passes",
-]
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"complexstep.engines.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'complexstep.engines' has no attribute {name!r}")
+
+
+__all__ = list(_NAMES)

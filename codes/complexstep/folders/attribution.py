@@ -123,7 +123,9 @@ def attribute_folder(
             on_progress(done, total, path)
 
     def unread(item: loop.Item) -> None:
-        advance(explainer.passes(*item.size), item.path)
+        # Its passes will not be done; the bar moves on at the next micrograph explained.
+        nonlocal done
+        done += explainer.passes(*item.size)
 
     def on_pass(count: int, chunk: loop.Chunk) -> None:
         advance(count, chunk[-1][0].path)
