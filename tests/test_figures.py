@@ -96,3 +96,42 @@ def test_show_progress_without_tqdm_is_silent(random_model, small_image, capsys,
     values = complexstep.jacobian(random_model, small_image, show_progress=True).column_norms()
     assert values.shape == (64, 64)
     assert capsys.readouterr().err == ""
+
+
+def test_wavelet_and_region_pictures_are_their_figures(tmp_path):
+    """Every wavelet picture and the region outlines are written with exactly the pixels of the
+    figure the matching function returns, so that a notebook shows what stage 3 writes."""
+    from complexstep.rendering import regions as region_rendering
+    from complexstep.rendering import wavelets as wavelet_rendering
+    from rendering_helpers import WAVELET_BASIS, sample_wavelet_map
+
+    values = sample_wavelet_map()
+    style = wavelet_rendering.WaveletStyle(dpi=TEST_DPI)
+    summary = WAVELET_BASIS.summary(values)
+    raw = sample_map()
+    regions = {"left": np.zeros(raw.shape, bool), "right": np.ones(raw.shape, bool)}
+    regions["left"][:, : raw.shape[1] // 2] = True
+    regions["right"] &= ~regions["left"]
+    heat = rendering.HeatmapStyle(dpi=TEST_DPI)
+    pairs = {
+        "layout": (
+            wavelet_rendering.layout_figure("a", values, WAVELET_BASIS, style),
+            lambda path: wavelet_rendering.render_layout(path, "a", values, WAVELET_BASIS, style),
+        ),
+        "scales": (
+            wavelet_rendering.scales_figure("a", values, WAVELET_BASIS, style),
+            lambda path: wavelet_rendering.render_scales(path, "a", values, WAVELET_BASIS, style),
+        ),
+        "shares": (
+            wavelet_rendering.shares_figure("a", summary, style),
+            lambda path: wavelet_rendering.render_shares(path, "a", summary, style),
+        ),
+        "outlines": (
+            region_rendering.outlines_figure(raw, regions, heat),
+            lambda path: region_rendering.render_outlines(path, raw, regions, heat),
+        ),
+    }
+    for name, (figure, render) in pairs.items():
+        assert isinstance(figure, Figure), name
+        path = render(tmp_path / f"{name}.png")
+        np.testing.assert_array_equal(figure_pixels(figure, TEST_DPI), read_rgb(path), name)

@@ -62,25 +62,23 @@ def outlines(regions: dict[str, np.ndarray]) -> np.ndarray:
     return painted
 
 
-def render_outlines(
-    path: str | os.PathLike,
+def outlines_figure(
     attribution: np.ndarray,
     regions: dict[str, np.ndarray],
     style: HeatmapStyle,
-) -> Path:
-    """Writes a map's heatmap with its regions' outlines over it, and their names above.
+) -> Figure:
+    """A map's heatmap with its regions' outlines over it, and their names above.
 
     The map fills the bottom of the picture, each map pixel a block of ``style.dpi / 100`` pixels
     as in stage 3's heatmaps; the names take a strip ``LEGEND_INCHES`` high above it.
 
     Args:
-        path: destination; its suffix chooses the format (the pipeline writes ``.png``).
         attribution: the raw map.
         regions: name to boolean mask of the map's shape.
         style: how the heatmap is smoothed and coloured, and the dpi.
 
     Returns:
-        The destination path.
+        The figure, shown as it is in a notebook; ``render_outlines`` writes it.
     """
     values, _ = heatmap_values(attribution, style.sigma)
     height, width = values.shape
@@ -121,23 +119,34 @@ def render_outlines(
             va="center",
             fontsize=7,
         )
-    return save_figure(figure, path, style.dpi)
+    return figure
 
 
-def render_enrichment(
-    path: str | os.PathLike, summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI
+def render_outlines(
+    path: str | os.PathLike,
+    attribution: np.ndarray,
+    regions: dict[str, np.ndarray],
+    style: HeatmapStyle,
 ) -> Path:
-    """Writes the headline enrichment of each region, with its interval, one panel per map.
+    """Writes ``outlines_figure`` to ``path``, whose suffix chooses the format.
+
+    Returns:
+        The destination path.
+    """
+    return save_figure(outlines_figure(attribution, regions, style), path, style.dpi)
+
+
+def enrichment_figure(summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI) -> Figure:
+    """The headline enrichment of each region, with its interval, one panel per map.
 
     A dashed line marks 1, where a region carries as much of the map as of the area.
 
     Args:
-        path: destination; its suffix chooses the format.
         summaries: from ``statistics.summarise``, one panel each.
         dpi: the picture's resolution.
 
     Returns:
-        The destination path.
+        The figure, shown as it is in a notebook; ``render_enrichment`` writes it.
     """
     columns = max(len(summaries), 1)
     figure = Figure(figsize=(3.2 * columns + 0.4, 3.4))
@@ -158,4 +167,15 @@ def render_enrichment(
         axes.set_xlim(-0.6, len(names) - 0.4)
         axes.set_title(f"{summary.kind}, {summary.map} map", fontsize=9)
         axes.set_ylabel(f"{LABELS[HEADLINE]}, {summary.confidence * 100:g} % interval")
-    return save_figure(figure, path, dpi)
+    return figure
+
+
+def render_enrichment(
+    path: str | os.PathLike, summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI
+) -> Path:
+    """Writes ``enrichment_figure`` to ``path``, whose suffix chooses the format.
+
+    Returns:
+        The destination path.
+    """
+    return save_figure(enrichment_figure(summaries, dpi), path, dpi)

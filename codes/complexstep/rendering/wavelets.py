@@ -248,20 +248,19 @@ def level_energies(values: np.ndarray, basis: WaveletBasis) -> dict[int, np.ndar
     return energies
 
 
-def render_layout(
-    path: str | os.PathLike, stem: str, values: np.ndarray, basis: WaveletBasis, style: WaveletStyle
-) -> Path:
-    """Writes the coefficients' attributions in the dyadic layout, blocks outlined and labelled.
+def layout_figure(
+    stem: str, values: np.ndarray, basis: WaveletBasis, style: WaveletStyle
+) -> Figure:
+    """The coefficients' attributions in the dyadic layout, blocks outlined and labelled.
 
     Args:
-        path: destination; its suffix chooses the format.
         stem: the micrograph's name, for the title.
         values: the wavelet map, ``basis.shape``.
         basis: the map's wavelet basis.
         style: a ``WaveletStyle``.
 
     Returns:
-        The destination path.
+        The figure, shown as it is in a notebook; ``render_layout`` writes it.
     """
     height, width = basis.shape
     figure = Figure(figsize=(7.0, 6.0 * height / width + 0.5))
@@ -297,18 +296,28 @@ def render_layout(
         "V vertical, D diagonal)",
         fontsize=9,
     )
-    return save_figure(figure, path, style.dpi)
+    return figure
 
 
-def render_scales(
-    path: str | os.PathLike,
+def render_layout(
+    path: str | os.PathLike, stem: str, values: np.ndarray, basis: WaveletBasis, style: WaveletStyle
+) -> Path:
+    """Writes ``layout_figure`` to ``path``, whose suffix chooses the format.
+
+    Returns:
+        The destination path.
+    """
+    return save_figure(layout_figure(stem, values, basis, style), path, style.dpi)
+
+
+def scales_figure(
     stem: str,
     values: np.ndarray,
     basis: WaveletBasis,
     style: WaveletStyle,
     micrograph: np.ndarray | None = None,
-) -> Path:
-    """Writes one map per level of what the output rests on at that scale, over the micrograph.
+) -> Figure:
+    """One map per level of what the output rests on at that scale, over the micrograph.
 
     Each level's detail attributions are squared, summed over orientations and spread over the
     ``2**level`` pixels square each coefficient stands for; the approximation's come last. Each
@@ -316,7 +325,6 @@ def render_scales(
     share of the total in its title.
 
     Args:
-        path: destination; its suffix chooses the format.
         stem: the micrograph's name, for the title.
         values: the wavelet map, ``basis.shape``.
         basis: the map's wavelet basis.
@@ -324,7 +332,7 @@ def render_scales(
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
 
     Returns:
-        The destination path.
+        The figure, shown as it is in a notebook; ``render_scales`` writes it.
     """
     energies = level_energies(values, basis)
     total = sum(float(np.sum(np.square(values[block.region]))) for block in basis.blocks)
@@ -360,20 +368,35 @@ def render_scales(
         label=f"squared attribution / its {SCALES_PERCENTILE:g}th percentile",
     )
     draw_title(figure, f"{stem}: what the output rests on at each scale", fontsize=10)
-    return save_figure(figure, path, style.dpi)
+    return figure
 
 
-def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: WaveletStyle) -> Path:
-    """Writes a bar chart of the share of the squared attribution per level and orientation.
+def render_scales(
+    path: str | os.PathLike,
+    stem: str,
+    values: np.ndarray,
+    basis: WaveletBasis,
+    style: WaveletStyle,
+    micrograph: np.ndarray | None = None,
+) -> Path:
+    """Writes ``scales_figure`` to ``path``, whose suffix chooses the format.
+
+    Returns:
+        The destination path.
+    """
+    return save_figure(scales_figure(stem, values, basis, style, micrograph), path, style.dpi)
+
+
+def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
+    """A bar chart of the share of the squared attribution per level and orientation.
 
     Args:
-        path: destination; its suffix chooses the format.
         stem: the micrograph's name, for the title.
         summary: stage 2's ``<stem>.wavelet.json``.
         style: a ``WaveletStyle``.
 
     Returns:
-        The destination path.
+        The figure, shown as it is in a notebook; ``render_shares`` writes it.
     """
     levels = summary["levels"]
     shares = {(share["level"], share["orientation"]): share["share"] for share in summary["shares"]}
@@ -399,4 +422,13 @@ def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: Wave
     axes.set_ylabel("share of the squared attribution (%)")
     axes.legend(fontsize=8)
     draw_title(axes, f"{stem}: {summary['wavelet']}, {levels} levels", fontsize=10)
-    return save_figure(figure, path, style.dpi)
+    return figure
+
+
+def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: WaveletStyle) -> Path:
+    """Writes ``shares_figure`` to ``path``, whose suffix chooses the format.
+
+    Returns:
+        The destination path.
+    """
+    return save_figure(shares_figure(stem, summary, style), path, style.dpi)
