@@ -12,6 +12,14 @@ def random_model():
 
 
 @pytest.fixture(scope="session")
+def saved_model(tmp_path_factory, random_model):
+    """``random_model`` saved as a ``.keras`` file, as stage 1 writes it, for the scripts."""
+    path = tmp_path_factory.mktemp("models") / "autoencoder_microstructure.keras"
+    random_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def trained_model():
     """The paper's autoencoder after a short training run."""
     return models.trained_autoencoder(seed=4)

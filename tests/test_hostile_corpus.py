@@ -72,13 +72,6 @@ def corpus(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, random_model):
-    path = tmp_path_factory.mktemp("corpus_model") / "autoencoder.keras"
-    random_model.save(path)
-    return path
-
-
 BAD_LINES = {
     "bomb.png": "bomb.png",
     "nan.tif": "NaN or infinite",

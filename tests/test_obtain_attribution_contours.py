@@ -24,13 +24,6 @@ def checksums(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, random_model):
-    path = tmp_path_factory.mktemp("models") / "autoencoder_microstructure.keras"
-    random_model.save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Two micrographs, one in a subfolder and in colour at another size, and a broken file."""
     folder = tmp_path_factory.mktemp("contour_inputs")

@@ -81,13 +81,6 @@ def test_a_shard_out_of_range_is_refused(folder, tmp_path, shard):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, random_model):
-    path = tmp_path_factory.mktemp("models") / "autoencoder_microstructure.keras"
-    random_model.save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Six 32x32 micrographs."""
     folder = tmp_path_factory.mktemp("micrographs")
