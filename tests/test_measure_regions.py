@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import scripts
 from rendering_helpers import save_grey
@@ -122,4 +123,17 @@ def test_a_negative_boundary_width_is_one_error_line(tmp_path):
     flags = make_tree(tmp_path)
     scripts.assert_mistake_is_one_line(
         run_script, flags, ["--boundary-width", "-1"], "--boundary-width", tmp_path
+    )
+
+
+@pytest.mark.parametrize("dpi", ["1", "100000"])
+def test_a_dpi_out_of_stage_3s_range_is_one_error_line(tmp_path, dpi):
+    """The outline pictures take the dpi range of stage 3's heatmaps, whose pictures they are."""
+    flags = make_tree(tmp_path)
+    scripts.assert_mistake_is_one_line(
+        run_script,
+        flags,
+        ["--dpi", dpi],
+        f"argument --dpi: must be from 25 to 2400, got {dpi}",
+        tmp_path,
     )

@@ -121,9 +121,11 @@ def parse_arguments(
     )
     parser.add_argument(
         "--dpi",
-        type=cli.positive_number,
+        type=cli.number_between(*defaults.DPI_RANGE),
         default=defaults.DPI,
-        help="resolution of the outline pictures; each map pixel is dpi/100 picture pixels",
+        help=f"resolution of the outline pictures, from {defaults.DPI_RANGE[0]:g} to "
+        f"{defaults.DPI_RANGE[1]:g} dpi as for stage 3's heatmaps; each map pixel is dpi/100 "
+        "picture pixels",
     )
     return parser.parse_args(arguments)
 
