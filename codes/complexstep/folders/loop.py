@@ -48,8 +48,8 @@ Crop = tuple[Path, tuple[int, int], tuple[int, int]]
 """A micrograph, the size it was read at, and the size it was cropped to."""
 
 Targets = Callable[[Path], Sequence[Path]]
-"""The files the micrograph at a path becomes; the first is the one ``skip_existing`` and clashes
-are judged by together with the rest."""
+"""The files the micrograph at a path becomes: ``skip_existing`` leaves it alone where all are
+there, and it clashes with another micrograph that would write any of them."""
 
 Shard = tuple[int, int]
 """``(k, n)``: the k-th of n disjoint parts of a folder's micrographs, 0 <= k < n."""
