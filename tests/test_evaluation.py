@@ -16,7 +16,8 @@ from complexstep.evaluation.measure import (
     summarise,
     summary_table,
 )
-from complexstep.evaluation.methods import AttributionMethods, MethodSettings, baseline_of
+from complexstep.evaluation.methods import AttributionMethods, MethodSettings
+from complexstep.explain.kinds import baseline_of
 from models import grains, small_autoencoder
 
 CHEAP = ["complex-step", "gradient-input", "edges", "shuffled", "random"]

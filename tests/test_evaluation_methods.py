@@ -10,7 +10,8 @@ from scipy import ndimage
 
 from complexstep.errors import SettingError
 from complexstep.evaluation import methods as evaluation_methods
-from complexstep.evaluation.methods import AttributionMethods, MethodSettings, baseline_of
+from complexstep.evaluation.methods import AttributionMethods, MethodSettings
+from complexstep.explain.kinds import baseline_of
 from complexstep.twin.geometry import changed_windows
 from models import grains, random_autoencoder, small_autoencoder, smooth_images
 from reference import complex_forward

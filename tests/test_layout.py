@@ -16,6 +16,7 @@ ORDER = [
     ("model",),
     ("twin",),
     ("engines",),
+    ("explain",),
     ("api",),
     ("evaluation",),
     ("regions",),

@@ -16,12 +16,13 @@ The subpackages follow the pipeline, each one concern, each importing only those
 ``io`` reads micrographs (Pillow, tifffile) and writes files atomically; ``model`` holds the
 architecture, the data pipeline, the training state and the synthetic micrographs (stage 1);
 ``twin`` builds the complex twin and works out receptive fields and tiles; ``engines`` compute maps
-and Jacobian rows, in pixels or wavelet coefficients, under one registry of names; ``api`` puts
-them behind the calls above (stage 2); ``evaluation`` computes the maps of other methods and
-measures them; ``regions`` adds maps up over phases and boundaries; ``rendering`` draws every
-figure (stage 3); ``explorer`` writes the browser page; ``folders`` runs each stage over folders
-through one shared loop; ``commands`` holds the flags and the ``complexstep`` command, the one
-place that prints. ``defaults`` holds every default and ``errors`` every exception.
+and Jacobian rows, in pixels or wavelet coefficients, under one registry of names; ``explain``
+holds the ``Explainer``, its domains and its kinds of map, and ``api`` the calls above (stage 2);
+``evaluation`` computes the maps of other methods and measures them; ``regions`` adds maps up over
+phases and boundaries; ``rendering`` draws every figure (stage 3); ``explorer`` writes the browser
+page; ``folders`` runs each stage over folders through one shared loop; ``commands`` holds the
+flags and the ``complexstep`` command, the one place that prints. ``defaults`` holds every
+default and ``errors`` every exception.
 """
 
 import os

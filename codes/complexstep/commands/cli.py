@@ -162,6 +162,32 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
     )
 
 
+def add_kind_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds which map is made, as stage 2 and the explorer take it: --kind and --baseline."""
+    parser.add_argument(
+        "--kind",
+        default=defaults.MAP_KIND,
+        choices=defaults.MAP_KINDS,
+        help="the map made: complex-step, the paper's ||J e_k||; gradient-input, that map "
+        "times |x - b| at each pixel, which the evaluation ranks best; integrated-complex-step, "
+        f"|x - b| times the mean Jacobian's column norm along {defaults.INTEGRATION_STEPS} points "
+        "of the path from b to x (pixel domain only, as many times slower); the kind is written "
+        "in each map's sidecar",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=defaults.BASELINE,
+        choices=defaults.BASELINES,
+        help=f"the b of the weighted kinds, as the evaluation's: blur, the micrograph blurred by "
+        f"a Gaussian of {defaults.BLUR_SIGMA:g} pixels; mean, its mean grey value",
+    )
+
+
+def kind(arguments: argparse.Namespace) -> dict:
+    """The ``Explainer`` arguments of --kind and --baseline."""
+    return {"kind": arguments.kind, "baseline": arguments.baseline}
+
+
 def reading(arguments: argparse.Namespace) -> dict:
     """The options of ``micrographs.read_micrograph`` that ``add_reading_arguments`` parsed."""
     return {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
-from complexstep.engines import wavelet_basis as wavelets
+from complexstep.explain import domains, kinds
 
 
 def parse_arguments(
@@ -57,6 +57,7 @@ def parse_arguments(
         "of the model works (layers further from the input take longer)",
     )
     cli.add_model_arguments(parser, "explains")
+    cli.add_kind_arguments(parser)
     cli.add_reading_arguments(parser)
     parser.add_argument(
         "--domain",
@@ -100,13 +101,15 @@ def parse_arguments(
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     arguments = parse_arguments(argv, prog)
-    # A wavelet PyWavelets does not know is reported before Keras takes seconds to start.
-    if arguments.domain == "wavelet":
-        wavelets.check_wavelet(arguments.wavelet)
+    # A wavelet PyWavelets does not know, or a kind the domain cannot make, is reported before
+    # Keras takes seconds to start.
+    domain = domains.domain_of(arguments.domain, arguments.wavelet, arguments.levels)
+    kinds.kind_of(arguments.kind, domain)
     cli.check_inputs_and_model(arguments.inputs, arguments.model)
     cli.start_keras()
     from complexstep import api
     from complexstep.folders import attribution as attribution_folder
+    from complexstep.model.files import path_of
 
     explainer = api.Explainer(
         arguments.model,
@@ -117,6 +120,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         domain=arguments.domain,
         wavelet=arguments.wavelet,
         levels=arguments.levels,
+        **cli.kind(arguments),
     )
     start = time.monotonic()
     progress = cli.Progress(f"{arguments.method} attribution", units="passes")
@@ -133,23 +137,26 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             skip_existing=arguments.skip_existing,
             on_progress=on_progress,
             reading=cli.reading(arguments),
-            model_path=api.PRETRAINED_PATH
-            if arguments.model == defaults.PRETRAINED
-            else arguments.model,
+            model_path=path_of(arguments.model),
             shard=arguments.shard,
             client=client,
         )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
-    domain = (
-        f", {arguments.wavelet} wavelet, {arguments.levels} levels"
-        if arguments.domain == "wavelet"
-        else ""
+    settings = ", ".join(
+        part
+        for part in (
+            arguments.method,
+            f"layer {arguments.layer!r}",
+            explainer.domain.describe(),
+            "" if arguments.kind == defaults.MAP_KIND else arguments.kind,
+            f"{arguments.baseline} baseline" if explainer.kind.weighted else "",
+        )
+        if part
     )
     print(
         f"wrote the attribution maps of {len(report.written)} image(s) to {arguments.outputs} "
-        f"in {time.monotonic() - start:.1f} s ({arguments.method}, layer "
-        f"{arguments.layer!r}{domain}){existing}"
+        f"in {time.monotonic() - start:.1f} s ({settings}){existing}"
     )
     if report.failed:
         print(f"{len(report.failed)} image(s) could not be explained", file=sys.stderr)

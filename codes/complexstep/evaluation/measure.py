@@ -20,17 +20,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from complexstep import defaults
-from complexstep.evaluation import faithfulness
 from complexstep.errors import SettingError
-from complexstep.evaluation.methods import AttributionMethods, baseline_of, check_methods
+from complexstep.evaluation import faithfulness
+from complexstep.evaluation.methods import AttributionMethods, check_methods
+from complexstep.explain import kinds
+from complexstep.explain.kinds import baseline_of
+
+SHIFT_NAMES = tuple(f"shift_{round(100 * fraction)}" for fraction in defaults.SHIFT_FRACTIONS)
 
 METRICS = (
     "deletion_auc",
     "insertion_auc",
-    "shift_5",
-    "shift_10",
-    "shift_20",
-    "shift_50",
+    *SHIFT_NAMES,
     "step_error",
     "noise_error",
     "sensitivity_max",
@@ -44,8 +45,6 @@ BETTER = {"deletion_auc": "higher", "insertion_auc": "lower"} | {
 """Which way is better, for the metrics of a ranking: a faithful ranking moves the code sooner
 when its pixels are deleted, and brings it back sooner when they are inserted. The fidelity errors,
 the stability and the cost are lower the better for a derivative map."""
-
-SHIFT_NAMES = tuple(f"shift_{round(100 * fraction)}" for fraction in defaults.SHIFT_FRACTIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +67,7 @@ class EvaluationSettings:
     seed: int = defaults.SEED
 
     def __post_init__(self) -> None:
-        if self.baseline not in defaults.BASELINES:
-            raise SettingError(
-                f"unknown baseline {self.baseline!r}; choose one of {', '.join(defaults.BASELINES)}"
-            )
+        kinds.check_baseline(self.baseline)
         if not (isinstance(self.steps, int) and self.steps >= 1):
             raise SettingError(f"steps must be a whole number >= 1, not {self.steps!r}")
         if not self.blur_sigma > 0:

@@ -32,31 +32,16 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-from skimage.filters import gaussian, sobel
+from skimage.filters import sobel
 
 from complexstep import api, defaults
-from complexstep.twin import geometry
+from complexstep.engines import ignore_passes
 from complexstep.errors import SettingError
+from complexstep.explain import kinds
+from complexstep.twin import geometry
 
 OCCLUSION_CHUNK = 64
 """Occluded copies of an image made at once; the model takes them in its own batches."""
-
-
-def baseline_of(
-    image: np.ndarray, kind: str = defaults.BASELINE, sigma: float = defaults.BLUR_SIGMA
-) -> np.ndarray:
-    """What removed pixels are replaced by: the image blurred by a Gaussian of ``sigma`` pixels
-    (edges reflected), or its mean grey value everywhere.
-
-    Raises:
-        SettingError: for another kind.
-    """
-    image = np.asarray(image, np.float32)
-    if kind == "blur":
-        return gaussian(image, sigma=sigma, mode="reflect", preserve_range=True).astype(np.float32)
-    if kind == "mean":
-        return np.full_like(image, image.mean())
-    raise SettingError(f"unknown baseline {kind!r}; choose one of {', '.join(defaults.BASELINES)}")
 
 
 def check_methods(names) -> list[str]:
@@ -142,19 +127,13 @@ class AttributionMethods:
         layer: str = defaults.LAYER,
         settings: MethodSettings = MethodSettings(),
     ):
-        self.explainer = api.Explainer(model, layer=layer)
+        self.explainer = api.Explainer(
+            model, layer=layer, integration_steps=settings.integration_steps
+        )
         self.settings = settings
+        # Each method is the method of its name, with underscores for hyphens.
         self._methods: dict[str, Callable] = {
-            "complex-step": self.complex_step,
-            "gradient-input": self.gradient_input,
-            "integrated-gradients": self.integrated_gradients,
-            "integrated-complex-step": self.integrated_complex_step,
-            "smoothgrad": self.smoothgrad,
-            "occlusion": self.occlusion,
-            "edges": self.edges,
-            "darkness": self.darkness,
-            "shuffled": self.shuffled,
-            "random": self.random,
+            name: getattr(self, name.replace("-", "_")) for name in defaults.ATTRIBUTION_METHODS
         }
 
     def attribute(
@@ -178,15 +157,13 @@ class AttributionMethods:
         return self.explainer.attribute(image)
 
     def gradient_input(self, image, baseline, rng=None) -> np.ndarray:
-        """``||J e_k|| * |x_k - b_k|``."""
-        return self.complex_step(image) * np.abs(image - baseline)
+        """``||J e_k|| * |x_k - b_k|``, as ``kinds`` makes it for stage 2."""
+        return self._kind("gradient-input", image, baseline)
 
     def path(self, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """The midpoints of the straight path from the baseline to the image,
         ``(integration_steps, height, width)``."""
-        steps = self.settings.integration_steps
-        weights = (np.arange(steps, dtype=np.float32) + 0.5) / steps
-        return baseline[None] + weights[:, None, None] * (image - baseline)[None]
+        return kinds.path(image, baseline, self.settings.integration_steps)
 
     def integrated_gradients(self, image, baseline, rng=None) -> np.ndarray:
         """``|(x_k - b_k) * mean_t (J(z_t)^T f(x))_k|``: integrated gradients of
@@ -214,10 +191,14 @@ class AttributionMethods:
 
     def integrated_complex_step(self, image, baseline, rng=None) -> np.ndarray:
         """``||c_k|| = |x_k - b_k| * ||(1/T) sum_t J(z_t) e_k||``: the column norms of
-        ``path_jacobian``, from ``Explainer.mean_attribution``, which never builds it."""
-        return np.abs(image - baseline) * self.explainer.mean_attribution(
-            self.path(image, baseline)
-        )
+        ``path_jacobian``, from ``Explainer.mean_attribution``, which never builds it; as
+        ``kinds`` makes it for stage 2."""
+        return self._kind("integrated-complex-step", image, baseline)
+
+    def _kind(self, name: str, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        """The map of one of stage 2's weighted kinds, from the given baseline."""
+        images, _ = api.as_images(image)
+        return kinds.KINDS[name].maps(self.explainer, images, baseline[None], ignore_passes)[0]
 
     def smoothgrad(self, image, baseline, rng) -> np.ndarray:
         """The mean complex-step map of ``smoothgrad_samples`` copies of the image with Gaussian

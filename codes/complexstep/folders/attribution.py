@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
+from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, provenance
@@ -27,16 +28,13 @@ if TYPE_CHECKING:
 
 
 def targets(
-    inputs: Path, path: Path, outputs: Path, domain: str = defaults.DOMAIN
+    inputs: Path, path: Path, outputs: Path, domain: Pixels | Wavelets = Pixels()
 ) -> tuple[Path, ...]:
-    """Where the map of the micrograph at ``path`` goes: its ``.npy``, its ``.png`` and its
-    ``.json``, or in the wavelet domain its ``.wavelet.npy`` and ``.wavelet.json``."""
+    """Where the map of the micrograph at ``path`` goes, in the domain's files: its ``.npy``, its
+    ``.png`` and its ``.json``, or in the wavelet domain its ``.wavelet.npy`` and
+    ``.wavelet.json``."""
     stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
-    if domain == "wavelet":
-        return stem.with_name(stem.name + ".wavelet.npy"), stem.with_name(
-            stem.name + ".wavelet.json"
-        )
-    return tuple(stem.with_name(stem.name + suffix) for suffix in (".npy", ".png", ".json"))
+    return tuple(stem.with_name(stem.name + suffix) for suffix in domain.suffixes)
 
 
 def attribute_folder(
@@ -99,8 +97,9 @@ def attribute_folder(
         None if model_path is None else Path(model_path),
         layer=explainer.layer,
         method=explainer.method,
-        domain=explainer.domain,
+        domain=explainer.domain.name,
         h=explainer.h,
+        kind=explainer.kind.sidecar(explainer),
     )
 
     work = loop.plan(
@@ -145,16 +144,13 @@ def _write_map(
     report: FolderReport, written: tuple[Path, ...], values, explainer, made: dict
 ) -> bool:
     """Writes one micrograph's files, recording any that cannot be written."""
-    array_path, *beside = written
+    array_path, *pictures, json_path = written
     if not report.write(array_path, lambda path: images.write_array(path, values)):
         return False
-    if explainer.domain == "wavelet":
-        summary = explainer.basis(*values.shape).summary(values)
-        return _write_json(report, beside[0], made | summary)
-    png_path, json_path = beside
-    return report.write(png_path, lambda path: images.write_grey_png(path, values)) and (
-        _write_json(report, json_path, made)
-    )
+    for png_path in pictures:
+        if not report.write(png_path, lambda path: images.write_grey_png(path, values)):
+            return False
+    return _write_json(report, json_path, made | explainer.domain.sidecar(values))
 
 
 def _write_json(report: FolderReport, path: Path, content: dict) -> bool:

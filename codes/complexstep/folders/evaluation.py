@@ -35,7 +35,8 @@ from complexstep.evaluation.measure import (
     summarise,
     summary_table,
 )
-from complexstep.evaluation.methods import AttributionMethods, baseline_of, check_methods
+from complexstep.evaluation.methods import AttributionMethods, check_methods
+from complexstep.explain.kinds import baseline_of
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images

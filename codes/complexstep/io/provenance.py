@@ -43,14 +43,15 @@ def run_provenance(
     method: str,
     domain: str,
     h: float,
-    kind: str = defaults.MAP_KIND,
+    kind: dict | None = None,
 ) -> dict:
     """The keys every map of one run shares.
 
     Args:
         model_path: the model file, or None for a model given as an object.
         layer, method, domain, h: the explainer's settings.
-        kind: the map kind, one of ``defaults.MAP_KINDS``.
+        kind: the map kind and its settings (``kind``, one of ``defaults.MAP_KINDS``, the
+            ``baseline`` and ``integration_steps`` where it takes them); the paper's map if None.
 
     Returns:
         A dictionary JSON can write.
@@ -66,7 +67,7 @@ def run_provenance(
         "method": method,
         "domain": domain,
         "h": h,
-        "kind": kind,
+        **(kind or {"kind": defaults.MAP_KIND}),
     }
 
 

@@ -260,6 +260,14 @@ class Tile:
     def shape(self) -> tuple[int, int]:
         return self.rows.length, self.columns.length
 
+    @property
+    def region(self) -> tuple[slice, slice]:
+        """The tile's pixels, as slices of the image."""
+        return (
+            slice(self.rows.start, self.rows.start + self.rows.length),
+            slice(self.columns.start, self.columns.start + self.columns.length),
+        )
+
 
 def plan_tiles(
     layers: list[ComplexLayer], height: int, width: int, step: int, tile_size: int

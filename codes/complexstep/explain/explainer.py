@@ -1,0 +1,411 @@
+"""The ``Explainer``: what explaining one layer of one model needs, kept from image to image.
+
+It holds the twin and engine for each tile shape (and their compiled passes) and the tile plan of
+each image size. Images larger than ``tile_size`` are split into overlapping tiles whose outputs
+are exact (``geometry.plan_tiles``), so work grows with the image's area and memory does not. Its
+domain (``domains``) says what a map attributes to, and its kind (``kinds``) which map it is.
+"""
+
+import os
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from complexstep import defaults
+from complexstep.engines import ENGINES, ignore_passes
+from complexstep.errors import ImageError, SettingError
+from complexstep.explain import domains, kinds
+from complexstep.explain.jacobian import Jacobian
+from complexstep.model.files import load_model
+from complexstep.twin import building as twin
+from complexstep.twin import geometry
+
+_JACOBIAN = ENGINES["jacobian"].pixel
+"""The engine of a Jacobian's rows and pullbacks, whatever method maps are made with."""
+
+
+def as_images(images, unit_range: bool = True) -> tuple[np.ndarray, bool]:
+    """Checks images and returns them as float32 ``(n, height, width)``, and whether one was given.
+
+    Args:
+        images: one image ``(height, width)``, or a batch ``(n, height, width)`` or
+            ``(n, height, width, 1)``, float values in [0, 1].
+        unit_range: refuse values outside [0, 1]; without, any finite value is taken.
+
+    Raises:
+        ImageError: for another shape, integer values, or values outside [0, 1].
+    """
+    array = np.asarray(images)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or 0 in array.shape:
+        raise ImageError(
+            "images must be one grey image (height, width) or a batch (n, height, width) or "
+            f"(n, height, width, 1), not an array of shape {np.shape(images)}"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ImageError(
+            f"images must hold floats in [0, 1], not {array.dtype}; divide 8-bit values by 255 "
+            "and 16-bit ones by 65535"
+        )
+    low, high = float(np.min(array)), float(np.max(array))
+    inside = not unit_range or (low >= 0.0 and high <= 1.0)
+    if not (np.all(np.isfinite(array)) and inside):
+        wanted = "lie in [0, 1]" if unit_range else "be finite"
+        raise ImageError(f"image values must {wanted}; these range from {low:g} to {high:g}")
+    single = array.ndim == 2
+    return np.asarray(array[None] if single else array, np.float32), single
+
+
+class Explainer:
+    """Explains one layer of one model, for images of every size the network takes.
+
+    Args:
+        model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``.
+        layer: the name of the layer whose whole output is explained.
+        method: "jacobian" (reverse-mode passes, faster) or "complex-step" (complex forward
+            passes, as in the paper); both give the same numbers.
+        h: the imaginary step of the complex-step method.
+        batch_size: perturbed copies of a full-resolution tile pushed through a layer at once;
+            None for the default. Larger is faster and takes more memory.
+        tile_size: the largest tile side, in pixels; larger images are split into overlapping
+            tiles, so that memory stays bounded however large the image. None for the method's
+            default; ``jacobian`` always uses the jacobian engine's.
+        images_per_call: how many images of one size ``attribute_many`` explains in one compiled
+            call on JAX.
+        domain: "pixel" to attribute to every pixel, "wavelet" to every coefficient of the
+            image's orthonormal wavelet transform (see ``domains``).
+        wavelet: the orthogonal PyWavelets wavelet of the wavelet domain: haar, db2, db4, sym4...
+        levels: how many levels the wavelet transform has.
+        kind: the map ``attribute`` gives: "complex-step" (the paper's), "gradient-input" or
+            "integrated-complex-step" (see ``kinds``).
+        baseline: what the weighted kinds measure ``|x - b|`` from: "blur" (the image blurred by
+            ``blur_sigma`` pixels) or "mean" (its mean grey value).
+        blur_sigma: the blur baseline's Gaussian, in pixels.
+        integration_steps: the path points of the integrated complex step.
+
+    Attributes:
+        domain: the domain, ``domains.Pixels`` or ``domains.Wavelets``.
+        kind: the kind of map, a ``kinds.MapKind``.
+        settings: the arguments that build this explainer again from its model, in another
+            process (a Dask worker).
+
+    Raises:
+        ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
+        SettingError: for an unknown method, domain, kind or baseline, a step that is not
+            positive, a wavelet that is unknown or not orthogonal, or a kind the domain cannot
+            make.
+    """
+
+    def __init__(
+        self,
+        model: "keras.Model | str | os.PathLike",
+        *,
+        layer: str = defaults.LAYER,
+        method: str = defaults.METHOD,
+        h: float = defaults.H,
+        batch_size: int | None = None,
+        tile_size: int | None = None,
+        images_per_call: int = defaults.IMAGES_PER_CALL,
+        domain: str = defaults.DOMAIN,
+        wavelet: str = defaults.WAVELET,
+        levels: int = defaults.WAVELET_LEVELS,
+        kind: str = defaults.MAP_KIND,
+        baseline: str = defaults.BASELINE,
+        blur_sigma: float = defaults.BLUR_SIGMA,
+        integration_steps: int = defaults.INTEGRATION_STEPS,
+    ):
+        if method not in ENGINES:
+            raise SettingError(f"unknown method {method!r}; choose one of {', '.join(ENGINES)}")
+        if not (isinstance(h, int | float) and h > 0 and np.isfinite(h)):
+            raise SettingError(f"h must be a positive number, not {h!r}")
+        if batch_size is not None and batch_size < 1:
+            raise SettingError(f"batch_size must be positive, not {batch_size}")
+        self.domain = domains.domain_of(domain, wavelet, levels)
+        self.kind = kinds.kind_of(kind, self.domain)
+        self.baseline = kinds.check_baseline(baseline)
+        if not blur_sigma > 0:
+            raise SettingError(f"blur_sigma must be positive, not {blur_sigma}")
+        if not (isinstance(integration_steps, int) and integration_steps >= 1):
+            raise SettingError(
+                f"integration_steps must be a whole number >= 1, not {integration_steps!r}"
+            )
+        self.blur_sigma = blur_sigma
+        self.integration_steps = integration_steps
+        self.settings = dict(
+            layer=layer,
+            method=method,
+            h=h,
+            batch_size=batch_size,
+            tile_size=tile_size,
+            images_per_call=images_per_call,
+            **self.domain.settings(),
+            kind=kind,
+            baseline=baseline,
+            blur_sigma=blur_sigma,
+            integration_steps=integration_steps,
+        )
+        self.model = load_model(model)
+        self.layer = layer
+        self.method = method
+        self.h = h
+        self.batch_size = defaults.ENGINE_BATCH_SIZE if batch_size is None else batch_size
+        self.images_per_call = images_per_call
+        self.engine_class = self.domain.engine(ENGINES[method])
+        # The Jacobian's rows and pullbacks take the jacobian engine whatever the method.
+        self._registered = {
+            engine: entry for entry in ENGINES.values() for engine in (entry.pixel, entry.wavelet)
+        }
+        self._tile_size = tile_size
+        chain = twin.layer_chain(self.model, layer)
+        self._layers = [made.layer for made in twin.twins_of(chain)]
+        self.step = twin.size_step(chain)
+        self._engines: dict[tuple, object] = {}
+        self._plans: dict[tuple, list[geometry.Tile]] = {}
+        self._encoders: dict[tuple[int, int], keras.Model] = {}
+
+    def check_size(self, height: int, width: int) -> None:
+        """Checks that the network takes images of this size, and the domain too.
+
+        Raises:
+            ImageSizeError: naming the nearest sizes it takes, if not.
+            SettingError: if the wavelet transform has more levels than the size takes.
+        """
+        twin.check_size(height, width, self.step)
+        self.domain.check_size(height, width)
+
+    def plan(self, height: int, width: int, engine: type | None = None) -> list[geometry.Tile]:
+        """The tiles an image of this size is explained in by an engine of class ``engine``
+        (the pixel engine of the method if None)."""
+        engine = engine or ENGINES[self.method].pixel
+        key = (height, width, engine)
+        if key not in self._plans:
+            self.check_size(height, width)
+            self._plans[key] = geometry.plan_tiles(
+                self._layers,
+                height,
+                width,
+                self.step,
+                self._tile_size or self._registered[engine].tile_size,
+            )
+        return self._plans[key]
+
+    def passes(self, height: int, width: int) -> int:
+        """How many passes an image of this size takes, as ``attribute`` reports them.
+
+        Raises:
+            ImageSizeError, SettingError: as ``check_size``.
+        """
+        self.check_size(height, width)
+        return self.kind.passes(self, height, width)
+
+    def jacobian_passes(self, height: int, width: int) -> int:
+        """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
+        them."""
+        return sum(
+            self.engine(tile.shape, _JACOBIAN).row_passes
+            for tile in self.plan(height, width, _JACOBIAN)
+        )
+
+    def mean_passes(self, height: int, width: int) -> int:
+        """How many passes ``mean_attribution`` takes per image of this size."""
+        return sum(
+            self.engine(tile.shape, _JACOBIAN).passes
+            for tile in self.plan(height, width, _JACOBIAN)
+        )
+
+    def attribute(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
+        """The map of one image, of the explainer's kind, float32 ``(height, width)``.
+
+        In the wavelet domain, the attribution of every coefficient, in the layout of
+        ``pywt.coeffs_to_array(pywt.wavedec2(image, wavelet, mode="periodization",
+        level=levels))``.
+
+        Args:
+            image: float ``(height, width)`` with values in [0, 1], checked by ``as_images``.
+            on_pass: called with the number of passes each time some finish.
+        """
+        images, _ = as_images(image)
+        return self.attribute_many(images, on_pass)[0]
+
+    def attribute_many(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
+        """The maps of a batch of images of one size, of the explainer's kind, float32
+        ``(n, height, width)``."""
+        batch, _ = as_images(images)
+        self.check_size(*batch.shape[1:])
+        baselines = None
+        if self.kind.weighted:
+            baselines = np.stack(
+                [kinds.baseline_of(image, self.baseline, self.blur_sigma) for image in batch]
+            )
+        return self.kind.maps(self, batch, baselines, on_pass or ignore_passes)
+
+    def plain_maps(self, images: np.ndarray, on_pass: Callable[[int], None]) -> np.ndarray:
+        """The paper's maps of checked images of one size, ``||J e_k||`` (``||J w_k||`` in the
+        wavelet domain), whatever the explainer's kind.
+
+        On JAX, the jacobian method explains pixel maps of images that fit in one tile
+        ``images_per_call`` at a time in one compiled call; otherwise one image at a time.
+        """
+        tiles = self.plan(*images.shape[1:])
+        together = (
+            keras.backend.backend() == "jax"
+            and self.engine_class is _JACOBIAN
+            and len(tiles) == 1
+            and min(len(images), self.images_per_call) > 1
+        )
+        if not together:
+            return np.stack(
+                [
+                    np.sqrt(self.domain.squares(self, image, on_pass)).astype(np.float32)
+                    for image in images
+                ]
+            )
+        engine = self.engine(tiles[0].shape)
+        size = min(len(images), self.images_per_call)
+        maps = []
+        for start in range(0, len(images), size):
+            chunk = images[start : start + size]
+            # A short last chunk is padded, so that the compiled call keeps its shape.
+            padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]))])
+            maps.append(np.sqrt(engine.squares_of_many(padded)[: len(chunk)]))
+            on_pass(engine.passes * len(chunk))
+        return np.concatenate(maps)
+
+    def mean_attribution(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
+        """The attribution map of the mean of the Jacobians at several images of one size,
+        ``||(1/n) sum_i J(x_i) e_k||``, float32 ``(height, width)``, by the jacobian engine.
+
+        Along a path of images this is what the integrated complex step needs, at the cost of one
+        map per image.
+        """
+        batch, _ = as_images(images)
+        squares = np.zeros(batch.shape[1:], np.float32)
+        for tile, _, cells in self.tiles(batch[0], _JACOBIAN):
+            crops = batch[(slice(None), *tile.region)]
+            squares[tile.region] += self.engine(tile.shape, _JACOBIAN).squares_of_mean(
+                crops, cells, on_pass or ignore_passes
+            )
+        return np.sqrt(squares)
+
+    def jacobian(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
+        """The ``Jacobian`` of the layer's output with respect to one image."""
+        images, _ = as_images(image)
+        image = images[0]
+        height, width = image.shape
+        self.check_size(height, width)
+        starts = self._field_starts(height, width)
+        values = output = None
+        for tile, crop, cells in self.tiles(image, _JACOBIAN):
+            engine = self.engine(tile.shape, _JACOBIAN)
+            part_output, part = engine.jacobian_rows(crop, cells, on_pass or ignore_passes)
+            if values is None:
+                shape = (len(starts[0]), len(starts[1]), part.shape[2])
+                values = np.zeros(shape + part.shape[3:], np.float32)
+                output = np.zeros(shape, np.float32)
+            local = (
+                slice(cells[0].start, cells[0].stop) if cells else slice(None),
+                slice(cells[1].start, cells[1].stop) if cells else slice(None),
+            )
+            owned = (
+                slice(tile.rows.cells.start, tile.rows.cells.stop),
+                slice(tile.columns.cells.start, tile.columns.cells.stop),
+            )
+            values[owned] = part[local]
+            output[owned] = part_output[local]
+        return Jacobian(values, starts[0], starts[1], (height, width), output)
+
+    def vjp(self, image: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """An output-shaped vector ``u`` times the layer's Jacobian at one image, ``J^T u``.
+
+        This is the gradient of ``<f(x), u>`` with respect to the image, float32
+        ``(height, width)``, equal to ``jacobian(image).vjp(u)`` but from one reverse pass per
+        tile instead of the whole Jacobian.
+
+        Raises:
+            ImageError, ImageSizeError: as ``attribute``.
+            SettingError: if ``cotangent`` does not have the output's shape.
+        """
+        images, _ = as_images(image)
+        image = images[0]
+        cotangent = np.asarray(cotangent, np.float32)
+        rows, columns = (len(starts) for starts in self._field_starts(*image.shape))
+        gradient = np.zeros(image.shape, np.float32)
+        for tile, crop, cells in self.tiles(image):
+            engine = self.engine(tile.shape)
+            shape = (rows, columns, engine.output_shape[-1])
+            if cotangent.shape != shape:
+                raise SettingError(
+                    f"the cotangent must have the output's shape, {shape}, not {cotangent.shape}"
+                )
+            local = cotangent
+            if cells is not None:
+                local = np.zeros(engine.output_shape, np.float32)
+                local[cells[0].start : cells[0].stop, cells[1].start : cells[1].stop] = cotangent[
+                    tile.rows.cells.start : tile.rows.cells.stop,
+                    tile.columns.cells.start : tile.columns.cells.stop,
+                ]
+            gradient[tile.region] += engine.pull_back(crop, local)
+        return gradient
+
+    def encode(self, images, unit_range: bool = True) -> np.ndarray:
+        """The layer's output for images of one size, float32 ``(n, rows, columns, channels)``.
+
+        Args:
+            images: as for ``attribute``.
+            unit_range: refuse values outside [0, 1]; False takes any finite values, for probes
+                that step a pixel just past them.
+        """
+        batch, _ = as_images(images, unit_range)
+        height, width = batch.shape[1:]
+        if (height, width) not in self._encoders:
+            self._encoders[height, width] = twin.build_real_chain(
+                self.model, self.layer, (height, width)
+            )
+        encoder = self._encoders[height, width]
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(
+                    encoder(batch[start : start + self.batch_size, ..., None])
+                )
+                for start in range(0, len(batch), self.batch_size)
+            ]
+        )
+
+    def axis_geometry(self, length: int) -> geometry.AxisGeometry:
+        """Where inputs' influence lands and outputs look, along an image axis of this length."""
+        return geometry.AxisGeometry.of(self._layers, length)
+
+    def _field_starts(self, height: int, width: int) -> list[np.ndarray]:
+        """Where the receptive field of each output row and of each output column starts, in an
+        image of this size: one entry per output row, and one per output column."""
+        return [self.axis_geometry(length).fields[-1][0] for length in (height, width)]
+
+    def tiles(self, image: np.ndarray, engine: type | None = None):
+        """Yields each tile of an image (as ``plan`` makes them for an engine of class
+        ``engine``), its pixels, and the tile's output cells it answers for (None where one tile
+        is the whole image)."""
+        tiles = self.plan(*image.shape, engine)
+        for tile in tiles:
+            crop = image[tile.region]
+            if len(tiles) == 1:
+                yield tile, crop, None
+                continue
+            cells = tuple(
+                range(axis.cells.start - axis.offset, axis.cells.stop - axis.offset)
+                for axis in (tile.rows, tile.columns)
+            )
+            yield tile, crop, cells
+
+    def engine(self, shape: tuple[int, int], engine: type | None = None):
+        """The engine of class ``engine`` (the method's pixel engine if None) for tiles of one
+        shape, made once and kept."""
+        engine = engine or ENGINES[self.method].pixel
+        key = (engine, shape)
+        if key not in self._engines:
+            made = twin.build_complex_twin(self.model, self.layer, shape)
+            self._engines[key] = engine(
+                made, batch_size=self.batch_size, **self._registered[engine].settings(self.h)
+            )
+        return self._engines[key]
