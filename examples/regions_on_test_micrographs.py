@@ -4,10 +4,10 @@ Which regions of a micrograph does the compact code rest on? This script answers
 test micrographs of Arumugam & Kiran (Materials & Design, 2022; the micrographs are GPL-3.0), the
 numbers docs/regions.md reports:
 
-1. the paper's map of every micrograph, from stage 2 (``codes/obtain_attribution_contours.py``
-   with ``--model pretrained``);
-2. the evaluation's ``gradient-input`` map, ``||J e_k|| * |x_k - b_k|`` with the blurred
-   baseline, and its two model-free controls, ``darkness`` (``1 - x``) and ``edges`` (Sobel),
+1. the paper's map of every micrograph and its ``gradient-input`` map,
+   ``||J e_k|| * |x_k - b_k|`` with the blurred baseline, from stage 2
+   (``codes/obtain_attribution_contours.py --model pretrained --kind ...``);
+2. the evaluation's two model-free controls, ``darkness`` (``1 - x``) and ``edges`` (Sobel),
    each from ``complexstep.evaluation.methods`` on the micrograph as stage 2 reads it;
 3. for each of the four kinds, the same regions (two Otsu phases and the 2-pixel boundary between
    them) measured by ``complexstep.folders.regions.measure_folder``, which writes its own
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
-from complexstep.evaluation.methods import AttributionMethods, baseline_of
+from complexstep.evaluation.methods import AttributionMethods
 from complexstep.folders.regions import _micrograph_at, measure_folder
 from complexstep.io.images import find_images, read_image, write_array
 from complexstep.io.maps import read_map
@@ -45,10 +45,12 @@ from complexstep.rendering.regions import render_enrichment
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PAPER_KIND = defaults.MAP_KIND
-LIBRARY_KINDS = ("gradient-input", "darkness", "edges")
-"""The maps made here through the evaluation's methods: one of the model, two controls."""
+STAGE_2_KINDS = (PAPER_KIND, "gradient-input")
+"""The maps of the model, made by stage 2."""
+CONTROLS = ("darkness", "edges")
+"""The maps made here through the evaluation's methods: two controls that know no model."""
 
-KINDS = (PAPER_KIND, *LIBRARY_KINDS)
+KINDS = (*STAGE_2_KINDS, *CONTROLS)
 TABLE_QUANTITIES = ("area_fraction", "share_squares", "enrichment_squares", "enrichment_sum")
 OUTLINE_DPI = 100.0
 """The outline pictures at one picture pixel a map pixel: there are 163 of each kind."""
@@ -57,8 +59,8 @@ OUTLINE_DPI = 100.0
 # The maps.
 
 
-def paper_maps(micrographs: Path, folder: Path) -> None:
-    """Stage 2's maps of every micrograph, written by the stage 2 script itself."""
+def stage_2_maps(micrographs: Path, folder: Path, kind: str) -> None:
+    """Stage 2's maps of every micrograph, of one kind, written by the stage 2 script itself."""
     command = [
         sys.executable,
         str(REPOSITORY / "codes" / "obtain_attribution_contours.py"),
@@ -68,17 +70,19 @@ def paper_maps(micrographs: Path, folder: Path) -> None:
         str(folder),
         "--model",
         "pretrained",
+        "--kind",
+        kind,
         "--skip-existing",
     ]
     subprocess.run(command, check=True)
 
 
-def library_maps(micrographs: Path, folders: dict[str, Path]) -> None:
-    """The evaluation's maps of every micrograph, ``<stem>.npy`` with a ``<stem>.json`` sidecar
-    naming the kind, so that the region statistics never mix them with the paper's map.
+def control_maps(micrographs: Path, folders: dict[str, Path]) -> None:
+    """The evaluation's control maps of every micrograph, ``<stem>.npy`` with a ``<stem>.json``
+    sidecar naming the kind, so that the region statistics never mix them with the model's maps.
 
-    Each micrograph is read as stage 2 reads it, resized to 256x256, and its baseline is the
-    evaluation's default, the micrograph blurred by a Gaussian of 8 pixels.
+    Each micrograph is read as stage 2 reads it, resized to 256x256; the controls need no
+    baseline.
     """
     methods = AttributionMethods("pretrained")
     for folder in folders.values():
@@ -86,7 +90,6 @@ def library_maps(micrographs: Path, folders: dict[str, Path]) -> None:
     for path in find_images(micrographs):
         stem = path.relative_to(micrographs).with_suffix("")
         image = read_image(path)
-        baseline = baseline_of(image, "blur", defaults.BLUR_SIGMA)
         for kind, folder in folders.items():
             target = folder / stem.with_name(stem.name + ".npy")
             if target.is_file():
@@ -94,8 +97,8 @@ def library_maps(micrographs: Path, folders: dict[str, Path]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             # The sidecar first, so that an interrupted run never leaves a map without its kind.
             target.with_suffix(".json").write_text(json.dumps({"kind": kind}))
-            # The three maps need no randomness; the generator is part of the methods' signature.
-            values = methods.attribute(kind, image, baseline, np.random.default_rng(defaults.SEED))
+            # Neither needs a baseline or randomness; both are part of the methods' signature.
+            values = methods.attribute(kind, image, image, np.random.default_rng(defaults.SEED))
             write_array(target, values)
 
 
@@ -209,8 +212,9 @@ def main() -> None:
     arguments = parser.parse_args()
     maps = {kind: arguments.outputs / "maps" / kind for kind in KINDS}
 
-    paper_maps(arguments.micrographs, maps[PAPER_KIND])
-    library_maps(arguments.micrographs, {kind: maps[kind] for kind in LIBRARY_KINDS})
+    for kind in STAGE_2_KINDS:
+        stage_2_maps(arguments.micrographs, maps[kind], kind)
+    control_maps(arguments.micrographs, {kind: maps[kind] for kind in CONTROLS})
 
     summaries, rows = [], []
     for kind in KINDS:
