@@ -23,6 +23,7 @@ from complexstep.errors import ImageError
 from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
+from complexstep.progress import Progress
 
 __all__ = [
     "PRETRAINED",
@@ -36,9 +37,6 @@ __all__ = [
     "jacobian",
     "load_model",
 ]
-
-Progress = Callable[[int, int], None]
-"""A progress callback: called with the passes done so far and the passes in all."""
 
 
 def attribute(

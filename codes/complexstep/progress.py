@@ -1,16 +1,28 @@
 """Progress bars for calls made from a notebook or a terminal, through tqdm where it is installed.
 
-The library reports progress through callbacks (``api.Progress``) and never prints; a user who
-asks for progress with ``show_progress=True`` gets a tqdm bar, a widget in Jupyter and a line on
-standard error elsewhere. tqdm is optional: without it the request shows nothing rather than
-failing, since a missing bar should never stop a computation.
+The library reports progress through callbacks of one shape, ``Progress``, and never prints; a
+user who asks for progress with ``show_progress=True`` gets a tqdm bar, a widget in Jupyter and a
+line on standard error elsewhere. tqdm is optional: without it the request shows nothing rather
+than failing, since a missing bar should never stop a computation.
 """
 
 import warnings
-from collections.abc import Callable
+from typing import Protocol
 
 
-def tqdm_progress(description: str, units: str = "passes") -> Callable[[int, int], None] | None:
+class Progress(Protocol):
+    """What every long call of the library reports its progress to.
+
+    It is called with the work done so far and the work in all, in the call's units (passes,
+    maps, micrographs, batches), and with what is being worked on where the call knows it: a
+    micrograph's name, a method, an epoch's losses. A function of two arguments serves where
+    the call's documentation says it gives none.
+    """
+
+    def __call__(self, done: int, total: int, detail: str = "") -> None: ...
+
+
+def tqdm_progress(description: str, units: str = "passes") -> Progress | None:
     """A progress callback that draws a ``tqdm.auto`` bar, or None where tqdm is not installed.
 
     The bar opens at the first report, with its total, and closes when the count reaches it.
@@ -20,7 +32,7 @@ def tqdm_progress(description: str, units: str = "passes") -> Callable[[int, int
         units: what is counted.
 
     Returns:
-        A callback taking the work done so far and the work in all, or None.
+        A ``Progress`` that shows its detail beside the bar, or None.
     """
     try:
         with warnings.catch_warnings():
@@ -32,10 +44,12 @@ def tqdm_progress(description: str, units: str = "passes") -> Callable[[int, int
         return None
     bar = None
 
-    def on_progress(done: int, total: int) -> None:
+    def on_progress(done: int, total: int, detail: str = "") -> None:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, desc=description, unit=units)
+        if detail:
+            bar.set_postfix_str(detail, refresh=False)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
