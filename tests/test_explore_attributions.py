@@ -1,5 +1,10 @@
 """The explorer's script as a user runs it: its files, its report and its one-line errors."""
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -7,6 +12,7 @@ from PIL import Image
 import complexstep
 import explorer_helpers
 import scripts
+from complexstep.folders import loop
 
 run_explorer = scripts.runner("explore_attributions.py")
 
@@ -55,7 +61,10 @@ def test_writes_a_page_and_a_figure_of_each_micrograph_that_fits(native_run, sav
     np.testing.assert_allclose(attribution, expected, rtol=1e-5, atol=1e-7 * expected.max())
     assert result.stdout.startswith(f"wrote 1 page(s) and activation figure(s) to {outputs} in ")
     size = (outputs / "explore_grain.html").stat().st_size
-    assert f"(layer 'code', 16-bit Jacobians; largest page {size / 1e6:.1f} MB)" in result.stdout
+    assert (
+        f"(layer 'code', 16-bit Jacobians, heatmaps each map min-max scaled; largest page "
+        f"{size / 1e6:.1f} MB)"
+    ) in result.stdout
 
 
 def test_crops_and_left_out_micrographs_are_reported_and_fail_the_run(native_run, micrographs):
@@ -85,6 +94,15 @@ def test_crops_and_left_out_micrographs_are_reported_and_fail_the_run(native_run
         (["--max-pixels", "0"], "argument --max-pixels: must be at least 1, got 0"),
         (["--resize", "big"], "argument --resize: expected a whole number, got 'big'"),
         (["--inputs", "{empty}"], "no images in"),
+        (
+            ["--scale", "run"],
+            "argument --scale: invalid choice: 'run' (choose from 'map', 'folder')",
+        ),
+        (["--shard", "3/3"], "argument --shard: K/N needs 0 <= K < N, got 3/3"),
+        (
+            ["--cluster", "local:0"],
+            "argument --cluster: a local cluster is local:N with N worker processes, N >= 1",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(arguments, message, saved_model, micrographs, tmp_path):
@@ -97,7 +115,68 @@ def test_help_explains_every_flag_without_starting_keras():
     """--help lists every flag, and answering it imports neither Keras nor TensorFlow."""
     result = run_explorer("--help")
     assert result.returncode == 0
-    for flag in ("--inputs", "--outputs", "--model", "--layer", "--resize", "--max-pixels"):
+    flags = ("--inputs", "--outputs", "--model", "--layer", "--resize", "--max-pixels", "--scale")
+    for flag in (*flags, "--shard", "--cluster", "--pixel-size"):
         assert flag in result.stdout
     assert "--bits {8,16}" in result.stdout
     assert scripts.keras_modules_after_help("explore_attributions.py") == []
+
+
+def test_a_shard_with_a_pixel_size_and_a_folder_scale_writes_its_pages_only_without_dask(
+    saved_model, tmp_path
+):
+    """--shard 1/3 writes the pages of that shard's micrographs and of no other, --pixel-size
+    reaches them, --scale folder colours them on one range, and neither the run nor --help loads
+    Dask."""
+    micrographs = tmp_path / "micrographs"
+    micrographs.mkdir()
+    rng = np.random.default_rng(21)
+    for index in range(6):
+        values = (rng.random((16, 16)) * 255).astype(np.uint8)
+        Image.fromarray(values).save(micrographs / f"m{index}.png")
+    outputs = tmp_path / "out"
+    arguments = ["--inputs", str(micrographs), "--outputs", str(outputs), "--resize", "none"]
+    arguments += ["--model", str(saved_model), "--shard", "1/3", "--scale", "folder"]
+    returncode, stderr, loaded = run_watching_imports([*arguments, "--pixel-size", "0.25"])
+    assert returncode == 0, stderr
+    assert loaded == []
+    wanted = sorted(
+        path.stem for path in micrographs.glob("*.png") if loop.in_shard(Path(path.name), (1, 3))
+    )
+    assert 0 < len(wanted) < 6
+    pages = sorted(outputs.glob("explore_*.html"))
+    assert [path.stem.removeprefix("explore_") for path in pages] == wanted
+    assert sorted(path.stem for path in outputs.glob("activations_*.png")) == [
+        f"activations_{stem}" for stem in wanted
+    ]
+    assert sorted(path.name for path in outputs.iterdir() if path.name.startswith(".")) == []
+    datas = [explorer_helpers.page_data(path) for path in pages]
+    attributions = [explorer_helpers.unpack(data["arrays"]["attribution"]) for data in datas]
+    low = min(float(values.min()) for values in attributions)
+    high = max(float(values.max()) for values in attributions)
+    for data in datas:
+        assert data["pixelSize"] == 0.25 and data["scaleBar"]["label"] == "500 nm"
+        assert data["heatmap"]["range"] == pytest.approx([low, high], rel=1e-6)
+    assert f"coloured {len(wanted)} page(s) on one range of raw attributions" in stderr
+    assert run_watching_imports(["--help"])[2] == []
+
+
+def run_watching_imports(arguments: list[str]) -> tuple[int, str, list[str]]:
+    """Runs the explorer in a fresh interpreter; its exit status, standard error, and which of
+    dask and distributed it imported."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['explore_attributions.py', *{arguments!r}]\n"
+        "try:\n    runpy.run_path('codes/explore_attributions.py', run_name='__main__')\n"
+        "except SystemExit as exit:\n    status = exit.code\n"
+        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=scripts.REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    status, loaded = result.stderr.strip().splitlines()[-1].split(" ", 1)
+    return int(status), result.stderr, ast.literal_eval(loaded)

@@ -6,19 +6,22 @@ small network, and matplotlib's own colormaps. Pages are read back with ``explor
 which uses the standard library and NumPy alone.
 """
 
+import dataclasses
 import re
 
 import matplotlib
 import numpy as np
 import pytest
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from PIL import Image
+from scipy import ndimage
 
 import explorer_helpers
 import models
 import reference
 from complexstep.errors import ModelError, SettingError
 from complexstep.explorer import page as explorer
-from complexstep.rendering.activations import render_activations
+from complexstep.rendering.activations import activations_figure, render_activations
 
 # A non-square image, so that rows and columns cannot be swapped unnoticed; the small network
 # takes multiples of 4.
@@ -118,7 +121,49 @@ def test_page_data_holds_every_view_and_the_quantised_jacobian(exploration, bits
     for name, packed in data["colormaps"].items():
         table = matplotlib.colormaps[name](np.linspace(0, 1, 256), bytes=True)[:, :3]
         np.testing.assert_array_equal(explorer_helpers.unpack(packed), table)
-    assert data["heatmap"] == {"cmap": "bwr", "vmin": 0.15, "vmax": 0.4, "sigma": 1.0}
+    assert data["heatmap"] == {
+        "cmap": "bwr",
+        "vmin": 0.15,
+        "vmax": 0.4,
+        "sigma": 1.0,
+        "scale": "map",
+        "scaleLabel": "each map min-max scaled",
+        "range": None,
+    }
+    assert data["pixelSize"] is None and data["scaleBar"] is None
+
+
+def test_a_folder_range_scales_the_heatmap_by_the_raw_values_it_gives(exploration):
+    """With a run's range, the page's smoothed heatmap is the attribution scaled by that range and
+    then smoothed, as scipy smooths it, and the page says so."""
+    low, high = 0.0, 2.0 * float(exploration.attribution.max())
+    data = explorer_helpers.page_data(explorer.page_html(exploration, value_range=(low, high)))
+    expected = ndimage.gaussian_filter(
+        (exploration.attribution.astype(np.float64) - low) / (high - low), 1.0, mode="nearest"
+    )
+    smoothed = explorer_helpers.unpack(data["arrays"]["smoothed"])
+    np.testing.assert_allclose(smoothed, expected, rtol=1e-6, atol=1e-7)
+    assert smoothed.max() < 0.55
+    assert data["heatmap"]["scale"] == "folder" and data["heatmap"]["range"] == [low, high]
+    assert data["heatmap"]["scaleLabel"] == "one range for the folder"
+
+
+@pytest.mark.parametrize(
+    "pixel_size, micrometres, label",
+    [(0.05, 0.2, "200 nm"), (0.5, 2.0, "2 µm"), (3.0, 10.0, "10 µm")],
+)
+def test_the_scale_bar_is_the_longest_round_length_in_a_fifth_of_the_width(
+    exploration, pixel_size, micrometres, label
+):
+    """A 28-pixel-wide micrograph gets a bar of 1, 2 or 5 times a power of ten no longer than
+    5.6 pixels, given in image pixels for the page to draw."""
+    located = dataclasses.replace(exploration, pixel_size=pixel_size)
+    data = explorer_helpers.page_data(explorer.page_html(located))
+    bar = data["scaleBar"]
+    assert data["pixelSize"] == pixel_size
+    assert bar["label"] == label and bar["micrometres"] == pytest.approx(micrometres)
+    assert bar["pixels"] == pytest.approx(micrometres / pixel_size)
+    assert bar["pixels"] <= 0.2 * WIDTH
 
 
 def test_page_needs_nothing_from_outside_itself(exploration):
@@ -161,3 +206,32 @@ def test_a_model_without_one_reconstructed_channel_is_refused():
     """The explorer shows a reconstruction, so a model must output one grey channel."""
     with pytest.raises(ModelError, match="has 2 channels"):
         explorer.Explorer(models.small_autoencoder(seed=1), layer="pool2")
+
+
+def test_the_activation_figure_has_a_scale_bar_on_the_micrograph_where_its_pixel_size_is_known(
+    exploration,
+):
+    """With pixels of 0.5 µm, the micrograph's bar is 2 µm, 4 image pixels long; without a pixel
+    size the figure has none."""
+
+    def bars(pixel_size):
+        figure = activations_figure(
+            exploration.micrograph,
+            exploration.jacobian.output,
+            exploration.name,
+            exploration.layer,
+            pixel_size,
+        )
+        return [
+            artist
+            for axes in figure.axes
+            for artist in axes.artists
+            if isinstance(artist, AnchoredSizeBar)
+        ], figure
+
+    found, figure = bars(0.5)
+    assert len(found) == 1 and found[0].axes is figure.axes[0]
+    (rectangle,) = found[0].size_bar.get_children()
+    assert rectangle.get_width() == pytest.approx(2.0 / 0.5)
+    assert found[0].txt_label.get_text() == "2 µm"
+    assert bars(None)[0] == []

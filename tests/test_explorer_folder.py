@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
+from scipy import ndimage
+from test_micrographs import FEI_PIXEL_WIDTH_METRES, WIDTH, _fei_text
 
 import explorer_helpers
 from complexstep.errors import ImageSizeError, SettingError
@@ -85,4 +88,151 @@ def test_impossible_settings_are_refused_before_any_work(
     """A setting that cannot work stops the run before anything is written."""
     with pytest.raises(error, match=message):
         explorer_folder.explore_folder(inputs, tmp_path / "outputs", small_explorer, **settings)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_the_pixel_size_of_the_file_or_the_one_given_reaches_pages_and_figures(
+    small_explorer, tmp_path
+):
+    """An FEI TIFF's pixel size (15 nm) reaches its page, cut of its data bar, with a 500 nm bar;
+    a PNG gets the pixel size given, doubled where it is resized to half its side; a PNG without
+    one gets no bar, and its page and figure say nothing in µm."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    frame = np.random.default_rng(6).integers(0, 4096, (32, WIDTH)).astype(np.uint16)
+    bar = np.full((16, WIDTH), 65535, np.uint16)
+    tifffile.imwrite(
+        inputs / "sem.tif",
+        np.vstack([frame, bar]),
+        extratags=[(34682, "s", 0, _fei_text(scanned_rows=32), True)],
+    )
+    rng = np.random.default_rng(7)
+    Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(inputs / "optical.png")
+    report = explorer_folder.explore_folder(inputs, tmp_path / "own", small_explorer, resize=None)
+    assert not report.failed
+    sem = explorer_helpers.page_data(tmp_path / "own" / "explore_sem.html")
+    assert explorer_helpers.unpack(sem["arrays"]["micrograph"]).shape == (32, WIDTH)
+    assert sem["pixelSize"] == pytest.approx(FEI_PIXEL_WIDTH_METRES * 1e6)
+    # A fifth of 256 pixels of 15 nm is 768 nm: the bar is 500 nm, 33.3 pixels.
+    assert sem["scaleBar"]["label"] == "500 nm"
+    assert sem["scaleBar"]["pixels"] == pytest.approx(0.5 / 0.015)
+    optical = explorer_helpers.page_data(tmp_path / "own" / "explore_optical.html")
+    assert optical["pixelSize"] is None and optical["scaleBar"] is None
+
+    report = explorer_folder.explore_folder(
+        inputs, tmp_path / "given", small_explorer, resize=32, reading={"pixel_size": 0.1}
+    )
+    given = explorer_helpers.page_data(tmp_path / "given" / "explore_optical.html")
+    assert given["pixelSize"] == pytest.approx(0.2)
+    assert given["scaleBar"]["label"] == "1 µm"
+
+
+@pytest.fixture
+def several(tmp_path):
+    """Seven 12x12 micrographs, two in a subfolder, of different contrasts, so that their
+    attributions span different ranges."""
+    folder = tmp_path / "several"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(8)
+    for index in range(7):
+        where = folder / "sub" if index >= 5 else folder
+        values = rng.random((12, 12)) * (0.2 + 0.8 * index / 6)
+        Image.fromarray((values * 255).astype(np.uint8)).save(where / f"m{index}.png")
+    return folder
+
+
+def pages_of(outputs):
+    """Every page's data under a folder, by path relative to it."""
+    return {
+        str(path.relative_to(outputs)): explorer_helpers.page_data(path)
+        for path in sorted(outputs.rglob("explore_*.html"))
+    }
+
+
+def test_a_folder_scale_colours_every_page_on_the_range_of_all_of_them(
+    small_explorer, several, tmp_path
+):
+    """With scale "folder", each page's heatmap is its attribution scaled by the least and
+    greatest attribution of all pages, then smoothed; the note gives the range, and no temporary
+    folder is left behind."""
+    by_map = pages_of_run(small_explorer, several, tmp_path / "map", "map")
+    heard = []
+    outputs = tmp_path / "folder"
+    report = explorer_folder.explore_folder(
+        several,
+        outputs,
+        small_explorer,
+        resize=None,
+        scale="folder",
+        on_progress=lambda done, total, path: heard.append((done, total)),
+    )
+    assert len(report.written) == 7 and not report.failed
+    assert heard == [(done, 7) for done in range(1, 8)]
+    by_folder = pages_of(outputs)
+    assert sorted(by_folder) == sorted(by_map) and len(by_folder) == 7
+    attributions = {
+        name: explorer_helpers.unpack(data["arrays"]["attribution"]).astype(np.float64)
+        for name, data in by_folder.items()
+    }
+    low = min(values.min() for values in attributions.values())
+    high = max(values.max() for values in attributions.values())
+    assert report.notes == [
+        f"coloured 7 page(s) on one range of raw attributions, {low:.6g} to {high:.6g}"
+    ]
+    tops = []
+    for name, data in by_folder.items():
+        assert data["heatmap"]["scale"] == "folder"
+        assert data["heatmap"]["range"] == pytest.approx([low, high], rel=1e-6)
+        expected = ndimage.gaussian_filter(
+            (attributions[name] - low) / (high - low), 1.0, mode="nearest"
+        )
+        smoothed = explorer_helpers.unpack(data["arrays"]["smoothed"])
+        np.testing.assert_allclose(smoothed, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(
+            data["arrays"]["attribution"]["data"], by_map[name]["arrays"]["attribution"]["data"]
+        )
+        assert by_map[name]["heatmap"]["range"] is None
+        tops.append(smoothed.max())
+    # Pages of weaker contrast stay pale on the shared range, where each would reach 1 alone.
+    assert min(tops) < 0.8 * max(tops)
+    assert sorted(outputs.rglob(".*")) == []
+
+
+def pages_of_run(explorer_, inputs, outputs, scale, **settings):
+    report = explorer_folder.explore_folder(
+        inputs, outputs, explorer_, resize=None, scale=scale, **settings
+    )
+    assert not report.failed
+    return pages_of(outputs)
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_shards_cover_the_folder_once_with_the_pages_of_the_whole_run(
+    small_explorer, several, tmp_path, count
+):
+    """The pages of n shards are the folder's pages, each written by one shard only, and equal
+    to those of one run over the folder."""
+    whole = pages_of_run(small_explorer, several, tmp_path / "whole", "map")
+    written = {}
+    for index in range(count):
+        pages = pages_of_run(
+            small_explorer, several, tmp_path / f"shard{index}", "map", shard=(index, count)
+        )
+        assert not set(pages) & set(written)
+        written.update(pages)
+    assert sorted(written) == sorted(whole)
+    for name, data in whole.items():
+        for array in ("micrograph", "attribution", "activations", "reconstruction"):
+            np.testing.assert_allclose(
+                explorer_helpers.unpack(written[name]["arrays"][array]),
+                explorer_helpers.unpack(data["arrays"][array]),
+                rtol=1e-6,
+                atol=1e-7,
+            )
+
+
+def test_an_unknown_scale_is_refused_before_any_work(small_explorer, inputs, tmp_path):
+    """A scale other than map or folder stops the run before anything is written."""
+    with pytest.raises(SettingError, match="unknown scale 'run': choose one of map, folder"):
+        explorer_folder.explore_folder(inputs, tmp_path / "outputs", small_explorer, scale="run")
     assert not (tmp_path / "outputs").exists()

@@ -6,6 +6,8 @@ is read back from its canvases and checked against the Jacobian computed in Pyth
 matplotlib's colormaps.
 """
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -181,3 +183,93 @@ def test_heatmap_is_coloured_as_stage_3_and_follows_the_colormap(page, explorati
     assert_close_colours(
         canvas(page, "heatmap")[:, :, :3], expected_colours(raw, 1.0, "viridis", 0.15, 0.4)
     )
+
+
+PIXEL_SIZE = 0.5
+"""µm: a fifth of the 28-pixel width is 2.8 µm, so the bar is 2 µm, 4 image pixels."""
+
+
+@pytest.fixture(scope="module")
+def located_page(exploration, tmp_path_factory):
+    """A page of the micrograph with its pixel size, coloured on a range twice its largest
+    attribution, as a folder of stronger micrographs would give it."""
+    located = dataclasses.replace(exploration, pixel_size=PIXEL_SIZE)
+    value_range = (0.0, 2.0 * float(exploration.attribution.max()))
+    path = tmp_path_factory.mktemp("located") / "explore_grain.html"
+    return explorer.write_page(path, located, 16, value_range), value_range
+
+
+def overlay(driver, pane: str) -> np.ndarray:
+    """The RGBA pixels of a picture's overlay canvas, (height, width, 4)."""
+    width, height, values = driver.execute_script(
+        "const canvas = document.querySelector(`#${arguments[0]} canvas.overlay`);"
+        "const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);"
+        "return [canvas.width, canvas.height, Array.from(pixels.data)];",
+        pane,
+    )
+    return np.array(values, np.int64).reshape(height, width, 4)
+
+
+def longest_white_run(pixels: np.ndarray) -> tuple[int, int]:
+    """The longest horizontal run of opaque white pixels, and the row it is on."""
+    white = np.all(pixels == 255, axis=2)
+    best = (0, -1)
+    for row, line in enumerate(white):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], line.astype(np.int8), [0]])))
+        if edges.size:
+            best = max(best, (int(np.max(edges[1::2] - edges[::2])), row))
+    return best
+
+
+PANES = ["micrograph-pane", "heatmap-pane", "reconstruction-pane", "error-pane", "sensitivity-pane"]
+
+
+def test_every_picture_has_a_scale_bar_as_long_as_the_pixel_size_makes_it(driver, located_page):
+    """With pixels of 0.5 µm, each picture's bar, drawn in the lower part of its overlay, is
+    2 µm: 4 image pixels, as many canvas pixels as the pane enlarges them to, and says so."""
+    path, _ = located_page
+    browser.open_page(driver, path)
+    bar = driver.execute_script("return window.explorer.data.scaleBar")
+    assert bar["label"] == "2 µm" and bar["pixels"] == pytest.approx(2.0 / PIXEL_SIZE)
+    # Away from the bar's corner, so that the cursor's lines cross none of it.
+    point_at(driver, "micrograph-pane", 2, 2, HEIGHT, WIDTH).perform()
+    for pane in PANES:
+        pixels = overlay(driver, pane)
+        length, row = longest_white_run(pixels)
+        expected = 2.0 / PIXEL_SIZE * pixels.shape[1] / WIDTH
+        assert abs(length - expected) <= 1, (pane, length, expected)
+        assert row > 0.8 * pixels.shape[0], pane
+    assert errors(driver) == []
+
+
+def test_positions_and_lengths_are_given_in_micrometres_and_the_scale_is_stated(
+    driver, located_page, exploration
+):
+    """The cursor pixel's position, the receptive field, the zoom window and the micrograph are
+    given in µm beside pixels, and the heatmap says it is coloured on the folder's range, which
+    scales its values."""
+    path, (low, high) = located_page
+    browser.open_page(driver, path)
+    point_at(driver, "micrograph-pane", 6, 21, HEIGHT, WIDTH).click().perform()
+    assert text(driver, "pixel") == "(6, 21); (3, 10.5) µm"
+    field = text(driver, "field")
+    top, bottom = (int(end) for end in field.split(",")[0].split("–"))
+    assert field.endswith("µm)") and f"({(bottom - top + 1) * PIXEL_SIZE:g} × " in field
+    assert "(32 × 32 µm) around the cursor" in text(driver, "zoom-caption")
+    assert "(20 × 14 µm), pixels of 0.5 µm" in text(driver, "summary")
+    caption = text(driver, "heatmap-caption")
+    assert caption.startswith("attribution heatmap (one range for the folder, raw 0.00000 to ")
+    scaled = np.array(driver.execute_script("return Array.from(window.explorer.scaled)"))
+    expected = (exploration.attribution.astype(np.float64).ravel() - low) / (high - low)
+    np.testing.assert_allclose(scaled, expected, rtol=1e-6, atol=1e-7)
+    assert scaled.max() == pytest.approx(0.5, rel=1e-6)
+
+
+def test_a_page_without_a_pixel_size_says_nothing_in_micrometres(page):
+    """Without a pixel size no picture has a bar and no readout gives µm."""
+    point_at(page, "micrograph-pane", 2, 2, HEIGHT, WIDTH).click().perform()
+    for pane in PANES:
+        assert longest_white_run(overlay(page, pane))[0] == 0, pane
+    for element in ("pixel", "field", "zoom-caption", "summary"):
+        assert "µm" not in text(page, element), element
+    assert "each map min-max scaled" in text(page, "heatmap-caption")

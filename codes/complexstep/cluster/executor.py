@@ -11,7 +11,7 @@ that is lost again on another; a map does not depend on where it was computed.
 import hashlib
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import distributed
@@ -35,20 +35,30 @@ class DaskExecutor:
 
     Args:
         client: the ``distributed.Client`` of the cluster.
-        explainer: the ``Explainer`` whose model and settings the workers explain with.
+        explainer: the ``Explainer`` whose model and settings the workers explain with, or
+            another object with a ``model``, the ``settings`` its task takes and ``passes``.
         per_call: micrographs a task holds (of one size). One balances the work best; several
             let a GPU worker on JAX explain them in one compiled call.
+        task: what a task runs on a worker, ``task(model bytes, their SHA-256, settings,
+            images)``, giving one result for each image: ``workers.attribute``'s maps by default.
     """
 
-    def __init__(self, client: distributed.Client, explainer, per_call: int = 1):
+    def __init__(
+        self,
+        client: distributed.Client,
+        explainer,
+        per_call: int = 1,
+        task: Callable = workers.attribute,
+    ):
         self.client = client
         self.explainer = explainer
         self.per_call = per_call
+        self.task = task
 
     def map(self, chunks: Iterable[list], on_pass) -> Iterator[tuple[list, np.ndarray]]:
         """Yields each chunk (``(item, micrograph)`` pairs, as ``folders.loop`` reads them) with its
-        maps, float32 ``(len(chunk), height, width)``, in the order
-        they come back; ``on_pass`` hears of a chunk's passes when its maps arrive."""
+        task's results, by default maps, float32 ``(len(chunk), height, width)``, in the order
+        they come back; ``on_pass`` hears of a chunk's passes when its results arrive."""
         data, sha256 = model_bytes(self.explainer.model)
         model = self.client.submit(workers.hold, data, key=f"complexstep-model-{sha256}")
         settings = self.explainer.settings
@@ -62,7 +72,7 @@ class DaskExecutor:
                 return False
             images = np.stack([micrograph.pixels for _, micrograph in chunk])
             future = self.client.submit(
-                workers.attribute,
+                self.task,
                 model,
                 sha256,
                 settings,

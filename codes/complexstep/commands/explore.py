@@ -4,8 +4,12 @@ Writes, for every micrograph in the inputs folder, a self-contained web page
 ``explore_<stem>.html`` (open it in any browser; it needs no server and no network) that links the
 micrograph, its attribution heatmap, the code's channels, the reconstruction and its error through
 the code's exact Jacobian, and a figure of the code's channels, ``activations_<stem>.png``.
+Where a micrograph's pixel size is known, both draw a scale bar and the page gives lengths in µm.
 
     python codes/explore_attributions.py --inputs contour_inputs --model pretrained
+    python codes/explore_attributions.py --scale folder --pixel-size 0.05
+    python codes/explore_attributions.py --shard $SLURM_ARRAY_TASK_ID/100
+    python codes/explore_attributions.py --cluster local:2
 """
 
 import argparse
@@ -53,6 +57,17 @@ def parse_arguments(
         help="bits per Jacobian value in the page, each cell's values scaled by their largest "
         "magnitude; 8 makes pages about half as large",
     )
+    parser.add_argument(
+        "--scale",
+        choices=defaults.SCALES,
+        default=defaults.SCALE,
+        help="map: each page's heatmap min-max scaled on its own, as in the paper; folder: every "
+        "page of the run scaled by one range, the least and greatest raw attribution of all of "
+        "them (of this shard's, with --shard), so that colours compare between micrographs; the "
+        "pages are then written once all are explored, each waiting meanwhile on disk in a "
+        "hidden folder in --outputs; each page states which",
+    )
+    cli.add_spreading_arguments(parser)
     return parser.parse_args(arguments)
 
 
@@ -62,6 +77,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     cli.start_keras()
     from complexstep.explorer import page as explorer
     from complexstep.folders import explorer as explorer_folder
+    from complexstep.rendering.heatmaps import SCALE_LABELS
 
     start = time.monotonic()
     progress = cli.Progress("explorer pages", units="micrographs")
@@ -69,16 +85,20 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     def on_progress(done: int, total: int, path: Path) -> None:
         progress(done, total, path.name)
 
-    report = explorer_folder.explore_folder(
-        arguments.inputs,
-        arguments.outputs,
-        explorer.Explorer(arguments.model, layer=arguments.layer),
-        resize=arguments.resize,
-        max_pixels=arguments.max_pixels,
-        bits=arguments.bits,
-        on_progress=on_progress,
-        reading=cli.reading(arguments),
-    )
+    with cli.cluster(arguments.cluster) as client:
+        report = explorer_folder.explore_folder(
+            arguments.inputs,
+            arguments.outputs,
+            explorer.Explorer(arguments.model, layer=arguments.layer),
+            resize=arguments.resize,
+            max_pixels=arguments.max_pixels,
+            bits=arguments.bits,
+            scale=arguments.scale,
+            on_progress=on_progress,
+            reading=cli.reading(arguments),
+            shard=arguments.shard,
+            client=client,
+        )
     cli.print_report(report)
     if any(line.startswith("left out ") for line in report.failed):
         print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
@@ -87,7 +107,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     print(
         f"wrote {len(pages)} page(s) and activation figure(s) to {arguments.outputs} in "
         f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
-        f"Jacobians; largest page {largest / 1e6:.1f} MB)"
+        f"Jacobians, heatmaps {SCALE_LABELS[arguments.scale]}; largest page {largest / 1e6:.1f} MB)"
     )
     if report.failed:
         print(f"{len(report.failed)} micrograph(s) could not be explored", file=sys.stderr)

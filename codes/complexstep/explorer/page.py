@@ -14,7 +14,12 @@ compressed with zlib and written in base64, which browsers decompress with their
 over each output cell's receptive field, quantised: each window is scaled by its largest magnitude
 to signed integers of 8 or 16 bits, so that every row keeps its own precision.
 
-``render_activations`` draws the code's channels as a figure, for reports.
+Where the micrograph's pixel size is known, the page draws a scale bar in micrometres on every
+picture of the micrograph and gives positions and lengths in micrometres beside pixels. Its
+heatmap is scaled as stage 3 scales its own: by the map's own minimum and maximum, or by one range
+of raw values for every page of a run (``value_range``), and the page says which.
+
+``rendering.activations`` draws the code's channels as a figure, for reports.
 """
 
 import base64
@@ -34,7 +39,8 @@ from complexstep import api, defaults
 from complexstep.errors import ModelError, SettingError
 from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
-from complexstep.rendering.heatmaps import colormap_table, heatmap_values
+from complexstep.rendering.heatmaps import SCALE_LABELS, colormap_table, heatmap_values
+from complexstep.rendering.scalebar import length_label, nice_length
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
 
@@ -61,6 +67,7 @@ class Exploration:
         column_fields: the same for each code column.
         reconstruction: the whole autoencoder's output, float32 ``(H, W)``.
         attribution: the attribution map, the norm of each Jacobian column, float32 ``(H, W)``.
+        pixel_size: the side of a micrograph pixel in micrometres, or None where unknown.
     """
 
     name: str
@@ -71,6 +78,7 @@ class Exploration:
     column_fields: tuple[np.ndarray, np.ndarray]
     reconstruction: np.ndarray
     attribution: np.ndarray
+    pixel_size: float | None = None
 
 
 class Explorer:
@@ -95,30 +103,61 @@ class Explorer:
         layer: str = defaults.LAYER,
         batch_size: int | None = None,
     ):
-        self.explainer = api.Explainer(model, layer=layer, method="jacobian", batch_size=batch_size)
-        if self.explainer.model.output_shape[-1] != 1:
+        explainer = api.Explainer(model, layer=layer, method="jacobian", batch_size=batch_size)
+        self._take(explainer, api.Explainer(explainer.model, layer=_last_layer(explainer.model)))
+
+    @classmethod
+    def of(cls, explainer: api.Explainer, autoencoder: api.Explainer) -> "Explorer":
+        """An explorer from the two explainers it uses, built elsewhere: on a Dask worker, those
+        it keeps between tasks for the ``settings`` of an explorer of the same model.
+
+        Args:
+            explainer: the ``"jacobian"`` explainer of the layer shown as the code.
+            autoencoder: an explainer of the model's last layer, for the reconstruction.
+        """
+        explorer = cls.__new__(cls)
+        explorer._take(explainer, autoencoder)
+        return explorer
+
+    def _take(self, explainer: api.Explainer, autoencoder: api.Explainer) -> None:
+        if explainer.model.output_shape[-1] != 1:
             raise ModelError(
-                f"the model's output has {self.explainer.model.output_shape[-1]} channels; the "
+                f"the model's output has {explainer.model.output_shape[-1]} channels; the "
                 "explorer shows an autoencoder's reconstruction of a grey micrograph, one channel"
             )
+        self.explainer = explainer
+        self._autoencoder = autoencoder
         self._layers = [
-            made.layer for made in twin.twins_of(twin.layer_chain(self.explainer.model, layer))
+            made.layer for made in twin.twins_of(twin.layer_chain(explainer.model, explainer.layer))
         ]
-        self._autoencoder = api.Explainer(
-            self.explainer.model, layer=_last_layer(self.explainer.model)
-        )
 
     @property
     def step(self) -> int:
         """The number heights and widths must be multiples of."""
         return self.explainer.step
 
-    def explore(self, image: np.ndarray, name: str) -> Exploration:
+    @property
+    def model(self) -> keras.Model:
+        """The autoencoder explored."""
+        return self.explainer.model
+
+    @property
+    def settings(self) -> dict:
+        """What builds this explorer's two explainers again from its model, in another process:
+        ``Explainer`` settings by role, ``"code"`` and ``"reconstruction"`` (see ``of``)."""
+        return {"code": self.explainer.settings, "reconstruction": self._autoencoder.settings}
+
+    def passes(self, height: int, width: int) -> int:
+        """How many passes the Jacobian of an image of this size takes."""
+        return self.explainer.jacobian_passes(height, width)
+
+    def explore(self, image: np.ndarray, name: str, pixel_size: float | None = None) -> Exploration:
         """Everything a page shows of one micrograph.
 
         Args:
             image: float ``(H, W)`` in [0, 1], of a size the network takes.
             name: the micrograph's name.
+            pixel_size: the side of a pixel in micrometres, or None where unknown.
 
         Raises:
             ImageError, ImageSizeError: for an image of the wrong shape, type, values or size.
@@ -138,6 +177,7 @@ class Explorer:
             fields[1],
             reconstruction,
             jacobian.column_norms(),
+            pixel_size,
         )
 
 
@@ -186,15 +226,27 @@ def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return integers.astype(f"<i{bits // 8}"), scales
 
 
-def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> dict:
+def page_data(
+    exploration: Exploration,
+    bits: int = defaults.EXPLORER_BITS,
+    value_range: tuple[float, float] | None = None,
+) -> dict:
     """The data of a page, as the page's script reads it.
 
     Arrays are packed by ``_pack``; the Jacobian's windows are quantised by ``quantise``.
+
+    Args:
+        exploration: what the page shows.
+        bits: bits per Jacobian value, 8 or 16.
+        value_range: the raw attributions that become 0 and 1 in the heatmap, shared by the pages
+            of a run (``rendering.heatmaps.folder_range``); None scales the map by its own
+            minimum and maximum.
     """
     jacobian = exploration.jacobian
     integers, scales = quantise(jacobian.values, bits)
     rows, columns, channels = jacobian.output_shape
-    smoothed, _ = heatmap_values(exploration.attribution, defaults.SIGMA)
+    smoothed, _ = heatmap_values(exploration.attribution, defaults.SIGMA, value_range)
+    scale = "map" if value_range is None else "folder"
     return {
         "name": printable(exploration.name),
         "layer": exploration.layer,
@@ -217,7 +269,12 @@ def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> d
             "vmin": defaults.VMIN,
             "vmax": defaults.VMAX,
             "sigma": defaults.SIGMA,
+            "scale": scale,
+            "scaleLabel": SCALE_LABELS[scale],
+            "range": None if value_range is None else [float(end) for end in value_range],
         },
+        "pixelSize": exploration.pixel_size,
+        "scaleBar": scale_bar(exploration.pixel_size, int(jacobian.image_shape[1])),
         "colormaps": {
             name: _pack(colormap_table(name)) for name in dict.fromkeys(defaults.EXPLORER_CMAPS)
         },
@@ -230,6 +287,26 @@ def page_data(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> d
             "jacobian": _pack(integers),
             "scales": _pack(scales),
         },
+    }
+
+
+def scale_bar(pixel_size: float | None, width: int) -> dict | None:
+    """The scale bar a page draws on its pictures of a micrograph ``width`` pixels wide, chosen as
+    ``rendering.scalebar`` chooses stage 3's, or None where the pixel size is unknown.
+
+    Returns:
+        ``micrometres`` (its length), ``pixels`` (the same in image pixels), ``label``,
+        ``thickness`` (a fraction of the picture's height) and ``colour``.
+    """
+    if pixel_size is None:
+        return None
+    length = nice_length(defaults.SCALE_BAR_FRACTION * width * pixel_size)
+    return {
+        "micrometres": length,
+        "pixels": length / pixel_size,
+        "label": length_label(length),
+        "thickness": defaults.SCALE_BAR_THICKNESS,
+        "colour": defaults.SCALE_BAR_COLOUR,
     }
 
 
@@ -247,9 +324,13 @@ def _pack(array: np.ndarray) -> dict:
     }
 
 
-def page_html(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> str:
-    """The whole page: its markup, style, script and data in one string."""
-    data = json.dumps(page_data(exploration, bits), separators=(",", ":"))
+def page_html(
+    exploration: Exploration,
+    bits: int = defaults.EXPLORER_BITS,
+    value_range: tuple[float, float] | None = None,
+) -> str:
+    """The whole page: its markup, style, script and data in one string (see ``page_data``)."""
+    data = json.dumps(page_data(exploration, bits, value_range), separators=(",", ":"))
     # Inside a script element, "</" could end it; JSON may write "<" escaped instead.
     data = data.replace("<", "\\u003c")
     parts = {
@@ -264,12 +345,15 @@ def page_html(exploration: Exploration, bits: int = defaults.EXPLORER_BITS) -> s
 
 
 def write_page(
-    path: str | os.PathLike, exploration: Exploration, bits: int = defaults.EXPLORER_BITS
+    path: str | os.PathLike,
+    exploration: Exploration,
+    bits: int = defaults.EXPLORER_BITS,
+    value_range: tuple[float, float] | None = None,
 ) -> Path:
-    """Writes a micrograph's page, atomically.
+    """Writes a micrograph's page, atomically (see ``page_data`` for ``value_range``).
 
     Returns:
         The destination path.
     """
-    text = page_html(exploration, bits)
+    text = page_html(exploration, bits, value_range)
     return write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))

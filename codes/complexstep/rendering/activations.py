@@ -10,26 +10,33 @@ from matplotlib.figure import Figure
 
 from complexstep.io.images import write_atomically
 from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
+from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
 
-def render_activations(
-    path: str | os.PathLike, micrograph: np.ndarray, code: np.ndarray, name: str, layer: str
-) -> Path:
-    """Writes a figure of the micrograph and the code's channels, one activation map each.
+def activations_figure(
+    micrograph: np.ndarray,
+    code: np.ndarray,
+    name: str,
+    layer: str,
+    pixel_size: float | None = None,
+) -> Figure:
+    """The micrograph and the code's channels, one activation map each.
 
     All channels share one colour scale, from zero (or the least activation, where it is negative)
-    to the largest, so that their strengths compare; the figure is written at ``PANEL_MAXIMUM_DPI``.
+    to the largest, so that their strengths compare. A notebook shows the figure as it is
+    returned; ``render_activations`` writes the same figure.
 
     Args:
-        path: the destination PNG.
         micrograph: the micrograph, values in [0, 1].
         code: the layer's output for it, ``(rows, columns, channels)``.
         name: the micrograph's name, for the title.
         layer: the layer's name, for the title.
+        pixel_size: the side of a micrograph pixel in µm, for a scale bar on the micrograph;
+            None draws none.
 
     Returns:
-        The destination path.
+        The figure; its first axes hold the micrograph.
     """
     channels = code.shape[-1]
     count = channels + 1
@@ -43,6 +50,8 @@ def render_activations(
     all_axes = figure.subplots(rows, columns, squeeze=False).ravel()
     all_axes[0].imshow(micrograph, cmap="gray", vmin=0.0, vmax=1.0)
     all_axes[0].set_title("micrograph")
+    if pixel_size is not None:
+        add_scale_bar(all_axes[0], pixel_size)
     # A ReLU code starts at zero; the scale starts there too, or lower for another layer.
     low = min(float(code.min()), 0.0)
     high = max(float(code.max()), low + np.finfo(np.float32).eps)
@@ -60,6 +69,31 @@ def render_activations(
         figure,
         f"{name}: layer {layer!r}, {code_rows}x{code_columns}x{channels}",
     )
+    return figure
+
+
+def render_activations(
+    path: str | os.PathLike,
+    micrograph: np.ndarray,
+    code: np.ndarray,
+    name: str,
+    layer: str,
+    pixel_size: float | None = None,
+) -> Path:
+    """Writes ``activations_figure`` at ``PANEL_MAXIMUM_DPI``.
+
+    Args:
+        path: the destination PNG.
+        micrograph: the micrograph, values in [0, 1].
+        code: the layer's output for it, ``(rows, columns, channels)``.
+        name: the micrograph's name, for the title.
+        layer: the layer's name, for the title.
+        pixel_size: the side of a micrograph pixel in µm, for a scale bar; None draws none.
+
+    Returns:
+        The destination path.
+    """
+    figure = activations_figure(micrograph, code, name, layer, pixel_size)
     return write_atomically(
         path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)
     )

@@ -5,7 +5,9 @@
    resolution. A value t in [0, 1] is coloured with entry min(floor(t * n), n - 1) of an n-entry
    lookup table, as matplotlib's colormaps do, so that the page's colours can be checked against
    matplotlib's. The state (cursor pixel, selected cell, settings) lives in one object, and every
-   change redraws what depends on it, at once. */
+   change redraws what depends on it, at once. Where the micrograph's pixel size is known, every
+   picture of it gets a scale bar, whose length the page's data gives, and positions and lengths
+   are given in micrometres beside pixels. */
 "use strict";
 
 const ARRAY_TYPES = {
@@ -81,6 +83,11 @@ function format(value) {
   return Number(value).toPrecision(6);
 }
 
+/* A length in micrometres, to four significant digits. */
+function formatMicrometres(value) {
+  return `${Number(Number(value).toPrecision(4))} µm`;
+}
+
 /* An overlay canvas the size of its box on screen, in device pixels, cleared. */
 function overlayContext(canvas) {
   const ratio = window.devicePixelRatio || 1;
@@ -115,7 +122,11 @@ class Explorer {
     this.channels = data.channels;
     [this.windowHeight, this.windowWidth] = data.window;
     this.largestInteger = 2 ** (data.bits - 1) - 1;
-    this.scaled = this.scaleToUnit(arrays.attribution);
+    this.pixelSize = data.pixelSize;
+    this.scaled =
+      data.heatmap.range === null
+        ? this.scaleToUnit(arrays.attribution)
+        : this.scaleToRange(arrays.attribution, data.heatmap.range);
     this.error = arrays.reconstruction.map((value, k) => value - arrays.micrograph[k]);
     this.state = {
       y: Math.floor(this.height / 2),
@@ -142,6 +153,29 @@ class Explorer {
       high = Math.max(high, value);
     }
     return Float64Array.from(values, (value) => (high > low ? (value - low) / (high - low) : 0));
+  }
+
+  /* Values scaled by a range shared by the pages of a run, as stage 3's --scale folder does. */
+  scaleToRange(values, [low, high]) {
+    const span = high > low ? high - low : 1;
+    return Float64Array.from(values, (value) => Math.min(Math.max((value - low) / span, 0), 1));
+  }
+
+  /* "(a, b)" pixels, followed by the same in micrometres where the pixel size is known. */
+  position(y, x) {
+    const pixels = `(${y}, ${x})`;
+    if (this.pixelSize === null) return pixels;
+    const [yUm, xUm] = [y, x].map((value) => Number((value * this.pixelSize).toPrecision(4)));
+    return `${pixels}; (${yUm}, ${xUm}) µm`;
+  }
+
+  /* " (a × b µm)" for a window of rows x columns pixels, or nothing without a pixel size. */
+  extent(rows, columns) {
+    if (this.pixelSize === null) return "";
+    const [height, width] = [rows, columns].map((value) =>
+      Number((value * this.pixelSize).toPrecision(4)),
+    );
+    return ` (${height} × ${width} µm)`;
   }
 
   /* Index of code cell (channel, row i, column j) in arrays laid out (rows, columns, channels). */
@@ -307,8 +341,12 @@ class Explorer {
     document.getElementById("title").textContent = data.name;
     document.getElementById("code-title").textContent =
       `code: layer '${data.layer}', ${code}, one map per channel (click a cell to select it)`;
+    const size =
+      this.pixelSize === null
+        ? ", its pixel size unknown,"
+        : `${this.extent(data.height, data.width)}, pixels of ${formatMicrometres(this.pixelSize)},`;
     document.getElementById("summary").textContent =
-      `A ${data.height}×${data.width} micrograph and the ${code} output of layer ` +
+      `A ${data.height}×${data.width} micrograph${size} and the ${code} output of layer ` +
       `'${data.layer}'. Every value is exact but for the Jacobian's, which are quantised to ` +
       `${data.bits} bits.`;
     document.getElementById("quantisation").textContent =
@@ -413,9 +451,12 @@ class Explorer {
     document.getElementById("vmin-value").textContent = vmin.toFixed(2);
     document.getElementById("vmax-value").textContent = vmax.toFixed(2);
     document.getElementById("gamma-value").textContent = gamma.toFixed(2);
+    const { scaleLabel, range } = this.data.heatmap;
+    const scale =
+      range === null ? scaleLabel : `${scaleLabel}, raw ${format(range[0])} to ${format(range[1])}`;
     document.getElementById("heatmap-caption").textContent =
-      `attribution heatmap: ${smoothed ? "scaled and smoothed" : "scaled"}, ${cmap} from ` +
-      `${vmin.toFixed(2)} to ${vmax.toFixed(2)}`;
+      `attribution heatmap (${scale}): ${smoothed ? "scaled and smoothed" : "scaled"}, ${cmap} ` +
+      `from ${vmin.toFixed(2)} to ${vmax.toFixed(2)}`;
   }
 
   /* The cursor pixel's Jacobian column over the channel maps: colour by sign, opacity by size. */
@@ -490,6 +531,7 @@ class Explorer {
         context.setLineDash([]);
       }
       this.drawCursor(context, (y + 0.5) * scaleY, (x + 0.5) * scaleX, Math.max(scaleY, scaleX));
+      this.drawScaleBar(context, scaleX);
     }
     const cell = this.state.cell;
     this.channelViews.forEach((views, channel) => {
@@ -502,6 +544,31 @@ class Explorer {
       context.strokeRect(cell.j * scaleX + 1, cell.i * scaleY + 1, scaleX - 2, scaleY - 2);
     });
     this.drawZooms(field);
+  }
+
+  /* The scale bar in the lower right corner, its length in image pixels times scaleX, on a dark
+     edge so that it shows over light pictures too. */
+  drawScaleBar(context, scaleX) {
+    const bar = this.data.scaleBar;
+    if (bar === null) return;
+    const { width, height } = context.canvas;
+    const ratio = window.devicePixelRatio || 1;
+    const length = Math.round(bar.pixels * scaleX);
+    const thickness = Math.max(2, Math.round(height * bar.thickness));
+    const margin = Math.round(8 * ratio);
+    const left = width - margin - length;
+    const top = height - margin - thickness;
+    context.fillStyle = "rgba(0, 0, 0, 0.6)";
+    context.fillRect(left - 1, top - 1, length + 2, thickness + 2);
+    context.fillStyle = bar.colour;
+    context.fillRect(left, top, length, thickness);
+    context.font = `${Math.round(12 * ratio)}px system-ui, sans-serif`;
+    context.textAlign = "center";
+    context.textBaseline = "bottom";
+    context.lineWidth = 3;
+    context.strokeStyle = "rgba(0, 0, 0, 0.6)";
+    context.strokeText(bar.label, left + length / 2, top - 3 * ratio);
+    context.fillText(bar.label, left + length / 2, top - 3 * ratio);
   }
 
   drawCursor(context, centreY, centreX, pixelSide) {
@@ -573,14 +640,15 @@ class Explorer {
       this.drawCursor(context, (y - top + 0.5) * scale, (x - left + 0.5) * scale, scale);
     }
     document.getElementById("zoom-caption").textContent =
-      `${zoom}×${zoom} pixels around the cursor: micrograph, heatmap, sensitivity`;
+      `${zoom}×${zoom} pixels${this.extent(zoom, zoom)} around the cursor: micrograph, ` +
+      `heatmap, sensitivity`;
   }
 
   readOut() {
     const { y, x, cell } = this.state;
     const k = y * this.width + x;
     const { arrays } = this;
-    document.getElementById("pixel").textContent = `(${y}, ${x})`;
+    document.getElementById("pixel").textContent = this.position(y, x);
     document.getElementById("micrograph-value").textContent = format(arrays.micrograph[k]);
     document.getElementById("attribution-value").textContent = format(arrays.attribution[k]);
     document.getElementById("scaled-value").textContent = format(this.scaled[k]);
@@ -599,7 +667,8 @@ class Explorer {
     document.getElementById("cell").textContent = `(${cell.channel}, ${cell.i}, ${cell.j})`;
     document.getElementById("activation-value").textContent = format(arrays.activations[index]);
     document.getElementById("field").textContent =
-      `${field[0]}–${field[1]}, ${field[2]}–${field[3]}`;
+      `${field[0]}–${field[1]}, ${field[2]}–${field[3]}` +
+      this.extent(field[1] - field[0] + 1, field[3] - field[2] + 1);
     document.getElementById("row-largest").textContent =
       largest > 0 ? format(largest) : "0 (a ReLU switched this cell off: no pixel moves it)";
     document.getElementById("derivative-value").textContent = format(
