@@ -1,13 +1,14 @@
 """Tests of complexstep.heatmap_folder: which files a folder's maps become, and the report."""
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from complexstep.commands.heatmaps import summary
 from complexstep.errors import FolderError
 from complexstep.folders import heatmaps as heatmap_folder
+from complexstep.folders.loop import FolderReport
 from complexstep.rendering.heatmaps import HeatmapStyle
 from rendering_helpers import sample_wavelet_map, save_grey, save_wavelet_map, unit_map
 
@@ -42,9 +43,11 @@ def test_render_folder_mirrors_subfolders_and_counts_every_view(tmp_path):
         "extra/panel_grain.png",
         "extra/smp_cpa_grain.jpeg",
     ]
-    assert report.written == {"heatmap": 2, "overlay": 2, "panel": 2}
-    assert (report.notes, report.problems) == ([], [])
-    assert report.summary() == f"wrote 2 heatmaps to {tmp_path / 'out'} (2 overlays, 2 panels)"
+    assert heatmap_folder.written_counts(report) == {"heatmap": 2, "overlay": 2, "panel": 2}
+    assert (report.notes, report.failed) == ([], [])
+    assert summary(report, tmp_path / "out", overlay=True, panel=True) == (
+        f"wrote 2 heatmaps to {tmp_path / 'out'} (2 overlays, 2 panels)"
+    )
 
 
 def test_render_folder_prints_nothing(tmp_path, capsys):
@@ -54,7 +57,7 @@ def test_render_folder_prints_nothing(tmp_path, capsys):
     (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
     report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
     assert len(report.notes) == 1
-    assert len(report.problems) == 1
+    assert len(report.failed) == 1
     assert capsys.readouterr() == ("", "")
 
 
@@ -83,9 +86,9 @@ def test_render_folder_records_unreadable_and_constant_maps_and_goes_on(tmp_path
     assert report.notes == [
         f"{tmp_path / 'in' / 'flat.png'}: the map is constant, so it is rendered in one colour"
     ]
-    assert len(report.problems) == 1
-    assert report.problems[0].startswith(f"cannot read {tmp_path / 'in' / 'broken.png'}: ")
-    assert report.written == {"heatmap": 2}
+    assert len(report.failed) == 1
+    assert report.failed[0].startswith(f"cannot read {tmp_path / 'in' / 'broken.png'}: ")
+    assert heatmap_folder.written_counts(report) == {"heatmap": 2}
 
 
 def test_render_folder_skips_a_second_input_of_the_same_stem(tmp_path):
@@ -94,7 +97,7 @@ def test_render_folder_skips_a_second_input_of_the_same_stem(tmp_path):
     save_grey(tmp_path / "in" / "grain.png", unit_map())
     report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
     assert relative_files(tmp_path / "out") == ["smp_cpa_grain.jpeg"]
-    assert report.problems == [
+    assert report.failed == [
         f"skipped {tmp_path / 'in' / 'grain.png'}: its heatmap would overwrite that of "
         f"{tmp_path / 'in' / 'grain.jpg'}"
     ]
@@ -126,7 +129,7 @@ def test_render_folder_picks_between_equal_micrograph_stems_by_subfolder(tmp_pat
         f"{micrographs / 'extra' / 'grain.jpg'}, {micrographs / 'extra' / 'grain.png'}",
         f"{inputs / 'other' / 'grain.png'}: no micrograph named grain in {micrographs}",
     ]
-    assert report.problems == []
+    assert report.failed == []
 
 
 def test_render_folder_records_a_file_it_cannot_write_and_goes_on(tmp_path):
@@ -138,10 +141,10 @@ def test_render_folder_records_a_file_it_cannot_write_and_goes_on(tmp_path):
     report = heatmap_folder.render_folder(
         tmp_path / "in", tmp_path / "out", STYLE, panel=True, micrographs=tmp_path / "micrographs"
     )
-    assert report.problems == [f"cannot write {blocked}: Is a directory"]
-    assert report.written == {"panel": 1}
+    assert report.failed == [f"cannot write {blocked}: Is a directory"]
+    assert heatmap_folder.written_counts(report) == {"panel": 1}
     assert relative_files(tmp_path / "out") == ["panel_grain.png"]
-    assert report.summary() == (
+    assert summary(report, tmp_path / "out", panel=True) == (
         f"wrote 0 heatmaps to {tmp_path / 'out'} (1 panel, 1 problem listed above)"
     )
 
@@ -173,7 +176,7 @@ def test_render_folder_needs_micrographs_only_for_overlays_and_panels(tmp_path):
     report = heatmap_folder.render_folder(
         tmp_path / "in", tmp_path / "out", STYLE, micrographs=missing
     )
-    assert report.written == {"heatmap": 1}
+    assert heatmap_folder.written_counts(report) == {"heatmap": 1}
     with pytest.raises(FolderError, match="folder not found"):
         heatmap_folder.render_folder(
             tmp_path / "in", tmp_path / "other", STYLE, overlay=True, micrographs=missing
@@ -189,29 +192,27 @@ def test_render_folder_that_cannot_create_its_output_folder_is_a_folder_error(tm
         heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out" / "maps", STYLE)
 
 
+def _report_of(outputs: list[str], failed: list[str] = ()) -> FolderReport:
+    return FolderReport(outputs=[Path("maps") / name for name in outputs], failed=list(failed))
+
+
 @pytest.mark.parametrize(
-    ("report", "line"),
+    ("report", "views", "line"),
     [
+        (_report_of(["smp_cpa_a.jpeg"]), {}, "wrote 1 heatmap to maps"),
         (
-            heatmap_folder.Report(Path("maps"), written=Counter(heatmap=1)),
-            "wrote 1 heatmap to maps",
-        ),
-        (
-            heatmap_folder.Report(
-                Path("maps"),
-                overlay=True,
-                panel=True,
-                written=Counter(heatmap=3, panel=1),
-                problems=["a", "b"],
+            _report_of(
+                ["smp_cpa_a.jpeg", "smp_cpa_b.jpeg", "smp_cpa_c.jpeg", "panel_a.png"], ["a", "b"]
             ),
+            {"overlay": True, "panel": True},
             "wrote 3 heatmaps to maps (0 overlays, 1 panel, 2 problems listed above)",
         ),
     ],
     ids=["heatmaps-only", "every-view-with-problems"],
 )
-def test_summary_counts_every_view_asked_for(report, line):
+def test_summary_counts_every_view_asked_for(report, views, line):
     """The summary counts heatmaps and each view asked for, even when none was written."""
-    assert report.summary() == line
+    assert summary(report, "maps", **views) == line
 
 
 def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
@@ -234,8 +235,8 @@ def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
         "sub/shares_a.png",
         "sub/wavelet_a.png",
     ]
-    assert report.written["wavelet"] == 1 and heard == [(1, 2), (2, 2)]
-    assert len(report.problems) == 1 and "orphan.wavelet.npy" in report.problems[0]
-    assert report.summary().startswith(
+    assert heatmap_folder.written_counts(report)["wavelet"] == 1 and heard == [(1, 2), (2, 2)]
+    assert len(report.failed) == 1 and "orphan.wavelet.npy" in report.failed[0]
+    assert summary(report, tmp_path / "out").startswith(
         f"wrote 0 heatmaps to {tmp_path / 'out'} (1 wavelet map drawn as layout, scales and shares"
     )
