@@ -1,5 +1,6 @@
 """Tests of complexstep.heatmap_folder: which files a folder's maps become, and the report."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,19 @@ from complexstep.commands.heatmaps import summary
 from complexstep.errors import FolderError
 from complexstep.folders import heatmaps as heatmap_folder
 from complexstep.folders.loop import FolderReport
+from complexstep.io import provenance
 from complexstep.rendering.heatmaps import HeatmapStyle
-from rendering_helpers import sample_wavelet_map, save_grey, save_wavelet_map, unit_map
+from rendering_helpers import (
+    TEST_DPI,
+    assert_close_colours,
+    block_centres,
+    expected_colours,
+    sample_map,
+    sample_wavelet_map,
+    save_grey,
+    save_wavelet_map,
+    unit_map,
+)
 
 STYLE = HeatmapStyle(dpi=100)
 
@@ -240,3 +252,115 @@ def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
     assert summary(report, tmp_path / "out").startswith(
         f"wrote 0 heatmaps to {tmp_path / 'out'} (1 wavelet map drawn as layout, scales and shares"
     )
+
+
+# Map kinds and provenance, from the sidecars stage 2 writes.
+
+KIND_STYLE = HeatmapStyle(dpi=TEST_DPI)
+
+
+def _save_map(folder: Path, stem: str, raw: np.ndarray, sidecar: dict | None) -> None:
+    """A pixel map as stage 2 writes it: its grey image, its raw values and its sidecar."""
+    save_grey(folder / f"{stem}.png", (raw - raw.min()) / (raw.max() - raw.min()))
+    np.save(folder / f"{stem}.npy", raw)
+    if sidecar is not None:
+        (folder / f"{stem}.json").write_text(json.dumps(sidecar))
+
+
+@pytest.mark.parametrize(
+    ("kind", "limits"),
+    [
+        (None, (0.15, 0.4)),
+        ("complex-step", (0.15, 0.4)),
+        ("gradient-input", (0.0, 1.0)),
+        ("integrated-complex-step", (0.0, 1.0)),
+    ],
+    ids=["no-sidecar", "complex-step", "gradient-input", "integrated-complex-step"],
+)
+def test_each_map_kind_is_coloured_with_its_own_limits(tmp_path, kind, limits):
+    """The paper's 0.15-0.4 colour the paper's map (and a map without sidecar); the maps
+    weighted by |x - b| are coloured over the full range, pixel for pixel."""
+    raw = sample_map()
+    _save_map(tmp_path / "in", "grain", raw, None if kind is None else {"kind": kind})
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE)
+    assert report.failed == []
+    assert_close_colours(
+        block_centres(tmp_path / "out" / "smp_cpa_grain.jpeg", raw.shape),
+        expected_colours(raw, KIND_STYLE.sigma, "bwr", *limits),
+    )
+
+
+def test_given_limits_colour_every_kind(tmp_path):
+    """Limits the user sets hold for every kind."""
+    raw = sample_map()
+    _save_map(tmp_path / "in", "grain", raw, {"kind": "gradient-input"})
+    style = HeatmapStyle(vmin=0.2, vmax=0.5, dpi=TEST_DPI)
+    heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", style)
+    assert_close_colours(
+        block_centres(tmp_path / "out" / "smp_cpa_grain.jpeg", raw.shape),
+        expected_colours(raw, style.sigma, "bwr", 0.2, 0.5),
+    )
+
+
+def test_folder_scale_gives_each_kind_its_own_range(tmp_path):
+    """With one range for the folder, maps of different kinds are never pooled: each kind is
+    scaled by its own maps' least and greatest raw values, and each range is noted."""
+    paper, product = sample_map(), sample_map() * 10.0
+    _save_map(tmp_path / "in", "a", paper, {"kind": "complex-step"})
+    _save_map(tmp_path / "in", "b", product, {"kind": "gradient-input"})
+    style = HeatmapStyle(dpi=TEST_DPI, scale="folder")
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", style)
+    for stem, raw, limits in (("a", paper, (0.15, 0.4)), ("b", product, (0.0, 1.0))):
+        assert_close_colours(
+            block_centres(tmp_path / "out" / f"smp_cpa_{stem}.jpeg", raw.shape),
+            expected_colours(raw, style.sigma, "bwr", *limits),
+        )
+    assert (
+        f"coloured 1 map of kind complex-step on one range of raw values, {paper.min():.6g} to "
+        f"{paper.max():.6g}" in report.notes
+    )
+    assert (
+        f"coloured 1 map of kind gradient-input on one range of raw values, "
+        f"{product.min():.6g} to {product.max():.6g}" in report.notes
+    )
+    assert (
+        f"the maps in {tmp_path / 'in'} are of 2 kinds: complex-step (1), gradient-input (1); "
+        "each is coloured as its kind is" in report.notes
+    )
+
+
+def test_a_map_of_an_unknown_kind_is_one_line_and_left_out(tmp_path):
+    """A sidecar naming a kind stage 3 does not know fails that map alone."""
+    _save_map(tmp_path / "in", "odd", sample_map(), {"kind": "saliency"})
+    _save_map(tmp_path / "in", "good", sample_map(), {"kind": "gradient-input"})
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE)
+    assert report.failed == [
+        f"skipped {tmp_path / 'in' / 'odd.png'}: its sidecar names the map kind 'saliency', not "
+        "one of complex-step, gradient-input, integrated-complex-step"
+    ]
+    assert relative_files(tmp_path / "out") == ["smp_cpa_good.jpeg"]
+
+
+def test_maps_of_another_model_are_noted_and_still_drawn(tmp_path):
+    """A map whose sidecar names another model than the one given is one note, and is drawn; a
+    run whose maps name two models says so once."""
+    ours, theirs = tmp_path / "ours.keras", tmp_path / "theirs.keras"
+    ours.write_bytes(b"our model")
+    theirs.write_bytes(b"their model")
+    for stem, model in (("a", ours), ("b", theirs)):
+        _save_map(
+            tmp_path / "in",
+            stem,
+            sample_map(),
+            {"model": str(model), "model_sha256": provenance.sha256(model)},
+        )
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE, model=ours)
+    mine, other = provenance.sha256(ours), provenance.sha256(theirs)
+    assert report.notes == [
+        f"{tmp_path / 'in' / 'b.png'}: made by another model than {ours} (its sidecar names "
+        f"{theirs}, SHA-256 {other[:12]}, not {mine[:12]}); drawn all the same",
+        f"the maps in {tmp_path / 'in'} come from 2 models, by the SHA-256 their sidecars name: "
+        f"{mine[:12]} (1), {other[:12]} (1)",
+    ]
+    assert relative_files(tmp_path / "out") == ["smp_cpa_a.jpeg", "smp_cpa_b.jpeg"]
+    assert report.failed == []

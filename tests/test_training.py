@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from complexstep.errors import FolderError, SettingError, TrainingStateError
-from complexstep.folders import training
+from complexstep.folders import loop, training
 from complexstep.io import images
 from complexstep.model import architecture
 
@@ -385,7 +385,7 @@ def test_crops_train_a_model_of_the_crop_size_and_validate_on_centres(reference,
     centres = np.stack(
         [
             images.read_image(path, size=None)[top : top + CROP, left : left + CROP]
-            for path in images.list_images(crop_folders[1])
+            for path in loop.find_micrographs(crop_folders[1], crop_folders[1], loop.FolderReport())
         ]
     )[..., None]
     errors = (result.model.predict(centres, verbose=0) - centres) ** 2
@@ -488,7 +488,7 @@ def test_models_folder_inside_a_file_cannot_be_created(tmp_path):
 _DATA_PARALLEL = """
 import csv, json, sys, tempfile
 from complexstep import errors
-from complexstep.folders import training
+from complexstep.folders import loop, training
 
 train_dir, test_dir = sys.argv[1:3]
 losses = {}
