@@ -110,10 +110,9 @@ def render_folder(
         ``failed``, one line each.
 
     Raises:
-        FolderError: if the input folder is missing, holds no file stage 3 reads, or none but
-            earlier outputs, the
-            micrograph folder (where needed) holds no image, or the output folder cannot be
-            created.
+        FolderError: if the input folder is missing, holds no file stage 3 reads or none but
+            earlier outputs, the micrograph folder (where needed) holds no image, or the output
+            folder cannot be created.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     report = FolderReport()
