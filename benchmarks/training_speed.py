@@ -33,12 +33,11 @@ RUNS = ("plain fit", "stage 1", "stage 1 deterministic")
 
 def folder_of(source: str | None, count: int, seed: int, into: Path) -> Path:
     """A folder of ``count`` micrographs: links to the first of ``source``, or synthetic ones."""
-    from complexstep.io import images
-    from complexstep.model import synthetic
+    from complexstep.folders import loop, synthetic
 
     into.mkdir(parents=True, exist_ok=True)
-    if source and images.list_images(source):
-        for path in images.list_images(source)[:count]:
+    if source and Path(source).is_dir():
+        for path in loop.find_micrographs(Path(source), into, loop.FolderReport())[:count]:
             (into / path.name).symlink_to(path.resolve())
     else:
         synthetic.fill_empty_folders({into: count}, seed=seed)
@@ -51,14 +50,17 @@ def measure(run: str, train_dir: Path, test_dir: Path, epochs: int, batch_size: 
     import keras
     import numpy as np
 
-    from complexstep.folders import training
+    from complexstep.folders import loop, training
     from complexstep.io import images
     from complexstep.model import architecture
 
+    def found(folder: Path) -> list[Path]:
+        return loop.find_micrographs(folder, folder, loop.FolderReport())
+
     if run == "plain fit":
-        read = [images.read_image(path) for path in images.list_images(train_dir)]
+        read = [images.read_image(path) for path in found(train_dir)]
         x = np.stack(read)[..., None]
-        validation = np.stack([images.read_image(path) for path in images.list_images(test_dir)])
+        validation = np.stack([images.read_image(path) for path in found(test_dir)])
         keras.utils.set_random_seed(defaults.SEED)
         model = architecture.build_autoencoder()
         model.compile(optimizer=keras.optimizers.Adam(defaults.LEARNING_RATE), loss="mse")

@@ -36,8 +36,9 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.evaluation.methods import AttributionMethods
+from complexstep.folders.loop import FolderReport, find_micrographs
 from complexstep.folders.regions import _micrograph_at, measure_folder
-from complexstep.io.images import find_images, read_image, write_array
+from complexstep.io.images import read_image, write_array
 from complexstep.io.maps import read_map
 from complexstep.regions import BOUNDARY, HEADLINE, bootstrap_mean, otsu_phases, with_boundary
 from complexstep.rendering.heatmaps import HeatmapStyle
@@ -87,7 +88,7 @@ def control_maps(micrographs: Path, folders: dict[str, Path]) -> None:
     methods = AttributionMethods("pretrained")
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    for path in find_images(micrographs):
+    for path in find_micrographs(micrographs, micrographs, FolderReport()):
         stem = path.relative_to(micrographs).with_suffix("")
         image = read_image(path)
         for kind, folder in folders.items():
@@ -116,7 +117,7 @@ def boundary_beyond_phases(micrographs: Path, folder: Path):
         micrographs the first is above the second, and of how many.
     """
     observed, expected = [], []
-    for path in find_images(micrographs):
+    for path in find_micrographs(micrographs, micrographs, FolderReport()):
         stem = path.relative_to(micrographs).with_suffix("")
         squares = read_map(folder / stem.with_name(stem.name + ".npy")) ** 2
         regions = with_boundary(

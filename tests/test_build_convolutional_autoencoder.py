@@ -71,10 +71,10 @@ def finished(folders, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Pa
 
 
 def test_run_writes_every_artefact(finished):
-    """A successful run exits 0 and leaves the model, weights, history, both plots and the
-    training state, saved with the crop it was asked for."""
+    """A run leaves the model, weights, history, both plots and the training state, saved with
+    the crop it was asked for, and exits 1, as every stage does, for the file it left out."""
     completed, models = finished
-    assert completed.returncode == 0, completed.stderr
+    assert completed.returncode == 1, completed.stderr
     assert {path.name for path in models.iterdir()} == ARTEFACTS
     assert json.loads((models / "training_settings.json").read_text())["crop"] == 32
 
@@ -109,12 +109,13 @@ def test_each_epoch_is_reported_on_one_line_with_its_losses(finished):
 
 
 def test_unreadable_file_is_reported_on_one_line(finished, folders):
-    """The corrupt training file is named on exactly one "skipped" line, and the run succeeds."""
+    """The corrupt training file is named on exactly one "skipped" line; the run trains on the
+    others and exits 1, so that a batch job sees a file was left out."""
     completed, _ = finished
     skipped = [line for line in completed.stderr.splitlines() if "skipped" in line]
     assert len(skipped) == 1, completed.stderr
     assert skipped[0].startswith(f"skipped: cannot read {folders[0] / CORRUPT_FILE}: ")
-    assert completed.returncode == 0
+    assert completed.returncode == 1
 
 
 def test_resume_with_nothing_saved_is_a_one_line_error(folders, tmp_path):
@@ -266,3 +267,68 @@ def test_help_explains_every_flag_with_its_default(capsys):
         # An entry ends where the next flag with a value begins; help texts mention flags too.
         entry = rf"{flag} [A-Z_]+ (?:(?! --[a-z-]+ [A-Z_]).)*\(default: {re.escape(default)}\)"
         assert re.search(entry, help_text), flag
+
+
+def test_reading_flags_reach_training_and_are_recorded(tmp_path):
+    """--intensity, --crop-bottom and --max-image-pixels are stage 2's reading flags; a 16-bit
+    TIFF trains with them, and the run records them for a resume."""
+    import tifffile
+
+    for folder in ("train", "test"):
+        (tmp_path / folder).mkdir()
+        for index in range(2):
+            counts = np.random.default_rng(index).integers(0, 4096, (48, 32)).astype(np.uint16)
+            tifffile.imwrite(tmp_path / folder / f"sem_{index}.tif", counts)
+    arguments = ["--train-dir", str(tmp_path / "train"), "--test-dir", str(tmp_path / "test")]
+    completed = _run_script(
+        *arguments,
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--crop",
+        "32",
+        "--intensity",
+        "dtype",
+        "--crop-bottom",
+        "16",
+        "--max-image-pixels",
+        "2000",
+    )
+    assert completed.returncode == 0, completed.stderr
+    settings = json.loads((tmp_path / "models" / "training_settings.json").read_text())
+    assert settings["reading"] == {"intensity": "dtype", "crop_bottom": 16, "max_pixels": 2000}
+    # The pixel size labels maps; training has no use for it.
+    assert "--pixel-size" not in _run_script("--help").stdout
+
+
+def test_an_empty_training_folder_points_to_the_synthetic_micrographs(tmp_path):
+    """A training folder without images is one line that says how to fill it."""
+    (tmp_path / "empty").mkdir()
+    completed = _run_script(
+        "--train-dir", str(tmp_path / "empty"), "--models-dir", str(tmp_path / "models")
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [
+        f"error: no images in {tmp_path / 'empty'} or its subfolders (looked for .png, .jpg, "
+        ".jpeg, .tif, .tiff, .bmp); put micrographs there, or run "
+        "codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
+    ]
+
+
+def test_starting_afresh_over_an_unfinished_run_names_the_flag_to_resume(folders, tmp_path):
+    """The library says a run is unfinished; the script says which flag continues it."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "training_settings.json").write_text(json.dumps({"epochs": 3}))
+    (models / "training_history.csv").write_text("epoch,loss,val_loss,seconds\n1,0.1,0.1,1\n")
+    completed = _run_script(
+        "--train-dir", str(folders[0]), "--test-dir", str(folders[1]), "--models-dir", str(models)
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [
+        f"error: {models} holds an unfinished run (1 of 3 epochs): pass --resume to continue "
+        f"it, or delete {models / 'training_settings.json'} to start afresh"
+    ]

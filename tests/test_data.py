@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
@@ -215,3 +216,18 @@ def test_no_paths_is_refused(tmp_path):
     """A loader without images is refused when it is made, not when Keras first asks for a batch."""
     with pytest.raises(SettingError, match="at least one image path"):
         data.MicrographBatches([], BATCH_SIZE)
+
+
+def test_a_12_bit_frame_in_a_16_bit_tiff_reaches_training_scaled_by_4095(tmp_path):
+    """Batches read micrographs as stage 2 does: a 12-bit SEM frame stored in 16 bits spans
+    [0, 1] by 4095 with the default intensity, by 65535 with 'dtype', and loses the rows a
+    --crop-bottom cuts."""
+    counts = np.random.default_rng(3).integers(0, 4096, (48, 32)).astype(np.uint16)
+    counts[0, 0] = 4095
+    path = tmp_path / "sem.tif"
+    tifffile.imwrite(path, counts)
+    for reading, scale in (({}, 4095.0), ({"intensity": "dtype"}, 65535.0)):
+        batch, _ = data.MicrographBatches([path], 1, crop=32, reading=reading)[0]
+        np.testing.assert_allclose(batch[0, :, :, 0], counts[8:40] / scale, atol=1e-6)
+    cropped, _ = data.MicrographBatches([path], 1, crop=32, reading={"crop_bottom": 16})[0]
+    np.testing.assert_allclose(cropped[0, :, :, 0], counts[:32] / 4095.0, atol=1e-6)

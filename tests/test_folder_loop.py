@@ -133,6 +133,36 @@ def test_links_to_folders_fifos_and_dangling_links_are_skipped_and_listed(tmp_pa
     )
 
 
+def test_find_micrographs_recurses_and_ignores_other_and_hidden_files(tmp_path):
+    """Images in subfolders are found, sorted; other suffixes and hidden files are not."""
+    (tmp_path / "grains" / "deep").mkdir(parents=True)
+    (tmp_path / ".cache").mkdir()
+    for name in ["b.png", "grains/a.TIF", "grains/deep/c.jpeg", ".hidden.png", ".cache/d.png"]:
+        path = tmp_path / name
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "grains" / "labels.csv").write_text("a,b")
+    assert loop.find_micrographs(tmp_path, tmp_path, loop.FolderReport()) == [
+        tmp_path / "b.png",
+        tmp_path / "grains" / "a.TIF",
+        tmp_path / "grains" / "deep" / "c.jpeg",
+    ]
+
+
+def test_find_micrographs_in_missing_folder_raises_folder_error(tmp_path):
+    """A folder that does not exist is reported by name."""
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(FolderError, match=r"folder not found: .*no_such_folder"):
+        loop.find_micrographs(missing, missing, loop.FolderReport())
+
+
+def test_find_micrographs_in_folder_without_images_raises_folder_error(tmp_path):
+    """A folder holding only non-image files is reported as having no images."""
+    (tmp_path / "readme.txt").write_text("nothing to see")
+    with pytest.raises(FolderError, match=r"no images in .* or its subfolders"):
+        loop.find_micrographs(tmp_path, tmp_path, loop.FolderReport())
+
+
 def test_a_failed_write_is_recorded_and_the_rest_go_on(tmp_path):
     """The report's write turns an OSError into one line and lists only what was written."""
     report = loop.FolderReport()

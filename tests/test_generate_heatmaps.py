@@ -209,7 +209,7 @@ def test_empty_folder_is_one_error_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: no images in {tmp_path} or its subfolders "
-        "(looked for .png, .jpg, .jpeg, .tif, .tiff, .bmp)"
+        "(looked for .png, .jpg, .jpeg, .tif, .tiff, .bmp, .npy)"
     ]
 
 

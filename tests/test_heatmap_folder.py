@@ -1,15 +1,28 @@
 """Tests of complexstep.heatmap_folder: which files a folder's maps become, and the report."""
 
-from collections import Counter
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from complexstep.commands.heatmaps import summary
 from complexstep.errors import FolderError
 from complexstep.folders import heatmaps as heatmap_folder
+from complexstep.folders.loop import FolderReport
+from complexstep.io import provenance
 from complexstep.rendering.heatmaps import HeatmapStyle
-from rendering_helpers import sample_wavelet_map, save_grey, save_wavelet_map, unit_map
+from rendering_helpers import (
+    TEST_DPI,
+    assert_close_colours,
+    block_centres,
+    expected_colours,
+    sample_map,
+    sample_wavelet_map,
+    save_grey,
+    save_wavelet_map,
+    unit_map,
+)
 
 STYLE = HeatmapStyle(dpi=100)
 
@@ -42,9 +55,11 @@ def test_render_folder_mirrors_subfolders_and_counts_every_view(tmp_path):
         "extra/panel_grain.png",
         "extra/smp_cpa_grain.jpeg",
     ]
-    assert report.written == {"heatmap": 2, "overlay": 2, "panel": 2}
-    assert (report.notes, report.problems) == ([], [])
-    assert report.summary() == f"wrote 2 heatmaps to {tmp_path / 'out'} (2 overlays, 2 panels)"
+    assert heatmap_folder.written_counts(report) == {"heatmap": 2, "overlay": 2, "panel": 2}
+    assert (report.notes, report.failed) == ([], [])
+    assert summary(report, tmp_path / "out", overlay=True, panel=True) == (
+        f"wrote 2 heatmaps to {tmp_path / 'out'} (2 overlays, 2 panels)"
+    )
 
 
 def test_render_folder_prints_nothing(tmp_path, capsys):
@@ -54,7 +69,7 @@ def test_render_folder_prints_nothing(tmp_path, capsys):
     (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
     report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
     assert len(report.notes) == 1
-    assert len(report.problems) == 1
+    assert len(report.failed) == 1
     assert capsys.readouterr() == ("", "")
 
 
@@ -83,9 +98,9 @@ def test_render_folder_records_unreadable_and_constant_maps_and_goes_on(tmp_path
     assert report.notes == [
         f"{tmp_path / 'in' / 'flat.png'}: the map is constant, so it is rendered in one colour"
     ]
-    assert len(report.problems) == 1
-    assert report.problems[0].startswith(f"cannot read {tmp_path / 'in' / 'broken.png'}: ")
-    assert report.written == {"heatmap": 2}
+    assert len(report.failed) == 1
+    assert report.failed[0].startswith(f"cannot read {tmp_path / 'in' / 'broken.png'}: ")
+    assert heatmap_folder.written_counts(report) == {"heatmap": 2}
 
 
 def test_render_folder_skips_a_second_input_of_the_same_stem(tmp_path):
@@ -94,7 +109,7 @@ def test_render_folder_skips_a_second_input_of_the_same_stem(tmp_path):
     save_grey(tmp_path / "in" / "grain.png", unit_map())
     report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", STYLE)
     assert relative_files(tmp_path / "out") == ["smp_cpa_grain.jpeg"]
-    assert report.problems == [
+    assert report.failed == [
         f"skipped {tmp_path / 'in' / 'grain.png'}: its heatmap would overwrite that of "
         f"{tmp_path / 'in' / 'grain.jpg'}"
     ]
@@ -126,7 +141,7 @@ def test_render_folder_picks_between_equal_micrograph_stems_by_subfolder(tmp_pat
         f"{micrographs / 'extra' / 'grain.jpg'}, {micrographs / 'extra' / 'grain.png'}",
         f"{inputs / 'other' / 'grain.png'}: no micrograph named grain in {micrographs}",
     ]
-    assert report.problems == []
+    assert report.failed == []
 
 
 def test_render_folder_records_a_file_it_cannot_write_and_goes_on(tmp_path):
@@ -138,10 +153,10 @@ def test_render_folder_records_a_file_it_cannot_write_and_goes_on(tmp_path):
     report = heatmap_folder.render_folder(
         tmp_path / "in", tmp_path / "out", STYLE, panel=True, micrographs=tmp_path / "micrographs"
     )
-    assert report.problems == [f"cannot write {blocked}: Is a directory"]
-    assert report.written == {"panel": 1}
+    assert report.failed == [f"cannot write {blocked}: Is a directory"]
+    assert heatmap_folder.written_counts(report) == {"panel": 1}
     assert relative_files(tmp_path / "out") == ["panel_grain.png"]
-    assert report.summary() == (
+    assert summary(report, tmp_path / "out", panel=True) == (
         f"wrote 0 heatmaps to {tmp_path / 'out'} (1 panel, 1 problem listed above)"
     )
 
@@ -173,7 +188,7 @@ def test_render_folder_needs_micrographs_only_for_overlays_and_panels(tmp_path):
     report = heatmap_folder.render_folder(
         tmp_path / "in", tmp_path / "out", STYLE, micrographs=missing
     )
-    assert report.written == {"heatmap": 1}
+    assert heatmap_folder.written_counts(report) == {"heatmap": 1}
     with pytest.raises(FolderError, match="folder not found"):
         heatmap_folder.render_folder(
             tmp_path / "in", tmp_path / "other", STYLE, overlay=True, micrographs=missing
@@ -189,29 +204,27 @@ def test_render_folder_that_cannot_create_its_output_folder_is_a_folder_error(tm
         heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out" / "maps", STYLE)
 
 
+def _report_of(outputs: list[str], failed: list[str] = ()) -> FolderReport:
+    return FolderReport(outputs=[Path("maps") / name for name in outputs], failed=list(failed))
+
+
 @pytest.mark.parametrize(
-    ("report", "line"),
+    ("report", "views", "line"),
     [
+        (_report_of(["smp_cpa_a.jpeg"]), {}, "wrote 1 heatmap to maps"),
         (
-            heatmap_folder.Report(Path("maps"), written=Counter(heatmap=1)),
-            "wrote 1 heatmap to maps",
-        ),
-        (
-            heatmap_folder.Report(
-                Path("maps"),
-                overlay=True,
-                panel=True,
-                written=Counter(heatmap=3, panel=1),
-                problems=["a", "b"],
+            _report_of(
+                ["smp_cpa_a.jpeg", "smp_cpa_b.jpeg", "smp_cpa_c.jpeg", "panel_a.png"], ["a", "b"]
             ),
+            {"overlay": True, "panel": True},
             "wrote 3 heatmaps to maps (0 overlays, 1 panel, 2 problems listed above)",
         ),
     ],
     ids=["heatmaps-only", "every-view-with-problems"],
 )
-def test_summary_counts_every_view_asked_for(report, line):
+def test_summary_counts_every_view_asked_for(report, views, line):
     """The summary counts heatmaps and each view asked for, even when none was written."""
-    assert report.summary() == line
+    assert summary(report, "maps", **views) == line
 
 
 def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
@@ -234,8 +247,120 @@ def test_render_folder_draws_wavelet_maps_as_three_pictures(tmp_path):
         "sub/shares_a.png",
         "sub/wavelet_a.png",
     ]
-    assert report.written["wavelet"] == 1 and heard == [(1, 2), (2, 2)]
-    assert len(report.problems) == 1 and "orphan.wavelet.npy" in report.problems[0]
-    assert report.summary().startswith(
+    assert heatmap_folder.written_counts(report)["wavelet"] == 1 and heard == [(1, 2), (2, 2)]
+    assert len(report.failed) == 1 and "orphan.wavelet.npy" in report.failed[0]
+    assert summary(report, tmp_path / "out").startswith(
         f"wrote 0 heatmaps to {tmp_path / 'out'} (1 wavelet map drawn as layout, scales and shares"
     )
+
+
+# Map kinds and provenance, from the sidecars stage 2 writes.
+
+KIND_STYLE = HeatmapStyle(dpi=TEST_DPI)
+
+
+def _save_map(folder: Path, stem: str, raw: np.ndarray, sidecar: dict | None) -> None:
+    """A pixel map as stage 2 writes it: its grey image, its raw values and its sidecar."""
+    save_grey(folder / f"{stem}.png", (raw - raw.min()) / (raw.max() - raw.min()))
+    np.save(folder / f"{stem}.npy", raw)
+    if sidecar is not None:
+        (folder / f"{stem}.json").write_text(json.dumps(sidecar))
+
+
+@pytest.mark.parametrize(
+    ("kind", "limits"),
+    [
+        (None, (0.15, 0.4)),
+        ("complex-step", (0.15, 0.4)),
+        ("gradient-input", (0.0, 1.0)),
+        ("integrated-complex-step", (0.0, 1.0)),
+    ],
+    ids=["no-sidecar", "complex-step", "gradient-input", "integrated-complex-step"],
+)
+def test_each_map_kind_is_coloured_with_its_own_limits(tmp_path, kind, limits):
+    """The paper's 0.15-0.4 colour the paper's map (and a map without sidecar); the maps
+    weighted by |x - b| are coloured over the full range, pixel for pixel."""
+    raw = sample_map()
+    _save_map(tmp_path / "in", "grain", raw, None if kind is None else {"kind": kind})
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE)
+    assert report.failed == []
+    assert_close_colours(
+        block_centres(tmp_path / "out" / "smp_cpa_grain.jpeg", raw.shape),
+        expected_colours(raw, KIND_STYLE.sigma, "bwr", *limits),
+    )
+
+
+def test_given_limits_colour_every_kind(tmp_path):
+    """Limits the user sets hold for every kind."""
+    raw = sample_map()
+    _save_map(tmp_path / "in", "grain", raw, {"kind": "gradient-input"})
+    style = HeatmapStyle(vmin=0.2, vmax=0.5, dpi=TEST_DPI)
+    heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", style)
+    assert_close_colours(
+        block_centres(tmp_path / "out" / "smp_cpa_grain.jpeg", raw.shape),
+        expected_colours(raw, style.sigma, "bwr", 0.2, 0.5),
+    )
+
+
+def test_folder_scale_gives_each_kind_its_own_range(tmp_path):
+    """With one range for the folder, maps of different kinds are never pooled: each kind is
+    scaled by its own maps' least and greatest raw values, and each range is noted."""
+    paper, product = sample_map(), sample_map() * 10.0
+    _save_map(tmp_path / "in", "a", paper, {"kind": "complex-step"})
+    _save_map(tmp_path / "in", "b", product, {"kind": "gradient-input"})
+    style = HeatmapStyle(dpi=TEST_DPI, scale="folder")
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", style)
+    for stem, raw, limits in (("a", paper, (0.15, 0.4)), ("b", product, (0.0, 1.0))):
+        assert_close_colours(
+            block_centres(tmp_path / "out" / f"smp_cpa_{stem}.jpeg", raw.shape),
+            expected_colours(raw, style.sigma, "bwr", *limits),
+        )
+    assert (
+        f"coloured 1 map of kind complex-step on one range of raw values, {paper.min():.6g} to "
+        f"{paper.max():.6g}" in report.notes
+    )
+    assert (
+        f"coloured 1 map of kind gradient-input on one range of raw values, "
+        f"{product.min():.6g} to {product.max():.6g}" in report.notes
+    )
+    assert (
+        f"the maps in {tmp_path / 'in'} are of 2 kinds: complex-step (1), gradient-input (1); "
+        "each is coloured as its kind is" in report.notes
+    )
+
+
+def test_a_map_of_an_unknown_kind_is_one_line_and_left_out(tmp_path):
+    """A sidecar naming a kind stage 3 does not know fails that map alone."""
+    _save_map(tmp_path / "in", "odd", sample_map(), {"kind": "saliency"})
+    _save_map(tmp_path / "in", "good", sample_map(), {"kind": "gradient-input"})
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE)
+    assert report.failed == [
+        f"skipped {tmp_path / 'in' / 'odd.png'}: its sidecar names the map kind 'saliency', not "
+        "one of complex-step, gradient-input, integrated-complex-step"
+    ]
+    assert relative_files(tmp_path / "out") == ["smp_cpa_good.jpeg"]
+
+
+def test_maps_of_another_model_are_noted_and_still_drawn(tmp_path):
+    """A map whose sidecar names another model than the one given is one note, and is drawn; a
+    run whose maps name two models says so once."""
+    ours, theirs = tmp_path / "ours.keras", tmp_path / "theirs.keras"
+    ours.write_bytes(b"our model")
+    theirs.write_bytes(b"their model")
+    for stem, model in (("a", ours), ("b", theirs)):
+        _save_map(
+            tmp_path / "in",
+            stem,
+            sample_map(),
+            {"model": str(model), "model_sha256": provenance.sha256(model)},
+        )
+    report = heatmap_folder.render_folder(tmp_path / "in", tmp_path / "out", KIND_STYLE, model=ours)
+    mine, other = provenance.sha256(ours), provenance.sha256(theirs)
+    assert report.notes == [
+        f"{tmp_path / 'in' / 'b.png'}: made by another model than {ours} (its sidecar names "
+        f"{theirs}, SHA-256 {other[:12]}, not {mine[:12]}); drawn all the same",
+        f"the maps in {tmp_path / 'in'} come from 2 models, by the SHA-256 their sidecars name: "
+        f"{mine[:12]} (1), {other[:12]} (1)",
+    ]
+    assert relative_files(tmp_path / "out") == ["smp_cpa_a.jpeg", "smp_cpa_b.jpeg"]
+    assert report.failed == []

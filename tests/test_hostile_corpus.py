@@ -9,7 +9,11 @@ and every run exits 1.
 
 import hashlib
 import os
+import shutil
 import struct
+import subprocess
+import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import tifffile
 from PIL import Image
 
 import scripts
+from complexstep import defaults
 
 LATIN = os.fsdecode(b"b_\xff\xfe_latin")
 MARKUP = "d_bad$\\foo$"
@@ -156,3 +161,105 @@ def test_the_evaluation_measures_the_good_micrographs_and_names_each_bad_file(
     _check(result, corpus, before)
     for stem in GOOD:
         assert (tmp_path / "evaluation" / f"panel_{stem}.png").is_file()
+
+
+def test_stage_1_trains_on_the_good_micrographs_and_names_each_bad_file(corpus, tmp_path):
+    """Stage 1 searches as the other stages do: each bad file of the corpus and each link or
+    special file gets its line, the good micrographs train a model, and the run exits 1. It
+    writes no file per micrograph, so two of one stem do not clash."""
+    before = _checksums(corpus)
+    result = scripts.run(
+        "build_convolutional_autoencoder.py",
+        "--train-dir",
+        str(corpus),
+        "--test-dir",
+        str(corpus),
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--workers",
+        "1",
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    for what, text in BAD_LINES.items():
+        if what != "clash":
+            assert any(line.startswith("skipped: ") and text in line for line in lines), what
+    for note in NOTES:
+        assert any(note in line for line in lines), (note, result.stderr)
+    assert "on 4 training images" in result.stdout
+    assert (tmp_path / "models" / defaults.MODEL_FILE).is_file()
+    assert _checksums(corpus) == before
+
+
+def _as_nobody() -> list[str]:
+    """The command prefix that runs a script as an unprivileged user, since root writes into a
+    read-only folder all the same; empty where the tests do not run as root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv, so no user for whom a folder is read-only")
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+NOBODY = 65534
+
+
+def test_stage_2_refuses_a_read_only_outputs_folder_before_any_work(saved_model):
+    """Run by a user who cannot write into --outputs (not root, whom permissions do not stop),
+    stage 2 fails with one line naming the folder, writes nothing and prints no traceback."""
+    prefix = _as_nobody()
+    # Under /tmp, not pytest's folder, which only its owner may enter.
+    folder = Path(tempfile.mkdtemp(prefix="read-only-outputs-"))
+    outputs = folder / "maps"
+    try:
+        folder.chmod(0o755)
+        inputs = folder / "micrographs"
+        inputs.mkdir()
+        Image.fromarray(np.full((32, 32), 128, np.uint8)).save(inputs / "a.png")
+        model = folder / "model.keras"
+        shutil.copyfile(saved_model, model)
+        home = folder / "home"
+        home.mkdir()
+        outputs.mkdir()
+        outputs.chmod(0o555)
+        if prefix:
+            for path in (home, outputs):
+                os.chown(path, NOBODY, NOBODY)
+            if not _reachable_by_nobody(prefix, [sys.executable, str(model)]):
+                pytest.skip(f"user {NOBODY} cannot run {sys.executable} or read {folder}")
+        result = subprocess.run(
+            [*prefix, sys.executable, "codes/obtain_attribution_contours.py"]
+            + ["--inputs", str(inputs), "--outputs", str(outputs), "--model", str(model)],
+            cwd=scripts.REPOSITORY,
+            env={**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: cannot write into the outputs folder {outputs}: permission denied"
+        )
+        assert list(outputs.iterdir()) == []
+    finally:
+        if outputs.is_dir():
+            outputs.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def _reachable_by_nobody(prefix: list[str], paths: list[str]) -> bool:
+    """Whether the unprivileged user can run this interpreter and read these files."""
+    check = "import sys, complexstep; [open(path, 'rb').close() for path in sys.argv[1:]]"
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", check, *paths[1:]],
+        cwd=scripts.REPOSITORY / "codes",
+        capture_output=True,
+        timeout=60,
+    )
+    return result.returncode == 0

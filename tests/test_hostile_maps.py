@@ -231,10 +231,11 @@ def test_a_map_too_large_for_the_dpi_is_one_problem_and_the_others_are_drawn(tmp
     report = heatmap_folder.render_folder(
         tmp_path / "in", tmp_path / "out", rendering.HeatmapStyle(dpi=400)
     )
-    assert report.written["heatmap"] == 1 and (tmp_path / "out" / "smp_cpa_good.jpeg").is_file()
-    assert len(report.problems) == 1
-    assert report.problems[0].startswith(f"cannot write {tmp_path / 'out' / 'smp_cpa_wide.jpeg'}")
-    assert "at most 327 dpi fit" in report.problems[0]
+    assert heatmap_folder.written_counts(report)["heatmap"] == 1
+    assert (tmp_path / "out" / "smp_cpa_good.jpeg").is_file()
+    assert len(report.failed) == 1
+    assert report.failed[0].startswith(f"cannot write {tmp_path / 'out' / 'smp_cpa_wide.jpeg'}")
+    assert "at most 327 dpi fit" in report.failed[0]
 
 
 @pytest.mark.parametrize("dpi", [1.0, 100000.0])

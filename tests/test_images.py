@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from complexstep.errors import ComplexStepError, FolderError
+from complexstep.errors import ComplexStepError
 from complexstep.io import images
 
 ONE_GREY_LEVEL = 1 / 255
@@ -104,35 +104,6 @@ def test_unreadable_file_raises_naming_its_path(tmp_path):
     with pytest.raises(images.UnreadableImageError, match="not_an_image.png") as raised:
         images.read_image(path)
     assert isinstance(raised.value, ComplexStepError)
-
-
-def test_find_images_recurses_and_ignores_other_and_hidden_files(tmp_path):
-    """Images in subfolders are found, sorted; other suffixes and hidden files are not."""
-    (tmp_path / "grains" / "deep").mkdir(parents=True)
-    (tmp_path / ".cache").mkdir()
-    for name in ["b.png", "grains/a.TIF", "grains/deep/c.jpeg", ".hidden.png", ".cache/d.png"]:
-        _save(tmp_path / name, _grey(0, size=8))
-    (tmp_path / "notes.txt").write_text("not an image")
-    (tmp_path / "grains" / "labels.csv").write_text("a,b")
-    assert images.find_images(tmp_path) == [
-        tmp_path / "b.png",
-        tmp_path / "grains" / "a.TIF",
-        tmp_path / "grains" / "deep" / "c.jpeg",
-    ]
-
-
-def test_find_images_in_missing_folder_raises_folder_error(tmp_path):
-    """A folder that does not exist is reported by name."""
-    missing = tmp_path / "no_such_folder"
-    with pytest.raises(FolderError, match=r"folder not found: .*no_such_folder"):
-        images.find_images(missing)
-
-
-def test_find_images_in_folder_without_images_raises_folder_error(tmp_path):
-    """A folder holding only non-image files is reported as having no images."""
-    (tmp_path / "readme.txt").write_text("nothing to see")
-    with pytest.raises(FolderError, match=r"no images in .* or its subfolders"):
-        images.find_images(tmp_path)
 
 
 def test_write_atomically_failure_leaves_destination_and_no_temporary(tmp_path):

@@ -117,7 +117,7 @@ def test_heatmap_has_a_scale_bar_as_long_as_the_pixel_size_makes_it(tmp_path):
     _map(maps, "b", values)
     style = HeatmapStyle(sigma=0.0, dpi=100.0)
     report = heatmap_folder.render_folder(maps, tmp_path / "out", style)
-    assert report.problems == []
+    assert report.failed == []
     picture = np.asarray(Image.open(tmp_path / "out" / "smp_cpa_a.jpeg").convert("L"))
     length, row = _longest_white_run(picture)
     assert abs(length - 2.0 / 0.05) <= 2
@@ -147,7 +147,7 @@ def test_folder_scale_gives_one_raw_value_one_colour(tmp_path, scale):
         _map(maps, stem, values)
     style = HeatmapStyle(sigma=0.0, cmap="viridis", vmin=0.0, vmax=1.0, dpi=100.0, scale=scale)
     report = heatmap_folder.render_folder(maps, tmp_path / "out", style)
-    assert report.problems == []
+    assert report.failed == []
     low = _colour_at(tmp_path / "out" / "smp_cpa_low.jpeg", 20, 20)
     high = _colour_at(tmp_path / "out" / "smp_cpa_high.jpeg", 20, 20)
     if scale == "folder":

@@ -9,6 +9,7 @@ from skimage import filters
 
 import scripts
 from complexstep.errors import FolderError, SettingError
+from complexstep.folders import synthetic as synthetic_folders
 from complexstep.model import synthetic
 
 REPOSITORY = scripts.REPOSITORY
@@ -137,7 +138,7 @@ def test_fill_writes_numbered_images_into_empty_and_missing_folders(tmp_path):
     empty.mkdir()
     (empty / ".gitkeep").write_text("")
     missing = tmp_path / "missing" / "nested"
-    written = synthetic.fill_empty_folders({empty: 3, missing: 2}, seed=0)
+    written = synthetic_folders.fill_empty_folders({empty: 3, missing: 2}, seed=0)
     assert written == {empty: 3, missing: 2}
     assert sorted(path.name for path in empty.iterdir()) == [
         ".gitkeep",
@@ -162,7 +163,7 @@ def test_fill_leaves_a_folder_holding_a_user_image_untouched(tmp_path):
     note = user_folder / "notes.txt"
     note.write_text("my sample")
     before = {path: path.read_bytes() for path in user_folder.rglob("*") if path.is_file()}
-    written = synthetic.fill_empty_folders({user_folder: 5}, seed=0)
+    written = synthetic_folders.fill_empty_folders({user_folder: 5}, seed=0)
     after = {path: path.read_bytes() for path in user_folder.rglob("*") if path.is_file()}
     assert written == {user_folder: 0}
     assert after == before
@@ -171,10 +172,10 @@ def test_fill_leaves_a_folder_holding_a_user_image_untouched(tmp_path):
 def test_fill_gives_each_folder_the_same_images_whichever_others_are_skipped(tmp_path):
     """A folder's images depend on the seed and its place in the counts, not on other folders."""
     alone, together = tmp_path / "alone", tmp_path / "together"
-    synthetic.fill_empty_folders({alone / "a": 2, alone / "b": 2}, seed=5)
+    synthetic_folders.fill_empty_folders({alone / "a": 2, alone / "b": 2}, seed=5)
     (together / "a").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(together / "a" / "user.png")
-    synthetic.fill_empty_folders({together / "a": 2, together / "b": 2}, seed=5)
+    synthetic_folders.fill_empty_folders({together / "a": 2, together / "b": 2}, seed=5)
     for name in ("synthetic_0000.png", "synthetic_0001.png"):
         np.testing.assert_array_equal(_pixels(alone / "b" / name), _pixels(together / "b" / name))
     assert not np.array_equal(
@@ -184,8 +185,8 @@ def test_fill_gives_each_folder_the_same_images_whichever_others_are_skipped(tmp
 
 def test_fill_images_depend_on_the_seed(tmp_path):
     """The same folder filled with another seed receives different images."""
-    synthetic.fill_empty_folders({tmp_path / "first": 1}, seed=1)
-    synthetic.fill_empty_folders({tmp_path / "second": 1}, seed=2)
+    synthetic_folders.fill_empty_folders({tmp_path / "first": 1}, seed=1)
+    synthetic_folders.fill_empty_folders({tmp_path / "second": 1}, seed=2)
     assert not np.array_equal(
         _pixels(tmp_path / "first" / "synthetic_0000.png"),
         _pixels(tmp_path / "second" / "synthetic_0000.png"),
@@ -200,7 +201,7 @@ def test_fill_reports_progress_for_each_filled_folder(tmp_path):
         calls.append((list(indices), label))
         return indices
 
-    synthetic.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": 1}, 0, progress=record)
+    synthetic_folders.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": 1}, 0, progress=record)
     assert [indices for indices, _ in calls] == [[0, 1], [0]]
     assert str(tmp_path / "a") in calls[0][1] and str(tmp_path / "b") in calls[1][1]
 
@@ -208,7 +209,7 @@ def test_fill_reports_progress_for_each_filled_folder(tmp_path):
 def test_fill_rejects_a_negative_count_before_writing_anything(tmp_path):
     """A negative count is a user error, and no folder is created or filled."""
     with pytest.raises(SettingError, match="0 or more"):
-        synthetic.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": -1}, seed=0)
+        synthetic_folders.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": -1}, seed=0)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -217,7 +218,7 @@ def test_fill_rejects_a_file_given_as_folder(tmp_path):
     existing = tmp_path / "data.txt"
     existing.write_text("keep me")
     with pytest.raises(FolderError, match="is a file"):
-        synthetic.fill_empty_folders({existing: 1}, seed=0)
+        synthetic_folders.fill_empty_folders({existing: 1}, seed=0)
     assert existing.read_text() == "keep me"
 
 
@@ -226,7 +227,7 @@ def test_fill_rejects_a_folder_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     with pytest.raises(FolderError, match="cannot create folder"):
-        synthetic.fill_empty_folders({blocker / "images": 1}, seed=0)
+        synthetic_folders.fill_empty_folders({blocker / "images": 1}, seed=0)
 
 
 def test_script_fills_empty_folders_and_reports_each(tmp_path):

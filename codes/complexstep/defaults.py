@@ -146,6 +146,20 @@ REGIONS_DIR = "regions"
 # The kinds of map stage 2 and the evaluation make, the paper's first; a run measures one kind.
 MAP_KINDS = ("complex-step", "gradient-input", "integrated-complex-step")
 MAP_KIND = MAP_KINDS[0]
+# Stage 3's colour limits for each map kind, on the map scaled to [0, 1]. The paper's 'bwr'
+# 0.15-0.4 suit its map, the norm of the Jacobian's columns, which is broad: most of a micrograph
+# lies between those values, and the window stretches that bulk over the colormap. The other two
+# are products with |x - b|, which is near zero wherever a pixel is close to its baseline (the
+# blurred micrograph: every flat grain interior), so their scaled values crowd near 0 with a few
+# pixels carrying most of the map; 0.15 would paint most of the map one blue and 0.4 merge the
+# pixels that carry it into one red, hiding their ranking, which is what the evaluation found these
+# maps best at. They are drawn over the full range, 0 to 1, so that colour stays proportional to
+# attribution and 'bwr' keeps its meaning: blue little, white half the strongest, red the most.
+KIND_COLOUR_LIMITS = {
+    "complex-step": (VMIN, VMAX),
+    "gradient-input": (0.0, 1.0),
+    "integrated-complex-step": (0.0, 1.0),
+}
 # Otsu's threshold splits a micrograph into two phases, multi-Otsu into more, after a Gaussian
 # smoothing of this sigma in pixels, so that noise does not speckle the phases.
 REGION_CLASSES = 2

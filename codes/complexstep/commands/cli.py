@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from complexstep import defaults
 from complexstep.errors import ComplexStepError
-from complexstep.io import images
+from complexstep.folders import loop
 
 EXIT_FAILURE = 1
 T = TypeVar("T")
@@ -193,7 +193,7 @@ def reading(arguments: argparse.Namespace) -> dict:
     return {
         "intensity": arguments.intensity,
         "crop_bottom": arguments.crop_bottom,
-        "pixel_size": arguments.pixel_size,
+        "pixel_size": getattr(arguments, "pixel_size", None),
         "max_pixels": arguments.max_image_pixels,
     }
 
@@ -270,7 +270,7 @@ def check_inputs_and_model(inputs: str, model: str) -> None:
         FolderError: if the folder is missing or holds no image.
         UsageError: if the model file is missing.
     """
-    images.find_images(inputs)
+    loop.find_micrographs(Path(inputs), Path(inputs), loop.FolderReport())
     if model != defaults.PRETRAINED and not Path(model).is_file():
         raise UsageError(
             f"no model at {model}: run codes/build_convolutional_autoencoder.py first (stage 1), "

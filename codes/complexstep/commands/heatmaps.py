@@ -3,8 +3,9 @@
 Every grey attribution image in ``--inputs`` and its subfolders (stage 2's ``<stem>.png``, read
 from the lossless ``<stem>.npy`` beside it where there is one) becomes ``smp_cpa_<stem>.jpeg`` in
 ``--outputs``, under the same subfolder: min-max scaled, smoothed with a Gaussian and coloured with
-the paper's 'bwr' colormap between 0.15 and 0.4. ``--overlay`` and ``--panel`` add the heatmap
-blended over its micrograph and a panel of all views for review. Every wavelet map
+the paper's 'bwr' colormap between 0.15 and 0.4 for the paper's map, and over the full range for
+the maps weighted by |x - b|, as each map's sidecar names its kind. ``--overlay`` and ``--panel``
+add the heatmap blended over its micrograph and a panel of all views for review. Every wavelet map
 (``<stem>.wavelet.npy``) becomes ``wavelet_<stem>.png`` (its coefficients in the dyadic layout),
 ``scales_<stem>.png`` (a map per level over the micrograph) and ``shares_<stem>.png`` (the shares
 of levels and orientations).
@@ -13,13 +14,15 @@ Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
 """
 
 import argparse
-import sys
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
+from complexstep.errors import FolderError
 from complexstep.folders import heatmaps as heatmap_folder
-from complexstep.io import images
+from complexstep.folders import loop
 from complexstep.rendering import heatmaps as rendering
 from complexstep.rendering import wavelets as wavelet_rendering
 
@@ -40,6 +43,14 @@ def parse_arguments(
             "defaults are the paper's."
         ),
     )
+    _add_folder_arguments(parser)
+    _add_colour_arguments(parser)
+    _add_view_arguments(parser)
+    return parser.parse_args(arguments)
+
+
+def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the folders read and written, and the model the maps should come from."""
     parser.add_argument(
         "--inputs",
         default=defaults.SINPS,
@@ -60,6 +71,31 @@ def parse_arguments(
         ),
     )
     parser.add_argument(
+        "--micrographs",
+        default=defaults.CONTOUR_INPUTS,
+        metavar="DIR",
+        help=(
+            "folder, searched with its subfolders, of the micrographs the maps were computed "
+            "from, matched by stem with any image suffix; used by --overlay and --panel, and by "
+            "wavelet maps' per-scale maps where it holds images"
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH",
+        help=(
+            "the model the maps should come from (stage 1's file, or "
+            f"'{defaults.PRETRAINED}'): a map whose <stem>.json names another model, by its "
+            "SHA-256, is listed on one line and still drawn; without it, maps of one run that "
+            "name several models or several kinds are listed all the same"
+        ),
+    )
+
+
+def _add_colour_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds how maps are smoothed, scaled and coloured."""
+    parser.add_argument(
         "--sigma",
         # A plain float, since 0 (no smoothing) is valid; HeatmapStyle rejects negative values.
         type=float,
@@ -72,26 +108,39 @@ def parse_arguments(
         metavar="NAME",
         help="matplotlib colormap; 'bwr' shows low attribution blue and high red",
     )
-    parser.add_argument(
-        "--vmin",
-        type=_colour_limit,
-        default=defaults.VMIN,
-        metavar="VALUE|auto",
-        help=(
-            "scaled value drawn with the colormap's first colour, or 'auto' for the smoothed "
-            f"map's percentile {rendering.AUTO_PERCENTILES[0]:g}"
-        ),
+    limits = "; ".join(
+        f"{kind} {low:g}-{high:g}" for kind, (low, high) in defaults.KIND_COLOUR_LIMITS.items()
     )
+    for name, end, percentile in (
+        ("--vmin", "first", rendering.AUTO_PERCENTILES[0]),
+        ("--vmax", "last", rendering.AUTO_PERCENTILES[1]),
+    ):
+        parser.add_argument(
+            name,
+            type=_colour_limit,
+            default=None,
+            metavar="VALUE|auto",
+            help=(
+                f"scaled value drawn with the colormap's {end} colour, for every map kind, or "
+                f"'auto' for the smoothed map's percentile {percentile:g}; by default each kind's "
+                f"(the kind its <stem>.json names, the paper's map without one): {limits}, "
+                "since the paper's limits suit its map and the maps weighted by |x - b| crowd "
+                "near 0"
+            ),
+        )
     parser.add_argument(
-        "--vmax",
-        type=_colour_limit,
-        default=defaults.VMAX,
-        metavar="VALUE|auto",
-        help=(
-            "scaled value drawn with the colormap's last colour, or 'auto' for the smoothed "
-            f"map's percentile {rendering.AUTO_PERCENTILES[1]:g}"
-        ),
+        "--scale",
+        choices=defaults.SCALES,
+        default=defaults.SCALE,
+        help="map: each map min-max scaled on its own, as in the paper; folder: every map of the "
+        "run scaled by one range, the least and greatest raw value (.npy) of all of them, so that "
+        "colours compare between micrographs (one range for each map kind, never pooled); "
+        "panels state which",
     )
+
+
+def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the pictures written beside the heatmaps, their resolution and their scale bars."""
     parser.add_argument(
         "--dpi",
         type=cli.number_between(*defaults.DPI_RANGE),
@@ -103,14 +152,6 @@ def parse_arguments(
             "make pictures of a few pixels, above it large maps pass the 65535 pixels a side "
             "matplotlib draws"
         ),
-    )
-    parser.add_argument(
-        "--scale",
-        choices=defaults.SCALES,
-        default=defaults.SCALE,
-        help="map: each map min-max scaled on its own, as in the paper; folder: every map of the "
-        "run scaled by one range, the least and greatest raw value (.npy) of all of them, so that "
-        "colours compare between micrographs; panels state which",
     )
     parser.add_argument(
         "--overlay",
@@ -128,16 +169,6 @@ def parse_arguments(
             f"also write {rendering.PANEL_PREFIX}<stem>.png: micrograph, grey attribution, heatmap "
             "and overlay side by side with a colour bar, at most "
             f"{rendering.PANEL_MAXIMUM_DPI:g} dpi"
-        ),
-    )
-    parser.add_argument(
-        "--micrographs",
-        default=defaults.CONTOUR_INPUTS,
-        metavar="DIR",
-        help=(
-            "folder, searched with its subfolders, of the micrographs the maps were computed "
-            "from, matched by stem with any image suffix; used by --overlay and --panel, and by "
-            "wavelet maps' per-scale maps where it holds images"
         ),
     )
     parser.add_argument(
@@ -160,7 +191,6 @@ def parse_arguments(
             "are labelled in pixels"
         ),
     )
-    return parser.parse_args(arguments)
 
 
 def _colour_limit(text: str) -> float | str:
@@ -185,13 +215,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         ComplexStepError: for a missing or empty input folder or an invalid setting.
     """
     arguments = parse_arguments(argv, prog)
-    if arguments.inputs == defaults.SINPS and not images.list_images(arguments.inputs):
-        # Run in order with their defaults, stage 2 writes where stage 3 does not look.
-        raise cli.UsageError(
-            f"no attribution maps in {defaults.SINPS}: stage 2 writes its maps to "
-            f"{defaults.CONTOUR_OUTPUTS}; copy the maps to render into {defaults.SINPS}/all, or "
-            f"pass --inputs {defaults.CONTOUR_OUTPUTS}"
-        )
     style = rendering.HeatmapStyle(
         sigma=arguments.sigma,
         cmap=arguments.cmap,
@@ -200,13 +223,21 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         dpi=arguments.dpi,
         scale=arguments.scale,
     )
+    for kind in defaults.MAP_KINDS:
+        # Each kind's limits, as the maps will be drawn, checked before any work.
+        dataclasses.replace(style, kind=kind)
     wavelet_style = wavelet_rendering.WaveletStyle(
         per_level=arguments.per_level,
         pixel_size=arguments.pixel_size,
         dpi=min(arguments.dpi, rendering.PANEL_MAXIMUM_DPI),
     )
-    on_progress = cli.Progress("heatmaps")
-
+    if arguments.inputs == defaults.SINPS and not _holds_maps(Path(arguments.inputs)):
+        # Run in order with their defaults, stage 2 writes where stage 3 does not look.
+        raise cli.UsageError(
+            f"no attribution maps in {defaults.SINPS}: stage 2 writes its maps to "
+            f"{defaults.CONTOUR_OUTPUTS}; copy the maps to render into {defaults.SINPS}/all, or "
+            f"pass --inputs {defaults.CONTOUR_OUTPUTS}"
+        )
     report = heatmap_folder.render_folder(
         arguments.inputs,
         arguments.outputs,
@@ -214,11 +245,60 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         overlay=arguments.overlay,
         panel=arguments.panel,
         micrographs=arguments.micrographs,
-        on_progress=on_progress,
+        on_progress=cli.Progress("heatmaps"),
         wavelet_style=wavelet_style,
         pixel_size=arguments.pixel_size,
+        model=_model_path(arguments.model),
     )
-    for line in report.notes + report.problems:
-        print(line, file=sys.stderr)
-    print(report.summary())
-    return cli.EXIT_FAILURE if report.problems else 0
+    cli.print_report(report)
+    print(summary(report, arguments.outputs, overlay=arguments.overlay, panel=arguments.panel))
+    return cli.EXIT_FAILURE if report.failed else 0
+
+
+def _holds_maps(folder: Path) -> bool:
+    """Whether a folder holds any file stage 3 reads."""
+    try:
+        loop.find_micrographs(folder, folder, loop.FolderReport(), heatmap_folder.MAP_SUFFIXES)
+    except FolderError:
+        return False
+    return True
+
+
+def _model_path(model: str | None) -> Path | None:
+    """The model file --model names, checked to exist."""
+    if model is None:
+        return None
+    if model == defaults.PRETRAINED:
+        from complexstep import api
+
+        return api.PRETRAINED_PATH
+    if not Path(model).is_file():
+        raise cli.UsageError(f"no model at {model} (--model)")
+    return Path(model)
+
+
+def summary(report, outputs: str, *, overlay: bool = False, panel: bool = False) -> str:
+    """The final line of a run: what was written where, and how many problems were listed.
+
+    Returns:
+        For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
+    """
+    written = heatmap_folder.written_counts(report)
+    line = f"wrote {_count(written['heatmap'], 'heatmap')} to {outputs}"
+    extras = []
+    if overlay:
+        extras.append(_count(written["overlay"], "overlay"))
+    if panel:
+        extras.append(_count(written["panel"], "panel"))
+    if written["wavelet"]:
+        extras.append(
+            f"{_count(written['wavelet'], 'wavelet map')} drawn as layout, scales and shares"
+        )
+    if report.failed:
+        extras.append(f"{_count(len(report.failed), 'problem')} listed above")
+    return f"{line} ({', '.join(extras)})" if extras else line
+
+
+def _count(number: int, noun: str) -> str:
+    """A number with its noun, plural where needed."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from complexstep.commands import cli
-from complexstep.model import synthetic
+from complexstep.folders import synthetic
 
 
 def parse_arguments(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from complexstep import defaults
 from complexstep.commands import cli
 
+SYNTHESIZE_SCRIPT = "codes/generate_synthetic_micrographs.py"
+
 
 def parse_arguments(
     arguments: Sequence[str] | None = None, prog: str | None = None
@@ -37,6 +39,16 @@ def parse_arguments(
             "named by KERAS_BACKEND (tensorflow, jax or torch), on its GPUs where it sees any."
         ),
     )
+    _add_folder_arguments(parser)
+    _add_optimisation_arguments(parser)
+    _add_machine_arguments(parser)
+    # The pixel size labels maps; training has no use for it.
+    cli.add_reading_arguments(parser, pixel_size=False)
+    return parser.parse_args(arguments)
+
+
+def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds where the micrographs are and where the model goes, and --resume."""
     parser.add_argument(
         "--train-dir",
         default=defaults.TRAIN_DIR,
@@ -47,6 +59,22 @@ def parse_arguments(
         default=defaults.TEST_DIR,
         help="folder of test micrographs, used for the validation loss after each epoch",
     )
+    parser.add_argument(
+        "--models-dir",
+        default=defaults.MODELS_DIR,
+        help="folder that receives the model, weights, loss history, plots and the training "
+        "state saved after every epoch (created if needed)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run saved in --models-dir from its last completed epoch, "
+        "with the same settings and images",
+    )
+
+
+def _add_optimisation_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds what the optimisation does: epochs, batches, learning rate, seed and crops."""
     parser.add_argument(
         "--epochs",
         type=cli.at_least(1),
@@ -66,12 +94,6 @@ def parse_arguments(
         help="learning rate of the Adam optimiser",
     )
     parser.add_argument(
-        "--models-dir",
-        default=defaults.MODELS_DIR,
-        help="folder that receives the model, weights, loss history, plots and the training "
-        "state saved after every epoch (created if needed)",
-    )
-    parser.add_argument(
         "--seed",
         type=cli.at_least(0),
         default=defaults.SEED,
@@ -88,12 +110,10 @@ def parse_arguments(
         f"{defaults.IMAGE_SIZE}x{defaults.IMAGE_SIZE} as the paper does; a multiple of 16, "
         "no larger than the smallest micrograph",
     )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the interrupted run saved in --models-dir from its last completed epoch, "
-        "with the same settings and images",
-    )
+
+
+def _add_machine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds how the machine computes: kernels, precision, devices and decoding threads."""
     parser.add_argument(
         "--deterministic",
         action="store_true",
@@ -120,7 +140,6 @@ def parse_arguments(
         default=defaults.WORKERS,
         help="threads decoding images ahead of the model; more help a fast GPU",
     )
-    return parser.parse_args(arguments)
 
 
 def _crop_size(text: str) -> int:
@@ -137,32 +156,49 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     cli.start_keras()
     from complexstep.folders import training
 
-    reporter = _Reporter()
-    result = training.train(
-        train_dir=arguments.train_dir,
-        test_dir=arguments.test_dir,
-        models_dir=arguments.models_dir,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        learning_rate=arguments.learning_rate,
-        seed=arguments.seed,
-        crop=arguments.crop,
-        resume=arguments.resume,
-        deterministic=arguments.deterministic,
-        precision=arguments.precision,
-        devices=None if arguments.devices is None else arguments.devices.split(","),
-        workers=arguments.workers,
-        on_progress=reporter,
-    )
-    for error in result.skipped:
-        print(f"skipped: {error}", file=sys.stderr)
+    reading = cli.reading(arguments)
+    reading.pop("pixel_size")
+    try:
+        result = training.train(
+            train_dir=arguments.train_dir,
+            test_dir=arguments.test_dir,
+            models_dir=arguments.models_dir,
+            epochs=arguments.epochs,
+            batch_size=arguments.batch_size,
+            learning_rate=arguments.learning_rate,
+            seed=arguments.seed,
+            crop=arguments.crop,
+            resume=arguments.resume,
+            deterministic=arguments.deterministic,
+            precision=arguments.precision,
+            devices=None if arguments.devices is None else arguments.devices.split(","),
+            workers=arguments.workers,
+            reading=reading,
+            on_progress=_Reporter(),
+        )
+    except training.NoMicrographsError as error:
+        raise cli.UsageError(
+            f"{error}; put micrographs there, or run {SYNTHESIZE_SCRIPT} to fill empty folders "
+            "with synthetic ones"
+        ) from None
+    except training.UnfinishedRunError as error:
+        raise cli.UsageError(
+            f"{error.folder} holds an unfinished run ({error.done} of {error.epochs} epochs): "
+            f"pass --resume to continue it, or delete {error.settings_path} to start afresh"
+        ) from None
+    except training.DeviceError as error:
+        raise cli.UsageError(f"{error} (--devices)") from None
+    for line in result.notes:
+        print(line, file=sys.stderr)
+    for line in result.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
     resumed = f", resumed after epoch {result.first_epoch}" if result.first_epoch else ""
     print(
         f"validation loss (MSE) {result.val_loss:.4g} after {arguments.epochs} epoch(s) on "
         f"{result.train_images} training images{resumed}; model, weights, history and plots "
         f"written to {arguments.models_dir}"
     )
-    return 0
+    return cli.EXIT_FAILURE if result.skipped else 0
 
 
 class _Reporter:

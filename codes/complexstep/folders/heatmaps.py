@@ -16,8 +16,10 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
+from complexstep.folders import loop
+from complexstep.folders.loop import FolderReport
 from complexstep.io import provenance
-from complexstep.io.images import find_images, list_images, read_image
+from complexstep.io.images import IMAGE_SUFFIXES, read_image
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import (
     HEATMAP_PREFIX,
@@ -32,47 +34,25 @@ from complexstep.rendering.heatmaps import (
     render_panel,
 )
 
+# What stage 3 reads: stage 2's grey images (with the lossless .npy beside each) and wavelet maps.
+MAP_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
 
-@dataclasses.dataclass
-class Report:
-    """What ``render_folder`` wrote and what it has to say.
+VIEW_PREFIXES = {"heatmap": HEATMAP_PREFIX, "overlay": OVERLAY_PREFIX, "panel": PANEL_PREFIX}
+"""The prefix of the files of each view ``written_counts`` counts."""
 
-    Attributes:
-        outputs: the folder the files were written into.
-        overlay: whether overlays were asked for.
-        panel: whether panels were asked for.
-        written: how many files of each kind ("heatmap", "overlay", "panel") were written.
-        notes: lines about maps rendered with a caveat (a constant map, a missing micrograph).
-        problems: lines about inputs or views that failed; any of them makes the run fail.
-    """
 
-    outputs: Path
-    overlay: bool = False
-    panel: bool = False
-    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    notes: list[str] = dataclasses.field(default_factory=list)
-    problems: list[str] = dataclasses.field(default_factory=list)
-
-    def summary(self) -> str:
-        """The final line of a run: what was written where, and how many problems were listed.
-
-        Returns:
-            For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
-        """
-        line = f"wrote {_count(self.written['heatmap'], 'heatmap')} to {self.outputs}"
-        extras = []
-        if self.overlay:
-            extras.append(_count(self.written["overlay"], "overlay"))
-        if self.panel:
-            extras.append(_count(self.written["panel"], "panel"))
-        if self.written["wavelet"]:
-            extras.append(
-                f"{_count(self.written['wavelet'], 'wavelet map')} drawn as layout, scales and "
-                "shares"
-            )
-        if self.problems:
-            extras.append(f"{_count(len(self.problems), 'problem')} listed above")
-        return f"{line} ({', '.join(extras)})" if extras else line
+def written_counts(report: FolderReport) -> collections.Counter:
+    """How many files of each view ("heatmap", "overlay", "panel") a run wrote, and how many
+    wavelet maps ("wavelet") it drew whole, as layout, scales and shares."""
+    counts = collections.Counter()
+    for path in report.outputs:
+        for view, prefix in VIEW_PREFIXES.items():
+            if path.name.startswith(prefix):
+                counts[view] += 1
+    wavelets = sum(path.name.endswith(wavelet_rendering.WAVELET_SUFFIX) for path in report.written)
+    if wavelets:
+        counts["wavelet"] = wavelets
+    return counts
 
 
 def render_folder(
@@ -85,23 +65,29 @@ def render_folder(
     on_progress: Callable[[int, int], None] | None = None,
     wavelet_style: wavelet_rendering.WaveletStyle | None = None,
     pixel_size: float | None = None,
-) -> Report:
+    model: str | os.PathLike | None = None,
+) -> FolderReport:
     """Renders every attribution image and wavelet map in a folder and its subfolders.
 
     An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
     ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
-    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, the files
-    an earlier run wrote there are not inputs. An input that cannot be read or a file that cannot
-    be written does not stop the run: it is recorded in the report's problems.
+    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, it is
+    not searched, and files this stage wrote are never inputs. An input that cannot be read or a
+    file that cannot be written does not stop the run: it is recorded in the report's ``failed``.
+    The folders are searched as every stage searches them (``loop.find_micrographs``): links to
+    folders, links to nothing and special files are skipped and noted.
 
     A wavelet map ``<inputs>/<sub>/<stem>.wavelet.npy`` becomes ``wavelet_<stem>.png`` (its
     layout), ``scales_<stem>.png`` (a map per level, over the micrograph where it is found) and
     ``shares_<stem>.png`` (the shares of levels and orientations) in ``<outputs>/<sub>``.
 
-    Heatmaps, overlays and panels get a scale bar where the map's sidecar (``<stem>.json``, which
-    stage 2 writes) gives its pixel size, or else ``pixel_size`` does. With ``style.scale``
-    "folder", every map is scaled by one range, the least and greatest raw value of all maps of
-    the run, so that one colour is one raw value in every heatmap.
+    Each map is coloured as suits its kind, which its sidecar (``<stem>.json``, which stage 2
+    writes) names: the style's limits left None are the kind's (``defaults.KIND_COLOUR_LIMITS``),
+    and a map without sidecar is the paper's. Heatmaps, overlays and panels get a scale bar where
+    the sidecar gives the pixel size, or else ``pixel_size`` does. With ``style.scale`` "folder",
+    the maps of each kind are scaled by one range, the least and greatest raw value of all maps of
+    that kind in the run, so that one colour is one raw value in every heatmap of a kind; kinds are
+    never pooled, as their values measure different things.
 
     Args:
         inputs: the folder of grey attribution images.
@@ -115,69 +101,162 @@ def render_folder(
         wavelet_style: how wavelet maps are drawn; None for the defaults.
         pixel_size: the side of a map pixel in µm, for maps whose sidecar gives none; None
             draws no scale bar on those.
+        model: the model the maps should come from; a map whose sidecar names another (by its
+            SHA-256) is noted, and still drawn. Without it, and in every case, maps of one run
+            whose sidecars name several models or several kinds are noted.
 
     Returns:
-        What was written, and notes and problems, one line each.
+        What was written (``outputs``; ``written``, the wavelet maps drawn whole), ``notes`` and
+        ``failed``, one line each.
 
     Raises:
-        FolderError: if the input folder holds no image other than earlier outputs and no wavelet
-            map, the micrograph folder (where needed) holds no image, or the output folder cannot
-            be created.
+        FolderError: if the input folder is missing, holds no file stage 3 reads or none but
+            earlier outputs, the micrograph folder (where needed) holds no image, or the output
+            folder cannot be created.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    wavelet_paths = wavelet_rendering.find_wavelet_maps(inputs)
-    found = list_images(inputs) if wavelet_paths else find_images(inputs)
-    image_paths = [path for path in found if not _is_output(path, outputs)]
+    report = FolderReport()
+    found = loop.find_micrographs(inputs, outputs, report, suffixes=MAP_SUFFIXES)
+    wavelet_paths = [
+        path
+        for path in found
+        if path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
+        and not wavelet_rendering.is_pixel_map(path)
+    ]
+    image_paths = [
+        path
+        for path in found
+        if path.suffix.lower() in IMAGE_SUFFIXES and not _is_output(path, outputs)
+    ]
     if not image_paths and not wavelet_paths:
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
-    # Per-scale maps are drawn over their micrographs where there are any, and alone otherwise.
-    wanted = overlay or panel or (wavelet_paths and list_images(micrographs))
-    index = _Micrographs.of(Path(micrographs)) if wanted else None
+    index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
     _make_folder(outputs)
 
-    report = Report(outputs, overlay=overlay, panel=panel)
     plan = _plan(image_paths, inputs, report)
-    value_range = _folder_range(plan, report) if style.scale == "folder" else None
+    kinds = _kinds(plan, report)
+    _note_provenance(plan, inputs, model, report)
+    value_ranges = _folder_ranges(plan, kinds, report) if style.scale == "folder" else {}
     total = len(plan) + len(wavelet_paths)
     for done, (image_path, subfolder) in enumerate(plan, start=1):
-        views = _Views(style, value_range, pixel_size)
-        _render_views(image_path, subfolder, views, index, report)
+        if image_path in kinds:
+            kind = kinds[image_path]
+            views = _Views(
+                dataclasses.replace(style, kind=kind), value_ranges.get(kind), pixel_size
+            )
+            _render_views(image_path, subfolder, views, index, report, overlay, panel, outputs)
         if on_progress is not None:
             on_progress(done, total)
     wavelet_style = wavelet_style or wavelet_rendering.WaveletStyle()
     for done, path in enumerate(wavelet_paths, start=len(plan) + 1):
-        _render_wavelet_views(path, path.parent.relative_to(inputs), wavelet_style, index, report)
+        subfolder = path.parent.relative_to(inputs)
+        _render_wavelet_views(path, subfolder, wavelet_style, index, report, outputs)
         if on_progress is not None:
             on_progress(done, total)
     return report
 
 
+def _micrographs_for(
+    folder: Path, outputs: Path, report: FolderReport, needed: bool, wavelet_paths: list[Path]
+) -> "_Micrographs | None":
+    """The micrographs the views need: for overlays and panels, which fail without them, and for
+    wavelet maps' per-scale maps, which are drawn over them where there are any and alone
+    otherwise."""
+    if needed:
+        return _Micrographs.of(folder, outputs, report)
+    if not wavelet_paths:
+        return None
+    try:
+        return _Micrographs.of(folder, outputs, report)
+    except FolderError:
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class _Views:
-    """How one run draws its maps: the style, the folder's range, the fallback pixel size."""
+    """How one map is drawn: the style for its kind, its kind's range, the fallback pixel size."""
 
     style: HeatmapStyle
     value_range: tuple[float, float] | None
     pixel_size: float | None
 
 
-def _folder_range(plan: list[tuple[Path, Path]], report: Report) -> tuple[float, float] | None:
-    """The least and greatest raw value of every readable map, noted; maps that cannot be read
-    are reported when they are rendered."""
-    readable = []
+def _kinds(plan: list[tuple[Path, Path]], report: FolderReport) -> dict[Path, str]:
+    """The kind of each map its sidecar names, the paper's map where there is none; a kind this
+    stage does not know is recorded as a failure and the map left out."""
+    kinds = {}
     for image_path, _ in plan:
+        kind = provenance.read_sidecar(image_path).get("kind", defaults.MAP_KIND)
+        if kind in defaults.MAP_KINDS:
+            kinds[image_path] = kind
+        else:
+            report.failed.append(
+                f"skipped {image_path}: its sidecar names the map kind {kind!r}, not one of "
+                f"{', '.join(defaults.MAP_KINDS)}"
+            )
+    return kinds
+
+
+def _note_provenance(
+    plan: list[tuple[Path, Path]],
+    inputs: Path,
+    model: str | os.PathLike | None,
+    report: FolderReport,
+) -> None:
+    """Notes maps made by another model than ``model``, and a run whose maps come from several
+    models or are of several kinds, one line each."""
+    expected = None if model is None else provenance.sha256(model)
+    models: collections.Counter = collections.Counter()
+    kinds: collections.Counter = collections.Counter()
+    for image_path, _ in plan:
+        sidecar = provenance.read_sidecar(image_path)
+        kinds[sidecar.get("kind", defaults.MAP_KIND)] += 1
+        digest = sidecar.get("model_sha256")
+        if not isinstance(digest, str):
+            continue
+        models[digest] += 1
+        if expected is not None and digest != expected:
+            report.notes.append(
+                f"{image_path}: made by another model than {model} (its sidecar names "
+                f"{sidecar.get('model')}, SHA-256 {digest[:12]}, not {expected[:12]}); drawn all "
+                "the same"
+            )
+    if len(models) > 1:
+        listed = ", ".join(f"{digest[:12]} ({count})" for digest, count in models.most_common())
+        report.notes.append(
+            f"the maps in {inputs} come from {len(models)} models, by the SHA-256 their sidecars "
+            f"name: {listed}"
+        )
+    if len(kinds) > 1:
+        listed = ", ".join(f"{kind} ({count})" for kind, count in sorted(kinds.items()))
+        report.notes.append(
+            f"the maps in {inputs} are of {len(kinds)} kinds: {listed}; each is coloured as its "
+            "kind is"
+        )
+
+
+def _folder_ranges(
+    plan: list[tuple[Path, Path]], kinds: dict[Path, str], report: FolderReport
+) -> dict[str, tuple[float, float]]:
+    """The least and greatest raw value of the readable maps of each kind, noted; maps that
+    cannot be read are reported when they are rendered."""
+    readable: dict[str, list[np.ndarray]] = {}
+    for image_path, _ in plan:
+        if image_path not in kinds:
+            continue
         try:
-            readable.append(load_attribution(image_path))
+            readable.setdefault(kinds[image_path], []).append(load_attribution(image_path))
         except UnreadableImageError:
             continue
-    if not readable:
-        return None
-    low, high = folder_range(readable)
-    report.notes.append(
-        f"coloured {_count(len(readable), 'map')} on one range of raw values, {low:.6g} to "
-        f"{high:.6g}"
-    )
-    return low, high
+    ranges = {}
+    for kind, maps in readable.items():
+        low, high = ranges[kind] = folder_range(maps)
+        which = f" of kind {kind}" if len(readable) > 1 else ""
+        report.notes.append(
+            f"coloured {_count(len(maps), 'map')}{which} on one range of raw values, {low:.6g} "
+            f"to {high:.6g}"
+        )
+    return ranges
 
 
 def _reading_of(map_path: Path) -> dict:
@@ -207,7 +286,7 @@ class _Micrographs:
 
     Attributes:
         folder: the folder searched.
-        by_stem: the micrograph paths of each stem, in ``find_images`` order.
+        by_stem: the micrograph paths of each stem, in the folder's order.
         what: what the images are, for notes: "micrograph", or "label image".
     """
 
@@ -216,18 +295,29 @@ class _Micrographs:
     what: str = "micrograph"
 
     @classmethod
-    def of(cls, folder: Path, what: str = "micrograph") -> "_Micrographs":
-        """Lists the micrographs, or other images named after them, of a folder.
+    def of(
+        cls,
+        folder: Path,
+        outputs: Path | None = None,
+        report: FolderReport | None = None,
+        what: str = "micrograph",
+    ) -> "_Micrographs":
+        """Lists the micrographs, or other images named after them, of a folder, without the
+        outputs folder (where given); links and special files skipped are noted in the report
+        (where given).
 
         Raises:
             FolderError: if the folder does not exist or holds no image.
         """
         by_stem: dict[str, list[Path]] = {}
-        for path in find_images(folder):
+        report = FolderReport() if report is None else report
+        for path in loop.find_micrographs(folder, outputs or folder, report):
             by_stem.setdefault(path.stem, []).append(path)
         return cls(folder, by_stem, what)
 
-    def read_for(self, image_path: Path, subfolder: Path, report: Report) -> np.ndarray | None:
+    def read_for(
+        self, image_path: Path, subfolder: Path, report: FolderReport
+    ) -> np.ndarray | None:
         """Reads the micrograph an attribution image was computed from, or records why not.
 
         Micrographs are found by ``path_for`` and read as the map's sidecar says stage 2 read
@@ -248,7 +338,7 @@ class _Micrographs:
         try:
             return read_image(path, size=None, **_reading_of(image_path))
         except (UnreadableImageError, SettingError) as error:
-            report.problems.append(str(error))
+            report.failed.append(str(error))
             return None
 
     def path_for(self, image_path: Path, subfolder: Path, report) -> Path | None:
@@ -288,7 +378,10 @@ def _render_views(
     subfolder: Path,
     views: _Views,
     micrographs: _Micrographs | None,
-    report: Report,
+    report: FolderReport,
+    overlay: bool,
+    panel: bool,
+    outputs: Path,
 ) -> None:
     """Writes the heatmap of one attribution image, and its overlay and panel where asked for.
 
@@ -297,15 +390,17 @@ def _render_views(
         subfolder: its folder relative to the input folder, mirrored under the output folder.
         views: how maps are smoothed, scaled and coloured, and the fallback pixel size.
         micrographs: the micrographs, or None where neither overlay nor panel is asked for.
-        report: the output folder and the views asked for, and where what was written and what
-            went wrong are recorded.
+        report: where what was written and what went wrong are recorded.
+        overlay: whether the overlay is asked for.
+        panel: whether the panel is asked for.
+        outputs: the output folder.
     """
     stem = image_path.stem
-    folder = report.outputs / subfolder
+    folder = outputs / subfolder
     try:
         attribution = load_attribution(image_path)
     except UnreadableImageError as error:
-        report.problems.append(str(error))
+        report.failed.append(str(error))
         return
     style = views.style
     pixel_size = _pixel_size(image_path, views.pixel_size)
@@ -318,21 +413,18 @@ def _render_views(
 
     _write(
         report,
-        "heatmap",
         folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
         lambda path: render_heatmap(path, values, style, pixel_size),
     )
-    if report.overlay and micrograph is not None:
+    if overlay and micrograph is not None:
         _write(
             report,
-            "overlay",
             folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
             lambda path: render_overlay(path, values, micrograph, style, pixel_size),
         )
-    if report.panel:
+    if panel:
         _write(
             report,
-            "panel",
             folder / f"{PANEL_PREFIX}{stem}.png",
             lambda path: render_panel(
                 path, stem, attribution, values, style, micrograph, pixel_size
@@ -345,9 +437,11 @@ def _render_wavelet_views(
     subfolder: Path,
     style: wavelet_rendering.WaveletStyle,
     micrographs: _Micrographs | None,
-    report: Report,
+    report: FolderReport,
+    outputs: Path,
 ) -> None:
-    """Writes the layout, per-scale maps and shares of one wavelet map, counted as one.
+    """Writes the layout, per-scale maps and shares of one wavelet map, recorded as written
+    where all three are.
 
     Args:
         path: the wavelet map, ``<stem>.wavelet.npy``.
@@ -355,13 +449,14 @@ def _render_wavelet_views(
         style: how wavelet maps are drawn.
         micrographs: the micrographs, or None where there are none to draw the scales over.
         report: where what was written and what went wrong are recorded.
+        outputs: the output folder.
     """
     stem = wavelet_rendering.stem_of(path)
-    folder = report.outputs / subfolder
+    folder = outputs / subfolder
     try:
         values, basis, summary = wavelet_rendering.load_wavelet_map(path)
     except UnreadableImageError as error:
-        report.problems.append(str(error))
+        report.failed.append(str(error))
         return
     micrograph = None
     if micrographs is not None:
@@ -382,27 +477,30 @@ def _render_wavelet_views(
             lambda target: wavelet_rendering.render_shares(target, stem, summary, style),
         ),
     ]
-    problems = len(report.problems)
+    failed = len(report.failed)
     for prefix, render in views:
+        target = folder / f"{prefix}{stem}.png"
         try:
-            render(folder / f"{prefix}{stem}.png")
+            render(target)
         except OSError as error:
-            report.problems.append(f"cannot write {folder / prefix}{stem}.png: {error}")
-    if len(report.problems) == problems:
-        report.written["wavelet"] += 1
+            report.failed.append(f"cannot write {target}: {error}")
+        else:
+            report.outputs.append(target)
+    if len(report.failed) == failed:
+        report.written.append(path)
 
 
-def _write(report: Report, kind: str, path: Path, render: Callable[[Path], Path]) -> None:
-    """Calls a renderer, counting the file it writes or recording why it could not."""
+def _write(report: FolderReport, path: Path, render: Callable[[Path], Path]) -> None:
+    """Calls a renderer, recording the file it writes or why it could not."""
     try:
         render(path)
     except OSError as error:
-        report.problems.append(f"cannot write {path}: {error.strerror or error}")
+        report.failed.append(f"cannot write {path}: {error.strerror or error}")
         return
     except ImageSizeError as error:
-        report.problems.append(f"cannot write {path}: {error}")
+        report.failed.append(f"cannot write {path}: {error}")
         return
-    report.written[kind] += 1
+    report.outputs.append(path)
 
 
 def _is_output(path: Path, outputs: Path) -> bool:
@@ -431,7 +529,7 @@ def _make_folder(folder: Path) -> None:
         ) from None
 
 
-def _plan(image_paths: list[Path], inputs: Path, report: Report) -> list[tuple[Path, Path]]:
+def _plan(image_paths: list[Path], inputs: Path, report: FolderReport) -> list[tuple[Path, Path]]:
     """Pairs each input with its folder relative to the input folder.
 
     Two inputs of the same stem in one folder (``a.png`` and ``a.jpg``) would write the same
@@ -446,7 +544,7 @@ def _plan(image_paths: list[Path], inputs: Path, report: Report) -> list[tuple[P
         subfolder = image_path.parent.relative_to(inputs)
         key = (subfolder, image_path.stem)
         if key in claimed:
-            report.problems.append(
+            report.failed.append(
                 f"skipped {image_path}: its heatmap would overwrite that of {claimed[key]}"
             )
             continue

@@ -104,8 +104,14 @@ class Item:
     size: tuple[int, int]
 
 
-def find_micrographs(inputs: Path, outputs: Path, report: FolderReport) -> list[Path]:
-    """The micrographs of a folder and its subfolders, without the outputs folder.
+def find_micrographs(
+    inputs: Path,
+    outputs: Path,
+    report: FolderReport,
+    suffixes: Sequence[str] = images.IMAGE_SUFFIXES,
+) -> list[Path]:
+    """The micrographs of a folder and its subfolders, without the outputs folder; with
+    ``suffixes``, the files of a folder ending in one of them (stage 3's maps), found the same way.
 
     Symbolic links to folders are not followed (they may loop, or lead out of the folder), and
     links to nothing and special files (FIFOs, sockets, devices), which no decoder can read and
@@ -134,7 +140,7 @@ def find_micrographs(inputs: Path, outputs: Path, report: FolderReport) -> list[
         folders[:] = kept
         for name in files:
             path = folder / name
-            if name.startswith(".") or path.suffix.lower() not in images.IMAGE_SUFFIXES:
+            if name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
             try:
                 mode = path.stat().st_mode
@@ -147,8 +153,7 @@ def find_micrographs(inputs: Path, outputs: Path, report: FolderReport) -> list[
             found.append(path)
     if not found:
         raise FolderError(
-            f"no images in {inputs} or its subfolders (looked for "
-            f"{', '.join(images.IMAGE_SUFFIXES)})"
+            f"no images in {inputs} or its subfolders (looked for {', '.join(suffixes)})"
         )
     return sorted(found)
 

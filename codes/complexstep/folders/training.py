@@ -9,7 +9,7 @@ user opens afterwards, every file atomically, after checking the models folder b
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
@@ -17,7 +17,9 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.errors import FolderError, SettingError, UnreadableImageError
-from complexstep.io import images
+from complexstep.folders import loop
+from complexstep.folders.loop import FolderReport
+from complexstep.io import images, micrographs
 from complexstep.model import data
 from complexstep.model.training import (
     HISTORY_FILE,
@@ -28,21 +30,26 @@ from complexstep.model.training import (
     SETTINGS_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
+    DeviceError,
     EpochEnd,
     Progress,
     SavedState,
+    UnfinishedRunError,
     distributed,
     new_model,
 )
 from complexstep.rendering.training import plot_loss_curves, plot_reconstructions
 
 __all__ = [
+    "DeviceError",
     "HISTORY_FILE",
     "MODEL_FILE",
     "SETTINGS_FILE",
     "STATE_FILE",
+    "NoMicrographsError",
     "Progress",
     "TrainingResult",
+    "UnfinishedRunError",
     "prepare_models_dir",
     "train",
     "usable_images",
@@ -62,7 +69,9 @@ class TrainingResult:
         reconstructions_path: the plot of test micrographs and their reconstructions.
         train_images: how many training images were used.
         test_images: how many test images were used for validation.
-        skipped: the errors of the files that were left out.
+        skipped: one line for each image that was left out, naming it and saying why.
+        notes: one line for each thing worth knowing that lost nothing: links and special files
+            not searched, what the reader noted about a file.
         first_epoch: the epoch this run started from: 0, or the epochs done before a resume.
         loss: the training mean squared error of the last epoch.
         val_loss: the test mean squared error after the last epoch.
@@ -76,10 +85,15 @@ class TrainingResult:
     reconstructions_path: Path
     train_images: int
     test_images: int
-    skipped: tuple[UnreadableImageError, ...]
+    skipped: tuple[str, ...]
+    notes: tuple[str, ...]
     first_epoch: int
     loss: float
     val_loss: float
+
+
+class NoMicrographsError(FolderError):
+    """A training or test folder that is missing, or holds no micrograph training can use."""
 
 
 def _ignore(progress: Progress) -> None:
@@ -101,6 +115,7 @@ def train(
     precision: str = defaults.PRECISION,
     devices: Sequence[str] | None = None,
     workers: int = defaults.WORKERS,
+    reading: Mapping | None = None,
     on_progress: Callable[[Progress], None] = _ignore,
 ) -> TrainingResult:
     """Trains the autoencoder on one folder, validates it on another and saves the results.
@@ -130,6 +145,9 @@ def train(
             several, ``batch_size`` must be a multiple of their number, and each epoch leaves out
             the few images past the last such multiple.
         workers: threads that decode images ahead of the model.
+        reading: how micrographs are read, as ``micrographs.read_micrograph`` takes it
+            (``intensity``, ``crop_bottom``, ``max_pixels``), the same as stage 2 reads them;
+            None for its defaults. Recorded with the run, so that a resume reads alike.
         on_progress: called with a ``Progress`` as images are checked and batches and epochs end.
 
     Returns:
@@ -138,22 +156,39 @@ def train(
     Raises:
         SettingError: for a crop that is not a positive multiple of 16, an unknown precision,
             devices the backend does not have, or a batch size they do not divide.
-        FolderError: if the models folder cannot be written, or a folder holds no usable image.
+        FolderError: if the models folder cannot be written; ``NoMicrographsError`` if a folder
+            is missing or holds no usable image.
         TrainingStateError: if ``resume`` finds nothing to resume or a run with other settings,
-            or if, without ``resume``, the folder holds an unfinished run that would be lost.
+            or if, without ``resume``, the folder holds an unfinished run that would be lost
+            (``UnfinishedRunError``).
     """
-    if crop is not None and (crop < 16 or crop % 16):
-        raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {crop}")
-    if precision not in defaults.PRECISIONS:
-        raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
+    _check_settings(crop, precision)
+    reading = dict(reading or {})
     models_dir = prepare_models_dir(models_dir)
     state = SavedState(models_dir)
     if resume:
         state.check_saved()
     else:
         state.check_not_unfinished()
-    train_paths, train_skipped = usable_images(train_dir, crop, "training images", on_progress)
-    test_paths, test_skipped = usable_images(test_dir, crop, "test images", on_progress)
+    report = FolderReport()
+    train_paths = usable_images(
+        train_dir,
+        crop,
+        "training images",
+        on_progress,
+        report=report,
+        leave_out=models_dir,
+        reading=reading,
+    )
+    test_paths = usable_images(
+        test_dir,
+        crop,
+        "test images",
+        on_progress,
+        report=report,
+        leave_out=models_dir,
+        reading=reading,
+    )
     settings = {
         "batch_size": batch_size,
         "learning_rate": learning_rate,
@@ -165,60 +200,129 @@ def train(
         "train_images": [path.relative_to(train_dir).as_posix() for path in train_paths],
         "test_images": [path.relative_to(test_dir).as_posix() for path in test_paths],
     }
-    scope, count = distributed(devices)
-    if batch_size % count or min(len(train_paths), len(test_paths)) < count:
-        raise SettingError(
-            f"batches of {batch_size} and folders of {len(train_paths)} and {len(test_paths)} "
-            f"images cannot be split evenly over {count} devices; choose a batch size that is a "
-            "multiple of the number of devices, or fewer devices"
-        )
-    train_batches = data.MicrographBatches(
-        train_paths, batch_size, crop=crop, seed=seed, multiple=count
+    if reading:
+        # Only where given, so that runs saved before the reader's options resume as they were.
+        settings["reading"] = reading
+    run = _Run(train_paths, test_paths, batch_size, crop, seed, workers, reading)
+    model, history, first_epoch = run.fit(
+        state,
+        settings,
+        devices,
+        resume,
+        deterministic,
+        precision,
+        learning_rate,
+        epochs,
+        on_progress,
     )
-    steps = train_batches.batches_per_epoch
+    return _write_results(models_dir, model, history, run, report, first_epoch)
 
-    keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
-    with scope:
-        if resume:
-            model, history = state.load(settings, steps, epochs)
-        else:
-            model, history = new_model(crop, precision, learning_rate), []
-            state.start(settings, epochs)
-        first_epoch = len(history)
-        validation = data.MicrographBatches(
-            test_paths, batch_size, crop=crop, workers=workers, multiple=count
+def _check_settings(crop: int | None, precision: str) -> None:
+    """Refuses a crop or a precision training cannot use, before anything is read."""
+    if crop is not None and (crop < 16 or crop % 16):
+        raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {crop}")
+    if precision not in defaults.PRECISIONS:
+        raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """The micrographs of one run and how they are served."""
+
+    train_paths: list[Path]
+    test_paths: list[Path]
+    batch_size: int
+    crop: int | None
+    seed: int
+    workers: int
+    reading: dict
+
+    def batches(self, paths: list[Path], count: int, **options) -> data.MicrographBatches:
+        """The batches of these micrographs, split evenly over ``count`` devices."""
+        return data.MicrographBatches(
+            paths,
+            options.pop("batch_size", self.batch_size),
+            crop=self.crop,
+            multiple=count,
+            reading=self.reading,
+            **options,
         )
-        epoch_end = EpochEnd(state, history, steps, epochs, on_progress)
-        # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
-        # prefetched can carry batches from one epoch into the next.
-        for epoch in range(first_epoch, epochs):
-            model.fit(
-                data.MicrographBatches(
-                    train_paths,
-                    batch_size,
-                    crop=crop,
-                    seed=seed,
-                    first_epoch=epoch,
-                    workers=workers,
-                    multiple=count,
-                ),
-                validation_data=validation,
-                epochs=epoch + 1,
-                initial_epoch=epoch,
-                callbacks=[epoch_end],
-                verbose=0,
-                # The batches are already shuffled; Keras would shuffle their order again.
-                shuffle=False,
-            )
 
+    def fit(
+        self,
+        state,
+        settings,
+        devices,
+        resume,
+        deterministic,
+        precision,
+        learning_rate,
+        epochs,
+        on_progress,
+    ) -> tuple[keras.Model, list[dict], int]:
+        """Builds or resumes the model and trains it up to ``epochs``, saving every epoch.
+
+        Returns:
+            The model, the history of every epoch, and the epoch this run started from.
+        """
+        scope, count = distributed(devices)
+        if self.batch_size % count or min(len(self.train_paths), len(self.test_paths)) < count:
+            raise SettingError(
+                f"batches of {self.batch_size} and folders of {len(self.train_paths)} and "
+                f"{len(self.test_paths)} images cannot be split evenly over {count} devices; "
+                "choose a batch size that is a multiple of the number of devices, or fewer devices"
+            )
+        steps = self.batches(self.train_paths, count, seed=self.seed).batches_per_epoch
+        keras.utils.set_random_seed(self.seed)
+        if deterministic and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+        with scope:
+            if resume:
+                model, history = state.load(settings, steps, epochs)
+            else:
+                model, history = new_model(self.crop, precision, learning_rate), []
+                state.start(settings, epochs)
+            first_epoch = len(history)
+            validation = self.batches(self.test_paths, count, workers=self.workers)
+            epoch_end = EpochEnd(state, history, steps, epochs, on_progress)
+            # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
+            # prefetched can carry batches from one epoch into the next.
+            for epoch in range(first_epoch, epochs):
+                model.fit(
+                    self.batches(
+                        self.train_paths,
+                        count,
+                        seed=self.seed,
+                        first_epoch=epoch,
+                        workers=self.workers,
+                    ),
+                    validation_data=validation,
+                    epochs=epoch + 1,
+                    initial_epoch=epoch,
+                    callbacks=[epoch_end],
+                    verbose=0,
+                    # The batches are already shuffled; Keras would shuffle their order again.
+                    shuffle=False,
+                )
+        return model, history, first_epoch
+
+
+def _write_results(
+    models_dir: Path,
+    model: keras.Model,
+    history: list[dict],
+    run: _Run,
+    report: FolderReport,
+    first_epoch: int,
+) -> TrainingResult:
+    """Writes the model, its weights and its figures, and says what the run did."""
     examples = np.stack(
         [
-            data.MicrographBatches(test_paths, 1, crop=crop).read(number, 0)
-            for number in range(min(RECONSTRUCTION_EXAMPLES, len(test_paths)))
+            run.batches(run.test_paths, 1, batch_size=1).read(number, 0)
+            for number in range(min(RECONSTRUCTION_EXAMPLES, len(run.test_paths)))
         ]
     )
     # A direct call suits these few images; predict would first compile a function for them.
@@ -233,11 +337,12 @@ def train(
             models_dir / RECONSTRUCTIONS_FILE,
             examples,
             reconstructions,
-            [path.name for path in test_paths[:RECONSTRUCTION_EXAMPLES]],
+            [path.name for path in run.test_paths[:RECONSTRUCTION_EXAMPLES]],
         ),
-        train_images=len(train_paths),
-        test_images=len(test_paths),
-        skipped=tuple(train_skipped + test_skipped),
+        train_images=len(run.train_paths),
+        test_images=len(run.test_paths),
+        skipped=tuple(report.failed),
+        notes=tuple(report.notes),
         first_epoch=first_epoch,
         loss=float(history[-1]["loss"]),
         val_loss=float(history[-1]["val_loss"]),
@@ -275,41 +380,52 @@ def usable_images(
     crop: int | None,
     label: str,
     on_progress: Callable[[Progress], None] = _ignore,
-) -> tuple[list[Path], list[UnreadableImageError]]:
+    *,
+    report: FolderReport | None = None,
+    leave_out: str | os.PathLike | None = None,
+    reading: Mapping | None = None,
+) -> list[Path]:
     """Finds the images of a folder and decodes each once, keeping those training can use.
 
     Args:
-        folder: folder searched recursively, as ``images.list_images`` does.
+        folder: folder searched recursively, as ``loop.find_micrographs`` does.
         crop: the side of the training crops; images smaller than it are left out. None for none.
         label: what the images are, for the progress reports.
         on_progress: called with a "check" ``Progress`` after each image.
+        report: where the images left out (its ``failed``) and the links, special files and
+            reader's notes (its ``notes``) are recorded, one line each; None forgets them.
+        leave_out: a folder inside ``folder`` not to search (the models folder).
+        reading: ``micrographs.read_micrograph``'s options.
 
     Returns:
-        The usable paths, in ``list_images`` order, and the errors of the others.
+        The usable paths, in the folder's order.
 
     Raises:
-        FolderError: if the folder is missing or holds no image, or none of its images is usable.
+        NoMicrographsError: if the folder is missing or holds no image, or none of its images is
+            usable.
     """
-    paths = images.list_images(folder)
-    if not paths:
-        raise FolderError(
-            f"no images in {folder} or its subfolders; put micrographs there, or run "
-            "codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
-        )
-    usable, skipped = [], []
+    folder = Path(folder)
+    report = FolderReport() if report is None else report
+    try:
+        paths = loop.find_micrographs(folder, Path(leave_out or folder), report)
+    except FolderError as error:
+        raise NoMicrographsError(str(error)) from None
+    usable = []
     for number, path in enumerate(paths, start=1):
         try:
-            height, width = images.read_image(path, size=None).shape
+            micrograph = micrographs.read_micrograph(path, **(reading or {}))
+            height, width = micrograph.pixels.shape
             if crop is not None and min(height, width) < crop:
                 raise UnreadableImageError(
                     f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} "
                     "crops"
                 )
-        except UnreadableImageError as error:
-            skipped.append(error)
+        except (UnreadableImageError, SettingError) as error:
+            report.failed.append(str(error))
         else:
+            report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
             usable.append(path)
         on_progress(Progress("check", number, len(paths), label=label))
     if not usable:
-        raise FolderError(f"none of the {len(paths)} images in {folder} could be used")
-    return usable, skipped
+        raise NoMicrographsError(f"none of the {len(paths)} images in {folder} could be used")
+    return usable

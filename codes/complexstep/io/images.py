@@ -1,8 +1,9 @@
-"""Finding, reading and atomically writing images.
+"""Reading and atomically writing images.
 
-Every stage reads micrographs the same way: any file in a folder or its subfolders with a known
-image suffix, read by ``micrographs.read_micrograph`` as grey values in [0, 1], then resized to
-256x256 or kept at its own size. Every output is written to a temporary file beside its
+Every stage reads micrographs the same way: any file with a known image suffix (``IMAGE_SUFFIXES``;
+``folders.loop.find_micrographs`` finds them in a folder and its subfolders), read by
+``micrographs.read_micrograph`` as grey values in [0, 1], then resized to 256x256 or kept at its
+own size. Every output is written to a temporary file beside its
 destination and renamed into place, so that an interrupted run never
 leaves a half-written file where a user or the next stage would read it.
 """
@@ -16,49 +17,13 @@ import numpy as np
 from PIL import Image
 
 from complexstep import defaults
-from complexstep.errors import FolderError, UnreadableImageError  # noqa: F401 (re-exported)
+from complexstep.errors import UnreadableImageError  # noqa: F401 (re-exported)
 from complexstep.io.micrographs import read_micrograph, resize
 
 IMAGE_SIZE = defaults.IMAGE_SIZE
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Lists the image files in a folder and its subfolders, in a stable order.
-
-    Returns:
-        The paths with a known image suffix (case-insensitive), sorted, hidden files and folders
-        left out; an empty list where the folder holds none or does not exist.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
-
-
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    """Lists the image files in a folder and its subfolders, as ``list_images`` does.
-
-    Raises:
-        FolderError: if the folder does not exist or holds no image.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FolderError(f"folder not found: {folder}")
-    paths = list_images(folder)
-    if not paths:
-        raise FolderError(
-            f"no images in {folder} or its subfolders (looked for {', '.join(IMAGE_SUFFIXES)})"
-        )
-    return paths
 
 
 def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE, **reading) -> np.ndarray:

@@ -20,7 +20,7 @@ depend on timing.
 import concurrent.futures
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -51,6 +51,8 @@ class MicrographBatches(keras.utils.PyDataset):
         epochs: how many epochs the stream holds, from ``first_epoch``.
         first_epoch: the epoch the stream starts at, for a resumed run.
         workers: threads decoding the images of a batch at once.
+        reading: how the micrographs are read, as ``micrographs.read_micrograph`` takes it
+            (``intensity``, ``crop_bottom``, ``max_pixels``); None for its defaults.
 
     Raises:
         SettingError: for no paths, a batch size that is not a multiple of ``multiple``, or fewer
@@ -69,6 +71,7 @@ class MicrographBatches(keras.utils.PyDataset):
         first_epoch: int = 0,
         workers: int = defaults.WORKERS,
         multiple: int = 1,
+        reading: Mapping | None = None,
     ):
         super().__init__()
         if not paths:
@@ -80,6 +83,7 @@ class MicrographBatches(keras.utils.PyDataset):
         self.seed = seed
         self.epochs = epochs
         self.first_epoch = first_epoch
+        self.reading = dict(reading or {})
         if batch_size % multiple:
             raise SettingError(
                 f"batches of {batch_size} images cannot be split evenly over {multiple} devices; "
@@ -121,8 +125,8 @@ class MicrographBatches(keras.utils.PyDataset):
     def read(self, number: int, epoch: int) -> np.ndarray:
         """Image ``number`` as served in ``epoch``: resized, or cropped at its own resolution."""
         if self.crop is None:
-            return images.read_image(self.paths[number], size=self.size)
-        image = images.read_image(self.paths[number], size=None)
+            return images.read_image(self.paths[number], size=self.size, **self.reading)
+        image = images.read_image(self.paths[number], size=None, **self.reading)
         height, width = image.shape
         if self.seed is None:
             top, left = (height - self.crop) // 2, (width - self.crop) // 2

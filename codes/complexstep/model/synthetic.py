@@ -7,18 +7,17 @@ colonies along the boundaries with lamellae oriented differently in each grain, 
 inclusions, a few polishing scratches, uneven illumination, optical blur and sensor noise. The
 grey-level range, dark-phase fraction and boundary density were tuned to those of the real images,
 so that the autoencoder meets the same kind of contrast it is meant for.
+
+``folders.synthetic.fill_empty_folders`` writes them into the folders that hold no micrograph.
 """
 
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 from skimage import filters
 
-from complexstep.errors import FolderError, SettingError
-from complexstep.io.images import IMAGE_SIZE, list_images, write_atomically
+from complexstep.io.images import IMAGE_SIZE
 
 SYNTHETIC_NAME = "synthetic_{index:04d}.png"
 
@@ -66,72 +65,6 @@ def generate_micrograph(rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.
     image = filters.gaussian(image, sigma=rng.uniform(0.6, 1.0), preserve_range=True)
     image += rng.normal(0.0, rng.uniform(1.5, 4.0), image.shape)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
-
-
-def fill_empty_folders(
-    counts: Mapping[str | os.PathLike, int],
-    seed: int,
-    progress: Progress | None = None,
-) -> dict[Path, int]:
-    """Writes synthetic micrographs into each folder that holds no image yet.
-
-    A folder that already holds an image, anywhere below it, is left completely alone, so a user's
-    data are never overwritten or mixed with synthetic ones. Image ``index`` of the folder at
-    ``position`` in ``counts`` is drawn from a generator seeded by ``(seed, position, index)``, so
-    it is the same whichever other folders were skipped and however many images were asked for.
-    Every folder is checked and created before any image is written.
-
-    Args:
-        counts: How many images to write into each folder, in a fixed order.
-        seed: The non-negative seed every image is derived from.
-        progress: Called as ``progress(indices, label)`` and iterated for each folder that is
-            filled, for example ``complexstep.cli.progress``; None writes silently.
-
-    Returns:
-        How many images were written into each folder, 0 for the folders left alone.
-
-    Raises:
-        SettingError: if a count or the seed is negative.
-        FolderError: if a folder cannot be created or written.
-    """
-    if seed < 0:
-        raise SettingError(f"the seed must be 0 or more, not {seed}")
-    to_fill = {}
-    for position, (folder, count) in enumerate(counts.items()):
-        folder = Path(folder)
-        if count < 0:
-            raise SettingError(f"the number of images for {folder} must be 0 or more, not {count}")
-        if folder.exists() and not folder.is_dir():
-            raise FolderError(f"{folder} is a file, not a folder")
-        if not list_images(folder):
-            to_fill[folder] = (position, count)
-    for folder in to_fill:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise FolderError(f"cannot create folder {folder}: {error.strerror or error}") from None
-    written = dict.fromkeys(map(Path, counts), 0)
-    for folder, (position, count) in to_fill.items():
-        indices = list(range(count))
-        for index in progress(indices, f"synthetic {folder}") if progress else indices:
-            pixels = generate_micrograph(np.random.default_rng([seed, position, index]))
-            _write_png(folder / SYNTHETIC_NAME.format(index=index), pixels)
-        written[folder] = count
-    return written
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    """Writes 8-bit grey pixels to a PNG file as they are, atomically.
-
-    Raises:
-        FolderError: if the file cannot be written.
-    """
-    try:
-        write_atomically(
-            path, lambda temporary: Image.fromarray(pixels).save(temporary, "PNG", compress_level=1)
-        )
-    except OSError as error:
-        raise FolderError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:

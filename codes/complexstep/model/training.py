@@ -48,6 +48,33 @@ SETTINGS_FILE = "training_settings.json"
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "seconds")
 
 
+class DeviceError(SettingError):
+    """Devices to train on that the backend does not have, or cannot train on together."""
+
+
+class UnfinishedRunError(TrainingStateError):
+    """A models folder holding an unfinished run, whose epochs starting afresh would lose.
+
+    Attributes:
+        folder: the models folder.
+        done: the epochs the run completed.
+        epochs: the epochs it was started for.
+        settings_path: the settings file whose removal lets a new run start there.
+    """
+
+    def __init__(self, folder: Path, done: int, epochs: int, settings_path: Path):
+        super().__init__(
+            f"{folder} holds an unfinished run ({done} of {epochs} epochs): resume it to "
+            f"continue, or delete {settings_path} to start afresh"
+        )
+        self.folder, self.done, self.epochs, self.settings_path = (
+            folder,
+            done,
+            epochs,
+            settings_path,
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Progress:
     """What training reports as it goes, through the ``on_progress`` callback.
@@ -99,13 +126,13 @@ def distributed(
     devices that is.
 
     Raises:
-        SettingError: for a device the backend does not have, or several on PyTorch.
+        DeviceError: for a device the backend does not have, or several on PyTorch.
     """
     available = available_devices()
     chosen = list(available if devices is None else devices)
     unknown = [device for device in chosen if device not in available]
     if unknown:
-        raise SettingError(
+        raise DeviceError(
             f"no device {', '.join(unknown)} on the {keras.backend.backend()} backend; it has "
             f"{', '.join(available)}"
         )
@@ -119,9 +146,9 @@ def distributed(
 
         strategy = tf.distribute.MirroredStrategy([f"/{device}" for device in chosen])
         return strategy.scope(), len(chosen)
-    raise SettingError(
+    raise DeviceError(
         f"training on several devices needs the JAX or TensorFlow backend, not {backend}; "
-        "name one device with --devices"
+        "train on one device"
     )
 
 
@@ -148,10 +175,7 @@ class SavedState:
         done = len(self._read_history())
         # A run stopped before its first epoch ended has nothing to lose.
         if 0 < done < saved.get("epochs", 0):
-            raise TrainingStateError(
-                f"{self.folder} holds an unfinished run ({done} of {saved['epochs']} epochs): "
-                f"pass --resume to continue it, or delete {self.settings_path} to start afresh"
-            )
+            raise UnfinishedRunError(self.folder, done, saved["epochs"], self.settings_path)
 
     def check_saved(self) -> None:
         """Refuses to resume where no run was saved, before any image is checked.

@@ -110,12 +110,16 @@ class HeatmapStyle:
     Attributes:
         sigma: standard deviation, in map pixels, of the Gaussian smoothing; 0 leaves the map as is.
         cmap: name of a matplotlib colormap.
-        vmin: value coloured with the colormap's first colour, or ``AUTO``.
-        vmax: value coloured with the colormap's last colour, or ``AUTO``.
+        vmin: value coloured with the colormap's first colour, or ``AUTO``; None for the map
+            kind's (``defaults.KIND_COLOUR_LIMITS``: the paper's 0.15 for its map).
+        vmax: value coloured with the colormap's last colour, or ``AUTO``; None for the map
+            kind's (the paper's 0.4 for its map).
         dpi: resolution of heatmaps and overlays, in dots per inch, within
             ``defaults.DPI_RANGE``.
         scale: how the maps were scaled to [0, 1], one of ``defaults.SCALES``, which panels state:
             "map", each by its own min-max, or "folder", every map of a run by one range.
+        kind: the kind of map drawn, one of ``defaults.MAP_KINDS``, which chooses the limits
+            left None.
 
     Raises:
         SettingError: on construction, if a setting is out of range or names no colormap.
@@ -123,10 +127,17 @@ class HeatmapStyle:
 
     sigma: float = defaults.SIGMA
     cmap: str = defaults.CMAP
-    vmin: float | str = defaults.VMIN
-    vmax: float | str = defaults.VMAX
+    vmin: float | str | None = None
+    vmax: float | str | None = None
     dpi: float = defaults.DPI
     scale: str = defaults.SCALE
+    kind: str = defaults.MAP_KIND
+
+    @property
+    def limits(self) -> tuple[float | str, float | str]:
+        """The colour limits, numbers or ``AUTO``, with those left None the kind's."""
+        low, high = defaults.KIND_COLOUR_LIMITS[self.kind]
+        return (low if self.vmin is None else self.vmin, high if self.vmax is None else self.vmax)
 
     def __post_init__(self) -> None:
         """Checks every setting, so that a style that exists can always be rendered."""
@@ -142,12 +153,16 @@ class HeatmapStyle:
             close = [names[match] for match in difflib.get_close_matches(self.cmap.lower(), names)]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise SettingError(f"unknown colormap {self.cmap!r}{hint}")
-        for name in ("vmin", "vmax"):
-            limit = getattr(self, name)
+        if self.kind not in defaults.MAP_KINDS:
+            raise SettingError(
+                f"unknown map kind {self.kind!r}: choose one of {', '.join(defaults.MAP_KINDS)}"
+            )
+        for name, limit in zip(("vmin", "vmax"), self.limits, strict=True):
             if limit != AUTO and not (isinstance(limit, float | int) and math.isfinite(limit)):
                 raise SettingError(f"{name} must be a number or {AUTO!r}, not {limit!r}")
-        if AUTO not in (self.vmin, self.vmax) and self.vmin >= self.vmax:
-            raise SettingError(f"vmin ({self.vmin}) must be less than vmax ({self.vmax})")
+        vmin, vmax = self.limits
+        if AUTO not in (vmin, vmax) and vmin >= vmax:
+            raise SettingError(f"vmin ({vmin}) must be less than vmax ({vmax})")
         low, high = defaults.DPI_RANGE
         if not low <= self.dpi <= high:
             raise SettingError(
@@ -496,7 +511,7 @@ def _draw_heatmap(
     axes: Axes, values: np.ndarray, style: HeatmapStyle, alpha: float | None = None
 ) -> AxesImage:
     """Draws a map coloured by the style, each map pixel a sharp block."""
-    low, high = colour_limits(values, style.vmin, style.vmax)
+    low, high = colour_limits(values, *style.limits)
     return axes.imshow(
         values,
         cmap=style.cmap,

@@ -87,7 +87,7 @@ def outlines_figure(
     FigureCanvasAgg(figure)
     axes = figure.add_axes((0.0, 0.0, 1.0, map_height / (map_height + LEGEND_INCHES)))
     axes.set_axis_off()
-    low, high = colour_limits(values, style.vmin, style.vmax)
+    low, high = colour_limits(values, *style.limits)
     axes.imshow(
         values,
         cmap=style.cmap,

@@ -114,11 +114,11 @@ def find_wavelet_maps(folder: str | os.PathLike) -> list[Path]:
         for path in folder.rglob(f"*{WAVELET_SUFFIX}")
         if path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        and not _is_pixel_map(path)
+        and not is_pixel_map(path)
     )
 
 
-def _is_pixel_map(path: Path) -> bool:
+def is_pixel_map(path: Path) -> bool:
     """Whether a ``.wavelet.npy`` is the lossless half of a pixel map's pair (see
     ``find_wavelet_maps``)."""
     if summary_path(path).is_file():
