@@ -129,6 +129,7 @@ def test_page_data_holds_every_view_and_the_quantised_jacobian(exploration, bits
         "scale": "map",
         "scaleLabel": "each map min-max scaled",
         "range": None,
+        "kind": "complex-step",
     }
     assert data["pixelSize"] is None and data["scaleBar"] is None
 
@@ -235,3 +236,23 @@ def test_the_activation_figure_has_a_scale_bar_on_the_micrograph_where_its_pixel
     assert rectangle.get_width() == pytest.approx(2.0 / 0.5)
     assert found[0].txt_label.get_text() == "2 µm"
     assert bars(None)[0] == []
+
+
+def test_a_weighted_kind_shows_its_own_map_with_its_own_colour_limits(small_model):
+    """The page's attribution is stage 2's map of the kind asked for, the Jacobian unchanged, and
+    its heatmap opens at the kind's limits rather than the paper's."""
+    image = np.random.default_rng(6).random((HEIGHT, WIDTH)).astype(np.float32)
+    plain = explorer.Explorer(small_model).explore(image, "plain")
+    weighted = explorer.Explorer(small_model, kind="gradient-input", baseline="mean").explore(
+        image, "weighted"
+    )
+    np.testing.assert_allclose(
+        weighted.attribution,
+        plain.attribution * np.abs(image - image.mean()),
+        rtol=1e-4,
+        atol=1e-7,
+    )
+    np.testing.assert_array_equal(weighted.jacobian.values, plain.jacobian.values)
+    heatmap = explorer.page_data(weighted)["heatmap"]
+    assert (heatmap["kind"], heatmap["vmin"], heatmap["vmax"]) == ("gradient-input", 0.0, 1.0)
+    assert explorer.page_data(plain)["heatmap"]["vmin"] == 0.15

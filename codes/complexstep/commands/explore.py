@@ -40,6 +40,7 @@ def parse_arguments(
         "code; the reconstruction is always the model's last layer",
     )
     cli.add_model_arguments(parser, "explores")
+    cli.add_kind_arguments(parser)
     cli.add_reading_arguments(parser)
     parser.add_argument(
         "--max-pixels",
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         report = explorer_folder.explore_folder(
             arguments.inputs,
             arguments.outputs,
-            explorer.Explorer(arguments.model, layer=arguments.layer),
+            explorer.Explorer(arguments.model, layer=arguments.layer, **cli.kind(arguments)),
             resize=arguments.resize,
             max_pixels=arguments.max_pixels,
             bits=arguments.bits,

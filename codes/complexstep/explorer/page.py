@@ -66,8 +66,10 @@ class Exploration:
             arrays ``(rows,)``.
         column_fields: the same for each code column.
         reconstruction: the whole autoencoder's output, float32 ``(H, W)``.
-        attribution: the attribution map, the norm of each Jacobian column, float32 ``(H, W)``.
+        attribution: the attribution map, float32 ``(H, W)``: the norm of each Jacobian column
+            for the paper's map, or the map of another kind.
         pixel_size: the side of a micrograph pixel in micrometres, or None where unknown.
+        kind: the attribution map's kind, one of ``defaults.MAP_KINDS``.
     """
 
     name: str
@@ -79,6 +81,7 @@ class Exploration:
     reconstruction: np.ndarray
     attribution: np.ndarray
     pixel_size: float | None = None
+    kind: str = defaults.MAP_KIND
 
 
 class Explorer:
@@ -90,10 +93,14 @@ class Explorer:
         layer: the name of the layer whose output is shown as the code.
         batch_size: copies of a full-resolution tile pushed through a layer at once; None for the
             default. Larger is faster and takes more memory.
+        kind: the attribution map shown, as stage 2 makes it (``explain.kinds``); the page's
+            Jacobian is the same whatever the kind.
+        baseline: the baseline of the weighted kinds, "blur" or "mean".
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained, or does not
             reconstruct one grey channel.
+        SettingError: for an unknown kind or baseline.
     """
 
     def __init__(
@@ -102,8 +109,17 @@ class Explorer:
         *,
         layer: str = defaults.LAYER,
         batch_size: int | None = None,
+        kind: str = defaults.MAP_KIND,
+        baseline: str = defaults.BASELINE,
     ):
-        explainer = api.Explainer(model, layer=layer, method="jacobian", batch_size=batch_size)
+        explainer = api.Explainer(
+            model,
+            layer=layer,
+            method="jacobian",
+            batch_size=batch_size,
+            kind=kind,
+            baseline=baseline,
+        )
         self._take(explainer, api.Explainer(explainer.model, layer=_last_layer(explainer.model)))
 
     @classmethod
@@ -168,6 +184,9 @@ class Explorer:
             geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape
         ]
         reconstruction = self._autoencoder.encode(image)[0, :, :, 0]
+        # The paper's map is the Jacobian's column norms; a weighted kind is made afresh.
+        kind = self.explainer.kind
+        attribution = self.explainer.attribute(image) if kind.weighted else jacobian.column_norms()
         return Exploration(
             name,
             self.explainer.layer,
@@ -176,8 +195,9 @@ class Explorer:
             fields[0],
             fields[1],
             reconstruction,
-            jacobian.column_norms(),
+            attribution,
             pixel_size,
+            kind.name,
         )
 
 
@@ -247,6 +267,7 @@ def page_data(
     rows, columns, channels = jacobian.output_shape
     smoothed, _ = heatmap_values(exploration.attribution, defaults.SIGMA, value_range)
     scale = "map" if value_range is None else "folder"
+    vmin, vmax = defaults.KIND_COLOUR_LIMITS[exploration.kind]
     return {
         "name": printable(exploration.name),
         "layer": exploration.layer,
@@ -266,9 +287,10 @@ def page_data(
         "signedCmap": defaults.CMAP,
         "heatmap": {
             "cmap": defaults.CMAP,
-            "vmin": defaults.VMIN,
-            "vmax": defaults.VMAX,
+            "vmin": vmin,
+            "vmax": vmax,
             "sigma": defaults.SIGMA,
+            "kind": exploration.kind,
             "scale": scale,
             "scaleLabel": SCALE_LABELS[scale],
             "range": None if value_range is None else [float(end) for end in value_range],

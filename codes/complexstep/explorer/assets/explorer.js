@@ -451,12 +451,12 @@ class Explorer {
     document.getElementById("vmin-value").textContent = vmin.toFixed(2);
     document.getElementById("vmax-value").textContent = vmax.toFixed(2);
     document.getElementById("gamma-value").textContent = gamma.toFixed(2);
-    const { scaleLabel, range } = this.data.heatmap;
+    const { scaleLabel, range, kind } = this.data.heatmap;
     const scale =
       range === null ? scaleLabel : `${scaleLabel}, raw ${format(range[0])} to ${format(range[1])}`;
     document.getElementById("heatmap-caption").textContent =
       `attribution heatmap (${scale}): ${smoothed ? "scaled and smoothed" : "scaled"}, ${cmap} ` +
-      `from ${vmin.toFixed(2)} to ${vmax.toFixed(2)}`;
+      `from ${vmin.toFixed(2)} to ${vmax.toFixed(2)}; the ${kind} map`;
   }
 
   /* The cursor pixel's Jacobian column over the channel maps: colour by sign, opacity by size. */
