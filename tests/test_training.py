@@ -71,15 +71,15 @@ def _assert_same_weights(first: keras.Model, second: keras.Model) -> None:
 
 
 class _Recorder:
-    """An on_progress callback that keeps every report."""
+    """An on_event callback that keeps every report."""
 
     def __init__(self):
-        self.reports: list[training.Progress] = []
+        self.reports: list[training.TrainingEvent] = []
 
-    def __call__(self, progress: training.Progress) -> None:
+    def __call__(self, progress: training.TrainingEvent) -> None:
         self.reports.append(progress)
 
-    def of(self, kind: str) -> list[training.Progress]:
+    def of(self, kind: str) -> list[training.TrainingEvent]:
         return [report for report in self.reports if report.kind == kind]
 
 
@@ -152,7 +152,7 @@ def reference(crop_folders, tmp_path_factory):
     recorder = _Recorder()
     snapshots = []
 
-    def on_progress(progress: training.Progress) -> None:
+    def on_event(progress: training.TrainingEvent) -> None:
         recorder(progress)
         if progress.kind == "epoch":
             state_path = models_dir / training.STATE_FILE
@@ -165,7 +165,7 @@ def reference(crop_folders, tmp_path_factory):
                 )
             )
 
-    result = training.train(*crop_folders, models_dir, on_progress=on_progress, **CROP_OPTIONS)
+    result = training.train(*crop_folders, models_dir, on_event=on_event, **CROP_OPTIONS)
     return result, recorder, snapshots
 
 
@@ -174,12 +174,12 @@ def interrupted(crop_folders, tmp_path_factory) -> Path:
     """The models folder of the reference's run stopped by Ctrl-C as its first epoch ended."""
     models_dir = tmp_path_factory.mktemp("interrupted")
 
-    def on_progress(progress: training.Progress) -> None:
+    def on_event(progress: training.TrainingEvent) -> None:
         if progress.kind == "epoch":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(*crop_folders, models_dir, on_progress=on_progress, **CROP_OPTIONS)
+        training.train(*crop_folders, models_dir, on_event=on_event, **CROP_OPTIONS)
     return models_dir
 
 
@@ -302,7 +302,7 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     assert not (unfinished / training.MODEL_FILE).exists()
     recorder = _Recorder()
     resumed = training.train(
-        *crop_folders, unfinished, resume=True, on_progress=recorder, **CROP_OPTIONS
+        *crop_folders, unfinished, resume=True, on_event=recorder, **CROP_OPTIONS
     )
     assert resumed.first_epoch == 1
     assert [report.done for report in recorder.of("epoch")] == [2, 3]
@@ -362,7 +362,7 @@ def test_starting_afresh_over_an_unfinished_run_is_refused(crop_folders, unfinis
         rf".*{training.SETTINGS_FILE} to start afresh"
     )
     with pytest.raises(training.UnfinishedRunError, match=expected):
-        training.train(*crop_folders, unfinished, on_progress=recorder, **CROP_OPTIONS)
+        training.train(*crop_folders, unfinished, on_event=recorder, **CROP_OPTIONS)
     assert recorder.reports == []
     assert (unfinished / training.STATE_FILE).is_file()
 
@@ -371,7 +371,7 @@ def test_resuming_where_nothing_was_saved_is_refused(crop_folders, tmp_path):
     """Resuming in a folder without a saved run is refused before any image is checked."""
     recorder = _Recorder()
     with pytest.raises(TrainingStateError, match=rf"^nothing to resume in {tmp_path}: "):
-        training.train(*crop_folders, tmp_path, resume=True, on_progress=recorder, **CROP_OPTIONS)
+        training.train(*crop_folders, tmp_path, resume=True, on_event=recorder, **CROP_OPTIONS)
     assert recorder.reports == []
 
 
@@ -470,7 +470,7 @@ def test_models_path_that_is_a_file_fails_before_reading_images(folders, tmp_pat
     occupied.write_text("a file, not a folder")
     recorder = _Recorder()
     with pytest.raises(FolderError, match="is a file") as raised:
-        training.train(*folders, occupied, epochs=1, batch_size=2, on_progress=recorder)
+        training.train(*folders, occupied, epochs=1, batch_size=2, on_event=recorder)
     assert str(occupied) in str(raised.value)
     assert recorder.reports == []
 

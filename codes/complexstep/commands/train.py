@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             devices=None if arguments.devices is None else arguments.devices.split(","),
             workers=arguments.workers,
             reading=reading,
-            on_progress=_Reporter(),
+            on_event=_Reporter(),
         )
     except training.NoMicrographsError as error:
         raise cli.UsageError(

@@ -32,8 +32,8 @@ from complexstep.model.training import (
     WEIGHTS_FILE,
     DeviceError,
     EpochEnd,
-    Progress,
     SavedState,
+    TrainingEvent,
     UnfinishedRunError,
     distributed,
     new_model,
@@ -47,7 +47,7 @@ __all__ = [
     "SETTINGS_FILE",
     "STATE_FILE",
     "NoMicrographsError",
-    "Progress",
+    "TrainingEvent",
     "TrainingResult",
     "UnfinishedRunError",
     "prepare_models_dir",
@@ -96,8 +96,8 @@ class NoMicrographsError(FolderError):
     """A training or test folder that is missing, or holds no micrograph training can use."""
 
 
-def _ignore(progress: Progress) -> None:
-    """The default ``on_progress``: nobody is told."""
+def _ignore(event: TrainingEvent) -> None:
+    """The default ``on_event``: nobody is told."""
 
 
 def train(
@@ -116,7 +116,7 @@ def train(
     devices: Sequence[str] | None = None,
     workers: int = defaults.WORKERS,
     reading: Mapping | None = None,
-    on_progress: Callable[[Progress], None] = _ignore,
+    on_event: Callable[[TrainingEvent], None] = _ignore,
 ) -> TrainingResult:
     """Trains the autoencoder on one folder, validates it on another and saves the results.
 
@@ -148,7 +148,7 @@ def train(
         reading: how micrographs are read, as ``micrographs.read_micrograph`` takes it
             (``intensity``, ``crop_bottom``, ``max_pixels``), the same as stage 2 reads them;
             None for its defaults. Recorded with the run, so that a resume reads alike.
-        on_progress: called with a ``Progress`` as images are checked and batches and epochs end.
+        on_event: called with a ``TrainingEvent`` as images are checked and batches and epochs end.
 
     Returns:
         The trained model, the paths written and the final losses.
@@ -175,7 +175,7 @@ def train(
         train_dir,
         crop,
         "training images",
-        on_progress,
+        on_event,
         report=report,
         leave_out=models_dir,
         reading=reading,
@@ -184,7 +184,7 @@ def train(
         test_dir,
         crop,
         "test images",
-        on_progress,
+        on_event,
         report=report,
         leave_out=models_dir,
         reading=reading,
@@ -213,7 +213,7 @@ def train(
         precision,
         learning_rate,
         epochs,
-        on_progress,
+        on_event,
     )
     return _write_results(models_dir, model, history, run, report, first_epoch)
 
@@ -259,7 +259,7 @@ class _Run:
         precision,
         learning_rate,
         epochs,
-        on_progress,
+        on_event,
     ) -> tuple[keras.Model, list[dict], int]:
         """Builds or resumes the model and trains it up to ``epochs``, saving every epoch.
 
@@ -287,7 +287,7 @@ class _Run:
                 state.start(settings, epochs)
             first_epoch = len(history)
             validation = self.batches(self.test_paths, count, workers=self.workers)
-            epoch_end = EpochEnd(state, history, steps, epochs, on_progress)
+            epoch_end = EpochEnd(state, history, steps, epochs, on_event)
             # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
             # prefetched can carry batches from one epoch into the next.
             for epoch in range(first_epoch, epochs):
@@ -379,7 +379,7 @@ def usable_images(
     folder: str | os.PathLike,
     crop: int | None,
     label: str,
-    on_progress: Callable[[Progress], None] = _ignore,
+    on_event: Callable[[TrainingEvent], None] = _ignore,
     *,
     report: FolderReport | None = None,
     leave_out: str | os.PathLike | None = None,
@@ -391,7 +391,7 @@ def usable_images(
         folder: folder searched recursively, as ``loop.find_micrographs`` does.
         crop: the side of the training crops; images smaller than it are left out. None for none.
         label: what the images are, for the progress reports.
-        on_progress: called with a "check" ``Progress`` after each image.
+        on_event: called with a "check" ``TrainingEvent`` after each image.
         report: where the images left out (its ``failed``) and the links, special files and
             reader's notes (its ``notes``) are recorded, one line each; None forgets them.
         leave_out: a folder inside ``folder`` not to search (the models folder).
@@ -425,7 +425,7 @@ def usable_images(
         else:
             report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
             usable.append(path)
-        on_progress(Progress("check", number, len(paths), label=label))
+        on_event(TrainingEvent("check", number, len(paths), label=label))
     if not usable:
         raise NoMicrographsError(f"none of the {len(paths)} images in {folder} could be used")
     return usable

@@ -76,8 +76,9 @@ class UnfinishedRunError(TrainingStateError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
-    """What training reports as it goes, through the ``on_progress`` callback.
+class TrainingEvent:
+    """What training reports as it goes, through the ``on_event`` callback: not a ``Progress``
+    but an event, since an epoch's report carries its losses.
 
     Attributes:
         kind: "check" (an image decoded before training), "batch" (a training step done) or
@@ -270,7 +271,7 @@ class EpochEnd(keras.callbacks.Callback):
         self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.report(Progress("batch", batch + 1, self.steps, epoch=self._epoch))
+        self.report(TrainingEvent("batch", batch + 1, self.steps, epoch=self._epoch))
 
     def on_epoch_end(self, epoch, logs=None):
         row = {
@@ -289,7 +290,7 @@ class EpochEnd(keras.callbacks.Callback):
             )
         self.history.append(row)
         self.state.save(self.model, self.history)
-        self.report(Progress("epoch", epoch + 1, self.epochs, epoch=epoch + 1, logs=row))
+        self.report(TrainingEvent("epoch", epoch + 1, self.epochs, epoch=epoch + 1, logs=row))
 
 
 def write_history(path: Path, history: Sequence[dict]) -> Path:
