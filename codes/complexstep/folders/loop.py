@@ -474,6 +474,10 @@ def ahead(
         stop.set()
         inbox.put(stop)
         thread.join()
+        # Items that are themselves made ahead (read chunks) stop now too, not when collected.
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def executor(explainer, client=None):

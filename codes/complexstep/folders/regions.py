@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -201,22 +201,34 @@ def measure_folder(
     _make_folder(outputs)
 
     report = Report(outputs, kind)
-    read = (_read_inputs(path, inputs, index, names, segmentation, report) for path in paths)
-    arguments = (segmentation, style)
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, len(paths))
+
+    def readable() -> Iterator[tuple]:
+        for path in paths:
+            read = _read_inputs(path, inputs, index, names, segmentation, report)
+            if read is None:
+                advance()
+            else:
+                yield read
+
+    settings = (segmentation, style)
     if client is None:
-        measured = ((chunk, _measure(*chunk[1:], *arguments)) for chunk in read if chunk)
+        measured = ((read, _measure(*read[1:], *settings)) for read in readable())
     else:
         from complexstep.cluster import executor
 
-        measured = executor.run(
-            client, _measure, (chunk for chunk in read if chunk), lambda c: (*c[1:], *arguments)
-        )
+        measured = executor.run(client, _measure, readable(), lambda read: (*read[1:], *settings))
     order = {path: index for index, path in enumerate(paths)}
     rows: dict[Path, list[dict]] = {}
-    for done, ((path, *_), outcome) in enumerate(measured, start=1):
+    for (path, *_), outcome in measured:
         _record(path, inputs, outcome, rows, report)
-        if on_progress is not None:
-            on_progress(done, len(paths))
+        advance()
     # Rows in the folder's order, whatever order a cluster gives them back in.
     report.rows = [row for path in sorted(rows, key=order.__getitem__) for row in rows[path]]
     if report.rows:
