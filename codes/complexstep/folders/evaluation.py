@@ -18,6 +18,7 @@ keeps what it measured; the summary and the curves' figure are written at the en
 
 import csv
 import dataclasses
+import functools
 import io
 import os
 from collections.abc import Callable, Sequence
@@ -171,6 +172,11 @@ def evaluate_folder(
         if on_progress is not None:
             on_progress(done, total, path, method)
 
+    def task(chunk: loop.Chunk) -> tuple:
+        """What evaluating a chunk's one micrograph takes, after the methods."""
+        ((item, micrograph),) = chunk
+        return micrograph.pixels, _name(inputs, item.path), names, settings
+
     chunks = loop.read_chunks(work, 1, resize, report, unread, **reading)
     if client is None:
         warm: set = set()
@@ -178,13 +184,7 @@ def evaluate_folder(
             (
                 chunk,
                 _evaluate(
-                    methods,
-                    warm,
-                    chunk[0][1].pixels,
-                    _name(inputs, chunk[0][0].path),
-                    names,
-                    settings,
-                    lambda method, path=chunk[0][0].path: on_method(path, method),
+                    methods, warm, *task(chunk), functools.partial(on_method, chunk[0][0].path)
                 ),
             )
             for chunk in chunks
@@ -197,14 +197,7 @@ def evaluate_folder(
             client,
             _evaluate_on_worker,
             chunks,
-            lambda chunk: (
-                layer,
-                method_settings,
-                chunk[0][1].pixels,
-                _name(inputs, chunk[0][0].path),
-                names,
-                settings,
-            ),
+            lambda chunk: (layer, method_settings, *task(chunk)),
             model=methods.explainer.model,
         )
     for chunk, outcome in results:
@@ -219,7 +212,7 @@ def evaluate_folder(
         measured[path] = (_name(inputs, path), outcome)
         # Rows in the folder's order, whatever order a cluster gives them back in.
         report.rows, curves = _tables(
-            [measured[path] for path in sorted(measured, key=order.__getitem__)], names
+            [measured[done_path] for done_path in sorted(measured, key=order.__getitem__)], names
         )
         _write(
             report,
