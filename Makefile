@@ -26,7 +26,7 @@ DEMO_TEST_IMAGES ?= 50
 DEMO_CONTOUR_IMAGES ?= 4
 DEMO_EPOCHS ?= 3
 
-.PHONY: demo test lint clean browser docs
+.PHONY: demo test lint clean browser docs test-slurm
 
 $(INSTALLED): requirements.txt requirements-base.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,27 @@ test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(MKDOCS) build --strict --quiet --site-dir site
 	$(BIN)/python -m pytest -n auto
 	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) -k "not ($(CORE_SKIP))"
+
+# Stage 2 on a real single-node SLURM (tests/test_slurm.py): slurm-wlm and munge are installed
+# where missing (as root, with apt-get), and dask-jobqueue into the venv where pip can; the tests
+# start munged, slurmctld and slurmd with a slurm.conf of their own in a temporary folder, run
+# the docs' job array and a SLURMCluster, and stop them. Left out of make test: CI's time is tight.
+SLURM_PACKAGES := slurm-wlm munge
+
+test-slurm: $(INSTALLED)
+	@if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			$(APT_GET) install -y --no-install-recommends $(SLURM_PACKAGES) >/dev/null 2>&1 || \
+			{ $(APT_GET) update >/dev/null 2>&1 && \
+			  $(APT_GET) install -y --no-install-recommends $(SLURM_PACKAGES) >/dev/null; }; \
+		else \
+			echo "$(SLURM_PACKAGES) are missing; installing them needs root and apt-get"; exit 1; \
+		fi; \
+	fi
+	@$(BIN)/python -c "import dask_jobqueue" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet dask-jobqueue || \
+		echo "could not install dask-jobqueue: its test is skipped"
+	COMPLEXSTEP_SLURM=1 $(BIN)/python -m pytest -v -p no:xdist tests/test_slurm.py
 
 # The documentation site, into site/: warnings (a broken link, a docstring the API reference
 # cannot read) are errors.

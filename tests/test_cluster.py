@@ -1,6 +1,8 @@
 """Stage 2 on Dask: a real scheduler and workers as separate processes on 127.0.0.1, one worker
-killed during the run, and a ``local:2`` cluster; every map against the in-process run."""
+killed during the run, and a ``local:2`` cluster; every map against the in-process run. The
+evaluation and the region statistics on ``local:2`` against theirs."""
 
+import csv
 import os
 import signal
 import subprocess
@@ -16,11 +18,18 @@ from PIL import Image
 from complexstep import api
 from complexstep.cluster import clients
 from complexstep.errors import ClusterError
+from complexstep.evaluation.measure import EvaluationSettings
+from complexstep.evaluation.methods import AttributionMethods
 from complexstep.folders import attribution as attribution_folder
+from complexstep.folders import evaluation as evaluation_folder
+from complexstep.folders import regions as regions_folder
+from complexstep.rendering.heatmaps import HeatmapStyle
 
 CODES = Path(__file__).resolve().parents[1] / "codes"
 STARTED_WITHIN = 60.0
 """Seconds the scheduler and workers get to start; workers import TensorFlow."""
+EVALUATED = ["gradient-input", "edges"]
+"""Methods the evaluation's test runs: one of the model, one control."""
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +186,53 @@ def test_a_cluster_that_cannot_be_had_is_one_clear_error(address, message):
         with clients.connect(address, timeout=1):
             pass
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+def evaluation_rows(outputs: Path) -> list[dict]:
+    """metrics.csv's rows without the seconds, which depend on where a method ran."""
+    with open(outputs / "metrics.csv", newline="") as file:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(file)]
+
+
+def test_the_evaluation_and_the_regions_on_a_local_cluster_give_the_in_process_tables(
+    micrographs, random_model, tmp_path
+):
+    """On local:2 the evaluation's metrics.csv (but for the seconds) and the regions' regions.csv
+    are those of the in-process runs, in the folder's order, and every panel and outline picture
+    is written."""
+    methods = AttributionMethods(random_model)
+    maps = tmp_path / "maps"
+    attribution_folder.attribute_folder(micrographs, maps, methods.explainer, resize=None)
+
+    def evaluate(outputs: Path, client=None):
+        return evaluation_folder.evaluate_folder(
+            micrographs,
+            outputs,
+            methods,
+            names=EVALUATED,
+            settings=EvaluationSettings(steps=3, blur_sigma=2.0),
+            resize=None,
+            client=client,
+        )
+
+    def measure(outputs: Path, client=None):
+        return regions_folder.measure_folder(
+            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), samples=50, client=client
+        )
+
+    here, regions_here = evaluate(tmp_path / "here"), measure(tmp_path / "regions-here")
+    with clients.connect("local:2") as client:
+        there = evaluate(tmp_path / "there", client)
+        regions_there = measure(tmp_path / "regions-there", client)
+    assert not here.failed and not there.failed and sorted(there.written) == sorted(here.written)
+    assert evaluation_rows(tmp_path / "there") == evaluation_rows(tmp_path / "here")
+    assert len(evaluation_rows(tmp_path / "here")) == 6 * len(EVALUATED)
+    panels = [
+        sorted(p.name for p in (tmp_path / o).rglob("panel_*.png")) for o in ("here", "there")
+    ]
+    assert panels[0] == panels[1] and len(panels[0]) == 6
+    assert not regions_there.problems and regions_there.rows == regions_here.rows
+    assert (tmp_path / "regions-there" / "regions.csv").read_text() == (
+        tmp_path / "regions-here" / "regions.csv"
+    ).read_text()
+    assert len(list((tmp_path / "regions-there").rglob("regions_m*.png"))) == 6

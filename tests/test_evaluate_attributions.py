@@ -69,6 +69,8 @@ def test_evaluates_a_sample_and_prints_the_summary(saved_model, micrographs, tmp
         (["--stride", "9"], "argument --stride: must be at most the patch's 8, so that every"),
         (["--sample", "none"], "argument --sample: expected a whole number, got 'none'"),
         (["--inputs", "{empty}"], "no images in"),
+        (["--shard", "2/2"], "argument --shard: K/N needs 0 <= K < N, got 2/2"),
+        (["--cluster", "local:0"], "argument --cluster: a local cluster is local:N with N worker"),
     ],
 )
 def test_bad_input_is_one_clear_line(arguments, message, saved_model, micrographs, tmp_path):

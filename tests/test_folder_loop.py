@@ -1,6 +1,8 @@
-"""The folder loop every driver shares: what it refuses, skips, cleans and reports."""
+"""The folder loop every driver shares: what it refuses, skips, cleans and reports, and its
+threads, which read and explain ahead of the writes."""
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -175,3 +177,93 @@ def test_a_failed_write_is_recorded_and_the_rest_go_on(tmp_path):
     assert report.write(tmp_path / "ok.txt", lambda path: path.write_text("x"))
     assert report.failed == [f"cannot write {tmp_path / 'blocked'}: Is a directory"]
     assert report.outputs == [tmp_path / "ok.txt"]
+
+
+def _ahead_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "complexstep-ahead"]
+
+
+def test_ahead_keeps_the_order_and_takes_items_at_most_its_depth_ahead():
+    """Results come in the items' order however long each takes, and no item is taken more than
+    the depth beyond the result the caller holds, so that memory stays bounded."""
+    taken = []
+
+    def items():
+        for item in range(8):
+            taken.append(item)
+            yield item
+
+    def slow(item, progress):
+        time.sleep(0.02 * (item % 3))
+        return item * item
+
+    for held, result in enumerate(loop.ahead(slow, items(), depth=2)):
+        assert result == held * held
+        assert len(taken) <= held + 1 + 2
+    assert taken == list(range(8)) and not _ahead_threads()
+
+
+def test_ahead_raises_the_threads_error_in_the_caller_after_the_results_before_it():
+    def failing(item, progress):
+        if item == 2:
+            raise ValueError("item 2 is bad")
+        return item
+
+    results = []
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        for result in loop.ahead(failing, range(5), depth=1):
+            results.append(result)
+    assert results == [0, 1] and not _ahead_threads()
+
+
+def test_a_caller_interrupted_stops_the_thread_at_its_next_progress():
+    """Ctrl-C in the caller's thread (here raised by its progress callback) stops the item being
+    worked on at its next progress and takes no other item; the thread is gone on return."""
+    started = []
+
+    def endless(item, progress):
+        started.append(item)
+        while True:
+            progress(item)
+            time.sleep(0.001)
+
+    def interrupt(item):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        for _ in loop.ahead(endless, range(5), depth=1, on_progress=interrupt):
+            pass
+    assert started == [0] and not _ahead_threads()
+
+
+def test_stage_2_interrupted_leaves_no_partial_file_and_a_rerun_finishes(tmp_path, random_model):
+    """Ctrl-C during stage 2 (raised from its progress callback after the first map) stops it
+    with the engines' thread gone and no partial file; every map written is whole, and a rerun
+    with skip_existing writes the rest."""
+    from complexstep import api
+    from complexstep.folders import attribution
+
+    inputs = tmp_path / "in"
+    for index in range(5):
+        _micrograph(inputs / f"m{index}.png")
+    explainer = api.Explainer(random_model, images_per_call=1)
+
+    def interrupt(done, total, path):
+        if list((tmp_path / "out").glob("*.json")):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        attribution.attribute_folder(
+            inputs, tmp_path / "out", explainer, resize=None, on_progress=interrupt
+        )
+    assert not _ahead_threads()
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert not [name for name in written if ".partial-" in name]
+    assert 0 < len(written) < 15
+    for path in (tmp_path / "out").glob("*.npy"):
+        assert np.load(path).shape == (32, 32)
+    report = attribution.attribute_folder(
+        inputs, tmp_path / "out", explainer, resize=None, skip_existing=True
+    )
+    assert not report.failed and len(report.written) + len(report.existing) == 5
+    assert len(list((tmp_path / "out").glob("*.json"))) == 5

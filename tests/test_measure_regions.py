@@ -137,3 +137,17 @@ def test_a_dpi_out_of_stage_3s_range_is_one_error_line(tmp_path, dpi):
         f"argument --dpi: must be from 25 to 2400, got {dpi}",
         tmp_path,
     )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--shard", "1/1"], "argument --shard: K/N needs 0 <= K < N, got 1/1"),
+        (["--shard", "a/b"], "argument --shard: expected K/N such as 0/100, got 'a/b'"),
+        (["--cluster", "local:x"], "argument --cluster: a local cluster is local:N with N worker"),
+    ],
+)
+def test_a_bad_shard_or_cluster_is_one_error_line(tmp_path, arguments, message):
+    """--shard and --cluster are checked as stage 2 checks them, in one line before any work."""
+    flags = make_tree(tmp_path)
+    scripts.assert_mistake_is_one_line(run_script, flags, arguments, message, tmp_path)

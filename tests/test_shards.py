@@ -1,7 +1,8 @@
 """--shard K/N: disjoint parts of a folder that together are the folder, from the library and
-from stage 2 as a user runs it, without Dask."""
+from stage 2 as a user runs it, without Dask; the evaluation's and the regions' shards."""
 
 import ast
+import csv
 import itertools
 import subprocess
 import sys
@@ -13,7 +14,13 @@ from PIL import Image
 
 import scripts
 from complexstep.errors import SettingError
+from complexstep.evaluation.measure import EvaluationSettings
+from complexstep.evaluation.methods import AttributionMethods
+from complexstep.folders import attribution as attribution_folder
+from complexstep.folders import evaluation as evaluation_folder
 from complexstep.folders import loop
+from complexstep.folders import regions as regions_folder
+from complexstep.rendering.heatmaps import HeatmapStyle
 
 run_stage_2 = scripts.runner("obtain_attribution_contours.py")
 
@@ -146,3 +153,104 @@ def test_a_bad_shard_or_cluster_is_one_clear_line(
     """Each mistake is reported as one 'error:' line with no traceback and a non-zero exit."""
     valid = ["--inputs", str(micrographs), "--model", str(saved_model)]
     scripts.assert_mistake_is_one_line(run_stage_2, valid, arguments, message, tmp_path)
+
+
+def csv_rows(path: Path, leave_out: str | None = None) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as file:
+        return [{k: v for k, v in row.items() if k != leave_out} for row in csv.DictReader(file)]
+
+
+def test_the_shards_of_the_evaluation_and_the_regions_are_their_whole_runs(
+    micrographs, random_model, tmp_path
+):
+    """Three shards of the evaluation and of the region statistics, into one outputs folder each,
+    write their tables under the shard's name; their rows are disjoint and together the rows of
+    the whole run (but for the seconds a method took), and no shard writes the whole run's
+    files."""
+    methods = AttributionMethods(random_model)
+    maps = tmp_path / "maps"
+    attribution_folder.attribute_folder(micrographs, maps, methods.explainer, resize=None)
+
+    def evaluate(outputs: Path, shard=None):
+        settings = EvaluationSettings(steps=3, blur_sigma=2.0)
+        return evaluation_folder.evaluate_folder(
+            micrographs,
+            outputs,
+            methods,
+            names=["edges"],
+            settings=settings,
+            resize=None,
+            shard=shard,
+        )
+
+    def measure(outputs: Path, shard=None):
+        return regions_folder.measure_folder(
+            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), samples=20, shard=shard
+        )
+
+    evaluate(tmp_path / "whole")
+    measure(tmp_path / "regions-whole")
+    for index in range(3):
+        assert evaluate(tmp_path / "parts", (index, 3)).failed == []
+        assert measure(tmp_path / "regions-parts", (index, 3)).problems == []
+    assert not (tmp_path / "parts" / "metrics.csv").exists()
+    assert not (tmp_path / "regions-parts" / "regions.csv").exists()
+    for whole, parts, name, leave_out in [
+        ("whole", "parts", "metrics", "seconds"),
+        ("regions-whole", "regions-parts", "regions", None),
+    ]:
+        tables = [tmp_path / parts / f"{name}.shard-{index}-of-3.csv" for index in range(3)]
+        # A shard without a micrograph measures nothing and writes no table.
+        held = [
+            any(loop.in_shard(Path(p.name), (index, 3)) for p in micrographs.glob("*.png"))
+            for index in range(3)
+        ]
+        assert [table.is_file() for table in tables] == held and sum(held) >= 2
+        shards = [csv_rows(table, leave_out) if table.is_file() else [] for table in tables]
+        key = "image" if name == "metrics" else "micrograph"
+        images = [{row[key] for row in rows} for rows in shards]
+        assert not (images[0] & images[1] or images[0] & images[2] or images[1] & images[2])
+        together = sorted((row for rows in shards for row in rows), key=lambda row: row[key])
+        assert together == sorted(
+            csv_rows(tmp_path / whole / f"{name}.csv", leave_out), key=lambda row: row[key]
+        )
+    assert len(list((tmp_path / "parts").glob("panel_*.png"))) == 6
+
+
+def test_the_regions_script_shards_without_dask(micrographs, saved_model, tmp_path):
+    """measure_regions.py --shard 0/2 measures that shard's maps alone, and loads no Dask."""
+    from complexstep import api
+
+    attribution_folder.attribute_folder(
+        micrographs, tmp_path / "maps", api.Explainer(saved_model), resize=None
+    )
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['measure_regions.py', '--inputs', sys.argv[1], '--micrographs', sys.argv[2],"
+        " '--outputs', sys.argv[3], '--shard', '0/2', '--samples', '20', '--dpi', '100']\n"
+        "try:\n    runpy.run_path('codes/measure_regions.py', run_name='__main__')\n"
+        "except SystemExit as exit:\n    status = exit.code\n"
+        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "maps"),
+            str(micrographs),
+            str(tmp_path / "out"),
+        ],
+        cwd=scripts.REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stderr.strip().splitlines()[-1] == "0 []", result.stderr
+    wanted = sorted(
+        f"regions_{path.stem}.png"
+        for path in (tmp_path / "maps").glob("*.npy")
+        if loop.in_shard(Path(path.name), (0, 2))
+    )
+    assert sorted(path.name for path in (tmp_path / "out").glob("regions_m*.png")) == wanted
+    assert (tmp_path / "out" / "regions.shard-0-of-2.csv").is_file()

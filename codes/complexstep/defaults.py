@@ -41,6 +41,10 @@ TILE_SIZES = {"jacobian": 640, "complex-step": 1280}
 # client holds few images.
 CLUSTER_CONNECT_SECONDS = 30
 TASKS_PER_WORKER_THREAD = 2
+# In one process: the chunks read ahead of the engines, and those handed to the engines' thread
+# ahead of the one being written, so that the engines wait for no file and few images are held.
+CHUNKS_READ_AHEAD = 2
+CHUNKS_COMPUTED_AHEAD = 1
 
 # Stage 3: the paper's heatmaps.
 SIGMA = 1.0

@@ -2,9 +2,12 @@
 "complexstep[cluster]"``.
 
 - ``clients``: a ``distributed.Client`` for a scheduler's address, or for a ``LocalCluster``.
-- ``executor``: ``DaskExecutor``, which explains chunks of read micrographs as Dask tasks and
-  yields their maps as they come back; ``folders.loop.executor`` hands it to the drivers.
-- ``workers``: what runs on the workers, and the explainers each keeps between tasks.
+- ``executor``: ``run``, which runs a function of each chunk of a folder as a Dask task, a
+  bounded number at a time, and yields the results as they come back (the evaluation's and the
+  regions' drivers give theirs), and ``DaskExecutor``, which explains chunks of read micrographs
+  with it; ``folders.loop.executor`` hands that to stage 2.
+- ``workers``: what runs on the workers, and what each keeps between tasks (explainers, the
+  evaluation's methods), built from the model's bytes.
 
 Nothing else in the package imports Dask, and this package imports it only in ``executor`` and
 ``workers`` and when ``clients.connect`` is called, so that ``--help`` and runs without

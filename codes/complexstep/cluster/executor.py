@@ -3,9 +3,10 @@
 The client reads every micrograph and writes every result, as in process, so that the report's
 crops and failures and the atomic writes are the same, and the workers need neither the inputs
 nor the outputs folder. Each task carries its images; the model is one more task, whose result
-(the model's bytes) each worker fetches once and keeps. A bounded number of tasks is in flight,
-so that the client holds few images however large the folder. Dask runs the tasks of a worker
-that is lost again on another; a map does not depend on where it was computed.
+(the model's bytes) each worker fetches once and keeps. ``run`` does this for any function of
+a chunk, which the evaluation's and the regions' drivers give. A bounded number of tasks is in
+flight, so that the client holds few images however large the folder. Dask runs the tasks of a
+worker that is lost again on another; a map does not depend on where it was computed.
 """
 
 import hashlib
@@ -28,6 +29,66 @@ def model_bytes(model) -> tuple[bytes, str]:
         model.save(path)
         data = path.read_bytes()
     return data, hashlib.sha256(data).hexdigest()
+
+
+def run(
+    client: distributed.Client,
+    function: Callable,
+    chunks: Iterable,
+    arguments_of: Callable[[object], tuple],
+    *,
+    model=None,
+) -> Iterator[tuple[object, object]]:
+    """Runs ``function`` on the cluster once a chunk and yields each chunk with its result, in
+    the order they come back.
+
+    A bounded number of tasks is in flight (``defaults.TASKS_PER_WORKER_THREAD`` a worker thread),
+    so that the client takes a chunk, and holds its images, only when there is room for it.
+
+    Args:
+        client: the ``distributed.Client`` of the cluster.
+        function: a module-level function, which the workers import; called with the model's
+            bytes and SHA-256 first where there is a model, then with ``arguments_of(chunk)``.
+        chunks: what the tasks are made from, taken one at a time.
+        arguments_of: a chunk's arguments to ``function``, which travel with its task.
+        model: a Keras model every task needs, sent once as the bytes of its ``.keras`` file.
+    """
+    shared = []
+    if model is not None:
+        data, sha256 = model_bytes(model)
+        shared = [client.submit(workers.hold, data, key=f"complexstep-model-{sha256}"), sha256]
+    chunks = iter(chunks)
+    pending: dict[distributed.Future, object] = {}
+    completed = distributed.as_completed()
+
+    def submit_next() -> bool:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return False
+        future = client.submit(
+            function,
+            *shared,
+            *arguments_of(chunk),
+            key=f"complexstep-{function.__name__}-{uuid.uuid4().hex}",
+        )
+        pending[future] = chunk
+        completed.add(future)
+        return True
+
+    def fill() -> None:
+        threads = sum(client.nthreads().values())
+        while len(pending) < defaults.TASKS_PER_WORKER_THREAD * max(threads, 1) and submit_next():
+            pass
+
+    try:
+        fill()
+        for future in completed:
+            chunk = pending.pop(future)
+            result = future.result()
+            yield chunk, result
+            fill()
+    finally:
+        client.cancel([*pending, *shared[:1]])
 
 
 class DaskExecutor:
@@ -56,50 +117,16 @@ class DaskExecutor:
         self.task = task
 
     def map(self, chunks: Iterable[list], on_pass) -> Iterator[tuple[list, np.ndarray]]:
-        """Yields each chunk (``(item, micrograph)`` pairs, as ``folders.loop`` reads them) with its
-        task's results, by default maps, float32 ``(len(chunk), height, width)``, in the order
+        """Yields each chunk (``(item, micrograph)`` pairs, as ``folders.loop`` reads them) with
+        its task's results, by default maps, float32 ``(len(chunk), height, width)``, in the order
         they come back; ``on_pass`` hears of a chunk's passes when its results arrive."""
-        data, sha256 = model_bytes(self.explainer.model)
-        model = self.client.submit(workers.hold, data, key=f"complexstep-model-{sha256}")
         settings = self.explainer.settings
-        chunks = iter(chunks)
-        pending: dict[distributed.Future, list] = {}
-        completed = distributed.as_completed()
-
-        def submit_next() -> bool:
-            chunk = next(chunks, None)
-            if chunk is None:
-                return False
-            images = np.stack([micrograph.pixels for _, micrograph in chunk])
-            future = self.client.submit(
-                self.task,
-                model,
-                sha256,
-                settings,
-                images,
-                key=f"complexstep-attribute-{uuid.uuid4().hex}",
-            )
-            pending[future] = chunk
-            completed.add(future)
-            return True
-
-        try:
-            limit = self._in_flight()
-            while len(pending) < limit and submit_next():
-                pass
-            for future in completed:
-                chunk = pending.pop(future)
-                maps = future.result()
-                on_pass(self.explainer.passes(*chunk[0][0].size) * len(chunk), chunk)
-                yield chunk, maps
-                limit = self._in_flight()
-                while len(pending) < limit and submit_next():
-                    pass
-        finally:
-            self.client.cancel([*pending, model])
-
-    def _in_flight(self) -> int:
-        """How many tasks to keep submitted: enough that no worker thread waits for the client,
-        few enough that the client holds few images."""
-        threads = sum(self.client.nthreads().values())
-        return defaults.TASKS_PER_WORKER_THREAD * max(threads, 1)
+        for chunk, maps in run(
+            self.client,
+            self.task,
+            chunks,
+            lambda chunk: (settings, np.stack([micrograph.pixels for _, micrograph in chunk])),
+            model=self.explainer.model,
+        ):
+            on_pass(self.explainer.passes(*chunk[0][0].size) * len(chunk), chunk)
+            yield chunk, maps

@@ -1,5 +1,6 @@
 """What runs on the Dask workers: explaining a chunk of micrographs with an ``Explainer`` built
-from the model's bytes once and kept for the worker's life.
+from the model's bytes once and kept for the worker's life, and keeping what other drivers'
+tasks build from a model (the evaluation's methods) the same way.
 
 The model reaches a worker as the bytes of its ``.keras`` file with their SHA-256, so that the
 workers need no file system in common with the client. A worker keeps the explainers it builds
@@ -13,16 +14,19 @@ import contextlib
 import hashlib
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from complexstep import api, defaults
 from complexstep.errors import ModelError
 
-_IDLE: dict[tuple, list[api.Explainer]] = {}
-"""The explainers this worker built that no task is using, by model SHA-256 and settings."""
+_IDLE: dict[tuple, list] = {}
+"""What this worker built from models that no task is using, by model SHA-256 and settings."""
+
+T = TypeVar("T")
 
 _LOCK = threading.Lock()
 
@@ -34,14 +38,14 @@ def hold(data: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def explainer(data: bytes, sha256: str, settings: dict) -> Iterator[api.Explainer]:
-    """An explainer for the model of these bytes and these settings that no other task uses
-    meanwhile: one this worker built for an earlier task, or a new one.
+def built(data: bytes, sha256: str, key: tuple, build: Callable[[Path], T]) -> Iterator[T]:
+    """What ``build`` makes from the model file of these bytes, for ``key`` (the settings), that
+    no other task uses meanwhile: one this worker built for an earlier task, or a new one.
 
     Raises:
-        ModelError: if the bytes are not those of the SHA-256, or not a Keras model.
+        ModelError: if the bytes are not those of the SHA-256.
     """
-    key = (sha256, tuple(sorted(settings.items())))
+    key = (sha256, key)
     with _LOCK:
         idle = _IDLE.setdefault(key, [])
         found = idle.pop() if idle else None
@@ -51,7 +55,7 @@ def explainer(data: bytes, sha256: str, settings: dict) -> Iterator[api.Explaine
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / defaults.MODEL_FILE
             path.write_bytes(data)
-            found = api.Explainer(path, **settings)
+            found = build(path)
     try:
         yield found
     finally:
@@ -61,6 +65,11 @@ def explainer(data: bytes, sha256: str, settings: dict) -> Iterator[api.Explaine
 
 def attribute(data: bytes, sha256: str, settings: dict, images: np.ndarray) -> np.ndarray:
     """The maps of images of one size, float32 ``(n, height, width)``, as
-    ``Explainer.attribute_many`` gives them."""
-    with explainer(data, sha256, settings) as chosen:
+    ``Explainer.attribute_many`` gives them.
+
+    Raises:
+        ModelError: if the bytes are not those of the SHA-256, or not a Keras model.
+    """
+    key = ("explainer", *sorted(settings.items()))
+    with built(data, sha256, key, lambda path: api.Explainer(path, **settings)) as chosen:
         return chosen.attribute_many(images)

@@ -220,14 +220,22 @@ def cluster_address(text: str) -> str:
     return text
 
 
-def add_spreading_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds --shard and --cluster, which spread a folder's micrographs over several runs or over
-    the workers of a Dask cluster."""
+def add_spreading_arguments(
+    parser: argparse.ArgumentParser, what: str = "micrographs", verb: str = "explain"
+) -> None:
+    """Adds --shard and --cluster, which spread a folder's files over several runs or over the
+    workers of a Dask cluster.
+
+    Args:
+        parser: the command's parser.
+        what: what the folder's files are, in the help ("micrographs", "maps").
+        verb: what the cluster does with them, in the help ("explain", "evaluate").
+    """
     parser.add_argument(
         "--shard",
         type=shard,
         metavar="K/N",
-        help="do only the K-th of N disjoint parts of the micrographs (0 <= K < N, each part "
+        help=f"do only the K-th of N disjoint parts of the {what} (0 <= K < N, each part "
         "chosen by a hash of the file's path), so that N runs, such as the tasks of a SLURM job "
         "array, cover the folder exactly once",
     )
@@ -235,7 +243,7 @@ def add_spreading_arguments(parser: argparse.ArgumentParser) -> None:
         "--cluster",
         type=cluster_address,
         metavar="ADDRESS|local:N",
-        help="explain on a Dask cluster: the address of its scheduler (tcp://host:8786), or "
+        help=f"{verb} on a Dask cluster: the address of its scheduler (tcp://host:8786), or "
         "local:N for N worker processes on this machine; this process still reads and writes "
         'every file. Needs pip install "complexstep[cluster]"',
     )

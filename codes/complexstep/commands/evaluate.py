@@ -5,9 +5,11 @@ of the layer's whole output and measures it: the deletion and insertion curves a
 the representation shift after deleting 5 to 50 % of the pixels, whether the map is the derivative
 it claims to be (single-pixel steps and small noise), its stability under noise, and its cost.
 Writes metrics.csv, curves.csv, summary.md, curves.png and a panel of every method's maps per
-micrograph, and prints the summary.
+micrograph, and prints the summary. With --shard K/N the folder's files are named for the shard
+(metrics.shard-K-of-N.csv ...).
 
     python codes/evaluate_attributions.py --inputs contour_inputs --model pretrained
+    python codes/evaluate_attributions.py --shard $SLURM_ARRAY_TASK_ID/10 --cluster local:2
 """
 
 import argparse
@@ -79,6 +81,7 @@ def parse_arguments(
         help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
         "random maps and the stability test",
     )
+    cli.add_spreading_arguments(parser, verb="evaluate")
     arguments = parser.parse_args(arguments)
     if arguments.stride > defaults.OCCLUSION_PATCH:
         parser.error(
@@ -107,19 +110,22 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         layer=arguments.layer,
         settings=evaluation_methods.MethodSettings(occlusion_stride=arguments.stride),
     )
-    report = evaluation_folder.evaluate_folder(
-        arguments.inputs,
-        arguments.outputs,
-        methods,
-        names=arguments.methods,
-        settings=evaluation.EvaluationSettings(
-            baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
-        ),
-        resize=arguments.resize,
-        sample=arguments.sample,
-        on_progress=on_progress,
-        reading=cli.reading(arguments),
-    )
+    with cli.cluster(arguments.cluster) as client:
+        report = evaluation_folder.evaluate_folder(
+            arguments.inputs,
+            arguments.outputs,
+            methods,
+            names=arguments.methods,
+            settings=evaluation.EvaluationSettings(
+                baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
+            ),
+            resize=arguments.resize,
+            sample=arguments.sample,
+            on_progress=on_progress,
+            reading=cli.reading(arguments),
+            shard=arguments.shard,
+            client=client,
+        )
     cli.print_report(report)
     if report.summary:
         print(report.summary)

@@ -4,7 +4,8 @@ carry, per micrograph and over the folder, with bootstrap intervals.
 Every map stage 2 wrote in ``--inputs`` (``<stem>.npy``, and ``<stem>.wavelet.npy`` level by
 level) is divided by the micrograph of the same stem in ``--micrographs`` into Otsu phases, or by
 the label images in ``--labels``, and the boundary between them; ``--outputs`` receives
-``regions.csv``, ``regions_summary.md``, ``regions_enrichment.png`` and ``regions_<stem>.png``.
+``regions.csv``, ``regions_summary.md``, ``regions_enrichment.png`` and ``regions_<stem>.png``;
+with ``--shard K/N`` the first three are named for the shard (``regions.shard-K-of-N.csv`` ...).
 
 Run from the repository root: ``python codes/measure_regions.py [options]``.
 """
@@ -127,6 +128,7 @@ def parse_arguments(
         f"{defaults.DPI_RANGE[1]:g} dpi as for stage 3's heatmaps; each map pixel is dpi/100 "
         "picture pixels",
     )
+    cli.add_spreading_arguments(parser, what="maps", verb="measure")
     return parser.parse_args(arguments)
 
 
@@ -157,17 +159,20 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         boundary_width=arguments.boundary_width,
         pixel_size=arguments.pixel_size,
     )
-    report = region_folder.measure_folder(
-        arguments.inputs,
-        arguments.outputs,
-        micrographs=arguments.micrographs,
-        segmentation=segmentation,
-        kind=arguments.kind,
-        style=HeatmapStyle(dpi=arguments.dpi),
-        samples=arguments.samples,
-        seed=arguments.seed,
-        on_progress=cli.Progress("regions", units="maps"),
-    )
+    with cli.cluster(arguments.cluster) as client:
+        report = region_folder.measure_folder(
+            arguments.inputs,
+            arguments.outputs,
+            micrographs=arguments.micrographs,
+            segmentation=segmentation,
+            kind=arguments.kind,
+            style=HeatmapStyle(dpi=arguments.dpi),
+            samples=arguments.samples,
+            seed=arguments.seed,
+            on_progress=cli.Progress("regions", units="maps"),
+            shard=arguments.shard,
+            client=client,
+        )
     for line in report.notes + report.problems:
         print(line, file=sys.stderr)
     print(report.summary())

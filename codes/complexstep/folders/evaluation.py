@@ -18,10 +18,12 @@ keeps what it measured; the summary and the curves' figure are written at the en
 
 import csv
 import dataclasses
+import functools
 import io
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from complexstep.evaluation.measure import (
     summarise,
     summary_table,
 )
-from complexstep.evaluation.methods import AttributionMethods, check_methods
+from complexstep.evaluation.methods import AttributionMethods, MethodSettings, check_methods
 from complexstep.explain.kinds import baseline_of
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
@@ -47,6 +49,9 @@ from complexstep.rendering.evaluation import (
     render_curves,
     render_method_panel,
 )
+
+if TYPE_CHECKING:
+    import distributed
 
 METRICS_FILE = "metrics.csv"
 CURVES_TABLE = "curves.csv"
@@ -92,6 +97,8 @@ def evaluate_folder(
     sample: int | None = None,
     on_progress: Callable[[int, int, Path, str], None] | None = None,
     reading: dict | None = None,
+    shard: loop.Shard | None = None,
+    client: "distributed.Client | None" = None,
 ) -> EvaluationReport:
     """Evaluates every method on every micrograph of a folder and its subfolders.
 
@@ -105,17 +112,27 @@ def evaluate_folder(
             cropped from the bottom and right to the largest size the network takes.
         sample: evaluate only this many micrographs, drawn at random with the seed.
         on_progress: called after each method of each micrograph with the maps done, the maps
-            to do, the micrograph and the method.
+            to do, the micrograph and the method; on a cluster, after each micrograph, with its
+            last method.
         reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
             ``pixel_size``, ``max_pixels``); its defaults where None.
+        shard: evaluate only the k-th of n disjoint parts of the micrographs (of the sample,
+            which is drawn from the whole folder), ``(k, n)``; the tables and figures of the
+            folder are then named for it (``loop.shard_name``), so that n runs into one outputs
+            folder write none twice, and their ``metrics.csv`` rows together are the whole run's.
+        client: a ``distributed.Client`` whose cluster evaluates the micrographs, one task each;
+            this process still reads and writes every file. In this process if None. The seconds
+            each method takes are measured where it runs.
 
     Returns:
-        What was evaluated, written, cropped and failed.
+        What was evaluated, written, cropped and failed. The tables' rows are in the folder's
+        order; on a cluster ``written`` is in the order the micrographs came back.
 
     Raises:
         FolderError: if the input folder is missing or holds no image.
         ImageSizeError: if ``resize`` is not a size the network takes.
-        SettingError: for an unknown method or a sample below one.
+        SettingError: for an unknown method, a sample below one, or a shard that is not
+            ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     names = check_methods(names)
@@ -133,58 +150,158 @@ def evaluate_folder(
         size_of=loop.sizer(methods.explainer, resize, crop_bottom=reading.get("crop_bottom")),
         noun="panel",
         paths=paths,
+        shard=shard,
     )
-    curves: dict[str, list] = {name: [] for name in names}
+    if shard is not None:
+        paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
+    order = {item.path: index for index, item in enumerate(work)}
+    measured: dict[Path, tuple[str, dict[str, MethodResult]]] = {}
     total, done = len(work) * len(names), 0
-    warm = set()
-    for item in work:
-        path = item.path
-        image = loop.read(item, resize, report, **reading)
-        if image is None:
-            done += len(names)
-            continue
-        # The name goes into the tables and seeds the random draws, both of which need UTF-8.
-        name = printable(path.relative_to(inputs).as_posix())
-        if image.shape not in warm:
-            _warm_up(methods, image, names, settings)
-            warm.add(image.shape)
 
-        def on_method(method: str, path=path) -> None:
-            nonlocal done
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total, path, method)
+    def unread(item: loop.Item) -> None:
+        nonlocal done
+        done += len(names)
 
-        try:
-            results = evaluate_image(methods, image, name, names, settings, on_method)
-        except SettingError as error:
-            report.failed.append(f"cannot evaluate {path}: {error}")
+    def on_method(path: Path, method: str) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total, path, method)
+
+    def task(chunk: loop.Chunk) -> tuple:
+        """What evaluating a chunk's one micrograph takes, after the methods."""
+        ((item, micrograph),) = chunk
+        return micrograph.pixels, _name(inputs, item.path), names, settings
+
+    chunks = loop.read_chunks(work, 1, resize, report, unread, **reading)
+    if client is None:
+        warm: set = set()
+        results = (
+            (
+                chunk,
+                _evaluate(
+                    methods, warm, *task(chunk), functools.partial(on_method, chunk[0][0].path)
+                ),
+            )
+            for chunk in chunks
+        )
+    else:
+        from complexstep.cluster import executor
+
+        layer, method_settings = methods.explainer.layer, methods.settings
+        results = executor.run(
+            client,
+            _evaluate_on_worker,
+            chunks,
+            lambda chunk: (layer, method_settings, *task(chunk)),
+            model=methods.explainer.model,
+        )
+    for chunk, outcome in results:
+        micrograph, path = chunk[0][1], chunk[0][0].path
+        if client is not None:
+            done += len(names) - 1
+            on_method(path, names[-1])
+        if isinstance(outcome, str):
+            report.failed.append(f"cannot evaluate {path}: {outcome}")
             continue
         report.written.append(path)
-        for method, result in results.items():
-            report.rows.append({"method": method, "image": name, **result.metrics})
-            curves[method].append((result.deletion, result.insertion))
+        measured[path] = (_name(inputs, path), outcome)
+        # Rows in the folder's order, whatever order a cluster gives them back in.
+        report.rows, curves = _tables(
+            [measured[done_path] for done_path in sorted(measured, key=order.__getitem__)], names
+        )
         _write(
             report,
             _panel_path(inputs, path, outputs),
-            lambda target: _panel(target, path.stem, image, results),
+            lambda target: _panel(target, path.stem, micrograph.pixels, outcome),
         )
-        _write(report, outputs / METRICS_FILE, lambda target: _write_metrics(target, report.rows))
-        _write(report, outputs / CURVES_TABLE, lambda target: _write_curves(target, curves, report))
+        _write(
+            report,
+            outputs / loop.shard_name(METRICS_FILE, shard),
+            lambda target: _write_metrics(target, report.rows),
+        )
+        _write(
+            report,
+            outputs / loop.shard_name(CURVES_TABLE, shard),
+            lambda target: _write_curves(target, curves, report),
+        )
     if report.rows:
         report.summary = summary_table(summarise(report.rows))
         text = _summary_text(report, settings, methods, len(paths))
         _write(
-            report, outputs / SUMMARY_FILE, lambda target: target.write_text(text, encoding="utf-8")
+            report,
+            outputs / loop.shard_name(SUMMARY_FILE, shard),
+            lambda target: target.write_text(text, encoding="utf-8"),
         )
         _write(
             report,
-            outputs / CURVES_FILE,
+            outputs / loop.shard_name(CURVES_FILE, shard),
             lambda target: render_curves(
                 target, {name: pairs for name, pairs in curves.items() if pairs}, settings.baseline
             ),
         )
     return report
+
+
+def _name(inputs: Path, path: Path) -> str:
+    """A micrograph's name in the tables, which also seeds its random draws; both need UTF-8."""
+    return printable(path.relative_to(inputs).as_posix())
+
+
+def _tables(
+    measured: Sequence[tuple[str, dict[str, MethodResult]]], names: Sequence[str]
+) -> tuple[list[dict], dict[str, list]]:
+    """The rows of ``metrics.csv`` and each method's curves, from the micrographs' results."""
+    rows, curves = [], {name: [] for name in names}
+    for name, results in measured:
+        for method, result in results.items():
+            rows.append({"method": method, "image": name, **result.metrics})
+            curves[method].append((result.deletion, result.insertion))
+    return rows, curves
+
+
+def _evaluate(
+    methods: AttributionMethods,
+    warm: set,
+    image: np.ndarray,
+    name: str,
+    names: Sequence[str],
+    settings: EvaluationSettings,
+    on_method: Callable[[str], None] | None = None,
+) -> dict[str, MethodResult] | str:
+    """Every method's result on one micrograph, or why it cannot be evaluated; each method runs
+    once, untimed, on the first image of each size (``warm`` holds the sizes done)."""
+    if image.shape not in warm:
+        _warm_up(methods, image, names, settings)
+        warm.add(image.shape)
+    try:
+        return evaluate_image(methods, image, name, names, settings, on_method)
+    except SettingError as error:
+        return str(error)
+
+
+def _evaluate_on_worker(
+    data: bytes,
+    sha256: str,
+    layer: str,
+    method_settings: MethodSettings,
+    image: np.ndarray,
+    name: str,
+    names: Sequence[str],
+    settings: EvaluationSettings,
+) -> dict[str, MethodResult] | str:
+    """``_evaluate`` on a Dask worker, with the methods (and the sizes they have warmed up on)
+    the worker keeps for the model and settings."""
+    from complexstep.cluster import workers
+
+    key = ("evaluation", layer, method_settings)
+    with workers.built(
+        data,
+        sha256,
+        key,
+        lambda path: (AttributionMethods(path, layer=layer, settings=method_settings), set()),
+    ) as (methods, warm):
+        return _evaluate(methods, warm, image, name, names, settings)
 
 
 def _warm_up(methods, image: np.ndarray, names, settings: EvaluationSettings) -> None:

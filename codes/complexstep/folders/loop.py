@@ -20,14 +20,21 @@ disjoint parts of the micrographs, so that n runs (a SLURM job array) cover a fo
 An *executor* explains chunks of read micrographs: ``InProcess`` here, one chunk after another, or
 ``complexstep.cluster.DaskExecutor`` on a Dask cluster; drivers get theirs from ``executor`` and
 never ask which it is.
+
+In one process the engines wait for no file: a thread reads the next chunks while the engines
+explain the current one in another, and the caller writes the last one meanwhile (``ahead``).
+Queues between them are bounded, so that few images are held, and every line of the report is
+still recorded by the caller's thread in one fixed order, whatever the threads' timing.
 """
 
 import dataclasses
 import hashlib
 import itertools
 import os
+import queue
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePath
@@ -94,6 +101,15 @@ class FolderReport:
         if path not in self.outputs:
             self.outputs.append(path)
         return True
+
+    def extend(self, other: "FolderReport") -> None:
+        """Adds what another report recorded after what this one did."""
+        self.written += other.written
+        self.outputs += [path for path in other.outputs if path not in self.outputs]
+        self.existing += other.existing
+        self.cropped += other.cropped
+        self.notes += other.notes
+        self.failed += other.failed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,6 +360,15 @@ def in_shard(relative: PurePath, shard: Shard) -> bool:
     return int.from_bytes(hashlib.sha256(stem).digest()[:8], "big") % count == index
 
 
+def shard_name(name: str, shard: Shard | None) -> str:
+    """The name of one of the folder's files (``metrics.csv``) in the run of a shard:
+    ``metrics.shard-3-of-7.csv`` for ``(3, 7)``; the name itself where there is no shard."""
+    if shard is None:
+        return name
+    stem, suffix = os.path.splitext(name)
+    return f"{stem}.shard-{shard[0]}-of-{shard[1]}{suffix}"
+
+
 def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
     """Chunks of at most ``per_call`` micrographs of one size, wherever they lie in the folder;
     each size keeps the folder's order."""
@@ -362,7 +387,8 @@ OnPass = Callable[[int, Chunk], None]
 
 
 class InProcess:
-    """Explains chunks in this process, one after another, as they are read.
+    """Explains chunks in this process, in a thread of its own, one after another: while it
+    explains one, the caller writes the one before and the next is read (see ``ahead``).
 
     Args:
         explainer: the ``Explainer`` to explain with.
@@ -373,13 +399,90 @@ class InProcess:
         self.per_call = explainer.images_per_call
 
     def map(self, chunks: Iterable[Chunk], on_pass: OnPass) -> Iterator[tuple[Chunk, np.ndarray]]:
-        """Yields each chunk with its maps, float32 ``(len(chunk), height, width)``."""
-        for chunk in chunks:
-            maps = self.explainer.attribute_many(
-                [micrograph.pixels for _, micrograph in chunk],
-                lambda count, chunk=chunk: on_pass(count, chunk),
-            )
-            yield chunk, maps
+        """Yields each chunk with its maps, float32 ``(len(chunk), height, width)``, in the order
+        of ``chunks``; ``on_pass`` is called in the caller's thread."""
+
+        def explain(chunk: Chunk, progress: Callable[..., None]) -> tuple[Chunk, np.ndarray]:
+            pixels = [micrograph.pixels for _, micrograph in chunk]
+            maps = self.explainer.attribute_many(pixels, lambda count: progress(count, chunk))
+            return chunk, maps
+
+        return ahead(explain, chunks, defaults.CHUNKS_COMPUTED_AHEAD, on_pass)
+
+
+class _Stopped(Exception):
+    """Raised in the thread of ``ahead`` at its next progress once its caller stopped."""
+
+
+def ahead(
+    function: Callable[..., object],
+    items: Iterable,
+    depth: int,
+    on_progress: Callable[..., None] | None = None,
+) -> Iterator:
+    """``function(item, progress)`` of each item, computed in a thread of its own while the
+    caller uses the result before; yields the results in the items' order.
+
+    The items are taken from ``items`` in the caller's thread, at most ``depth`` ahead of the
+    result the caller holds, so that what taking one records (a chunk's reading lines) is
+    recorded there, in a fixed order, and memory stays bounded. ``progress(*arguments)``, called
+    by ``function``, reaches ``on_progress(*arguments)`` in the caller's thread. An exception in
+    ``function`` is raised in the caller's. When the caller stops early (an error, Ctrl-C), the
+    item being worked on stops at its next progress, and the thread is waited for, so that it
+    writes nothing afterwards.
+
+    Args:
+        function: what is computed for an item; called with the item and ``progress``.
+        items: the items, taken one at a time as room is made.
+        depth: items handed to the thread beyond the one whose result the caller holds; >= 1.
+        on_progress: called with what ``function`` passes to ``progress``.
+    """
+    items = iter(items)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def progress(*arguments) -> None:
+        if stop.is_set():
+            raise _Stopped
+        outbox.put((progress, arguments))
+
+    def work() -> None:
+        while (item := inbox.get()) is not stop:
+            try:
+                outbox.put((None, function(item, progress)))
+            except BaseException as error:  # raised again in the caller's thread
+                outbox.put((error, None))
+                return
+
+    thread = threading.Thread(target=work, name="complexstep-ahead", daemon=True)
+    thread.start()
+    waiting = 0
+    try:
+        for item in itertools.islice(items, depth):
+            inbox.put(item)
+            waiting += 1
+        while waiting:
+            kind, value = outbox.get()
+            if kind is progress:
+                if on_progress is not None:
+                    on_progress(*value)
+                continue
+            if kind is not None:
+                raise kind
+            waiting -= 1
+            for item in itertools.islice(items, 1):
+                inbox.put(item)
+                waiting += 1
+            yield value
+    finally:
+        stop.set()
+        inbox.put(stop)
+        thread.join()
+        # Items that are themselves made ahead (read chunks) stop now too, not when collected.
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 def executor(explainer, client=None):
@@ -404,17 +507,29 @@ def read_chunks(
     on_unread: Callable[[Item], None],
     **reading,
 ) -> Iterator[Chunk]:
-    """The chunks of ``by_size``, read with ``read_micrograph``'s options, one at a time; a
-    micrograph that cannot be read is recorded and handed to ``on_unread``, and a chunk left empty
-    is not yielded."""
-    for chunk in by_size(work, per_call):
-        readable = []
+    """The chunks of ``by_size``, read with ``read_micrograph``'s options by a thread of their
+    own, ``defaults.CHUNKS_READ_AHEAD`` ahead of the one taken, so that the engines wait for no
+    file. A micrograph that cannot be read is recorded and handed to ``on_unread``, when its chunk
+    is taken and in the taker's thread, so that the report keeps the folder's order; a chunk left
+    empty is not yielded."""
+
+    def read_chunk(chunk: list[Item], progress) -> tuple[FolderReport, list[Item], Chunk]:
+        noted = FolderReport()
+        unread, readable = [], []
         for item in chunk:
-            micrograph = read_micrograph(item, resize, report, **reading)
+            micrograph = read_micrograph(item, resize, noted, **reading)
             if micrograph is None:
-                on_unread(item)
+                unread.append(item)
             else:
                 readable.append((item, micrograph))
+        return noted, unread, readable
+
+    for noted, unread, readable in ahead(
+        read_chunk, by_size(work, per_call), defaults.CHUNKS_READ_AHEAD
+    ):
+        report.extend(noted)
+        for item in unread:
+            on_unread(item)
         if readable:
             yield readable
 

@@ -25,20 +25,26 @@ import collections
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from skimage.transform import resize
 
 from complexstep import defaults
 from complexstep.errors import FolderError, RegionError, UnreadableImageError
+from complexstep.folders import loop
 from complexstep.folders.heatmaps import _count, _make_folder, _Micrographs
-from complexstep.io.images import read_image
+from complexstep.io.images import read_image, write_atomically
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import HeatmapStyle, fit_micrograph, load_attribution
+
+if TYPE_CHECKING:
+    import distributed
 
 PIXEL_MAP = "pixel"
 """The ``map`` column of a pixel map's rows; a wavelet map's are ``level <n>`` and
@@ -133,6 +139,8 @@ def measure_folder(
     confidence: float = defaults.CONFIDENCE,
     seed: int = defaults.SEED,
     on_progress: Callable[[int, int], None] | None = None,
+    shard: loop.Shard | None = None,
+    client: "distributed.Client | None" = None,
 ) -> Report:
     """Measures every map of a folder and its subfolders by region, and writes the results.
 
@@ -152,6 +160,13 @@ def measure_folder(
         confidence: the intervals' level.
         seed: seeds the bootstrap.
         on_progress: called with the maps done and the maps in all, after each map.
+        shard: measure only the k-th of n disjoint parts of the maps, ``(k, n)`` (by the map's
+            path, see ``loop.in_shard``); the folder's tables and figure are then named for it
+            (``loop.shard_name``), and the n runs' ``regions.csv`` rows together are the
+            whole folder's.
+        client: a ``distributed.Client`` whose cluster divides the micrographs, measures the
+            maps and draws the outlines, one task a map; this process still reads and writes
+            every file. In this process if None.
 
     Returns:
         The rows, summaries, files written, notes and problems.
@@ -161,14 +176,20 @@ def measure_folder(
             or the output folder cannot be created.
         RegionError: if the maps are of several kinds, or of another kind than ``kind``, or the
             label names cannot be read.
+        SettingError: for a shard that is not ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
+    if shard is not None:
+        loop.check_shard(shard)
     paths = _find_pixel_maps(inputs) + wavelet_rendering.find_wavelet_maps(inputs)
     if not paths:
         raise FolderError(
             f"no maps in {inputs} or its subfolders (looked for stage 2's <stem>.npy and "
             "<stem>.wavelet.npy)"
         )
+    if shard is not None:
+        # A shard may hold no map of a small folder, as a job array's task may: it measures none.
+        paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
     kind = _one_kind(paths, kind, inputs)
     if segmentation.labels is None:
         index = _Micrographs.of(Path(micrographs))
@@ -180,20 +201,48 @@ def measure_folder(
     _make_folder(outputs)
 
     report = Report(outputs, kind)
-    for done, path in enumerate(paths, start=1):
-        _measure_map(path, inputs, index, names, segmentation, style, report)
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
         if on_progress is not None:
             on_progress(done, len(paths))
+
+    def readable() -> Iterator[tuple]:
+        for path in paths:
+            read = _read_inputs(path, inputs, index, names, segmentation, report)
+            if read is None:
+                advance()
+            else:
+                yield read
+
+    settings = (segmentation, style)
+    if client is None:
+        measured = ((read, _measure(*read[1:], *settings)) for read in readable())
+    else:
+        from complexstep.cluster import executor
+
+        measured = executor.run(client, _measure, readable(), lambda read: (*read[1:], *settings))
+    order = {path: index for index, path in enumerate(paths)}
+    rows: dict[Path, list[dict]] = {}
+    for (path, *_), outcome in measured:
+        _record(path, inputs, outcome, rows, report)
+        advance()
+    # Rows in the folder's order, whatever order a cluster gives them back in.
+    report.rows = [row for path in sorted(rows, key=order.__getitem__) for row in rows[path]]
     if report.rows:
         report.summaries = statistics.summarise(report.rows, samples, confidence, seed)
-        _write(report, "table", outputs / tables.CSV_NAME, tables.write_csv, report.rows)
-        _write(
-            report, "table", outputs / tables.SUMMARY_NAME, tables.write_summary, report.summaries
-        )
+        named = {
+            name: outputs / loop.shard_name(name, shard)
+            for name in (tables.CSV_NAME, tables.SUMMARY_NAME, region_rendering.ENRICHMENT_NAME)
+        }
+        _write(report, "table", named[tables.CSV_NAME], tables.write_csv, report.rows)
+        _write(report, "table", named[tables.SUMMARY_NAME], tables.write_summary, report.summaries)
         _write(
             report,
             "figure",
-            outputs / region_rendering.ENRICHMENT_NAME,
+            named[region_rendering.ENRICHMENT_NAME],
             region_rendering.render_enrichment,
             report.summaries,
         )
@@ -231,7 +280,7 @@ def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
         except (OSError, ValueError, AttributeError):
             named = None
         counts[named or kind or defaults.MAP_KIND] += 1
-    if kind is not None and set(counts) != {kind}:
+    if kind is not None and counts and set(counts) != {kind}:
         others = ", ".join(f"{name} ({number})" for name, number in counts.items() if name != kind)
         raise RegionError(
             f"maps in {inputs} are of another kind than {kind}: {others}; measure one kind a run"
@@ -242,19 +291,18 @@ def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
             f"maps in {inputs} are of several kinds: {found}; measure one kind a run, from a "
             "folder of that kind"
         )
-    return next(iter(counts))
+    return next(iter(counts), kind or defaults.MAP_KIND)
 
 
-def _measure_map(
+def _read_inputs(
     path: Path,
     inputs: Path,
     index: _Micrographs,
     names: dict[int, str] | None,
     segmentation: Segmentation,
-    style: HeatmapStyle,
     report: Report,
-) -> None:
-    """Measures one map by region and draws its outlines, recording what goes wrong.
+) -> tuple | None:
+    """Reads what one map is measured from, recording what goes wrong.
 
     Args:
         path: the map, ``<stem>.npy`` or ``<stem>.wavelet.npy``.
@@ -262,40 +310,96 @@ def _measure_map(
         index: the micrographs, or the label images.
         names: the labels' names, or None.
         segmentation: how the micrograph is divided.
-        style: how the heatmap is drawn.
-        report: where rows, files, notes and problems go.
+        report: where notes and problems go.
+
+    Returns:
+        ``(path, the micrograph's name in the rows, the maps by name, the map drawn, the
+        micrograph or label image on the map's grid, the labels' names, the kind)``, the
+        arguments of ``_measure`` after the path; None where the map cannot be measured.
     """
     subfolder = path.parent.relative_to(inputs)
     try:
         maps, drawn, shape, stem = _read_map(path)
     except UnreadableImageError as error:
         report.problems.append(str(error))
-        return
+        return None
     # The stem's own name, as stage 3 pairs a wavelet map: <stem>.wavelet's stem is <stem>.
     found = index.path_for(path.with_name(f"{stem}{path.suffix}"), subfolder, report)
     if found is None:
-        return
+        return None
     try:
-        regions = _regions(found, shape, names, segmentation)
+        if segmentation.labels is not None:
+            source = sources.read_labels(found, shape)
+        else:
+            source = _micrograph_at(found, shape)
+    except (RegionError, UnreadableImageError) as error:
+        report.problems.append(f"{path}: {error}")
+        return None
+    return path, (subfolder / stem).as_posix(), maps, drawn, source, names, report.kind
+
+
+def _measure(
+    micrograph: str,
+    maps: dict[str, np.ndarray],
+    drawn: np.ndarray,
+    source: np.ndarray,
+    names: dict[int, str] | None,
+    kind: str,
+    segmentation: Segmentation,
+    style: HeatmapStyle,
+) -> tuple[list[dict], bytes] | str:
+    """One map's rows and its outline picture as PNG bytes, or why it cannot be divided; what a
+    cluster's task does.
+
+    Args:
+        micrograph: the micrograph's name in the rows: its path under the folder, without suffix.
+        maps: the maps measured, by name.
+        drawn: the map the outlines are drawn over.
+        source: the label image, or the micrograph, on the map's grid.
+        names: the labels' names, or None.
+        kind: the maps' kind.
+        segmentation: how the micrograph is divided.
+        style: how the heatmap is drawn.
+    """
+    try:
+        if segmentation.labels is not None:
+            regions = sources.label_regions(source, names)
+        else:
+            regions = sources.otsu_phases(source, segmentation.classes, segmentation.sigma)
+        regions = sources.with_boundary(regions, segmentation.width)
         rows = [
-            {"micrograph": (subfolder / stem).as_posix(), "kind": report.kind, "map": name} | row
+            {"micrograph": micrograph, "kind": kind, "map": name} | row
             for name, values in maps.items()
             for row in statistics.region_statistics(values, regions)
         ]
-    except (RegionError, UnreadableImageError) as error:
-        report.problems.append(f"{path}: {error}")
+    except RegionError as error:
+        return str(error)
+    with tempfile.TemporaryDirectory() as folder:
+        picture = Path(folder) / "outlines.png"
+        region_rendering.render_outlines(picture, drawn, regions, style)
+        return rows, picture.read_bytes()
+
+
+def _record(
+    path: Path,
+    inputs: Path,
+    outcome: tuple[list[dict], bytes] | str,
+    rows: dict[Path, list[dict]],
+    report: Report,
+) -> None:
+    """Keeps one map's rows and writes its outline picture, or records why it failed."""
+    if isinstance(outcome, str):
+        report.problems.append(f"{path}: {outcome}")
         return
-    report.rows += rows
+    rows[path], picture = outcome
     wavelet = path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
+    stem = wavelet_rendering.stem_of(path) if wavelet else path.stem
     name = f"{region_rendering.OUTLINES_PREFIX}{stem}{'.wavelet' if wavelet else ''}.png"
     _write(
         report,
         "outlines",
-        report.outputs / subfolder / name,
-        region_rendering.render_outlines,
-        drawn,
-        regions,
-        style,
+        report.outputs / path.parent.relative_to(inputs) / name,
+        lambda target: write_atomically(target, lambda part: part.write_bytes(picture)),
     )
 
 
@@ -320,28 +424,6 @@ def _read_map(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[int,
         for level, energy in sorted(energies.items(), key=lambda item: item[0] or 1 << 30)
     }
     return maps, np.sqrt(sum(energies.values())), basis.shape, wavelet_rendering.stem_of(path)
-
-
-def _regions(
-    found: Path,
-    shape: tuple[int, int],
-    names: dict[int, str] | None,
-    segmentation: Segmentation,
-) -> dict[str, np.ndarray]:
-    """The regions of one map, from its label image or its micrograph, with the boundary.
-
-    Raises:
-        RegionError: if the label image does not fit the map or its names, or the micrograph
-            has no phases.
-        UnreadableImageError: if the micrograph cannot be read.
-    """
-    if segmentation.labels is not None:
-        regions = sources.label_regions(sources.read_labels(found, shape), names)
-    else:
-        regions = sources.otsu_phases(
-            _micrograph_at(found, shape), segmentation.classes, segmentation.sigma
-        )
-    return sources.with_boundary(regions, segmentation.width)
 
 
 def _micrograph_at(path: Path, shape: tuple[int, int]) -> np.ndarray:
