@@ -67,7 +67,13 @@ def test_progress_in_a_log_prints_each_tenth_and_the_end(capsys):
     assert lines[-1].endswith("s elapsed, 0s left")
 
 
-def test_progress_yields_every_item_in_order(capsys):
-    """Wrapping items in a progress bar changes nothing about them."""
-    assert list(cli.progress(["a", "b", "c"], "heatmaps")) == ["a", "b", "c"]
-    assert capsys.readouterr().err.splitlines()[-1].startswith("heatmaps [")
+def test_progress_draws_its_bar_from_the_first_report(capsys):
+    """A command's Progress opens its bar with the first report's total and shows the detail."""
+    progress = cli.Progress("heatmaps", units="maps")
+    for done in (1, 2, 3):
+        progress(done, 3, f"map {done}")
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith("heatmaps [" + "=" * 30 + "] 3/3 maps, map 3, ")
+    )

@@ -194,16 +194,13 @@ def test_fill_images_depend_on_the_seed(tmp_path):
 
 
 def test_fill_reports_progress_for_each_filled_folder(tmp_path):
-    """The progress callback sees every filled folder's indices under a label naming it."""
+    """The progress callback hears of every image written, with the folder it went into."""
     calls = []
-
-    def record(indices, label):
-        calls.append((list(indices), label))
-        return indices
-
-    synthetic_folders.fill_empty_folders({tmp_path / "a": 2, tmp_path / "b": 1}, 0, progress=record)
-    assert [indices for indices, _ in calls] == [[0, 1], [0]]
-    assert str(tmp_path / "a") in calls[0][1] and str(tmp_path / "b") in calls[1][1]
+    synthetic_folders.fill_empty_folders(
+        {tmp_path / "a": 2, tmp_path / "b": 1}, 0, on_progress=lambda *call: calls.append(call)
+    )
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert calls == [(1, 3, a), (2, 3, a), (3, 3, b)]
 
 
 def test_fill_rejects_a_negative_count_before_writing_anything(tmp_path):

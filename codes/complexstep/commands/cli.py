@@ -14,7 +14,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -421,11 +421,8 @@ class ProgressBar:
 
 
 class Progress:
-    """A progress callback for the library's reports of work done, drawing a ``ProgressBar``
-    from the first report, when the total is known.
-
-    Call it with the units done so far, the units in all, and what is being worked on.
-    """
+    """The library's ``progress.Progress`` for a command: a ``ProgressBar`` drawn from the first
+    report, when the total is known, with what is being worked on beside it."""
 
     def __init__(self, label: str, units: str = "images"):
         self.label = label
@@ -437,14 +434,6 @@ class Progress:
             self.bar = ProgressBar(total, self.label, self.units)
         self.bar.detail = detail
         self.bar.advance(done - self.bar.done)
-
-
-def progress(items: Sequence[T], label: str, units: str = "images") -> Iterator[T]:
-    """Yields ``items`` while keeping a ``ProgressBar`` over them."""
-    bar = ProgressBar(len(items), label, units)
-    for item in items:
-        yield item
-        bar.advance()
 
 
 _BAR_WIDTH = 30

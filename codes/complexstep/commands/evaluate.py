@@ -16,7 +16,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
@@ -100,10 +99,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from complexstep.folders import evaluation as evaluation_folder
 
     start = time.monotonic()
-    progress = cli.Progress("evaluation", units="maps")
-
-    def on_progress(done: int, total: int, path: Path, method: str) -> None:
-        progress(done, total, f"{path.name}: {method}")
 
     methods = evaluation_methods.AttributionMethods(
         arguments.model,
@@ -121,7 +116,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             ),
             resize=arguments.resize,
             sample=arguments.sample,
-            on_progress=on_progress,
+            on_progress=cli.Progress("evaluation", units="maps"),
             reading=cli.reading(arguments),
             shard=arguments.shard,
             client=client,

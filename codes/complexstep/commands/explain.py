@@ -16,7 +16,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
@@ -123,10 +122,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         **cli.kind(arguments),
     )
     start = time.monotonic()
-    progress = cli.Progress(f"{arguments.method} attribution", units="passes")
-
-    def on_progress(done: int, total: int, path: Path) -> None:
-        progress(done, total, path.name)
 
     with cli.cluster(arguments.cluster) as client:
         report = attribution_folder.attribute_folder(
@@ -135,7 +130,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             explainer,
             resize=arguments.resize,
             skip_existing=arguments.skip_existing,
-            on_progress=on_progress,
+            on_progress=cli.Progress(f"{arguments.method} attribution", units="passes"),
             reading=cli.reading(arguments),
             model_path=path_of(arguments.model),
             shard=arguments.shard,

@@ -16,7 +16,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
@@ -81,10 +80,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from complexstep.rendering.heatmaps import SCALE_LABELS
 
     start = time.monotonic()
-    progress = cli.Progress("explorer pages", units="micrographs")
-
-    def on_progress(done: int, total: int, path: Path) -> None:
-        progress(done, total, path.name)
 
     with cli.cluster(arguments.cluster) as client:
         report = explorer_folder.explore_folder(
@@ -95,7 +90,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             max_pixels=arguments.max_pixels,
             bits=arguments.bits,
             scale=arguments.scale,
-            on_progress=on_progress,
+            on_progress=cli.Progress("explorer pages", units="micrographs"),
             reading=cli.reading(arguments),
             shard=arguments.shard,
             client=client,

@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     }
     if len(counts) < 3:
         raise cli.UsageError("the training, test and contour-input folders must be different")
-    written = synthetic.fill_empty_folders(counts, arguments.seed, progress=cli.progress)
+    written = synthetic.fill_empty_folders(
+        counts, arguments.seed, on_progress=cli.Progress("synthetic micrographs")
+    )
     for folder, count in written.items():
         if count == 0 and counts[folder] > 0:
             print(f"left {folder} alone because it already holds images")

@@ -12,7 +12,6 @@ of micrographs continue where they stopped with ``skip_existing``.
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, provenance
+from complexstep.progress import Progress
 
 if TYPE_CHECKING:
     import distributed
@@ -44,7 +44,7 @@ def attribute_folder(
     *,
     resize: int | None = defaults.IMAGE_SIZE,
     skip_existing: bool = False,
-    on_progress: Callable[[int, int, Path], None] | None = None,
+    on_progress: Progress | None = None,
     reading: dict | None = None,
     model_path: str | os.PathLike | None = None,
     shard: loop.Shard | None = None,
@@ -119,7 +119,7 @@ def attribute_folder(
         nonlocal done
         done += count
         if on_progress is not None:
-            on_progress(done, total, path)
+            on_progress(done, total, path.name)
 
     def unread(item: loop.Item) -> None:
         # Its passes will not be done; the bar moves on at the next micrograph explained.

@@ -43,6 +43,7 @@ from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images
 from complexstep.io.names import printable
+from complexstep.progress import Progress
 from complexstep.rendering.evaluation import (
     CURVES_FILE,
     PANEL_PREFIX,
@@ -95,7 +96,7 @@ def evaluate_folder(
     settings: EvaluationSettings = EvaluationSettings(),
     resize: int | None = defaults.IMAGE_SIZE,
     sample: int | None = None,
-    on_progress: Callable[[int, int, Path, str], None] | None = None,
+    on_progress: Progress | None = None,
     reading: dict | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
@@ -166,7 +167,7 @@ def evaluate_folder(
         nonlocal done
         done += 1
         if on_progress is not None:
-            on_progress(done, total, path, method)
+            on_progress(done, total, f"{path.name}: {method}")
 
     def task(chunk: loop.Chunk) -> tuple:
         """What evaluating a chunk's one micrograph takes, after the methods."""

@@ -22,7 +22,7 @@ import dataclasses
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ from complexstep.explorer.page import (
 )
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
+from complexstep.progress import Progress
 from complexstep.rendering.activations import render_activations
 from complexstep.rendering.heatmaps import folder_range
 
@@ -72,7 +73,7 @@ def explore_folder(
     max_pixels: int = defaults.EXPLORER_MAX_PIXELS,
     bits: int = defaults.EXPLORER_BITS,
     scale: str = defaults.SCALE,
-    on_progress: Callable[[int, int, Path], None] | None = None,
+    on_progress: Progress | None = None,
     reading: dict | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
@@ -153,7 +154,7 @@ def explore_folder(
         nonlocal done
         done += 1
         if on_progress is not None:
-            on_progress(done, len(work), path)
+            on_progress(done, len(work), path.name)
 
     def chunks() -> Iterator[loop.Chunk]:
         # One micrograph a chunk, in the folder's order.

@@ -20,6 +20,7 @@ from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import provenance
 from complexstep.io.images import IMAGE_SUFFIXES, read_image
+from complexstep.progress import Progress
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import (
     HEATMAP_PREFIX,
@@ -62,7 +63,7 @@ def render_folder(
     overlay: bool = False,
     panel: bool = False,
     micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
     wavelet_style: wavelet_rendering.WaveletStyle | None = None,
     pixel_size: float | None = None,
     model: str | os.PathLike | None = None,

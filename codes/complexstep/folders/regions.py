@@ -38,6 +38,7 @@ from complexstep.errors import FolderError, RegionError, UnreadableImageError
 from complexstep.folders import loop
 from complexstep.folders.heatmaps import _count, _make_folder, _Micrographs
 from complexstep.io.images import read_image, write_atomically
+from complexstep.progress import Progress
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
@@ -138,7 +139,7 @@ def measure_folder(
     samples: int = defaults.BOOTSTRAP_SAMPLES,
     confidence: float = defaults.CONFIDENCE,
     seed: int = defaults.SEED,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
 ) -> Report:

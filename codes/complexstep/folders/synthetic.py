@@ -12,12 +12,13 @@ from complexstep.errors import FolderError, SettingError
 from complexstep.folders import loop
 from complexstep.io.images import write_atomically
 from complexstep.model import synthetic
+from complexstep.progress import Progress
 
 
 def fill_empty_folders(
     counts: Mapping[str | os.PathLike, int],
     seed: int,
-    progress: synthetic.Progress | None = None,
+    on_progress: Progress | None = None,
 ) -> dict[Path, int]:
     """Writes synthetic micrographs into each folder that holds no image yet.
 
@@ -30,8 +31,8 @@ def fill_empty_folders(
     Args:
         counts: How many images to write into each folder, in a fixed order.
         seed: The non-negative seed every image is derived from.
-        progress: Called as ``progress(indices, label)`` and iterated for each folder that is
-            filled, for example ``complexstep.cli.progress``; None writes silently.
+        on_progress: called after each image with the images written, the images to write
+            into every folder filled, and the folder being filled.
 
     Returns:
         How many images were written into each folder, 0 for the folders left alone.
@@ -57,11 +58,15 @@ def fill_empty_folders(
         except OSError as error:
             raise FolderError(f"cannot create folder {folder}: {error.strerror or error}") from None
     written = dict.fromkeys(map(Path, counts), 0)
+    total = sum(count for _, count in to_fill.values())
+    done = 0
     for folder, (position, count) in to_fill.items():
-        indices = list(range(count))
-        for index in progress(indices, f"synthetic {folder}") if progress else indices:
+        for index in range(count):
             pixels = synthetic.generate_micrograph(np.random.default_rng([seed, position, index]))
             _write_png(folder / synthetic.SYNTHETIC_NAME.format(index=index), pixels)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total, str(folder))
         written[folder] = count
     return written
 

@@ -11,8 +11,6 @@ so that the autoencoder meets the same kind of contrast it is meant for.
 ``folders.synthetic.fill_empty_folders`` writes them into the folders that hold no micrograph.
 """
 
-from collections.abc import Callable, Iterable, Sequence
-
 import numpy as np
 from PIL import Image
 from skimage import filters
@@ -20,9 +18,6 @@ from skimage import filters
 from complexstep.io.images import IMAGE_SIZE
 
 SYNTHETIC_NAME = "synthetic_{index:04d}.png"
-
-Progress = Callable[[Sequence[int], str], Iterable[int]]
-"""Wraps the indices of a folder's images, labelled, to report how far the writing has got."""
 
 
 def generate_micrograph(rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:
