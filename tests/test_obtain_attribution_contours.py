@@ -278,7 +278,7 @@ def test_outputs_into_the_inputs_folder_are_refused_and_touch_nothing(saved_mode
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: the outputs folder {folder} is the inputs folder {folder}: the results would "
-        "replace or mix with the micrographs; choose another --outputs"
+        "replace or mix with the micrographs; choose another outputs folder"
     ]
     assert checksums(folder) == before
 

@@ -184,7 +184,7 @@ def prepare_outputs(inputs: Path, outputs: Path, report: FolderReport) -> None:
     if outputs.resolve() == inputs.resolve():
         raise FolderError(
             f"the outputs folder {outputs} is the inputs folder {inputs}: the results would "
-            "replace or mix with the micrographs; choose another --outputs"
+            "replace or mix with the micrographs; choose another outputs folder"
         )
     if outputs.exists() and not outputs.is_dir():
         raise FolderError(f"the outputs {outputs} is a file, not a folder")
