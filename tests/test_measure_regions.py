@@ -145,6 +145,7 @@ def test_a_dpi_out_of_stage_3s_range_is_one_error_line(tmp_path, dpi):
         (["--shard", "1/1"], "argument --shard: K/N needs 0 <= K < N, got 1/1"),
         (["--shard", "a/b"], "argument --shard: expected K/N such as 0/100, got 'a/b'"),
         (["--cluster", "local:x"], "argument --cluster: a local cluster is local:N with N worker"),
+        (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
     ],
 )
 def test_a_bad_shard_or_cluster_is_one_error_line(tmp_path, arguments, message):

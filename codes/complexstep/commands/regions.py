@@ -39,6 +39,15 @@ def parse_arguments(
             "fraction); over the folder, means with bootstrap intervals and paired comparisons."
         ),
     )
+    _add_folder_arguments(parser)
+    _add_region_arguments(parser)
+    _add_statistics_arguments(parser)
+    cli.add_spreading_arguments(parser, what="maps", verb="measure")
+    return parser.parse_args(arguments)
+
+
+def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the maps, the micrographs and the outputs are."""
     parser.add_argument(
         "--inputs",
         default=defaults.CONTOUR_OUTPUTS,
@@ -66,6 +75,10 @@ def parse_arguments(
             "maps' subfolders, regions_<stem>.png (outlines over the heatmap)"
         ),
     )
+
+
+def _add_region_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which regions the maps are measured over."""
     parser.add_argument(
         "--labels",
         default=None,
@@ -99,6 +112,10 @@ def parse_arguments(
         metavar="MICROMETRES",
         help="the micrographs' pixel size, so that --boundary-width is in micrometres",
     )
+
+
+def _add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the tables and pictures say and how they are drawn."""
     parser.add_argument(
         "--kind",
         choices=defaults.MAP_KINDS,
@@ -116,7 +133,7 @@ def parse_arguments(
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=cli.at_least(0),
         default=defaults.SEED,
         help="seed of the bootstrap, so that a rerun gives the same intervals",
     )
@@ -128,8 +145,6 @@ def parse_arguments(
         f"{defaults.DPI_RANGE[1]:g} dpi as for stage 3's heatmaps; each map pixel is dpi/100 "
         "picture pixels",
     )
-    cli.add_spreading_arguments(parser, what="maps", verb="measure")
-    return parser.parse_args(arguments)
 
 
 def _width(text: str) -> float:
