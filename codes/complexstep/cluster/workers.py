@@ -63,6 +63,13 @@ def built(data: bytes, sha256: str, key: tuple, build: Callable[[Path], T]) -> I
             _IDLE[key].append(found)
 
 
+def explainer(data: bytes, sha256: str, settings: dict):
+    """The ``Explainer`` of these settings for the model of these bytes, kept by this worker
+    between tasks (a context manager, as ``built``)."""
+    key = ("explainer", *sorted(settings.items()))
+    return built(data, sha256, key, lambda path: api.Explainer(path, **settings))
+
+
 def attribute(data: bytes, sha256: str, settings: dict, images: np.ndarray) -> np.ndarray:
     """The maps of images of one size, float32 ``(n, height, width)``, as
     ``Explainer.attribute_many`` gives them.
@@ -70,6 +77,5 @@ def attribute(data: bytes, sha256: str, settings: dict, images: np.ndarray) -> n
     Raises:
         ModelError: if the bytes are not those of the SHA-256, or not a Keras model.
     """
-    key = ("explainer", *sorted(settings.items()))
-    with built(data, sha256, key, lambda path: api.Explainer(path, **settings)) as chosen:
+    with explainer(data, sha256, settings) as chosen:
         return chosen.attribute_many(images)
