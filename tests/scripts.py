@@ -52,14 +52,24 @@ def runner(script: str) -> Callable[..., subprocess.CompletedProcess]:
 def keras_modules_after_help(script: str) -> list[str]:
     """Which of TensorFlow and Keras ``codes/<script> --help`` imports, in a fresh interpreter:
     none, so that flags and mistakes are answered at once instead of after seconds of start-up."""
+    return run_watching_imports(script, ["--help"], {"tensorflow", "keras"})[2]
+
+
+def run_watching_imports(
+    script: str, arguments: list[str], watched: set[str] = frozenset({"dask", "distributed"})
+) -> tuple[int, str, list[str]]:
+    """Runs ``codes/<script>`` in a fresh interpreter; its exit status, standard error, and
+    which of the ``watched`` modules (by default Dask's) it imported."""
     code = (
         "import runpy, sys\n"
-        f"sys.argv = [{script!r}, '--help']\n"
+        f"sys.argv = [{script!r}, *{arguments!r}]\n"
+        "status = 0\n"
         f"try:\n    runpy.run_path('codes/{script}', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)), file=sys.stderr)"
+        "except SystemExit as exit:\n    status = exit.code or 0\n"
+        f"print(status, sorted(set({sorted(watched)!r}) & set(sys.modules)), file=sys.stderr)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, timeout=300
     )
-    return ast.literal_eval(result.stderr.strip().splitlines()[-1])
+    status, loaded = result.stderr.strip().splitlines()[-1].split(" ", 1)
+    return int(status), result.stderr, ast.literal_eval(loaded)

@@ -1,8 +1,5 @@
 """The explorer's script as a user runs it: its files, its report and its one-line errors."""
 
-import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +134,9 @@ def test_a_shard_with_a_pixel_size_and_a_folder_scale_writes_its_pages_only_with
     outputs = tmp_path / "out"
     arguments = ["--inputs", str(micrographs), "--outputs", str(outputs), "--resize", "none"]
     arguments += ["--model", str(saved_model), "--shard", "1/3", "--scale", "folder"]
-    returncode, stderr, loaded = run_watching_imports([*arguments, "--pixel-size", "0.25"])
+    returncode, stderr, loaded = scripts.run_watching_imports(
+        "explore_attributions.py", [*arguments, "--pixel-size", "0.25"]
+    )
     assert returncode == 0, stderr
     assert loaded == []
     wanted = sorted(
@@ -158,25 +157,4 @@ def test_a_shard_with_a_pixel_size_and_a_folder_scale_writes_its_pages_only_with
         assert data["pixelSize"] == 0.25 and data["scaleBar"]["label"] == "500 nm"
         assert data["heatmap"]["range"] == pytest.approx([low, high], rel=1e-6)
     assert f"coloured {len(wanted)} page(s) on one range of raw attributions" in stderr
-    assert run_watching_imports(["--help"])[2] == []
-
-
-def run_watching_imports(arguments: list[str]) -> tuple[int, str, list[str]]:
-    """Runs the explorer in a fresh interpreter; its exit status, standard error, and which of
-    dask and distributed it imported."""
-    code = (
-        "import runpy, sys\n"
-        f"sys.argv = ['explore_attributions.py', *{arguments!r}]\n"
-        "try:\n    runpy.run_path('codes/explore_attributions.py', run_name='__main__')\n"
-        "except SystemExit as exit:\n    status = exit.code\n"
-        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=scripts.REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    status, loaded = result.stderr.strip().splitlines()[-1].split(" ", 1)
-    return int(status), result.stderr, ast.literal_eval(loaded)
+    assert scripts.run_watching_imports("explore_attributions.py", ["--help"])[2] == []

@@ -1,11 +1,8 @@
 """--shard K/N: disjoint parts of a folder that together are the folder, from the library and
 from stage 2 as a user runs it, without Dask; the evaluation's and the regions' shards."""
 
-import ast
 import csv
 import itertools
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +100,9 @@ def test_stage_2_explains_its_shard_only_and_never_imports_dask(saved_model, mic
     neither it nor --help loads Dask."""
     arguments = ["--inputs", str(micrographs), "--outputs", str(tmp_path / "out")]
     arguments += ["--model", str(saved_model), "--resize", "none", "--shard", "1/3"]
-    returncode, stderr, loaded = run_watching_imports(arguments)
+    returncode, stderr, loaded = scripts.run_watching_imports(
+        "obtain_attribution_contours.py", arguments
+    )
     assert returncode == 0, stderr
     assert loaded == []
     wanted = sorted(
@@ -112,28 +111,7 @@ def test_stage_2_explains_its_shard_only_and_never_imports_dask(saved_model, mic
     assert 0 < len(wanted) < 6
     assert sorted(path.stem for path in (tmp_path / "out").glob("*.npy")) == wanted
     assert sorted(path.stem for path in (tmp_path / "out").glob("*.png")) == wanted
-    assert run_watching_imports(["--help"])[2] == []
-
-
-def run_watching_imports(arguments: list[str]) -> tuple[int, str, list[str]]:
-    """Runs stage 2 in a fresh interpreter; its exit status, standard error, and which of dask
-    and distributed it imported."""
-    code = (
-        "import runpy, sys\n"
-        f"sys.argv = ['obtain_attribution_contours.py', *{arguments!r}]\n"
-        "try:\n    runpy.run_path('codes/obtain_attribution_contours.py', run_name='__main__')\n"
-        "except SystemExit as exit:\n    status = exit.code\n"
-        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=scripts.REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    status, loaded = result.stderr.strip().splitlines()[-1].split(" ", 1)
-    return int(status), result.stderr, ast.literal_eval(loaded)
+    assert scripts.run_watching_imports("obtain_attribution_contours.py", ["--help"])[2] == []
 
 
 @pytest.mark.parametrize(
@@ -224,29 +202,12 @@ def test_the_regions_script_shards_without_dask(micrographs, saved_model, tmp_pa
     attribution_folder.attribute_folder(
         micrographs, tmp_path / "maps", api.Explainer(saved_model), resize=None
     )
-    code = (
-        "import runpy, sys\n"
-        "sys.argv = ['measure_regions.py', '--inputs', sys.argv[1], '--micrographs', sys.argv[2],"
-        " '--outputs', sys.argv[3], '--shard', '0/2', '--samples', '20', '--dpi', '100']\n"
-        "try:\n    runpy.run_path('codes/measure_regions.py', run_name='__main__')\n"
-        "except SystemExit as exit:\n    status = exit.code\n"
-        "print(status, sorted({'dask', 'distributed'} & set(sys.modules)), file=sys.stderr)"
+    arguments = ["--inputs", str(tmp_path / "maps"), "--micrographs", str(micrographs)]
+    arguments += ["--outputs", str(tmp_path / "out"), "--shard", "0/2", "--samples", "20"]
+    status, stderr, loaded = scripts.run_watching_imports(
+        "measure_regions.py", [*arguments, "--dpi", "100"]
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(tmp_path / "maps"),
-            str(micrographs),
-            str(tmp_path / "out"),
-        ],
-        cwd=scripts.REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.stderr.strip().splitlines()[-1] == "0 []", result.stderr
+    assert (status, loaded) == (0, []), stderr
     wanted = sorted(
         f"regions_{path.stem}.png"
         for path in (tmp_path / "maps").glob("*.npy")

@@ -162,6 +162,20 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
     )
 
 
+def add_micrographs_argument(parser: argparse.ArgumentParser, use: str) -> None:
+    """Adds --micrographs, the folder of the micrographs a folder of maps was made from, as
+    stage 3 and the region statistics take it; ``use`` says what they are used for."""
+    parser.add_argument(
+        "--micrographs",
+        default=defaults.CONTOUR_INPUTS,
+        metavar="DIR",
+        help=(
+            "folder, searched with its subfolders, of the micrographs the maps were computed "
+            f"from, matched by stem with any image suffix; {use}"
+        ),
+    )
+
+
 def add_kind_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds which map is made, as stage 2 and the explorer take it: --kind and --baseline."""
     parser.add_argument(

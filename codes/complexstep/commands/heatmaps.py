@@ -70,15 +70,9 @@ def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
             "same subfolder as their input"
         ),
     )
-    parser.add_argument(
-        "--micrographs",
-        default=defaults.CONTOUR_INPUTS,
-        metavar="DIR",
-        help=(
-            "folder, searched with its subfolders, of the micrographs the maps were computed "
-            "from, matched by stem with any image suffix; used by --overlay and --panel, and by "
-            "wavelet maps' per-scale maps where it holds images"
-        ),
+    cli.add_micrographs_argument(
+        parser,
+        "used by --overlay and --panel, and by wavelet maps' per-scale maps where it holds images",
     )
     parser.add_argument(
         "--model",

@@ -57,15 +57,7 @@ def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
             "<stem>.wavelet.npy wavelet maps, the latter measured level by level"
         ),
     )
-    parser.add_argument(
-        "--micrographs",
-        default=defaults.CONTOUR_INPUTS,
-        metavar="DIR",
-        help=(
-            "folder, searched with its subfolders, of the micrographs the maps were computed "
-            "from, matched by stem with any image suffix; divided into Otsu phases"
-        ),
-    )
+    cli.add_micrographs_argument(parser, "divided into Otsu phases")
     parser.add_argument(
         "--outputs",
         default=defaults.REGIONS_DIR,

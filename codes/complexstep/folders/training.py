@@ -171,23 +171,11 @@ def train(
     else:
         state.check_not_unfinished()
     report = FolderReport()
-    train_paths = usable_images(
-        train_dir,
-        crop,
-        "training images",
-        on_event,
-        report=report,
-        leave_out=models_dir,
-        reading=reading,
-    )
-    test_paths = usable_images(
-        test_dir,
-        crop,
-        "test images",
-        on_event,
-        report=report,
-        leave_out=models_dir,
-        reading=reading,
+    train_paths, test_paths = (
+        usable_images(
+            folder, crop, label, on_event, report=report, leave_out=models_dir, reading=reading
+        )
+        for folder, label in ((train_dir, "training images"), (test_dir, "test images"))
     )
     settings = {
         "batch_size": batch_size,
