@@ -127,3 +127,23 @@ def test_stage_2_refuses_a_kind_its_domain_cannot_make_before_any_work(
     scripts.assert_mistake_is_one_line(
         run_stage_2, valid, mistake, "made in the pixel domain only", tmp_path
     )
+
+
+def test_maps_of_another_kind_are_never_left_alone_as_if_done(saved_model, micrographs, tmp_path):
+    """--skip-existing over the paper's maps with --kind gradient-input would leave a folder of
+    two kinds under one run: it is refused on one line, before any work, and nothing changes."""
+    arguments = ["--inputs", str(micrographs), "--outputs", str(tmp_path), "--resize", "none"]
+    arguments += ["--model", str(saved_model), "--skip-existing"]
+    assert run_stage_2(*arguments).returncode == 0
+    before = (tmp_path / "a.npy").read_bytes()
+    result = run_stage_2(*arguments, "--kind", "gradient-input")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'a.json'} says its map is kind complex-step, not kind "
+        "gradient-input, baseline blur, blur_sigma 8.0 as asked; leaving it alone would mix two "
+        "kinds of map in one folder: choose another outputs folder, or explain without skipping "
+        "existing maps"
+    ]
+    assert (tmp_path / "a.npy").read_bytes() == before
+    again = run_stage_2(*arguments)
+    assert again.returncode == 0 and "1 already there" in again.stdout

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
+from complexstep.errors import FolderError
 from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
@@ -65,7 +66,8 @@ def attribute_folder(
         explainer: the model, layer, method and domain to explain with.
         resize: the side micrographs are resized to, or None to explain each at its own
             resolution, cropped from the bottom and right to the largest size the network takes.
-        skip_existing: leave alone every micrograph whose files are all there.
+        skip_existing: leave alone every micrograph whose files are all there, if its sidecar
+            names the kind of map asked for and its settings.
         on_progress: called with the passes done, the passes in all, and the micrograph being
             explained, as passes finish.
         reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
@@ -82,8 +84,8 @@ def attribute_folder(
         order the maps came back.
 
     Raises:
-        FolderError: if the input folder is missing or holds no image, or the outputs would
-            replace an input or cannot be written.
+        FolderError: if the input folder is missing or holds no image, the outputs would
+            replace an input or cannot be written, or maps left alone are of another kind.
         ImageSizeError: if ``resize`` is not a size the network takes.
         SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, or the
             shard is not ``(k, n)`` with 0 <= k < n.
@@ -112,6 +114,10 @@ def attribute_folder(
         skip_existing=skip_existing,
         shard=shard,
     )
+    _check_kinds(
+        [targets(inputs, path, outputs, explainer.domain)[-1] for path in report.existing],
+        explainer.kind.sidecar(explainer),
+    )
     total = sum(explainer.passes(*item.size) for item in work)
     done = 0
 
@@ -138,6 +144,29 @@ def attribute_folder(
             if _write_map(report, written, values, explainer, made):
                 report.written.append(item.path)
     return report
+
+
+def _check_kinds(sidecars: list[Path], kind: dict) -> None:
+    """Refuses to leave alone maps of another kind, or of the same kind from other settings, than
+    those asked for, which would mix two kinds of map in one folder under one run's name.
+
+    Raises:
+        FolderError: naming the first such map's sidecar.
+    """
+    for path in sidecars:
+        found = provenance.read_sidecar(path)
+        made = {key: found.get(key, defaults.MAP_KIND if key == "kind" else None) for key in kind}
+        if made != kind:
+            raise FolderError(
+                f"{path} says its map is {_described(made)}, not {_described(kind)} as asked; "
+                "leaving it alone would mix two kinds of map in one folder: choose another "
+                "outputs folder, or explain without skipping existing maps"
+            )
+
+
+def _described(kind: dict) -> str:
+    """A kind and its settings in a few words."""
+    return ", ".join(f"{key} {value}" for key, value in kind.items() if value is not None)
 
 
 def _write_map(
