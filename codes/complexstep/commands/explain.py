@@ -85,7 +85,8 @@ def parse_arguments(
         action="store_true",
         help="leave alone every micrograph whose .npy, .png and .json (.wavelet.npy and "
         ".wavelet.json in the wavelet domain) are already in --outputs, to continue an "
-        "interrupted run",
+        "interrupted run; maps whose .json names another --kind or --baseline are refused, not "
+        "left beside the new kind",
     )
     parser.add_argument(
         "--batch-size",
