@@ -35,7 +35,7 @@ def test_report_says_what_was_written_cropped_and_failed(explainer, inputs, tmp_
         tmp_path / "out",
         explainer,
         resize=None,
-        on_progress=lambda done, total, path: heard.append((done, total, path.name)),
+        on_progress=lambda done, total, name: heard.append((done, total, name)),
     )
     assert report.written == [inputs / "sub" / "a.png"]
     assert report.cropped == [(inputs / "sub" / "a.png", (70, 40), (64, 32))]

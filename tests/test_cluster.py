@@ -136,7 +136,7 @@ def test_a_worker_killed_mid_run_loses_no_map(
     killed = []
     heard = []
 
-    def on_progress(done: int, total: int, path: Path) -> None:
+    def on_progress(done: int, total: int, name: str) -> None:
         heard.append((done, total))
         if killed:
             return

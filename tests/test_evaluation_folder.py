@@ -52,10 +52,10 @@ def test_a_folder_gives_its_tables_summary_curves_and_panels(tmp_path, methods):
         names=NAMES,
         settings=SETTINGS,
         resize=32,
-        on_progress=lambda done, total, path, method: heard.append((done, total, method)),
+        on_progress=lambda done, total, detail: heard.append((done, total, detail)),
     )
     assert report.failed == []
-    assert heard[-1] == (6, 6, "random") and len(heard) == 6
+    assert heard[-1] == (6, 6, "sample_1.png: random") and len(heard) == 6
 
     rows = read_rows(outputs / "metrics.csv")
     assert list(rows[0]) == ["method", "image", *METRICS]
@@ -126,7 +126,7 @@ def test_an_interrupted_run_keeps_the_micrographs_it_finished(tmp_path, methods)
     inputs, outputs = tmp_path / "micrographs", tmp_path / "out"
     write_micrographs(inputs, 2)
 
-    def interrupt(done, total, path, method):
+    def interrupt(done, total, detail):
         if done == 3:
             raise KeyboardInterrupt
 

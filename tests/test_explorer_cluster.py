@@ -102,7 +102,7 @@ def test_a_local_cluster_writes_the_in_process_pages_at_both_scales(
                 resize=None,
                 scale=scale,
                 client=client,
-                on_progress=lambda done, total, path, heard=heard: heard.append((done, total)),
+                on_progress=lambda done, total, name, heard=heard: heard.append((done, total)),
             )
             assert len(report.written) == PAGES and not report.failed
             assert heard == [(done, PAGES) for done in range(1, PAGES + 1)]

@@ -46,7 +46,7 @@ def test_report_says_what_was_written_cropped_left_out_and_failed(
         resize=None,
         max_pixels=3000,
         bits=8,
-        on_progress=lambda done, total, path: heard.append((done, total, path.name)),
+        on_progress=lambda done, total, name: heard.append((done, total, name)),
     )
     page = outputs / "sub" / "explore_a.html"
     assert report.written == [inputs / "sub" / "a.png", inputs / "twin.jpg"]
@@ -164,7 +164,7 @@ def test_a_folder_scale_colours_every_page_on_the_range_of_all_of_them(
         small_explorer,
         resize=None,
         scale="folder",
-        on_progress=lambda done, total, path: heard.append((done, total)),
+        on_progress=lambda done, total, name: heard.append((done, total)),
     )
     assert len(report.written) == 7 and not report.failed
     assert heard == [(done, 7) for done in range(1, 8)]
