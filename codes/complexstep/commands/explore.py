@@ -67,7 +67,7 @@ def parse_arguments(
         "pages are then written once all are explored, each waiting meanwhile on disk in a "
         "hidden folder in --outputs; each page states which",
     )
-    cli.add_spreading_arguments(parser)
+    cli.add_spreading_arguments(parser, verb="explore")
     return parser.parse_args(arguments)
 
 
