@@ -225,7 +225,7 @@ def main() -> None:
             micrographs=arguments.micrographs,
             style=HeatmapStyle(dpi=OUTLINE_DPI),
         )
-        for line in report.notes + report.problems:
+        for line in report.notes + report.failed:
             print(line, file=sys.stderr)
         print(report.summary())
         summaries += report.summaries

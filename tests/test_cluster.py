@@ -231,7 +231,7 @@ def test_the_evaluation_and_the_regions_on_a_local_cluster_give_the_in_process_t
         sorted(p.name for p in (tmp_path / o).rglob("panel_*.png")) for o in ("here", "there")
     ]
     assert panels[0] == panels[1] and len(panels[0]) == 6
-    assert not regions_there.problems and regions_there.rows == regions_here.rows
+    assert not regions_there.failed and regions_there.rows == regions_here.rows
     assert (tmp_path / "regions-there" / "regions.csv").read_text() == (
         tmp_path / "regions-here" / "regions.csv"
     ).read_text()

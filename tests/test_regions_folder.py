@@ -153,8 +153,13 @@ def test_missing_micrograph_and_unreadable_map_are_one_line_each(report):
     """The map without micrograph is a note, the unreadable one a problem, and the rest run."""
     assert [line for line in report.notes if "lonely" in line] == report.notes
     assert len(report.notes) == 1 and "no micrograph named lonely" in report.notes[0]
-    assert len(report.problems) == 1 and "broken.npy" in report.problems[0]
-    assert report.written == {"table": 2, "figure": 1, "outlines": 4}
+    assert len(report.failed) == 1 and "broken.npy" in report.failed[0]
+    assert [path.name for path in report.tables] == [
+        "regions.csv",
+        "regions_summary.md",
+        "regions_enrichment.png",
+    ]
+    assert len(report.outputs) - len(report.tables) == 4 and len(report.written) == 4
 
 
 def test_label_images_replace_phases_and_bad_ones_are_one_line_each(tree, tmp_path):
@@ -177,11 +182,11 @@ def test_label_images_replace_phases_and_bad_ones_are_one_line_each(tree, tmp_pa
     assert {row["region"] for row in report.rows} == {"pearlite", "ferrite"}
     pearlite = next(row for row in report.rows if row["region"] == "pearlite")
     assert pearlite["area_fraction"] == pytest.approx(SPLITS["m0"] / WIDTH)
-    sized = [line for line in report.problems if "m1.png" in line]
-    unnamed = [line for line in report.problems if "m2.png" in line or "label 5" in line]
+    sized = [line for line in report.failed if "m1.png" in line]
+    unnamed = [line for line in report.failed if "m2.png" in line or "label 5" in line]
     assert len(sized) == 1 and f"{HEIGHT}x{WIDTH + 2}" in sized[0]
     assert len(unnamed) == 1 and "5" in unnamed[0]
-    assert all("\n" not in line for line in report.problems)
+    assert all("\n" not in line for line in report.failed)
 
 
 def test_maps_of_two_kinds_are_refused_in_one_line(tmp_path):

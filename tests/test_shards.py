@@ -170,7 +170,7 @@ def test_the_shards_of_the_evaluation_and_the_regions_are_their_whole_runs(
     measure(tmp_path / "regions-whole")
     for index in range(3):
         assert evaluate(tmp_path / "parts", (index, 3)).failed == []
-        assert measure(tmp_path / "regions-parts", (index, 3)).problems == []
+        assert measure(tmp_path / "regions-parts", (index, 3)).failed == []
     assert not (tmp_path / "parts" / "metrics.csv").exists()
     assert not (tmp_path / "regions-parts" / "regions.csv").exists()
     for whole, parts, name, leave_out in [

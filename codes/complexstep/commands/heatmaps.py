@@ -23,6 +23,7 @@ from complexstep.commands import cli
 from complexstep.errors import FolderError
 from complexstep.folders import heatmaps as heatmap_folder
 from complexstep.folders import loop
+from complexstep.folders.loop import counted
 from complexstep.rendering import heatmaps as rendering
 from complexstep.rendering import wavelets as wavelet_rendering
 
@@ -278,21 +279,16 @@ def summary(report, outputs: str, *, overlay: bool = False, panel: bool = False)
         For example ``wrote 4 heatmaps to smaps (3 overlays, 1 problem listed above)``.
     """
     written = heatmap_folder.written_counts(report)
-    line = f"wrote {_count(written['heatmap'], 'heatmap')} to {outputs}"
+    line = f"wrote {counted(written['heatmap'], 'heatmap')} to {outputs}"
     extras = []
     if overlay:
-        extras.append(_count(written["overlay"], "overlay"))
+        extras.append(counted(written["overlay"], "overlay"))
     if panel:
-        extras.append(_count(written["panel"], "panel"))
+        extras.append(counted(written["panel"], "panel"))
     if written["wavelet"]:
         extras.append(
-            f"{_count(written['wavelet'], 'wavelet map')} drawn as layout, scales and shares"
+            f"{counted(written['wavelet'], 'wavelet map')} drawn as layout, scales and shares"
         )
     if report.failed:
-        extras.append(f"{_count(len(report.failed), 'problem')} listed above")
+        extras.append(f"{counted(len(report.failed), 'problem')} listed above")
     return f"{line} ({', '.join(extras)})" if extras else line
-
-
-def _count(number: int, noun: str) -> str:
-    """A number with its noun, plural where needed."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -12,7 +12,6 @@ Run from the repository root: ``python codes/measure_regions.py [options]``.
 
 import argparse
 import math
-import sys
 from collections.abc import Sequence
 
 from complexstep import defaults
@@ -180,7 +179,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             shard=arguments.shard,
             client=client,
         )
-    for line in report.notes + report.problems:
-        print(line, file=sys.stderr)
+    cli.print_report(report)
     print(report.summary())
-    return cli.EXIT_FAILURE if report.problems else 0
+    return cli.EXIT_FAILURE if report.failed else 0

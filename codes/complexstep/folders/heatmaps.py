@@ -132,7 +132,7 @@ def render_folder(
     if not image_paths and not wavelet_paths:
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
     index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
-    _make_folder(outputs)
+    loop.make_folder(outputs)
 
     plan = _plan(image_paths, inputs, report)
     kinds = _kinds(plan, report)
@@ -159,16 +159,16 @@ def render_folder(
 
 def _micrographs_for(
     folder: Path, outputs: Path, report: FolderReport, needed: bool, wavelet_paths: list[Path]
-) -> "_Micrographs | None":
+) -> "Micrographs | None":
     """The micrographs the views need: for overlays and panels, which fail without them, and for
     wavelet maps' per-scale maps, which are drawn over them where there are any and alone
     otherwise."""
     if needed:
-        return _Micrographs.of(folder, outputs, report)
+        return Micrographs.of(folder, outputs, report)
     if not wavelet_paths:
         return None
     try:
-        return _Micrographs.of(folder, outputs, report)
+        return Micrographs.of(folder, outputs, report)
     except FolderError:
         return None
 
@@ -254,8 +254,8 @@ def _folder_ranges(
         low, high = ranges[kind] = folder_range(maps)
         which = f" of kind {kind}" if len(readable) > 1 else ""
         report.notes.append(
-            f"coloured {_count(len(maps), 'map')}{which} on one range of raw values, {low:.6g} "
-            f"to {high:.6g}"
+            f"coloured {loop.counted(len(maps), 'map')}{which} on one range of raw values, "
+            f"{low:.6g} to {high:.6g}"
         )
     return ranges
 
@@ -282,7 +282,7 @@ def _pixel_size(image_path: Path, fallback: float | None) -> float | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Micrographs:
+class Micrographs:
     """The micrographs of a folder and its subfolders, by stem.
 
     Attributes:
@@ -302,7 +302,7 @@ class _Micrographs:
         outputs: Path | None = None,
         report: FolderReport | None = None,
         what: str = "micrograph",
-    ) -> "_Micrographs":
+    ) -> "Micrographs":
         """Lists the micrographs, or other images named after them, of a folder, without the
         outputs folder (where given); links and special files skipped are noted in the report
         (where given).
@@ -378,7 +378,7 @@ def _render_views(
     image_path: Path,
     subfolder: Path,
     views: _Views,
-    micrographs: _Micrographs | None,
+    micrographs: Micrographs | None,
     report: FolderReport,
     overlay: bool,
     panel: bool,
@@ -437,7 +437,7 @@ def _render_wavelet_views(
     path: Path,
     subfolder: Path,
     style: wavelet_rendering.WaveletStyle,
-    micrographs: _Micrographs | None,
+    micrographs: Micrographs | None,
     report: FolderReport,
     outputs: Path,
 ) -> None:
@@ -520,16 +520,6 @@ def _is_output(path: Path, outputs: Path) -> bool:
     return path.resolve().is_relative_to(outputs.resolve()) and path.name.startswith(prefixes)
 
 
-def _make_folder(folder: Path) -> None:
-    """Creates the output folder, turning failures into one-line errors."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise FolderError(
-            f"cannot create output folder {folder}: {error.strerror or error}"
-        ) from None
-
-
 def _plan(image_paths: list[Path], inputs: Path, report: FolderReport) -> list[tuple[Path, Path]]:
     """Pairs each input with its folder relative to the input folder.
 
@@ -552,8 +542,3 @@ def _plan(image_paths: list[Path], inputs: Path, report: FolderReport) -> list[t
         claimed[key] = image_path
         plan.append((image_path, subfolder))
     return plan
-
-
-def _count(number: int, noun: str) -> str:
-    """A number with its noun, plural where needed."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -576,3 +576,18 @@ def read(item: Item, resize: int | None, report: FolderReport, **reading):
     read."""
     micrograph = read_micrograph(item, resize, report, **reading)
     return None if micrograph is None else micrograph.pixels
+
+
+def make_folder(folder: Path) -> None:
+    """Creates the output folder, turning failures into one-line errors."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FolderError(
+            f"cannot create output folder {folder}: {error.strerror or error}"
+        ) from None
+
+
+def counted(number: int, noun: str) -> str:
+    """A number with its noun, plural where needed."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

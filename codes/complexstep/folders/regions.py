@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,8 @@ from skimage.transform import resize
 from complexstep import defaults
 from complexstep.errors import FolderError, RegionError, UnreadableImageError
 from complexstep.folders import loop
-from complexstep.folders.heatmaps import _count, _make_folder, _Micrographs
+from complexstep.folders.heatmaps import Micrographs
+from complexstep.folders.loop import FolderReport
 from complexstep.io.images import read_image, write_atomically
 from complexstep.progress import Progress
 from complexstep.regions import sources, statistics, tables
@@ -87,26 +88,24 @@ class Segmentation:
 
 
 @dataclasses.dataclass
-class Report:
-    """What ``measure_folder`` measured and wrote, and what it has to say.
+class RegionsReport(FolderReport):
+    """What ``measure_folder`` did: a folder report whose ``written`` are the maps measured, whose
+    ``notes`` name the maps skipped for want of a micrograph or label image and whose ``failed``
+    those that could not be read, divided or drawn (any fails the run), with what was measured.
 
     Attributes:
-        outputs: the folder written into.
+        folder: the folder written into.
         kind: the kind of every map measured.
         rows: one per micrograph, map and region, as ``regions.csv`` holds them.
         summaries: per map, the folder's statistics.
-        written: how many files of each kind ("table", "figure", "outlines") were written.
-        notes: lines about maps skipped for want of a micrograph or label image.
-        problems: lines about maps that could not be read, divided or drawn; any fails the run.
+        tables: the folder-wide files written: the tables and the enrichment figure.
     """
 
-    outputs: Path
-    kind: str
+    folder: Path = Path()
+    kind: str = defaults.MAP_KIND
     rows: list[dict] = dataclasses.field(default_factory=list)
     summaries: list[statistics.Summary] = dataclasses.field(default_factory=list)
-    written: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    notes: list[str] = dataclasses.field(default_factory=list)
-    problems: list[str] = dataclasses.field(default_factory=list)
+    tables: list[Path] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         """The final line of a run.
@@ -117,15 +116,17 @@ class Report:
         """
         maps = len({(row["micrograph"], row["map"]) for row in self.rows})
         regions = len({row["region"] for row in self.rows})
-        line = f"measured {_count(regions, 'region')} of {_count(maps, f'{self.kind} map')}"
-        if self.written["table"]:
+        measured = loop.counted(maps, f"{self.kind} map")
+        line = f"measured {loop.counted(regions, 'region')} of {measured}"
+        if self.tables:
+            outlines = len(self.outputs) - len(self.tables)
             line += (
                 f"; wrote {tables.CSV_NAME}, {tables.SUMMARY_NAME}, "
                 f"{region_rendering.ENRICHMENT_NAME} and "
-                f"{_count(self.written['outlines'], 'outline picture')} to {self.outputs}"
+                f"{loop.counted(outlines, 'outline picture')} to {self.folder}"
             )
-        if self.problems:
-            line += f" ({_count(len(self.problems), 'problem')} listed above)"
+        if self.failed:
+            line += f" ({loop.counted(len(self.failed), 'problem')} listed above)"
         return line
 
 
@@ -142,7 +143,7 @@ def measure_folder(
     on_progress: Progress | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
-) -> Report:
+) -> RegionsReport:
     """Measures every map of a folder and its subfolders by region, and writes the results.
 
     A map's kind is the ``kind`` its sidecar JSON (``<stem>.json``, or ``<stem>.wavelet.json``)
@@ -170,7 +171,7 @@ def measure_folder(
             every file. In this process if None.
 
     Returns:
-        The rows, summaries, files written, notes and problems.
+        The rows, summaries, files written, notes and failures.
 
     Raises:
         FolderError: if the input folder holds no map, the micrograph or label folder no image,
@@ -193,15 +194,15 @@ def measure_folder(
         paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
     kind = _one_kind(paths, kind, inputs)
     if segmentation.labels is None:
-        index = _Micrographs.of(Path(micrographs))
+        index = Micrographs.of(Path(micrographs))
         names = None
     else:
-        index = _Micrographs.of(Path(segmentation.labels), what="label image")
+        index = Micrographs.of(Path(segmentation.labels), what="label image")
         names_path = Path(segmentation.labels) / defaults.LABEL_NAMES_FILE
         names = sources.read_label_names(names_path) if names_path.is_file() else None
-    _make_folder(outputs)
+    loop.make_folder(outputs)
 
-    report = Report(outputs, kind)
+    report = RegionsReport(folder=outputs, kind=kind)
     done = 0
 
     def advance() -> None:
@@ -238,15 +239,17 @@ def measure_folder(
             name: outputs / loop.shard_name(name, shard)
             for name in (tables.CSV_NAME, tables.SUMMARY_NAME, region_rendering.ENRICHMENT_NAME)
         }
-        _write(report, "table", named[tables.CSV_NAME], tables.write_csv, report.rows)
-        _write(report, "table", named[tables.SUMMARY_NAME], tables.write_summary, report.summaries)
-        _write(
-            report,
-            "figure",
-            named[region_rendering.ENRICHMENT_NAME],
-            region_rendering.render_enrichment,
-            report.summaries,
-        )
+        for name, render, content in (
+            (tables.CSV_NAME, tables.write_csv, report.rows),
+            (tables.SUMMARY_NAME, tables.write_summary, report.summaries),
+            (
+                region_rendering.ENRICHMENT_NAME,
+                region_rendering.render_enrichment,
+                report.summaries,
+            ),
+        ):
+            if report.write(named[name], lambda path: render(path, content)):
+                report.tables.append(named[name])
     return report
 
 
@@ -298,10 +301,10 @@ def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
 def _read_inputs(
     path: Path,
     inputs: Path,
-    index: _Micrographs,
+    index: Micrographs,
     names: dict[int, str] | None,
     segmentation: Segmentation,
-    report: Report,
+    report: RegionsReport,
 ) -> tuple | None:
     """Reads what one map is measured from, recording what goes wrong.
 
@@ -311,7 +314,7 @@ def _read_inputs(
         index: the micrographs, or the label images.
         names: the labels' names, or None.
         segmentation: how the micrograph is divided.
-        report: where notes and problems go.
+        report: where notes and failures go.
 
     Returns:
         ``(path, the micrograph's name in the rows, the maps by name, the map drawn, the
@@ -322,7 +325,7 @@ def _read_inputs(
     try:
         maps, drawn, shape, stem = _read_map(path)
     except UnreadableImageError as error:
-        report.problems.append(str(error))
+        report.failed.append(str(error))
         return None
     # The stem's own name, as stage 3 pairs a wavelet map: <stem>.wavelet's stem is <stem>.
     found = index.path_for(path.with_name(f"{stem}{path.suffix}"), subfolder, report)
@@ -334,7 +337,7 @@ def _read_inputs(
         else:
             source = _micrograph_at(found, shape)
     except (RegionError, UnreadableImageError) as error:
-        report.problems.append(f"{path}: {error}")
+        report.failed.append(f"{path}: {error}")
         return None
     return path, (subfolder / stem).as_posix(), maps, drawn, source, names, report.kind
 
@@ -386,20 +389,19 @@ def _record(
     inputs: Path,
     outcome: tuple[list[dict], bytes] | str,
     rows: dict[Path, list[dict]],
-    report: Report,
+    report: RegionsReport,
 ) -> None:
     """Keeps one map's rows and writes its outline picture, or records why it failed."""
     if isinstance(outcome, str):
-        report.problems.append(f"{path}: {outcome}")
+        report.failed.append(f"{path}: {outcome}")
         return
     rows[path], picture = outcome
+    report.written.append(path)
     wavelet = path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
     stem = wavelet_rendering.stem_of(path) if wavelet else path.stem
     name = f"{region_rendering.OUTLINES_PREFIX}{stem}{'.wavelet' if wavelet else ''}.png"
-    _write(
-        report,
-        "outlines",
-        report.outputs / path.parent.relative_to(inputs) / name,
+    report.write(
+        report.folder / path.parent.relative_to(inputs) / name,
         lambda target: write_atomically(target, lambda part: part.write_bytes(picture)),
     )
 
@@ -438,13 +440,3 @@ def _micrograph_at(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if micrograph.shape != tuple(shape):
         micrograph = resize(micrograph, shape, anti_aliasing=True, preserve_range=True)
     return micrograph
-
-
-def _write(report: Report, kind: str, path: Path, render: Callable, *arguments) -> None:
-    """Calls a writer, counting the file or recording why it could not be written."""
-    try:
-        render(path, *arguments)
-    except OSError as error:
-        report.problems.append(f"cannot write {path}: {error.strerror or error}")
-        return
-    report.written[kind] += 1
