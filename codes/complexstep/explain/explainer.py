@@ -234,12 +234,31 @@ class Explainer:
         ``(n, height, width)``."""
         batch, _ = as_images(images)
         self.check_size(*batch.shape[1:])
-        baselines = None
-        if self.kind.weighted:
-            baselines = np.stack(
-                [kinds.baseline_of(image, self.baseline, self.blur_sigma) for image in batch]
-            )
-        return self.kind.maps(self, batch, baselines, on_pass or ignore_passes)
+        return self.kind.maps(self, batch, self._baselines(batch), on_pass or ignore_passes)
+
+    def from_plain(self, images, plain: np.ndarray) -> np.ndarray | None:
+        """The maps of the explainer's kind from the paper's maps of the same images (as a
+        ``Jacobian``'s ``column_norms`` gives them), with no pass of their own; None where the
+        kind takes passes of its own.
+
+        Args:
+            images: as for ``attribute_many``, or one image.
+            plain: the paper's maps of the images, of their shape.
+        """
+        if self.kind.of_plain is None:
+            return None
+        batch, single = as_images(images)
+        plain = np.asarray(plain, np.float32).reshape(batch.shape)
+        maps = self.kind.of_plain(self, batch, self._baselines(batch), plain)
+        return maps[0] if single else maps
+
+    def _baselines(self, batch: np.ndarray) -> np.ndarray | None:
+        """The baselines of checked images, where the kind takes them."""
+        if not self.kind.weighted:
+            return None
+        return np.stack(
+            [kinds.baseline_of(image, self.baseline, self.blur_sigma) for image in batch]
+        )
 
     def plain_maps(self, images: np.ndarray, on_pass: Callable[[int], None]) -> np.ndarray:
         """The paper's maps of checked images of one size, ``||J e_k||`` (``||J w_k||`` in the

@@ -70,20 +70,38 @@ class MapKind:
 
     Attributes:
         name: its name, one of ``defaults.MAP_KINDS``.
-        maps: the maps of images ``(n, height, width)`` of one size, from the explainer, the
-            images, their baselines (of their shape; None for a kind that takes none) and a
-            per-pass callback.
         passes: the passes of one image's map, from the explainer and the image's size.
         weighted: whether the map is weighted by ``|x - b|`` and so depends on the baseline.
-        integrated: whether it integrates along the path from the baseline to the image, and so
-            depends on the path points too; these kinds are made in the pixel domain only.
+        of_plain: where the kind is the paper's map weighed, its maps from the explainer, the
+            images ``(n, height, width)``, their baselines (None for a kind that takes none) and
+            the paper's maps of the images; None for a kind that takes passes of its own.
+        integrated_maps: for the kind that integrates along the path from the baseline to the
+            image, its maps from the explainer, the images, their baselines and a per-pass
+            callback; that kind is made in the pixel domain only.
     """
 
     name: str
-    maps: Callable[["Explainer", np.ndarray, np.ndarray | None, Callable[[int], None]], np.ndarray]
     passes: Callable[["Explainer", int, int], int]
     weighted: bool
-    integrated: bool = False
+    of_plain: Callable[["Explainer", np.ndarray, np.ndarray | None, np.ndarray], np.ndarray] | None
+    integrated_maps: Callable | None = None
+
+    @property
+    def integrated(self) -> bool:
+        """Whether the maps integrate along the path, and so depend on the path points too."""
+        return self.of_plain is None
+
+    def maps(
+        self,
+        explainer: "Explainer",
+        images: np.ndarray,
+        baselines: np.ndarray | None,
+        on_pass: Callable[[int], None],
+    ) -> np.ndarray:
+        """The maps of images ``(n, height, width)`` of one size, float32."""
+        if self.of_plain is None:
+            return self.integrated_maps(explainer, images, baselines, on_pass)
+        return self.of_plain(explainer, images, baselines, explainer.plain_maps(images, on_pass))
 
     def sidecar(self, explainer: "Explainer") -> dict:
         """The kind and the settings its maps depend on, as a map's sidecar records them."""
@@ -95,17 +113,17 @@ class MapKind:
         return settings
 
 
-def _plain(explainer: "Explainer", images: np.ndarray, baselines, on_pass) -> np.ndarray:
-    return explainer.plain_maps(images, on_pass)
+def _plain(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.ndarray:
+    return plain
 
 
 def _plain_passes(explainer: "Explainer", height: int, width: int) -> int:
     return explainer.domain.passes(explainer, height, width)
 
 
-def _gradient_input(explainer: "Explainer", images: np.ndarray, baselines, on_pass) -> np.ndarray:
+def _gradient_input(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.ndarray:
     weights = np.abs(explainer.domain.coefficients(images - baselines))
-    return (explainer.plain_maps(images, on_pass) * weights).astype(np.float32)
+    return (plain * weights).astype(np.float32)
 
 
 def _integrated(explainer: "Explainer", images: np.ndarray, baselines, on_pass) -> np.ndarray:
@@ -123,9 +141,9 @@ def _integrated_passes(explainer: "Explainer", height: int, width: int) -> int:
 KINDS = {
     kind.name: kind
     for kind in (
-        MapKind("complex-step", _plain, _plain_passes, weighted=False),
-        MapKind("gradient-input", _gradient_input, _plain_passes, weighted=True),
-        MapKind("integrated-complex-step", _integrated, _integrated_passes, True, integrated=True),
+        MapKind("complex-step", _plain_passes, False, _plain),
+        MapKind("gradient-input", _plain_passes, True, _gradient_input),
+        MapKind("integrated-complex-step", _integrated_passes, True, None, _integrated),
     )
 }
 """Every kind by name, in the order of ``defaults.MAP_KINDS``, the paper's first."""

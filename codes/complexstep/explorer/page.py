@@ -184,9 +184,11 @@ class Explorer:
             geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape
         ]
         reconstruction = self._autoencoder.encode(image)[0, :, :, 0]
-        # The paper's map is the Jacobian's column norms; a weighted kind is made afresh.
-        kind = self.explainer.kind
-        attribution = self.explainer.attribute(image) if kind.weighted else jacobian.column_norms()
+        # The paper's map is the Jacobian's column norms, and the kinds that weigh it are made
+        # from them; only the integrated kind takes passes of its own.
+        attribution = self.explainer.from_plain(image, jacobian.column_norms())
+        if attribution is None:
+            attribution = self.explainer.attribute(image)
         return Exploration(
             name,
             self.explainer.layer,
@@ -197,7 +199,7 @@ class Explorer:
             reconstruction,
             attribution,
             pixel_size,
-            kind.name,
+            self.explainer.kind.name,
         )
 
 
