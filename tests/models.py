@@ -1,8 +1,11 @@
 """Models shared by the stage 2 tests: the paper's with random or briefly trained weights, and a
 small one of the same layer kinds."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
+from PIL import Image
 
 from complexstep.model import architecture
 
@@ -74,3 +77,14 @@ def randomize_biases(model: keras.Model, rng: np.random.Generator) -> None:
         if layer.weights:
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0.0, 0.05, bias.shape).astype(np.float32)])
+
+
+def write_micrograph_folder(folder: Path, seed: int) -> Path:
+    """Six 32x32 grey micrographs of seeded noise, the last two in a subfolder ``sub``."""
+    (folder / "sub").mkdir()
+    rng = np.random.default_rng(seed)
+    for index in range(6):
+        where = folder / "sub" if index >= 4 else folder
+        values = (rng.random((32, 32)) * 255).astype(np.uint8)
+        Image.fromarray(values).save(where / f"m{index}.png")
+    return folder

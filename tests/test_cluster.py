@@ -13,8 +13,8 @@ from pathlib import Path
 import distributed
 import numpy as np
 import pytest
-from PIL import Image
 
+import models
 from complexstep import api
 from complexstep.cluster import clients
 from complexstep.errors import ClusterError
@@ -40,14 +40,7 @@ def explainer(random_model):
 @pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Six 32x32 micrographs, two in a subfolder."""
-    folder = tmp_path_factory.mktemp("micrographs")
-    (folder / "sub").mkdir()
-    rng = np.random.default_rng(20)
-    for index in range(6):
-        where = folder / "sub" if index >= 4 else folder
-        values = (rng.random((32, 32)) * 255).astype(np.uint8)
-        Image.fromarray(values).save(where / f"m{index}.png")
-    return folder
+    return models.write_micrograph_folder(tmp_path_factory.mktemp("micrographs"), seed=20)
 
 
 @pytest.fixture(scope="module")

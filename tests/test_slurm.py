@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+import models
 from complexstep import api
 from complexstep.folders import attribution as attribution_folder
 from complexstep.folders import loop
@@ -128,14 +128,7 @@ def slurm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Six 32x32 micrographs, two in a subfolder."""
-    folder = tmp_path_factory.mktemp("micrographs")
-    (folder / "sub").mkdir()
-    rng = np.random.default_rng(21)
-    for index in range(6):
-        where = folder / "sub" if index >= 4 else folder
-        values = (rng.random((32, 32)) * 255).astype(np.uint8)
-        Image.fromarray(values).save(where / f"m{index}.png")
-    return folder
+    return models.write_micrograph_folder(tmp_path_factory.mktemp("micrographs"), seed=21)
 
 
 @pytest.fixture(scope="module")

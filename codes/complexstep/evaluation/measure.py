@@ -70,8 +70,7 @@ class EvaluationSettings:
         kinds.check_baseline(self.baseline)
         if not (isinstance(self.steps, int) and self.steps >= 1):
             raise SettingError(f"steps must be a whole number >= 1, not {self.steps!r}")
-        if not self.blur_sigma > 0:
-            raise SettingError(f"blur_sigma must be positive, not {self.blur_sigma}")
+        kinds.check_blur_sigma(self.blur_sigma)
 
 
 @dataclasses.dataclass(frozen=True)

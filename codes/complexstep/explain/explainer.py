@@ -125,13 +125,11 @@ class Explainer:
         self.domain = domains.domain_of(domain, wavelet, levels)
         self.kind = kinds.kind_of(kind, self.domain)
         self.baseline = kinds.check_baseline(baseline)
-        if not blur_sigma > 0:
-            raise SettingError(f"blur_sigma must be positive, not {blur_sigma}")
         if not (isinstance(integration_steps, int) and integration_steps >= 1):
             raise SettingError(
                 f"integration_steps must be a whole number >= 1, not {integration_steps!r}"
             )
-        self.blur_sigma = blur_sigma
+        self.blur_sigma = kinds.check_blur_sigma(blur_sigma)
         self.integration_steps = integration_steps
         self.settings = dict(
             layer=layer,

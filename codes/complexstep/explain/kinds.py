@@ -42,6 +42,17 @@ def check_baseline(name: str) -> str:
     return name
 
 
+def check_blur_sigma(sigma: float) -> float:
+    """The blur baseline's Gaussian, if it is positive.
+
+    Raises:
+        SettingError: for another.
+    """
+    if not sigma > 0:
+        raise SettingError(f"blur_sigma must be positive, not {sigma}")
+    return sigma
+
+
 def baseline_of(
     image: np.ndarray, name: str = defaults.BASELINE, sigma: float = defaults.BLUR_SIGMA
 ) -> np.ndarray:
