@@ -256,3 +256,5 @@ def test_a_weighted_kind_shows_its_own_map_with_its_own_colour_limits(small_mode
     heatmap = explorer.page_data(weighted)["heatmap"]
     assert (heatmap["kind"], heatmap["vmin"], heatmap["vmax"]) == ("gradient-input", 0.0, 1.0)
     assert explorer.page_data(plain)["heatmap"]["vmin"] == 0.15
+    assert explorer.page_data(weighted)["attributionLabel"] == "attribution (gradient-input)"
+    assert explorer.page_data(plain)["attributionLabel"] == "attribution ‖∂code/∂pixel‖"

@@ -297,6 +297,13 @@ def page_data(
             "scaleLabel": SCALE_LABELS[scale],
             "range": None if value_range is None else [float(end) for end in value_range],
         },
+        # The cursor's readout names what its attribution is: the paper's map is the norm of the
+        # pixel's Jacobian column, the other kinds weigh it.
+        "attributionLabel": (
+            "attribution ‖∂code/∂pixel‖"
+            if exploration.kind == defaults.MAP_KIND
+            else f"attribution ({exploration.kind})"
+        ),
         "pixelSize": exploration.pixel_size,
         "scaleBar": scale_bar(exploration.pixel_size, int(jacobian.image_shape[1])),
         "colormaps": {

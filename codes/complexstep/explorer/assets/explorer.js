@@ -303,6 +303,7 @@ class Explorer {
     select.value = this.state.cmap;
     document.getElementById("smoothed").checked = this.state.smoothed;
     document.getElementById("sigma").textContent = this.data.heatmap.sigma;
+    document.getElementById("attribution-label").textContent = this.data.attributionLabel;
     document.getElementById("vmin").value = this.state.vmin;
     document.getElementById("vmax").value = this.state.vmax;
     document.getElementById("opacity").value = this.state.opacity;
