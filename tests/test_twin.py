@@ -185,8 +185,11 @@ def test_models_that_are_not_a_grey_chain_are_refused():
     left = layers.Conv2D(2, 3, padding="same", name="left")(inputs)
     right = layers.Conv2D(2, 3, padding="same", name="right")(inputs)
     branching = keras.Model(inputs, [left, right])
-    with pytest.raises(ModelError, match="'right' does not take its input from the layer before"):
-        twin.build_complex_twin(branching, "right")
+    # Cut at either branch, the model is a chain up to it; a join of the two is not.
+    assert [layer.name for layer in twin.layer_chain(branching, "right")] == ["right"]
+    joined = keras.Model(inputs, layers.Add(name="join")([left, right]))
+    with pytest.raises(ModelError, match="not a chain of layers up to 'join'"):
+        twin.build_complex_twin(joined, "join")
     chain = chain_model(layers.Conv2D(2, 3, padding="same", name="only"))
     with pytest.raises(ModelError, match="no layer 'latent'; its layers are only$"):
         twin.build_complex_twin(chain, "latent")

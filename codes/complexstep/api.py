@@ -54,6 +54,7 @@ def attribute(
     levels: int = defaults.WAVELET_LEVELS,
     kind: str = defaults.MAP_KIND,
     baseline: str = defaults.BASELINE,
+    per_channel: bool = False,
 ) -> np.ndarray:
     """The complex-step attribution map of every pixel of one image or a batch.
 
@@ -66,7 +67,9 @@ def attribute(
             trained at the paper's settings that comes with the package.
         images: one image ``(height, width)`` or a batch ``(n, height, width)`` or
             ``(n, height, width, 1)``, float values in [0, 1]. Heights and widths must be ones the
-            network takes: multiples of 16 for the paper's.
+            network takes: multiples of 16 for the paper's. A model of several channels takes
+            ``(height, width, channels)`` or ``(n, height, width, channels)``, a model of volumes
+            ``(depth, height, width)`` and so on.
         layer: the name of the layer whose output is explained; "code" is the latent code.
         method: "jacobian" or "complex-step".
         h: the imaginary step of the complex-step method.
@@ -84,9 +87,12 @@ def attribute(
             or "integrated-complex-step" (``|x_k - b_k| ||(1/T) sum_t J(z_t) e_k||`` along the
             straight path from ``b`` to ``x``), as ``explain.kinds`` defines them.
         baseline: the ``b`` of the weighted kinds: "blur" or "mean".
+        per_channel: for a model of several channels, one map per channel, the norm of each
+            channel's Jacobian column, laid out as the images' channels are.
 
     Returns:
-        float32 maps, ``(height, width)`` for one image or ``(n, height, width)`` for a batch; in
+        float32 maps, ``(height, width)`` for one image or ``(n, height, width)`` for a batch
+        (each of a volume's sides, and the channels last with ``per_channel``); in
         the wavelet domain laid out as ``pywt.coeffs_to_array(pywt.wavedec2(image, wavelet,
         mode="periodization", level=levels))``.
 
@@ -100,7 +106,6 @@ def attribute(
     Examples:
         >>> maps = complexstep.attribute("pretrained", micrographs)  # doctest: +SKIP
     """
-    batch, single = as_images(images)
     explainer = _explainer(
         model,
         layer=layer,
@@ -112,8 +117,10 @@ def attribute(
         levels=levels,
         kind=kind,
         baseline=baseline,
+        per_channel=per_channel,
     )
-    total = len(batch) * explainer.passes(*batch.shape[1:])
+    batch, single = explainer.as_images(images)
+    total = len(batch) * explainer.passes(*batch.shape[1 : 1 + explainer.spatial])
     if show_progress and on_progress is None:
         on_progress = progress.tqdm_progress("attribution")
     maps = explainer.attribute_many(batch, _counting(total, on_progress))
@@ -145,10 +152,10 @@ def jacobian(
         ImageError: for a batch, and as ``attribute`` does.
         ImageSizeError, ModelError, UnsupportedLayerError: as ``attribute`` does.
     """
-    batch, single = as_images(image)
+    explainer = _explainer(model, layer=layer)
+    batch, single = explainer.as_images(image)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
-    explainer = _explainer(model, layer=layer)
     total = explainer.jacobian_passes(*batch.shape[1:])
     if show_progress and on_progress is None:
         on_progress = progress.tqdm_progress("Jacobian")
@@ -215,6 +222,7 @@ def encode(
     Returns:
         float32 ``(rows, columns, channels)`` for one image, or with a leading batch axis.
     """
-    batch, single = as_images(images)
-    output = _explainer(model, layer=layer).encode(batch)
+    explainer = _explainer(model, layer=layer)
+    batch, single = explainer.as_images(images)
+    output = explainer.encode(batch)
     return output[0] if single else output

@@ -37,16 +37,13 @@ class Pixels:
     def check_size(self, height: int, width: int) -> None:
         """Every size the network takes is one the domain takes."""
 
-    def passes(self, explainer: "Explainer", height: int, width: int) -> int:
+    def passes(self, explainer: "Explainer", *sides: int) -> int:
         """The passes of one image's map."""
-        return sum(explainer.engine(tile.shape).passes for tile in explainer.plan(height, width))
+        return explainer.pixel_passes(*sides)
 
     def squares(self, explainer: "Explainer", image: np.ndarray, on_pass) -> np.ndarray:
-        """The squared map of one image, tile by tile."""
-        squares = np.zeros(image.shape, np.float32)
-        for tile, crop, cells in explainer.tiles(image):
-            squares[tile.region] += explainer.engine(tile.shape).squares(crop, cells, on_pass)
-        return squares
+        """The squared map of one image."""
+        return explainer.pixel_squares(image, on_pass)
 
     def coefficients(self, differences: np.ndarray) -> np.ndarray:
         """Image-shaped differences ``(n, height, width)`` as the domain reads them."""

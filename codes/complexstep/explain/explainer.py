@@ -14,36 +14,56 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.engines import ENGINES, ignore_passes
-from complexstep.errors import ImageError, SettingError
+from complexstep.engines.graph import GraphEngine
+from complexstep.errors import ImageError, ImageSizeError, SettingError, UnsupportedLayerError
 from complexstep.explain import domains, kinds
 from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import load_model
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
+from complexstep.twin import graph as graphs
 
 _JACOBIAN = ENGINES["jacobian"].pixel
 """The engine of a Jacobian's rows and pullbacks, whatever method maps are made with."""
 
 
-def as_images(images, unit_range: bool = True) -> tuple[np.ndarray, bool]:
-    """Checks images and returns them as float32 ``(n, height, width)``, and whether one was given.
+_SIDES = {1: "(length)", 2: "(height, width)", 3: "(depth, height, width)"}
+
+
+def as_images(
+    images, unit_range: bool = True, spatial: int = 2, channels: int = 1
+) -> tuple[np.ndarray, bool]:
+    """Checks images and returns them as a float32 batch, and whether one image was given.
 
     Args:
-        images: one image ``(height, width)``, or a batch ``(n, height, width)`` or
-            ``(n, height, width, 1)``, float values in [0, 1].
+        images: one image or a batch, float values in [0, 1]: for a grey micrograph
+            ``(height, width)``, ``(n, height, width)`` or ``(n, height, width, 1)``; for a model
+            of ``channels`` channels ``(height, width, channels)`` or ``(n, height, width,
+            channels)``; volumes have ``depth`` before ``height``.
         unit_range: refuse values outside [0, 1]; without, any finite value is taken.
+        spatial: the image's spatial axes, 2 for a micrograph, 3 for a volume.
+        channels: the channels the model takes.
+
+    Returns:
+        ``(n, *sides)`` for grey images, ``(n, *sides, channels)`` otherwise.
 
     Raises:
         ImageError: for another shape, integer values, or values outside [0, 1].
     """
     array = np.asarray(images)
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or 0 in array.shape:
-        raise ImageError(
-            "images must be one grey image (height, width) or a batch (n, height, width) or "
-            f"(n, height, width, 1), not an array of shape {np.shape(images)}"
-        )
+    sides = _SIDES[spatial]
+    if channels == 1:
+        if array.ndim == spatial + 2 and array.shape[-1] == 1:
+            array = array[..., 0]
+        single = array.ndim == spatial
+        expected = f"one grey image {sides} or a batch (n, {sides[1:]} or (n, {sides[1:-1]}, 1)"
+        shaped = array.ndim in (spatial, spatial + 1)
+    else:
+        single = array.ndim == spatial + 1
+        expected = f"one image {sides[:-1]}, {channels}) or a batch (n, {sides[1:-1]}, {channels})"
+        shaped = array.ndim in (spatial + 1, spatial + 2) and array.shape[-1] == channels
+    if not shaped or 0 in array.shape:
+        raise ImageError(f"images must be {expected}, not an array of shape {np.shape(images)}")
     if not np.issubdtype(array.dtype, np.floating):
         raise ImageError(
             f"images must hold floats in [0, 1], not {array.dtype}; divide 8-bit values by 255 "
@@ -54,7 +74,6 @@ def as_images(images, unit_range: bool = True) -> tuple[np.ndarray, bool]:
     if not (np.all(np.isfinite(array)) and inside):
         wanted = "lie in [0, 1]" if unit_range else "be finite"
         raise ImageError(f"image values must {wanted}; these range from {low:g} to {high:g}")
-    single = array.ndim == 2
     return np.asarray(array[None] if single else array, np.float32), single
 
 
@@ -84,6 +103,8 @@ class Explainer:
             ``blur_sigma`` pixels) or "mean" (its mean grey value).
         blur_sigma: the blur baseline's Gaussian, in pixels.
         integration_steps: the path points of the integrated complex step.
+        per_channel: for a model of several input channels, one map per channel (the norm of
+            each channel's Jacobian column) instead of their norm together.
 
     Attributes:
         domain: the domain, ``domains.Pixels`` or ``domains.Wavelets``.
@@ -115,6 +136,7 @@ class Explainer:
         baseline: str = defaults.BASELINE,
         blur_sigma: float = defaults.BLUR_SIGMA,
         integration_steps: int = defaults.INTEGRATION_STEPS,
+        per_channel: bool = False,
     ):
         if method not in ENGINES:
             raise SettingError(f"unknown method {method!r}; choose one of {', '.join(ENGINES)}")
@@ -143,6 +165,7 @@ class Explainer:
             baseline=baseline,
             blur_sigma=blur_sigma,
             integration_steps=integration_steps,
+            per_channel=per_channel,
         )
         self.model = load_model(model)
         self.layer = layer
@@ -156,28 +179,82 @@ class Explainer:
             engine: entry for entry in ENGINES.values() for engine in (entry.pixel, entry.wavelet)
         }
         self._tile_size = tile_size
-        chain = twin.layer_chain(self.model, layer)
-        self._layers = [made.layer for made in twin.twins_of(chain)]
-        self.step = twin.size_step(chain)
+        self.per_channel = per_channel
+        self.graph = graphs.cut(self.model, layer)
+        self.spatial, self.channels = self.graph.spatial, self.graph.channels
+        self._layers, self.step = self._chain()
+        if self._layers is None and not isinstance(self.domain, domains.Pixels):
+            raise SettingError(
+                "wavelet maps are made for the paper's kind of network, a chain of stride-1 "
+                "convolutions and 2x2 pooling; explain this one in the pixel domain"
+            )
+        if self.kind.weighted and (self.spatial, self.channels) != (2, 1):
+            raise SettingError(
+                f"{kind} maps weigh grey micrographs; explain this model's images with the "
+                "complex-step kind"
+            )
         self._engines: dict[tuple, object] = {}
         self._plans: dict[tuple, list[geometry.Tile]] = {}
         self._encoders: dict[tuple[int, int], keras.Model] = {}
 
-    def check_size(self, height: int, width: int) -> None:
-        """Checks that the network takes images of this size, and the domain too.
+    def _chain(self) -> tuple[list | None, int]:
+        """The twin's layers where the model is the paper's kind of network up to the layer, a
+        chain whose engines are faster, and the multiple its sides must be of; None and 1 for
+        any other graph."""
+        chain = self.graph.chain()
+        if chain is None or (self.spatial, self.channels) != (2, 1):
+            return None, 1
+        try:
+            made = twin.twins_of(chain)
+        except UnsupportedLayerError:
+            return None, 1
+        return [item.layer for item in made], twin.size_step(chain)
+
+    @property
+    def is_chain(self) -> bool:
+        """Whether the paper's kind of chain is explained, with tiles and the chain's engines."""
+        return self._layers is not None
+
+    def check_size(self, *sides: int) -> None:
+        """Checks that the network takes images of these spatial sides, and the domain too.
 
         Raises:
             ImageSizeError: naming the nearest sizes it takes, if not.
             SettingError: if the wavelet transform has more levels than the size takes.
         """
-        twin.check_size(height, width, self.step)
-        self.domain.check_size(height, width)
+        if self.is_chain:
+            twin.check_size(*sides, self.step)
+            self.domain.check_size(*sides)
+            return
+        if len(sides) != self.spatial or min(sides) < 1:
+            raise ImageSizeError(
+                f"the network takes images of {self.spatial} spatial axes, not "
+                f"{'x'.join(map(str, sides))}"
+            )
+        try:
+            self.graph.shapes(tuple(sides))
+        except Exception as error:  # noqa: BLE001 - the backend's own error says why
+            reason = str(error).strip().splitlines()
+            raise ImageSizeError(
+                f"the network cannot take a {'x'.join(map(str, sides))} image: "
+                f"{reason[0] if reason else type(error).__name__}"
+            ) from None
 
     def plan(self, height: int, width: int, engine: type | None = None) -> list[geometry.Tile]:
         """The tiles an image of this size is explained in by an engine of class ``engine``
         (the pixel engine of the method if None)."""
         engine = engine or ENGINES[self.method].pixel
         key = (height, width, engine)
+        if key not in self._plans and not self.is_chain:
+            # A graph's layers may read whole axes, so its image is one tile.
+            self.check_size(height, width)
+            whole = self.engine((height, width), engine)
+            self._plans[key] = [
+                geometry.Tile(
+                    geometry.AxisTile(0, height, range(whole.output_shape[0]), 0),
+                    geometry.AxisTile(0, width, range(whole.output_shape[1]), 0),
+                )
+            ]
         if key not in self._plans:
             self.check_size(height, width)
             self._plans[key] = geometry.plan_tiles(
@@ -189,14 +266,42 @@ class Explainer:
             )
         return self._plans[key]
 
-    def passes(self, height: int, width: int) -> int:
-        """How many passes an image of this size takes, as ``attribute`` reports them.
+    def passes(self, *sides: int) -> int:
+        """How many passes an image of these sides takes, as ``attribute`` reports them.
 
         Raises:
             ImageSizeError, SettingError: as ``check_size``.
         """
-        self.check_size(height, width)
-        return self.kind.passes(self, height, width)
+        self.check_size(*sides)
+        return self.kind.passes(self, *sides)
+
+    def pixel_passes(self, *sides: int) -> int:
+        """The passes of one image's map of pixels."""
+        if not self.is_chain:
+            return self.engine(sides).passes
+        return sum(self.engine(tile.shape).passes for tile in self.plan(*sides))
+
+    def describe_passes(self, *sides: int) -> str:
+        """How an image of these sides is explained, in a few words: the passes and their kind."""
+        if self.is_chain:
+            return f"{self.pixel_passes(*sides):,} passes a map"
+        engine = self.engine(sides)
+        if engine.direction == "forward":
+            how = "forward passes, one per lattice of pixels whose influence stays apart"
+        else:
+            how = "reverse passes, one per lattice of output values whose fields stay apart"
+        return f"{engine.passes:,} {how}"
+
+    def pixel_squares(self, image: np.ndarray, on_pass) -> np.ndarray:
+        """The squared map of one checked image, tile by tile where the network is a chain;
+        per channel where ``per_channel`` is set."""
+        if not self.is_chain:
+            squares = self.engine(image.shape[: self.spatial]).channel_squares(image, None, on_pass)
+            return squares if self.per_channel else squares.sum(axis=-1)
+        squares = np.zeros(image.shape, np.float32)
+        for tile, crop, cells in self.tiles(image):
+            squares[tile.region] += self.engine(tile.shape).squares(crop, cells, on_pass)
+        return squares
 
     def jacobian_passes(self, height: int, width: int) -> int:
         """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
@@ -224,14 +329,14 @@ class Explainer:
             image: float ``(height, width)`` with values in [0, 1], checked by ``as_images``.
             on_pass: called with the number of passes each time some finish.
         """
-        images, _ = as_images(image)
+        images, _ = self.as_images(image)
         return self.attribute_many(images, on_pass)[0]
 
     def attribute_many(self, images, on_pass: Callable[[int], None] | None = None) -> np.ndarray:
         """The maps of a batch of images of one size, of the explainer's kind, float32
         ``(n, height, width)``."""
-        batch, _ = as_images(images)
-        self.check_size(*batch.shape[1:])
+        batch, _ = self.as_images(images)
+        self.check_size(*batch.shape[1 : 1 + self.spatial])
         return self.kind.maps(self, batch, self._baselines(batch), on_pass or ignore_passes)
 
     def from_plain(self, images, plain: np.ndarray) -> np.ndarray | None:
@@ -265,9 +370,10 @@ class Explainer:
         On JAX, the jacobian method explains pixel maps of images that fit in one tile
         ``images_per_call`` at a time in one compiled call; otherwise one image at a time.
         """
-        tiles = self.plan(*images.shape[1:])
+        tiles = self.plan(*images.shape[1:3]) if self.is_chain else []
         together = (
             keras.backend.backend() == "jax"
+            and self.is_chain
             and self.engine_class is _JACOBIAN
             and len(tiles) == 1
             and min(len(images), self.images_per_call) > 1
@@ -297,7 +403,10 @@ class Explainer:
         Along a path of images this is what the integrated complex step needs, at the cost of one
         map per image.
         """
-        batch, _ = as_images(images)
+        batch, _ = self.as_images(images)
+        if not self.is_chain:
+            engine = self.engine(batch.shape[1 : 1 + self.spatial], _JACOBIAN)
+            return np.sqrt(engine.squares_of_mean(batch, None, on_pass or ignore_passes).sum(-1))
         squares = np.zeros(batch.shape[1:], np.float32)
         for tile, _, cells in self.tiles(batch[0], _JACOBIAN):
             crops = batch[(slice(None), *tile.region)]
@@ -308,8 +417,10 @@ class Explainer:
 
     def jacobian(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
         """The ``Jacobian`` of the layer's output with respect to one image."""
-        images, _ = as_images(image)
+        images, _ = self.as_images(image)
         image = images[0]
+        if (self.spatial, self.channels) != (2, 1):
+            raise SettingError("the Jacobian's rows are given for models of grey micrographs")
         height, width = image.shape
         self.check_size(height, width)
         starts = self._field_starts(height, width)
@@ -344,9 +455,17 @@ class Explainer:
             ImageError, ImageSizeError: as ``attribute``.
             SettingError: if ``cotangent`` does not have the output's shape.
         """
-        images, _ = as_images(image)
+        images, _ = self.as_images(image)
         image = images[0]
         cotangent = np.asarray(cotangent, np.float32)
+        if not self.is_chain:
+            engine = self.engine(image.shape[: self.spatial])
+            if cotangent.shape != engine.output_shape:
+                raise SettingError(
+                    f"the cotangent must have the output's shape, {engine.output_shape}, not "
+                    f"{cotangent.shape}"
+                )
+            return engine.pull_back(image, cotangent)
         rows, columns = (len(starts) for starts in self._field_starts(*image.shape))
         gradient = np.zeros(image.shape, np.float32)
         for tile, crop, cells in self.tiles(image):
@@ -374,7 +493,10 @@ class Explainer:
             unit_range: refuse values outside [0, 1]; False takes any finite values, for probes
                 that step a pixel just past them.
         """
-        batch, _ = as_images(images, unit_range)
+        batch, _ = self.as_images(images, unit_range)
+        if not self.is_chain:
+            engine = self.engine(batch.shape[1 : 1 + self.spatial])
+            return np.stack([engine.output(image) for image in batch])
         height, width = batch.shape[1:]
         if (height, width) not in self._encoders:
             self._encoders[height, width] = twin.build_real_chain(
@@ -392,7 +514,13 @@ class Explainer:
 
     def axis_geometry(self, length: int) -> geometry.AxisGeometry:
         """Where inputs' influence lands and outputs look, along an image axis of this length."""
+        if not self.is_chain:
+            return self.engine((length,) * self.spatial).axes[0]
         return geometry.AxisGeometry.of(self._layers, length)
+
+    def as_images(self, images, unit_range: bool = True) -> tuple[np.ndarray, bool]:
+        """``as_images`` for the images this model takes."""
+        return as_images(images, unit_range, self.spatial, self.channels)
 
     def _field_starts(self, height: int, width: int) -> list[np.ndarray]:
         """Where the receptive field of each output row and of each output column starts, in an
@@ -419,7 +547,14 @@ class Explainer:
         """The engine of class ``engine`` (the method's pixel engine if None) for tiles of one
         shape, made once and kept."""
         engine = engine or ENGINES[self.method].pixel
-        key = (engine, shape)
+        key = (engine, tuple(shape))
+        if key not in self._engines and not self.is_chain:
+            # The complex step goes forward, as the paper does; the jacobian engine takes the
+            # direction with fewer passes.
+            direction = "forward" if self._registered[engine].takes_h else None
+            self._engines[key] = GraphEngine(
+                self.graph, tuple(shape), self.batch_size, self.h, direction
+            )
         if key not in self._engines:
             made = twin.build_complex_twin(self.model, self.layer, shape)
             self._engines[key] = engine(

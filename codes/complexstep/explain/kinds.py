@@ -128,8 +128,8 @@ def _plain(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.n
     return plain
 
 
-def _plain_passes(explainer: "Explainer", height: int, width: int) -> int:
-    return explainer.domain.passes(explainer, height, width)
+def _plain_passes(explainer: "Explainer", *sides: int) -> int:
+    return explainer.domain.passes(explainer, *sides)
 
 
 def _gradient_input(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.ndarray:

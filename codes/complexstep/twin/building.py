@@ -20,6 +20,7 @@ from keras import layers
 
 from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
 from complexstep.twin import complex_layers
+from complexstep.twin import graph as graphs
 from complexstep.twin.complex_layers import ComplexLayer
 
 
@@ -142,11 +143,14 @@ def _dropout(layer: keras.layers.Dropout) -> None:
 
 
 def layer_chain(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
-    """The layers from the model's input up to and including ``layer``, nested models unpacked.
+    """The layers from the model's input up to and including ``layer``, nested models unpacked,
+    where they form a chain.
+
+    The model is cut at ``layer`` first (``graph.cut``), so what follows it never matters.
 
     Raises:
-        ModelError: if the model does not take one grey channel, is not a chain of layers, or has
-            no layer named ``layer``.
+        ModelError: if the model does not take one grey channel, has no layer named ``layer``, or
+            is not a chain of layers up to it.
     """
     shape = model.input_shape
     if not (isinstance(shape, tuple) and len(shape) == 4 and shape[-1] == 1):
@@ -154,41 +158,13 @@ def layer_chain(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
             f"the model takes inputs of shape {shape}; the twin explains models of grey images, "
             "(batch, height, width, 1)"
         )
-    chain = _flatten(model)
-    names = [item.name for item in chain]
-    if layer not in names:
-        raise ModelError(f"the model has no layer {layer!r}; its layers are {', '.join(names)}")
-    return chain[: names.index(layer) + 1]
-
-
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's layers in order, each taking the previous one's output, nested models unpacked.
-
-    Raises:
-        ModelError: if a layer takes its input from anything but the layer before it.
-    """
-    chain, previous = [], None
-    for item in model.layers:
-        nested = isinstance(item, keras.Model)
-        # A nested model's own input and output are not the tensors it was called on, so only
-        # plain layers following plain layers can be checked.
-        if previous is not None and not nested and _input_of(item) is not previous:
-            raise ModelError(
-                f"layer {item.name!r} does not take its input from the layer before it; the "
-                "twin mirrors models that are a chain of layers"
-            )
-        previous = None if nested else item.output
-        if not isinstance(item, layers.InputLayer):
-            chain.extend(_flatten(item) if nested else [item])
+    chain = graphs.cut(model, layer).chain()
+    if chain is None:
+        raise ModelError(
+            f"the model is not a chain of layers up to {layer!r}: a layer reads another than the "
+            "one before it"
+        )
     return chain
-
-
-def _input_of(item: keras.layers.Layer):
-    """The tensor a layer was called on, or None for a layer called more than once."""
-    try:
-        return item.input
-    except (AttributeError, ValueError):
-        return None
 
 
 def twins_of(chain: list[keras.layers.Layer]) -> list[Twin]:
