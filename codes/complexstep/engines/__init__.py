@@ -15,10 +15,11 @@ import importlib
 _NAMES = {
     "ENGINES": "registry",
     "EngineKind": "registry",
-    "Cells": "base",
+    "Cells": "graph",
     "Engine": "base",
+    "GraphEngine": "graph",
     "LatticePlan": "base",
-    "ignore_passes": "base",
+    "ignore_passes": "graph",
     "ComplexStepAttribution": "complex_step",
     "JacobianAttribution": "jacobian",
     "WaveletComplexStep": "wavelet",

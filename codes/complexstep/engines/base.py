@@ -32,12 +32,10 @@ import numpy as np
 from keras import ops
 
 from complexstep import defaults
+from complexstep.engines.graph import Cells, ignore_passes
 from complexstep.errors import ImageSizeError, SettingError
 from complexstep.twin.complex_layers import ComplexLayer
 from complexstep.twin.geometry import AxisGeometry
-
-Cells = tuple[range, range]
-"""The output cells an engine answers for: a range of rows and a range of columns."""
 
 
 def compile_passes(function: Callable) -> Callable:
@@ -56,10 +54,6 @@ def compile_passes(function: Callable) -> Callable:
 
         return jax.jit(function)
     return function
-
-
-def ignore_passes(passes: int) -> None:
-    """The default ``on_pass``: nobody is told."""
 
 
 @dataclasses.dataclass(frozen=True)

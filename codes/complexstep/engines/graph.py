@@ -21,22 +21,67 @@ engine always goes forward, as the paper does.
 import itertools
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
-from keras import ops
 
 from complexstep import defaults
-from complexstep.engines.base import Cells, ignore_passes
 from complexstep.errors import ImageSizeError, SettingError
-from complexstep.twin.geometry import separating_period
-from complexstep.twin.graph import GraphTwin
+from complexstep.twin.geometry import AxisGeometry, separating_period
+
+Cells = tuple[range, ...]
+"""The output cells an engine answers for: a range along each spatial axis."""
+
+
+def ignore_passes(passes: int) -> None:
+    """The default ``on_pass``: nobody is told."""
+
+
+class Layout(Protocol):
+    """A linearised graph's geometry for one image size, and its output laid out as cells."""
+
+    axes: list[AxisGeometry]
+    cells: tuple[int, ...]
+    values: int
+
+    def to_cells(self, y):
+        """The output ``(batch,) + the layer's shape`` as ``(batch, *cells, values)``."""
+
+    def from_cells(self, g):
+        """The inverse of ``to_cells``."""
+
+
+class LinearisedGraph(Protocol):
+    """What the engines need of a network cut at a layer, in the framework that computes it:
+    ``twin.graph.GraphTwin`` for Keras models, ``pytorch.graph`` for PyTorch modules.
+
+    ``real_pass`` takes an image ``(1, *spatial, channels)`` and returns every node's value and
+    state; ``forward`` and ``adjoint`` push batches through the linear maps those states fix;
+    ``tensor`` and ``numpy`` move arrays between NumPy and the framework, on its device.
+    """
+
+    spatial: int
+    channels: int
+
+    def geometry(self, spatial: tuple[int, ...]) -> Layout: ...
+
+    def real_pass(self, x) -> tuple[list, list]: ...
+
+    def forward(self, t, values: list, states: list): ...
+
+    def adjoint(self, g, values: list, states: list): ...
+
+    def tensor(self, array: np.ndarray): ...
+
+    def numpy(self, tensor) -> np.ndarray: ...
 
 
 class GraphEngine:
     """Attribution maps of a graph twin for images of one spatial shape.
 
     Args:
-        graph: the model cut at its layer, from ``twin.graph.cut``.
+        graph: the network cut at its layer: ``twin.graph.cut`` of a Keras model, or a PyTorch
+            module's graph.
         shape: the image's spatial sides.
         batch_size: perturbations of a 256x256 image pushed through the graph at once; fewer
             for larger images.
@@ -53,7 +98,7 @@ class GraphEngine:
 
     def __init__(
         self,
-        graph: GraphTwin,
+        graph: LinearisedGraph,
         shape: tuple[int, ...],
         batch_size: int = defaults.ENGINE_BATCH_SIZE,
         h: float = defaults.H,
@@ -117,19 +162,19 @@ class GraphEngine:
                 f"the engine explains {sides} images, not {'x'.join(map(str, image.shape))}"
             )
         x = image.reshape(1, *self.shape, self.channels)
-        return self.graph.real_pass(ops.convert_to_tensor(x))
+        return self.graph.real_pass(self.graph.tensor(x))
 
     def output(self, image: np.ndarray) -> np.ndarray:
         """The layer's output for one image, as the model lays it out."""
         values, _ = self.real_pass(image)
-        return ops.convert_to_numpy(values[-1])[0]
+        return self.graph.numpy(values[-1])[0]
 
     def pull_back(self, image: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
         """``J^T u`` for an ``output_shape`` vector ``u``, ``shape + (channels,)``."""
         values, states = self.real_pass(image)
         g = self.layout.from_cells(np.asarray(cotangent, np.float32)[None])
         pulled = self.graph.adjoint(g, values, states)
-        return ops.convert_to_numpy(pulled)[0]
+        return self.graph.numpy(pulled)[0]
 
     def _owned(self, cells: Cells | None) -> np.ndarray | None:
         if cells is None:
@@ -151,10 +196,10 @@ class GraphEngine:
             for index, (*residues, channel) in enumerate(chunk):
                 t[(index, *self._lattice(residues, self.forward_periods), channel)] = self.h
             y = self._mean(
-                lambda values, states: self.graph.forward(ops.convert_to_tensor(t), values, states),
+                lambda values, states: self.graph.forward(self.graph.tensor(t), values, states),
                 points,
             )
-            y = ops.convert_to_numpy(self.layout.to_cells(y)) / np.float32(self.h)
+            y = self.graph.numpy(self.layout.to_cells(y)) / np.float32(self.h)
             if owned is not None:
                 y = y * owned
             energy = np.sum(np.square(y), axis=-1)
@@ -174,11 +219,11 @@ class GraphEngine:
         for g, count in self._seed_batches(owned):
             pulled = self._mean(
                 lambda values, states: self.graph.adjoint(
-                    self.layout.from_cells(ops.convert_to_tensor(g)), values, states
+                    self.layout.from_cells(self.graph.tensor(g)), values, states
                 ),
                 points,
             )
-            squares += np.sum(np.square(ops.convert_to_numpy(pulled)), axis=0)
+            squares += np.sum(np.square(self.graph.numpy(pulled)), axis=0)
             on_pass(count)
         return squares
 
@@ -188,7 +233,7 @@ class GraphEngine:
         """The Jacobian's rows for the output cells ``cells`` of a grey micrograph's model, each
         over its receptive field, as ``JacobianAttribution.jacobian_rows`` gives them."""
         values, states = self.real_pass(image)
-        output = ops.convert_to_numpy(self.layout.to_cells(values[-1]))[0]
+        output = self.graph.numpy(self.layout.to_cells(values[-1]))[0]
         firsts = [axis.fields[-1][0] for axis in self.axes]
         lasts = [axis.fields[-1][1] for axis in self.axes]
         window = tuple(int(np.max(last - first)) + 1 for first, last in zip(firsts, lasts))
@@ -197,10 +242,10 @@ class GraphEngine:
         inside = [spans[axis][None, :] <= (lasts[axis] - firsts[axis])[:, None] for axis in (0, 1)]
         for g, seeds in self._seed_batches(self._owned(cells), with_seeds=True):
             pulled = self.graph.adjoint(
-                self.layout.from_cells(ops.convert_to_tensor(g)), values, states
+                self.layout.from_cells(self.graph.tensor(g)), values, states
             )
             maps = np.pad(
-                ops.convert_to_numpy(pulled)[..., 0], ((0, 0), (0, window[0]), (0, window[1]))
+                self.graph.numpy(pulled)[..., 0], ((0, 0), (0, window[0]), (0, window[1]))
             )
             cut_out = np.lib.stride_tricks.sliding_window_view(maps, window, axis=(1, 2))
             for index, (r, s, value) in enumerate(seeds):

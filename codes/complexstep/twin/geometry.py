@@ -16,11 +16,16 @@ of supported layers.
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from complexstep.errors import SettingError
-from complexstep.twin.complex_layers import ComplexLayer
+
+# For hints only: the geometry is plain NumPy, which the engines of PyTorch modules use without
+# Keras.
+if TYPE_CHECKING:
+    from complexstep.twin.complex_layers import ComplexLayer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +59,7 @@ class AxisGeometry:
     fields: tuple[tuple[np.ndarray, np.ndarray], ...]
 
     @classmethod
-    def of(cls, layers: list[ComplexLayer], length: int) -> "AxisGeometry":
+    def of(cls, layers: "list[ComplexLayer]", length: int) -> "AxisGeometry":
         lengths = [length]
         first = [np.arange(length)]
         last = [np.arange(length)]
@@ -270,7 +275,7 @@ class Tile:
 
 
 def plan_tiles(
-    layers: list[ComplexLayer], height: int, width: int, step: int, tile_size: int
+    layers: "list[ComplexLayer]", height: int, width: int, step: int, tile_size: int
 ) -> list[Tile]:
     """Splits an image into tiles whose outputs are exact, as ``plan_axis`` does along each axis."""
     rows = plan_axis(AxisGeometry.of(layers, height), step, tile_size)

@@ -247,6 +247,12 @@ class GraphTwin:
             return ops.zeros((ops.shape(g)[0], *ops.shape(values[self._image])[1:]))
         return image
 
+    def tensor(self, array: np.ndarray):
+        return ops.convert_to_tensor(array)
+
+    def numpy(self, tensor) -> np.ndarray:
+        return ops.convert_to_numpy(tensor)
+
     def shapes(self, spatial: tuple[int, ...]) -> list[tuple]:
         """Every node's output shape, batch left out, for an image of these spatial sides."""
         if spatial not in self._shapes:
