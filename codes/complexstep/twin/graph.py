@@ -25,9 +25,8 @@ import numpy as np
 from keras import layers, ops
 
 from complexstep.errors import ModelError, UnsupportedLayerError
-from complexstep.twin import graph_layers
-from complexstep.twin.geometry import AxisGeometry
-from complexstep.twin.graph_layers import IDENTITY, LayerTwin, Refusal
+from complexstep.twin import fields, graph_layers
+from complexstep.twin.graph_layers import LayerTwin, Refusal
 
 
 @dataclasses.dataclass
@@ -261,141 +260,13 @@ class GraphTwin:
             self._shapes[spatial] = [tuple(ops.shape(value)[1:]) for value in values]
         return self._shapes[spatial]
 
-    def geometry(self, spatial: tuple[int, ...]) -> "Layout":
-        """Where each pixel's influence lands and where each output cell reads, along each axis.
-
-        Raises:
-            ModelError: if a layer's output does not fit its fields (a layer the registry maps
-                wrongly).
-        """
-        shapes = self.shapes(spatial)
-        axes = []
-        for axis, length in enumerate(spatial):
-            dims, fields = [], []
-            for position, node in enumerate(self.nodes):
-                reads = self._reads[position]
-                if position == self._image:
-                    dims.append(axis + 1)
-                    fields.append((np.arange(length), np.arange(length)))
-                    continue
-                dim = dims[reads[0]]
-                whole = dim is None or any(dims[read] != dim for read in reads)
-                if not whole and node.twin is not None and not node.twin.keeps_axes:
-                    whole = True
-                if whole:
-                    dims.append(None)
-                    fields.append(None)
-                    continue
-                if node.twin is None:
-                    dims.append(dim)
-                    fields.append(fields[reads[0]])
-                    continue
-                in_length, out_length = shapes[reads[0]][dim - 1], shapes[position][dim - 1]
-                own = node.twin.fields(dim, in_length, out_length)
-                if own is None:
-                    dims.append(None)
-                    fields.append(None)
-                    continue
-                dims.append(dim)
-                fields.append(_hull([_compose(fields[read], own, out_length) for read in reads]))
-            axes.append((dims[-1], fields[-1]))
-        return Layout(self, spatial, shapes[-1], axes)
-
-
-def _compose(inner, own, out_length: int):
-    """Pixel fields of a node's outputs from its input's pixel fields and its own index fields."""
-    if own == IDENTITY:
-        return inner
-    first, last = inner
-    own_first, own_last = own
-    composed_first = np.full(out_length, len(first), np.int64)
-    composed_last = np.full(out_length, -1, np.int64)
-    for j in range(out_length):
-        if own_last[j] >= own_first[j]:
-            composed_first[j] = first[own_first[j] : own_last[j] + 1].min()
-            composed_last[j] = last[own_first[j] : own_last[j] + 1].max()
-    return composed_first, composed_last
-
-
-def _hull(fields: list):
-    first = np.min([f for f, _ in fields], axis=0)
-    last = np.max([b for _, b in fields], axis=0)
-    return first, last
-
-
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """The geometry of a graph for one image size, and how its output is laid out as cells.
-
-    Attributes:
-        spatial: the image's spatial sides.
-        output_shape: the layer's output shape as the model gives it, batch left out.
-        cells: the output cells along each spatial axis (1 where the axis is read whole).
-        values: the values per cell.
-        axes: per spatial axis, an ``AxisGeometry`` from the image to the cells.
-    """
-
-    graph: GraphTwin
-    spatial: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    placed: list
-
-    @property
-    def dims(self) -> list[int | None]:
-        return [dim for dim, _ in self.placed]
-
-    @property
-    def cells(self) -> tuple[int, ...]:
-        return tuple(1 if dim is None else self.output_shape[dim - 1] for dim in self.dims)
-
-    @property
-    def values(self) -> int:
-        return int(np.prod(self.output_shape)) // int(np.prod(self.cells))
-
-    @property
-    def axes(self) -> list[AxisGeometry]:
-        return [
-            _axis_geometry(length, count, fields)
-            for length, count, (_, fields) in zip(
-                self.spatial, self.cells, self.placed, strict=True
-            )
-        ]
-
-    def _order(self) -> list[int]:
-        kept = [dim for dim in self.dims if dim is not None]
-        rest = [dim for dim in range(1, len(self.output_shape) + 1) if dim not in kept]
-        return [0, *kept, *rest]
-
-    def to_cells(self, y):
-        """The output ``(batch,) + output_shape`` as ``(batch, *cells, values)``."""
-        y = ops.transpose(y, self._order())
-        return ops.reshape(y, (-1, *self.cells, self.values))
-
-    def from_cells(self, g):
-        """The inverse of ``to_cells``."""
-        order = self._order()
-        transposed = [self.output_shape[dim - 1] for dim in order[1:]]
-        g = ops.reshape(g, (-1, *transposed))
-        return ops.transpose(g, list(np.argsort(order)))
-
-
-def _axis_geometry(length: int, count: int, fields) -> AxisGeometry:
-    """An ``AxisGeometry`` of two levels, the pixels and the output cells, from the cells' fields
-    (None for one cell reading the whole axis)."""
-    if fields is None:
-        fields = (np.zeros(1, np.int64), np.full(1, length - 1, np.int64))
-    first, last = (np.asarray(side, np.int64) for side in fields)
-    footprint_first = np.full(length, count, np.int64)
-    footprint_last = np.full(length, -1, np.int64)
-    for cell in range(count):
-        if last[cell] >= first[cell]:
-            span = slice(first[cell], last[cell] + 1)
-            footprint_first[span] = np.minimum(footprint_first[span], cell)
-            footprint_last[span] = np.maximum(footprint_last[span], cell)
-    pixels = np.arange(length)
-    return AxisGeometry(
-        (length, count),
-        np.stack([pixels, footprint_first]),
-        np.stack([pixels, footprint_last]),
-        ((pixels, pixels), (first, last)),
-    )
+    def geometry(self, spatial: tuple[int, ...]) -> fields.Layout:
+        """Where each pixel's influence lands and where each output cell reads, along each axis."""
+        return fields.layout(
+            self._reads,
+            self._image,
+            self.shapes(spatial),
+            [node.twin for node in self.nodes],
+            spatial,
+            ops,
+        )

@@ -28,13 +28,15 @@ import numpy as np
 from keras import layers, ops
 
 from complexstep.twin import autodiff
-
-IDENTITY = "identity"
-"""``fields`` of a layer whose output index ``j`` along an axis reads input index ``j`` alone."""
-
-Fields = tuple[np.ndarray, np.ndarray] | str | None
-"""What ``LayerTwin.fields`` gives: ``(first, last)`` input indices, inclusive, per output index;
-``IDENTITY``; or None where every output index reads the whole axis."""
+from complexstep.twin.fields import (
+    IDENTITY,
+    Fields,
+    per_dim,
+    shifted,
+    transposed_fields,
+    upsampled,
+    window_fields,
+)
 
 
 class Refusal(Exception):
@@ -404,45 +406,6 @@ def _channels_last(layer, config) -> None:
         raise Refusal("it is channels_first", "data_format='channels_last'")
 
 
-def window_fields(kernel: int, stride: int, dilation: int, padding: str) -> Callable:
-    """The fields of a sliding window along one axis, as Keras's padding places it."""
-
-    def fields(dim, length, out_length):
-        span = (kernel - 1) * dilation
-        if padding == "same":
-            before = max((out_length - 1) * stride + span + 1 - length, 0) // 2
-        elif padding == "causal":
-            before = span
-        else:
-            before = 0
-        first = np.arange(out_length) * stride - before
-        return np.clip(first, 0, length - 1), np.clip(first + span, 0, length - 1)
-
-    return fields
-
-
-def transposed_fields(kernel: int, stride: int, dilation: int) -> Callable:
-    """The fields of a transposed convolution along one axis, wide enough for any padding."""
-
-    def fields(dim, length, out_length):
-        span = (kernel - 1) * dilation
-        j = np.arange(out_length)
-        first = -(-(j - span) // stride)
-        last = (j + span) // stride
-        return np.clip(first, 0, length - 1), np.clip(last, 0, length - 1)
-
-    return fields
-
-
-def per_dim(makers: tuple[Callable, ...]) -> Callable:
-    """Fields along spatial axis ``dim`` (1 for the first) from one maker per axis."""
-
-    def fields(dim, length, out_length):
-        return makers[dim - 1](dim, length, out_length)
-
-    return fields
-
-
 def _convolution(layer) -> LayerTwin:
     config = layer.get_config()
     _channels_last(layer, config)
@@ -554,29 +517,18 @@ def _normalization(layer) -> LayerTwin:
 
 def _padding(layer) -> LayerTwin:
     padding = layer.get_config()["padding"]
-    return KerasCall(layer, per_dim(tuple(_shifted(before) for before, _ in _pairs(padding))))
+    return KerasCall(layer, per_dim(tuple(shifted(before) for before, _ in _pairs(padding))))
 
 
 def _cropping(layer) -> LayerTwin:
     cropping = layer.get_config()["cropping"]
-    return KerasCall(layer, per_dim(tuple(_shifted(-before) for before, _ in _pairs(cropping))))
+    return KerasCall(layer, per_dim(tuple(shifted(-before) for before, _ in _pairs(cropping))))
 
 
 def _pairs(value) -> list[tuple[int, int]]:
     if isinstance(value, int):
         return [(value, value)] * 3
     return [(side, side) if isinstance(side, int) else tuple(side) for side in value]
-
-
-def _shifted(offset: int) -> Callable:
-    """Fields of output ``j`` reading input ``j - offset``; none where that lies outside."""
-
-    def fields(dim, length, out_length):
-        j = np.arange(out_length) - offset
-        inside = (j >= 0) & (j < length)
-        return np.where(inside, j, length), np.where(inside, j, -1)
-
-    return fields
 
 
 def _upsampling(layer) -> LayerTwin:
@@ -586,19 +538,7 @@ def _upsampling(layer) -> LayerTwin:
     interpolation = config.get("interpolation", "nearest")
     if interpolation not in ("nearest", "bilinear"):
         raise Refusal(f"its interpolation is {interpolation!r}", "'nearest' or 'bilinear'")
-    return KerasCall(layer, per_dim(tuple(_upsampled(f, interpolation) for f in size)))
-
-
-def _upsampled(factor: int, interpolation: str) -> Callable:
-    def fields(dim, length, out_length):
-        j = np.arange(out_length)
-        if interpolation == "nearest":
-            return j // factor, j // factor
-        # Half-pixel centres read the two inputs around (j + 1/2) / factor - 1/2.
-        centre = np.floor((j + 0.5) / factor - 0.5).astype(int)
-        return np.clip(centre, 0, length - 1), np.clip(centre + 1, 0, length - 1)
-
-    return fields
+    return KerasCall(layer, per_dim(tuple(upsampled(f, interpolation) for f in size)))
 
 
 def _merge(how: str) -> Callable:
