@@ -119,8 +119,10 @@ def test_bad_settings_and_models_are_refused_in_one_line(random_model, image, tm
     """An unknown method, a step that is not positive and a missing model are each named."""
     with pytest.raises(complexstep.SettingError, match="unknown method 'adjoint'"):
         complexstep.attribute(random_model, image, method="adjoint")
-    with pytest.raises(complexstep.SettingError, match="h must be a positive number, not 0"):
+    with pytest.raises(complexstep.SettingError, match="h must be a number from 1e-20 to 1e"):
         complexstep.attribute(random_model, image, h=0)
+    with pytest.raises(complexstep.SettingError, match="not 1e-30: float32 passes cannot"):
+        complexstep.attribute(random_model, image, h=1e-30)
     with pytest.raises(complexstep.ModelError, match="no model file at .*missing.keras"):
         complexstep.attribute(tmp_path / "missing.keras", image)
     broken = tmp_path / "broken.keras"
@@ -384,3 +386,13 @@ def test_repeated_calls_reuse_what_was_built_and_free_it_with_the_model(image):
     del model, kept
     gc.collect()
     assert freed() is None
+
+
+@pytest.mark.parametrize("h", [1e-20, 1e20])
+def test_every_step_the_api_takes_gives_the_same_map(random_model, image, h):
+    """The textbook step 1e-20 and the largest accepted one give the map of the default step:
+    the imaginary part is divided by h before it is squared, so nothing underflows."""
+    expected = complexstep.attribute(random_model, image, method="complex-step")
+    maps = complexstep.attribute(random_model, image, method="complex-step", h=h)
+    assert np.all(np.isfinite(maps)) and maps.max() > 0
+    np.testing.assert_allclose(maps, expected, rtol=0, atol=1e-5 * expected.max())

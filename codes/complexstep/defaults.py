@@ -27,6 +27,10 @@ LAYER = "code"
 METHODS = ("jacobian", "complex-step")
 METHOD = METHODS[0]
 H = 0.1
+# The steps float32 passes carry through a network: the imaginary part is h times derivatives that
+# layers shrink or grow by orders of magnitude, and below 1e-20 or above 1e20 it can leave float32's
+# range (1e-38 to 3e38) inside the network, where the map would come out zero or NaN.
+H_RANGE = (1e-20, 1e20)
 # Perturbed copies of a full-resolution tile pushed through a layer at once.
 ENGINE_BATCH_SIZE = 8
 # Images of one size explained together in one compiled call by the jacobian engine, on JAX,

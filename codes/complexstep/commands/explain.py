@@ -44,10 +44,11 @@ def parse_arguments(
     )
     parser.add_argument(
         "--h",
-        type=cli.positive_number,
+        type=cli.number_between(*defaults.H_RANGE),
         default=defaults.H,
         help="size of the imaginary step i*h added to each pixel (complex-step only; the result "
-        "does not depend on it beyond rounding)",
+        f"does not depend on it beyond rounding), from {defaults.H_RANGE[0]:g} to "
+        f"{defaults.H_RANGE[1]:g}, the steps float32 passes carry through a network",
     )
     parser.add_argument(
         "--layer",

@@ -140,8 +140,12 @@ class Explainer:
     ):
         if method not in ENGINES:
             raise SettingError(f"unknown method {method!r}; choose one of {', '.join(ENGINES)}")
-        if not (isinstance(h, int | float) and h > 0 and np.isfinite(h)):
-            raise SettingError(f"h must be a positive number, not {h!r}")
+        low, high = defaults.H_RANGE
+        if not (isinstance(h, int | float) and low <= h <= high):
+            raise SettingError(
+                f"h must be a number from {low:g} to {high:g}, not {h!r}: float32 passes cannot "
+                "carry a step outside that range through a network's layers"
+            )
         if batch_size is not None and batch_size < 1:
             raise SettingError(f"batch_size must be positive, not {batch_size}")
         self.domain = domains.domain_of(domain, wavelet, levels)
