@@ -86,11 +86,13 @@ def residual_encoder() -> Encoder:
 
 
 def unet_bottleneck() -> Encoder:
-    """A U-Net asked for its bottleneck; the concatenations of its decoder come after."""
+    """A residual U-Net asked for its bottleneck; the concatenations of its decoder come
+    after."""
     inputs = keras.Input((16, 16, 1))
     skip = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(skip)
     x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
+    x = layers.Add()([x, layers.Conv2D(8, 3, activation="relu", padding="same")(x)])
     bottleneck = layers.Conv2D(8, 3, activation="relu", padding="same", name="bottleneck")(x)
     x = layers.UpSampling2D(2)(bottleneck)
     x = layers.Concatenate()([x, skip])

@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         levels=arguments.levels,
         **cli.kind(arguments),
     )
+    if arguments.resize is not None:
+        side = arguments.resize
+        print(f"each {side}x{side} micrograph takes {explainer.describe_passes(side, side)}")
     start = time.monotonic()
 
     with cli.cluster(arguments.cluster) as client:

@@ -6,6 +6,7 @@ are exact (``geometry.plan_tiles``), so work grows with the image's area and mem
 domain (``domains``) says what a map attributes to, and its kind (``kinds``) which map it is.
 """
 
+import math
 import os
 from collections.abc import Callable
 
@@ -207,12 +208,28 @@ class Explainer:
         any other graph."""
         chain = self.graph.chain()
         if chain is None or (self.spatial, self.channels) != (2, 1):
-            return None, 1
+            return None, self._graph_step()
         try:
             made = twin.twins_of(chain)
         except UnsupportedLayerError:
-            return None, 1
+            return None, self._graph_step()
         return [item.layer for item in made], twin.size_step(chain)
+
+    def _graph_step(self) -> int:
+        """The spacing of the output cells' fields in pixels (the product of the strides and
+        pools on the way), which windows of the image start at multiples of, so that every
+        stride and pooling window of a window is one of the whole image's."""
+        sides = tuple(side or defaults.IMAGE_SIZE for side in self.graph.input_shape[:-1])
+        try:
+            axes = self.graph.geometry(sides).axes
+        except Exception:  # noqa: BLE001 - a model that takes no such image has no windows
+            return 1
+        steps = []
+        for axis in axes:
+            first = axis.fields[-1][0]
+            middle = len(first) // 2
+            steps.append(int(first[middle + 1] - first[middle]) if len(first) > 2 else 1)
+        return max(1, math.lcm(*steps))
 
     @property
     def is_chain(self) -> bool:

@@ -41,8 +41,6 @@ from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
 from complexstep.rendering.heatmaps import SCALE_LABELS, colormap_table, heatmap_values
 from complexstep.rendering.scalebar import length_label, nice_length
-from complexstep.twin import building as twin
-from complexstep.twin import geometry
 
 PAGE_PREFIX = "explore_"
 """Start of a page's name, ``explore_<stem>.html``."""
@@ -141,11 +139,13 @@ class Explorer:
                 f"the model's output has {explainer.model.output_shape[-1]} channels; the "
                 "explorer shows an autoencoder's reconstruction of a grey micrograph, one channel"
             )
+        if (explainer.spatial, explainer.channels) != (2, 1):
+            raise ModelError(
+                "the explorer draws models of grey micrographs; explain this model's images with "
+                "complexstep explain"
+            )
         self.explainer = explainer
         self._autoencoder = autoencoder
-        self._layers = [
-            made.layer for made in twin.twins_of(twin.layer_chain(explainer.model, explainer.layer))
-        ]
 
     @property
     def step(self) -> int:
@@ -180,9 +180,7 @@ class Explorer:
         """
         jacobian = self.explainer.jacobian(image)
         image = np.asarray(image, np.float32)
-        fields = [
-            geometry.AxisGeometry.of(self._layers, length).fields[-1] for length in image.shape
-        ]
+        fields = [self.explainer.axis_geometry(length).fields[-1] for length in image.shape]
         reconstruction = self._autoencoder.encode(image)[0, :, :, 0]
         # The paper's map is the Jacobian's column norms, and the kinds that weigh it are made
         # from them; only the integrated kind takes passes of its own.
