@@ -12,9 +12,11 @@ JAX_INSTALLED := $(JAX_VENV)/.installed
 # Material's notice about MkDocs 2 is silenced: it is not a warning about these pages.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
-# The tests that run again on JAX: the twin, the engines, training and the stage scripts.
+# The tests that run again on JAX: the twin, the engines, training, the stage scripts, and the
+# zoo of encoders against jax.jacrev.
 CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
-	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py
+	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py \
+	tests/test_encoders.py
 # Left to the TensorFlow run: stage 2's argument errors, its --skip-existing bookkeeping and its
 # two-method comparison, which do not depend on the backend (the engines' agreement is checked on
 # JAX by test_engines.py), so that CI stays within its 20 minutes.

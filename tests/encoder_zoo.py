@@ -33,9 +33,13 @@ class Encoder:
 class Sampling(layers.Layer):
     """keras-io's VAE sampling, which the twin never sees once the model is cut at z_mean."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
     def call(self, inputs):
         mean, log_variance = inputs
-        noise = keras.random.normal(keras.ops.shape(mean))
+        noise = keras.random.normal(keras.ops.shape(mean), seed=self.seed_generator)
         return mean + keras.ops.exp(0.5 * log_variance) * noise
 
 

@@ -486,7 +486,8 @@ class Explainer:
                     f"the cotangent must have the output's shape, {engine.output_shape}, not "
                     f"{cotangent.shape}"
                 )
-            return engine.pull_back(image, cotangent)
+            pulled = engine.pull_back(image, cotangent)
+            return pulled[..., 0] if self.channels == 1 else pulled
         rows, columns = (len(starts) for starts in self._field_starts(*image.shape))
         gradient = np.zeros(image.shape, np.float32)
         for tile, crop, cells in self.tiles(image):
