@@ -1,5 +1,8 @@
 """Encoders people train, small and with random weights: each family the graph twin mirrors.
 
+Each family is built for images of a side given (16 pixels in the tests; the benchmarks take
+larger ones); a few take a side of their own from it, as their layers need.
+
 Each entry builds a model and says which layer is explained and the sides and channels of its
 images. The explained output is also a model of its own (``reference``), made from the same
 tensors by Keras, so that the tests' dense Jacobians never go through the twin.
@@ -49,9 +52,9 @@ def _model(inputs, explained, outputs=None, name="encoder") -> Encoder:
     return Encoder(model, explained._keras_history.operation.name, reference)
 
 
-def denoising_autoencoder() -> Encoder:
+def denoising_autoencoder(side: int = 16) -> Encoder:
     """keras-io's convolutional denoising autoencoder, explained at its encoder's output."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(8, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
@@ -62,9 +65,9 @@ def denoising_autoencoder() -> Encoder:
     return _model(inputs, code, outputs)
 
 
-def vae_encoder() -> Encoder:
+def vae_encoder(side: int = 16) -> Encoder:
     """keras-io's VAE encoder, explained at z_mean; its sampling comes after."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(8, 3, activation="relu", strides=2, padding="same")(inputs)
     x = layers.Conv2D(8, 3, activation="relu", strides=2, padding="same")(x)
     x = layers.Flatten()(x)
@@ -75,9 +78,9 @@ def vae_encoder() -> Encoder:
     return _model(inputs, z_mean, [z_mean, z_log_var, z])
 
 
-def residual_encoder() -> Encoder:
+def residual_encoder(side: int = 16) -> Encoder:
     """Two residual blocks with batch normalisation and a strided convolution between."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(6, 3, padding="same")(inputs)
     for _ in range(2):
         y = layers.Conv2D(6, 3, padding="same")(x)
@@ -89,10 +92,10 @@ def residual_encoder() -> Encoder:
     return _model(inputs, code)
 
 
-def unet_bottleneck() -> Encoder:
+def unet_bottleneck(side: int = 16) -> Encoder:
     """A residual U-Net asked for its bottleneck; the concatenations of its decoder come
     after."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     skip = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(skip)
     x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
@@ -104,9 +107,9 @@ def unet_bottleneck() -> Encoder:
     return _model(inputs, bottleneck, outputs)
 
 
-def smooth_activations() -> Encoder:
+def smooth_activations(side: int = 16) -> Encoder:
     """tanh, ELU, GELU (both forms) and swish, with average pooling."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, activation="tanh", padding="same")(inputs)
     x = layers.AveragePooling2D(2)(x)
     x = layers.Conv2D(4, 3, activation="elu", padding="same")(x)
@@ -117,9 +120,9 @@ def smooth_activations() -> Encoder:
     return _model(inputs, code)
 
 
-def batchnorm_leaky() -> Encoder:
+def batchnorm_leaky(side: int = 16) -> Encoder:
     """Conv -> BatchNormalization -> LeakyReLU, twice, as GAN discriminators are built."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = inputs
     for filters in (4, 6):
         x = layers.Conv2D(filters, 3, padding="same")(x)
@@ -129,25 +132,25 @@ def batchnorm_leaky() -> Encoder:
     return _model(inputs, code)
 
 
-def strided_valid() -> Encoder:
+def strided_valid(side: int = 16) -> Encoder:
     """Strided convolutions, one of them 'valid', with an even kernel."""
-    inputs = keras.Input((18, 18, 1))
+    inputs = keras.Input((side + 2, side + 2, 1))
     x = layers.Conv2D(4, 4, strides=2, padding="valid", activation="relu")(inputs)
     code = layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="code")(x)
     return _model(inputs, code)
 
 
-def dilated() -> Encoder:
+def dilated(side: int = 16) -> Encoder:
     """Dilated convolutions, widening the field without pooling."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, dilation_rate=2, padding="same", activation="relu")(inputs)
     code = layers.Conv2D(3, 3, dilation_rate=3, padding="same", activation="selu", name="code")(x)
     return _model(inputs, code)
 
 
-def depthwise_separable() -> Encoder:
+def depthwise_separable(side: int = 16) -> Encoder:
     """Depthwise and separable convolutions, as MobileNets are built, and a grouped one."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, padding="same", activation="relu6")(inputs)
     x = layers.DepthwiseConv2D(3, padding="same", activation="hard_swish")(x)
     code = layers.SeparableConv2D(4, 3, strides=2, padding="same", activation="relu", name="code")(
@@ -156,10 +159,10 @@ def depthwise_separable() -> Encoder:
     return _model(inputs, code)
 
 
-def grouped() -> Encoder:
+def grouped(side: int = 16) -> Encoder:
     """A grouped convolution. TensorFlow cannot differentiate one on the CPU, so the reference
     is the same convolution with its groups' kernels laid out block by block in one kernel."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
     code = layers.Conv2D(4, 3, padding="same", groups=2, activation="sigmoid", name="code")(x)
     return _model(inputs, code)
@@ -188,18 +191,18 @@ def _ungrouped(encoder: Encoder) -> keras.Model:
     return keras.Model(inputs, x)
 
 
-def global_average_latent() -> Encoder:
+def global_average_latent(side: int = 16) -> Encoder:
     """A latent vector from global average pooling, read from the whole image."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(6, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(x)
     code = layers.GlobalAveragePooling2D(name="code")(x)
     return _model(inputs, code)
 
 
-def layer_normalised() -> Encoder:
+def layer_normalised(side: int = 16) -> Encoder:
     """Layer normalisation over the channels, and over a whole feature map."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, padding="same")(inputs)
     x = layers.LayerNormalization()(x)
     x = layers.Conv2D(4, 3, strides=2, padding="same", activation="gelu")(x)
@@ -207,26 +210,26 @@ def layer_normalised() -> Encoder:
     return _model(inputs, code)
 
 
-def rgb_input() -> Encoder:
+def rgb_input(side: int = 16) -> Encoder:
     """Three input channels: a colour micrograph, or three detectors."""
-    inputs = keras.Input((16, 16, 3))
+    inputs = keras.Input((side, side, 3))
     x = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
     code = layers.MaxPooling2D(2, name="code")(x)
     return _model(inputs, code)
 
 
-def volume_encoder() -> Encoder:
+def volume_encoder(side: int = 16) -> Encoder:
     """A Conv3D encoder of a volume, with 3-D pooling."""
-    inputs = keras.Input((8, 8, 8, 1))
+    inputs = keras.Input((side // 2, side // 2, side // 2, 1))
     x = layers.Conv3D(3, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling3D(2)(x)
     code = layers.Conv3D(2, 3, activation="tanh", padding="same", name="code")(x)
     return _model(inputs, code)
 
 
-def classifier_logits() -> Encoder:
+def classifier_logits(side: int = 16) -> Encoder:
     """A classifier's logits: convolutions, a flattened map and a dense layer."""
-    inputs = keras.Input((12, 12, 1))
+    inputs = keras.Input((side - 4, side - 4, 1))
     x = layers.Conv2D(4, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(x)
     x = layers.Dropout(0.3)(x)
@@ -236,27 +239,27 @@ def classifier_logits() -> Encoder:
     return _model(inputs, logits, outputs)
 
 
-def nested_sequential() -> Encoder:
+def nested_sequential(side: int = 16) -> Encoder:
     """A Sequential encoder inside a Model, explained at a layer inside the encoder."""
     encoder = keras.Sequential(
         [
-            keras.Input((16, 16, 1)),
+            keras.Input((side, side, 1)),
             layers.Conv2D(4, 3, activation="relu", padding="same"),
             layers.MaxPooling2D(2),
             layers.Conv2D(3, 3, activation="relu", padding="same", name="inner_code"),
         ],
         name="encoder",
     )
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     code = encoder(inputs)
     outputs = layers.Conv2DTranspose(1, 3, strides=2, padding="same")(code)
     model = keras.Model(inputs, outputs)
     return Encoder(model, "inner_code", keras.Model(inputs, code))
 
 
-def gated_attention() -> Encoder:
+def gated_attention(side: int = 16) -> Encoder:
     """A sigmoid gate multiplied into the features, and a softmax over the channels."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
     gate = layers.Conv2D(4, 1, activation="sigmoid")(x)
     x = layers.Multiply()([x, gate])
@@ -265,9 +268,9 @@ def gated_attention() -> Encoder:
     return _model(inputs, code)
 
 
-def reshaping() -> Encoder:
+def reshaping(side: int = 16) -> Encoder:
     """Padding, cropping, bilinear up-sampling, group normalisation and overlapping pooling."""
-    inputs = keras.Input((16, 16, 1))
+    inputs = keras.Input((side, side, 1))
     x = layers.ZeroPadding2D(2)(inputs)
     x = layers.Conv2D(4, 3, activation="relu")(x)
     x = layers.Cropping2D(((1, 1), (0, 2)))(x)
@@ -278,7 +281,7 @@ def reshaping() -> Encoder:
     return _model(inputs, code)
 
 
-ZOO: dict[str, Callable[[], Encoder]] = {
+ZOO: dict[str, Callable[[int], Encoder]] = {
     build.__name__: build
     for build in (
         denoising_autoencoder,
@@ -304,11 +307,11 @@ ZOO: dict[str, Callable[[], Encoder]] = {
 """Every family by name."""
 
 
-def build(name: str, seed: int = 0) -> Encoder:
+def build(name: str, seed: int = 0, side: int = 16) -> Encoder:
     """A family's encoder with seeded random weights, biases of both signs and batch statistics
     away from their defaults, so that every mask and normalisation cuts through the image."""
     keras.utils.set_random_seed(seed)
-    encoder = ZOO[name]()
+    encoder = ZOO[name](side)
     rng = np.random.default_rng(seed)
     for layer in encoder.model._flatten_layers(include_self=False, recursive=True):
         for variable in layer.weights:

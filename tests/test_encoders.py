@@ -1,11 +1,14 @@
 """Any encoder, exactly: the graph twin's maps against the backend's own dense Jacobians."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
 from keras import layers
 
 import complexstep
+import scripts
 from complexstep import defaults
 from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
 from complexstep.twin import graph_layers
@@ -143,3 +146,19 @@ def test_models_the_twin_cannot_read_are_refused_in_one_line():
     logits = build("classifier_logits")
     with pytest.raises(ImageSizeError, match="cannot take a 16x16 image"):
         complexstep.attribute(logits.model, np.zeros((16, 16), np.float32), layer="logits")
+
+
+def test_the_documentation_lists_every_layer_the_registry_mirrors():
+    """docs/encoders.md's table names every Keras layer class the registry has a twin for, and
+    no other, so that the page and the code cannot drift apart."""
+    page = (scripts.REPOSITORY / "docs" / "encoders.md").read_text()
+    table = "\n".join(line for line in page.splitlines() if line.startswith("| "))
+    named = set()
+    for cell in (line.split(" | ")[0].strip("| ") for line in table.splitlines()[1:]):
+        for base in re.sub(r"\s*\([^)]*\)", "", cell).split(", "):
+            if base.endswith("1D/2D/3D"):
+                named |= {base[:-8] + f"{rank}D" for rank in (1, 2, 3)}
+            else:
+                named.add(base)
+    registered = {cls.__name__ for cls in graph_layers.TWINS}
+    assert named == registered

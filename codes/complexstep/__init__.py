@@ -49,7 +49,16 @@ from complexstep.errors import (  # noqa: E402
 
 # The API needs Keras, which takes seconds to start; it is imported when first used, so that the
 # scripts can answer --help and check their flags at once.
-_API = ("PRETRAINED", "Explainer", "Jacobian", "attribute", "encode", "jacobian", "load_model")
+_API = (
+    "PRETRAINED",
+    "Explainer",
+    "Jacobian",
+    "attribute",
+    "encode",
+    "jacobian",
+    "load_model",
+    "register_twin",
+)
 
 
 def __getattr__(name: str):

@@ -24,6 +24,7 @@ from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
 from complexstep.progress import Progress
+from complexstep.twin.graph_layers import register_twin
 
 __all__ = [
     "PRETRAINED",
@@ -36,6 +37,7 @@ __all__ = [
     "encode",
     "jacobian",
     "load_model",
+    "register_twin",
 ]
 
 

@@ -1,0 +1,95 @@
+"""Seconds per map for encoders of every family the graph twin mirrors, against the naive Jacobian.
+
+Prints, for the current machine and Keras backend, one row per family of ``tests/encoder_zoo.py``
+built for 128x128 images (the volume for 64x64x64: ``--side 256`` for 128x128x128), and the peak
+memory of the process; the paper's network at 256x256 with ``--paper``. Seconds
+per map for the jacobian and complex-step engines, the passes each takes and which way they go,
+and the seconds the backend's own dense Jacobian (``tf.GradientTape.jacobian``, or
+``jax.jacrev``) takes for the same map. What compiles is run once before the timing.
+
+    python benchmarks/encoder_speed.py [--side 128] [--repeats 3] [--families a,b]
+    python benchmarks/encoder_speed.py --paper     # the paper's network only, both engines
+
+``--paper`` is how the paper's network is timed before and after a change: run it on both
+checkouts in turn, on the same machine.
+"""
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def timed(function, repeats: int) -> float:
+    """The least seconds of ``repeats`` calls, after one untimed call that compiles."""
+    function()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def paper(repeats: int) -> None:
+    """The paper's network at 256x256, seconds per map of its code for both engines."""
+    import keras
+
+    import complexstep
+    from complexstep.model import architecture, synthetic
+
+    keras.utils.set_random_seed(0)
+    model = architecture.build_autoencoder()
+    image = synthetic.generate_micrograph(np.random.default_rng(0), 256).astype(np.float32) / 255
+    for method in ("jacobian", "complex-step"):
+        explainer = complexstep.Explainer(model, method=method)
+        seconds = timed(lambda explainer=explainer: explainer.attribute(image), repeats)
+        print(f"paper's network, 256x256, {method}: {seconds:.3f} s a map")
+
+
+def families(side: int, repeats: int, names: list[str]) -> None:
+    import complexstep
+    from encoder_zoo import ZOO, build, dense_column_norms, image
+
+    print("| family | input | jacobian s | passes | complex-step s | passes | dense Jacobian s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name in names or list(ZOO):
+        encoder = build(name, side=side)
+        x = image(encoder)
+        cells = []
+        for method in ("jacobian", "complex-step"):
+            explainer = complexstep.Explainer(encoder.model, layer=encoder.layer, method=method)
+            seconds = timed(lambda explainer=explainer: explainer.attribute(x), repeats)
+            passes = explainer.describe_passes(*encoder.sides).split(" ", 2)
+            cells += [f"{seconds:.3f}", f"{passes[0]} {passes[1]}"]
+        dense = timed(lambda: dense_column_norms(encoder, x), 1)
+        shape = "x".join(map(str, (*encoder.sides, encoder.channels)))
+        print(f"| {name} | {shape} | {' | '.join(cells)} | {dense:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=128, help="the images' side in pixels")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls, the least kept")
+    parser.add_argument("--families", default="", help="comma-separated families; all if empty")
+    parser.add_argument("--paper", action="store_true", help="time the paper's network only")
+    arguments = parser.parse_args()
+    from complexstep.commands import cli
+
+    cli.start_keras()
+    if arguments.paper:
+        paper(arguments.repeats)
+    else:
+        names = [name for name in arguments.families.split(",") if name]
+        families(arguments.side, arguments.repeats, names)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
