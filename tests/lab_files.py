@@ -73,7 +73,7 @@ def data_bar(style: BarStyle, width: int = FRAME, height: int = FRAME) -> np.nda
     # A scale bar with its label, as every vendor writes.
     left, length = width // 2, width // 5
     draw.rectangle((left, rows - 2 * margin, left + length, rows - margin - 1), fill=ink)
-    draw.text((left, margin), "5 µm", fill=ink, font=font)
+    draw.text((left + length + margin, margin), "5 um", fill=ink, font=font)
     if style.logo:
         right = width - margin
         draw.ellipse((right - rows // 2, margin, right, margin + rows // 2), fill=ink)

@@ -132,6 +132,7 @@ class Micrograph:
         channels_read: how the file's samples became the pixels' channels: "grey", "RGB to grey
             by the ITU-R 601 luma weights", "channel 1 of 2", "3 channels", ...
         channel: the one channel of a multi-channel file read, or None.
+        volume: whether the pixels are a volume, (depth, height, width[, channels]).
     """
 
     path: Path
@@ -150,10 +151,17 @@ class Micrograph:
     cropped_top: int = 0
     channels_read: str = "grey"
     channel: int | None = None
+    volume: bool = False
 
     def resized(self, size: int) -> "Micrograph":
         """The micrograph resampled to (size, size), its pixel size scaled with its width, with a
-        note that says so."""
+        note that says so.
+
+        Raises:
+            SettingError: for a volume, whose slices a 3-D model takes at their own size.
+        """
+        if self.volume:
+            raise SettingError(f"cannot resize the volume {self.path}: read it at its own size")
         height, width = self.pixels.shape[:2]
         if (height, width) == (size, size):
             return self
@@ -280,6 +288,7 @@ def read_micrograph(
         cropped_top=top,
         channels_read=channels_read,
         channel=channel,
+        volume=volume,
     )
 
 
