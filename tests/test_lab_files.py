@@ -98,6 +98,10 @@ def test_a_stack_is_one_volume_or_pages_by_name(tmp_path, frame):
     assert micrographs.page_numbers(path, 2) == [2]
     with pytest.raises(SettingError, match=r"has 3 pages \(0 to 2\), not page 3"):
         micrographs.page_numbers(path, 3)
+    with pytest.raises(
+        SettingError, match="choose pages all, first or a page number from 0, not 'last'$"
+    ):
+        micrographs.page_numbers(path, "last")
     assert micrographs.page_stem("stack", 2, 3) == "stack_p2"
     assert micrographs.page_stem("single", 0, 1) == "single"
     Image.fromarray(frame).save(tmp_path / "flat.png")

@@ -252,13 +252,16 @@ def kind(arguments: argparse.Namespace) -> dict:
 
 def reading(arguments: argparse.Namespace) -> dict:
     """The options of ``micrographs.read_micrograph`` that ``add_reading_arguments`` parsed."""
-    return {
+    reading = {
         "intensity": arguments.intensity,
         "crop_bottom": arguments.data_bar,
-        "channel": arguments.channel,
         "pixel_size": getattr(arguments, "pixel_size", None),
         "max_pixels": arguments.max_image_pixels,
     }
+    # Only where given, so that training runs saved before the option resume with their settings.
+    if arguments.channel is not None:
+        reading["channel"] = arguments.channel
+    return reading
 
 
 def shard(text: str) -> tuple[int, int]:

@@ -99,8 +99,8 @@ def attribute_folder(
         FolderError: if the input folder is missing or holds no image, the outputs would
             replace an input or cannot be written, or maps left alone are of another kind.
         ImageSizeError: if ``resize`` is not a size the network takes.
-        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, or the
-            shard is not ``(k, n)`` with 0 <= k < n.
+        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, the
+            shard is not ``(k, n)`` with 0 <= k < n, or ``pages`` is no choice of pages.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     if resize is not None:
@@ -174,6 +174,7 @@ def _pages(
 ) -> list[tuple[int | None, list[Path] | None]]:
     """The rounds of a run: each page number with the micrographs that have it, or one round of
     every micrograph (None, None) read as ``reading`` says, for the first page."""
+    micrographs.check_pages(pages)
     if pages == defaults.PAGE_CHOICE:
         return [(None, None)]
     by_page: dict[int, list[Path]] = {}

@@ -356,10 +356,7 @@ def page_numbers(path: str | os.PathLike, pages: str | int = defaults.PAGE_CHOIC
         SettingError: if ``pages`` is no such choice, or a page the file lacks.
         UnreadableImageError: if the file cannot be read.
     """
-    if pages not in defaults.PAGES and not (isinstance(pages, int) and pages >= 0):
-        raise SettingError(
-            f"choose pages {', '.join(defaults.PAGES)} or a page number from 0, not {pages!r}"
-        )
+    check_pages(pages)
     path = Path(path)
     try:
         if _is_tiff(path):
@@ -375,6 +372,18 @@ def page_numbers(path: str | os.PathLike, pages: str | int = defaults.PAGE_CHOIC
     page = 0 if pages == "first" else pages
     _check_page(path, page, count)
     return [page]
+
+
+def check_pages(pages: str | int) -> None:
+    """Checks a choice of pages: one of ``defaults.PAGES`` or a page number from 0.
+
+    Raises:
+        SettingError: if it is neither.
+    """
+    if pages not in defaults.PAGES and not (isinstance(pages, int) and pages >= 0):
+        raise SettingError(
+            f"choose pages {', '.join(defaults.PAGES)} or a page number from 0, not {pages!r}"
+        )
 
 
 def page_stem(stem: str, page: int, pages: int) -> str:
