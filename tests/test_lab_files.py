@@ -130,7 +130,26 @@ def test_resizing_is_said(tmp_path, frame):
     """A micrograph resized to the network's input says from what to what."""
     Image.fromarray(frame[:, :48]).save(tmp_path / "narrow.png")
     resized = micrographs.read_micrograph(tmp_path / "narrow.png").resized(256)
-    assert resized.notes == ("resized 64x48 to 256x256",)
+    assert (resized.notes, resized.resize_notes) == ((), ("resized 64x48 to 256x256",))
+
+
+def test_stage_2_says_each_resize_and_refuses_what_is_too_small_to_resize(random_model, tmp_path):
+    """Resizing to 256x256 is one line naming the file and is kept in the sidecar; a 1x1 and a
+    2x100 image, smaller than the network's least input, are refused on one line each."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    Image.fromarray(frames(1, 64)[0][:, :48]).save(folder / "narrow.png")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(folder / "dot.png")
+    Image.fromarray(np.zeros((2, 100), np.uint8)).save(folder / "line.png")
+    explainer = api.Explainer(random_model)
+    report = attribution_folder.attribute_folder(folder, tmp_path / "maps", explainer)
+    assert report.notes == [f"{folder / 'narrow.png'}: resized 64x48 to 256x256"]
+    sidecar = json.loads((tmp_path / "maps" / "narrow.json").read_text())
+    assert sidecar["reading_notes"] == ["resized 64x48 to 256x256"]
+    assert report.failed == [
+        f"{folder / 'dot.png'} is 1x1, smaller than the network's least size, 16x16",
+        f"{folder / 'line.png'} is 2x100, smaller than the network's least size, 16x16",
+    ]
 
 
 def test_reading_flags_reach_the_reader():

@@ -129,7 +129,7 @@ def attribute_folder(
             outputs,
             named,
             report,
-            size_of=loop.sizer(explainer, resize, crop_bottom=reading.get("crop_bottom")),
+            size_of=_sizer(explainer, resize, reading.get("crop_bottom")),
             noun="map",
             skip_existing=skip_existing,
             paths=paths,
@@ -163,10 +163,25 @@ def attribute_folder(
         chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **paged)
         for chunk, maps in runner.map(chunks, on_pass):
             for (item, micrograph), values in zip(chunk, maps, strict=True):
+                report.notes.extend(f"{item.path}: {note}" for note in micrograph.resize_notes)
                 made = provenance.map_provenance(run, micrograph, resize)
                 if _write_map(report, named(item.path), values, explainer, made):
                     report.written.append(item.path)
     return report
+
+
+def _sizer(explainer, resize: int | None, crop_bottom: int | None):
+    """``loop.sizer``, refusing also the micrographs too small for the network that a resize
+    would blow up: a 1x1 or 2x100000 image is no micrograph to explain."""
+    size_of = loop.sizer(explainer, resize, crop_bottom=crop_bottom)
+    if resize is None:
+        return size_of
+
+    def checked(path: Path) -> tuple[int, int]:
+        loop.explained_size(path, None, explainer.step, crop_bottom=crop_bottom)
+        return size_of(path)
+
+    return checked
 
 
 def _pages(

@@ -133,6 +133,8 @@ class Micrograph:
             by the ITU-R 601 luma weights", "channel 1 of 2", "3 channels", ...
         channel: the one channel of a multi-channel file read, or None.
         volume: whether the pixels are a volume, (depth, height, width[, channels]).
+        resize_notes: one-line remarks on a resize ``resized`` made, after the reading's
+            ``notes``: from what size to what, and any stretch.
     """
 
     path: Path
@@ -152,10 +154,11 @@ class Micrograph:
     channels_read: str = "grey"
     channel: int | None = None
     volume: bool = False
+    resize_notes: tuple[str, ...] = ()
 
     def resized(self, size: int) -> "Micrograph":
-        """The micrograph resampled to (size, size), its pixel size scaled with its width, with a
-        note that says so.
+        """The micrograph resampled to (size, size), its pixel size scaled with its width, with
+        ``resize_notes`` that say so.
 
         Raises:
             SettingError: for a volume, whose slices a 3-D model takes at their own size.
@@ -165,7 +168,7 @@ class Micrograph:
         height, width = self.pixels.shape[:2]
         if (height, width) == (size, size):
             return self
-        notes = self.notes + (f"resized {height}x{width} to {size}x{size}",)
+        notes = (f"resized {height}x{width} to {size}x{size}",)
         if self.pixel_size is not None and height != width:
             notes += (
                 f"resizing {height}x{width} to {size}x{size} stretches it; the pixel size given "
@@ -181,7 +184,7 @@ class Micrograph:
             self,
             pixels=pixels,
             pixel_size=None if self.pixel_size is None else self.pixel_size * width / size,
-            notes=notes,
+            resize_notes=notes,
         )
 
 

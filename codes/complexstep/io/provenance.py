@@ -99,7 +99,7 @@ def map_provenance(run: dict, micrograph, resize: int | None) -> dict:
         "intensity_range": [float(value) for value in micrograph.intensity_range],
         "pixel_size_um": micrograph.pixel_size,
         "pixel_size_source": micrograph.pixel_size_source,
-        "reading_notes": list(micrograph.notes),
+        "reading_notes": [*micrograph.notes, *micrograph.resize_notes],
     }
 
 
