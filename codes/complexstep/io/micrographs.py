@@ -325,9 +325,10 @@ def frame_size(
             metadata = {}
     except ComplexStepError:
         raise
+    except UnidentifiedImageError:
+        raise _not_an_image(path) from None
     except (
         tifffile.TiffFileError,
-        UnidentifiedImageError,
         Image.DecompressionBombError,
         OSError,
         ValueError,
@@ -368,7 +369,9 @@ def page_numbers(path: str | os.PathLike, pages: str | int = defaults.PAGE_CHOIC
         else:
             with Image.open(path) as image:
                 count = getattr(image, "n_frames", 1)
-    except (tifffile.TiffFileError, UnidentifiedImageError, OSError, ValueError) as error:
+    except UnidentifiedImageError:
+        raise _not_an_image(path) from None
+    except (tifffile.TiffFileError, OSError, ValueError) as error:
         raise UnreadableImageError.of(path, error) from None
     if pages == "all":
         return list(range(count))
@@ -604,7 +607,7 @@ def _read_with_pillow(
     except ComplexStepError:
         raise
     except UnidentifiedImageError:
-        raise UnreadableImageError(f"cannot read {path}: not an image PIL can decode") from None
+        raise _not_an_image(path) from None
     except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImageError.of(path, error) from None
     return values, bits, pages, {}
@@ -634,6 +637,10 @@ def _inverted(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return 1.0 - values
     return np.iinfo(values.dtype).max - values
+
+
+def _not_an_image(path: Path) -> UnreadableImageError:
+    return UnreadableImageError(f"cannot read {path}: not an image PIL can decode")
 
 
 def _check_page(path: Path, page: int, pages: int) -> None:
