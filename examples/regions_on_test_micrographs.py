@@ -90,7 +90,7 @@ def control_maps(micrographs: Path, folders: dict[str, Path]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     for path in find_micrographs(micrographs, micrographs, FolderReport()):
         stem = path.relative_to(micrographs).with_suffix("")
-        image = read_image(path)
+        image = read_image(path, size=defaults.IMAGE_SIZE)
         for kind, folder in folders.items():
             target = folder / stem.with_name(stem.name + ".npy")
             if target.is_file():

@@ -103,7 +103,7 @@ def test_each_epoch_serves_every_image_once_in_its_own_seeded_order(paths):
     """Every epoch is a permutation of the images, the permutations differ between epochs, and the
     same seed repeats them while another seed does not."""
     batches = data.MicrographBatches(paths, BATCH_SIZE, seed=SEED, epochs=3)
-    resized = [images.read_image(path) for path in paths]
+    resized = [images.read_image(path, size=images.IMAGE_SIZE) for path in paths]
     orders = []
     for epoch in range(3):
         order = [
@@ -123,7 +123,7 @@ def test_each_epoch_serves_every_image_once_in_its_own_seeded_order(paths):
 def test_order_without_a_seed_is_the_order_of_the_paths(paths):
     """Without a seed every epoch serves the images in the order they were given."""
     batches = data.MicrographBatches(paths, BATCH_SIZE, epochs=2)
-    expected = np.stack([images.read_image(path) for path in paths])
+    expected = np.stack([images.read_image(path, size=images.IMAGE_SIZE) for path in paths])
     for epoch in range(2):
         np.testing.assert_array_equal(_epoch(batches, epoch), expected)
 
@@ -200,7 +200,9 @@ def test_without_crop_images_are_resized_to_256(paths):
     batches = data.MicrographBatches(paths, BATCH_SIZE)
     served = _epoch(batches, 0)
     assert served.shape == (len(paths), 256, 256)
-    np.testing.assert_array_equal(served, np.stack([images.read_image(path) for path in paths]))
+    np.testing.assert_array_equal(
+        served, np.stack([images.read_image(path, size=images.IMAGE_SIZE) for path in paths])
+    )
 
 
 def test_files_are_read_when_their_batch_is_asked_for(tmp_path):

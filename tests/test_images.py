@@ -79,11 +79,18 @@ def test_rgba_converts_to_grey_of_its_colour(tmp_path):
     np.testing.assert_allclose(images.read_image(path), 0.587, atol=ONE_GREY_LEVEL)
 
 
-def test_other_sizes_are_resized_to_256(tmp_path):
+def test_images_keep_their_size_unless_a_size_is_asked(tmp_path):
+    """A 40x100 image reads at 40x100 by default: a non-square micrograph is never distorted."""
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 100), dtype=np.uint8)
+    values = images.read_image(_save(tmp_path / "wide.png", pixels))
+    np.testing.assert_array_equal(values, pixels / np.float32(255))
+
+
+def test_other_sizes_are_resized_to_256_when_asked(tmp_path):
     """A 40x100 image, black on the left half and white on the right, reads as 256x256 alike."""
     pixels = np.zeros((40, 100), dtype=np.uint8)
     pixels[:, 50:] = 255
-    values = images.read_image(_save(tmp_path / "small.png", pixels))
+    values = images.read_image(_save(tmp_path / "small.png", pixels), size=256)
     assert values.shape == (256, 256)
     np.testing.assert_array_equal(values[:, :120], 0.0)
     np.testing.assert_array_equal(values[:, 136:], 1.0)
@@ -92,7 +99,7 @@ def test_other_sizes_are_resized_to_256(tmp_path):
 def test_resampled_values_stay_within_unit_interval(tmp_path):
     """Resampling a random 8-bit image never leaves [0, 1]."""
     pixels = np.random.default_rng(0).integers(0, 256, (97, 131), dtype=np.uint8)
-    values = images.read_image(_save(tmp_path / "noise.png", pixels))
+    values = images.read_image(_save(tmp_path / "noise.png", pixels), size=256)
     assert values.min() >= 0.0
     assert values.max() <= 1.0
 

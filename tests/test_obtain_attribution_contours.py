@@ -74,7 +74,8 @@ def test_raw_map_is_the_attribution_of_the_image(jacobian_run, micrographs, rand
     raw = np.load(outputs / "etched" / "pearlite.npy")
     assert raw.dtype == np.float32 and raw.shape == (256, 256)
     expected = complexstep.attribute(
-        random_model, images.read_image(micrographs / "etched" / "pearlite.jpg")
+        random_model,
+        images.read_image(micrographs / "etched" / "pearlite.jpg", size=images.IMAGE_SIZE),
     )
     np.testing.assert_allclose(raw, expected, rtol=1e-5)
 
@@ -243,7 +244,7 @@ def test_wavelet_domain_writes_each_map_and_its_shares(wavelet_run, micrographs,
     assert values.dtype == np.float32 and values.shape == (256, 256)
     expected = complexstep.attribute(
         random_model,
-        images.read_image(micrographs / "etched" / "pearlite.jpg"),
+        images.read_image(micrographs / "etched" / "pearlite.jpg", size=images.IMAGE_SIZE),
         domain="wavelet",
         wavelet="db2",
         levels=2,

@@ -129,7 +129,9 @@ def result(run) -> training.TrainingResult:
 @pytest.fixture(scope="module")
 def held_out_batch(folders) -> np.ndarray:
     """The test micrographs as the model takes them, shape (2, 256, 256, 1)."""
-    return np.stack([images.read_image(folders[1] / name) for name in TEST_FILES])[..., None]
+    return np.stack(
+        [images.read_image(folders[1] / name, size=images.IMAGE_SIZE) for name in TEST_FILES]
+    )[..., None]
 
 
 @pytest.fixture(scope="module")

@@ -199,6 +199,25 @@ MAX_PIXELS = 16384 * 16384
 # Resolution tags giving larger pixels, in µm, are ignored: image software writes 72, 96 or 300 dpi
 # by default (353, 265 and 85 µm), larger than the pixel of any microscope's camera or scan.
 LARGEST_RESOLUTION_PIXEL_SIZE = 50.0
+# Data bars found from the pixels, where no metadata says where the scan ends: a band of at least
+# 2 % and at most 25 % of the height at the bottom (or top) whose first row is flat (90 % of it
+# within one 255th of the image's range of one value: a margin or a separator line, the sharp
+# straight edge) below frame rows less than 80 % flat, and whose rows show one background value
+# over 60 % of the band and over 20 % of each row that is not itself flat (text, logos and scale
+# bars cover the rest). Bars run 5 to 15 % of the height. No row of the study's 815 micrographs is
+# more than 74 % flat, and bars of five styles under each of them are all found exactly.
+DATA_BAR_LARGEST = 0.25
+DATA_BAR_LEAST = 0.02
+DATA_BAR_LEVELS = 255
+DATA_BAR_EDGE_FLATNESS = 0.9
+DATA_BAR_BACKGROUND = 0.6
+DATA_BAR_ROW_BACKGROUND = 0.2
+DATA_BAR_FRAME_FLATNESS = 0.8
+DATA_BAR_FRAME_ROWS = 4
+DATA_BAR_CHOICES = ("auto", "none")
+# A page choice for 2-D models reading multi-page files: every page, the first, or a number.
+PAGES = ("all", "first")
+PAGE_CHOICE = "first"
 # The scale bar drawn on pictures of micrographs whose pixel size is known: at most a fifth of the
 # width, as thick as 1.5 % of the height (one pixel at least), white on the usual dark corner.
 SCALE_BAR_FRACTION = 0.2

@@ -115,9 +115,25 @@ def add_model_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+def data_bar(text: str) -> int | None:
+    """An argparse type for --data-bar: 'auto' (None to the reader: the metadata's bar, or the one
+    the pixels show), 'none' (0 rows) or a number of rows."""
+    choice = text.strip().lower()
+    if choice in defaults.DATA_BAR_CHOICES:
+        return None if choice == "auto" else 0
+    return at_least(0)(text)
+
+
+def pages(text: str) -> str | int:
+    """An argparse type for --pages: 'all', 'first' or a page number counted from 0."""
+    choice = text.strip().lower()
+    return choice if choice in defaults.PAGES else at_least(0)(text)
+
+
 def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = True) -> None:
     """Adds how micrographs are read, as every stage that reads them takes it: --intensity,
-    --crop-bottom, --pixel-size and --max-image-pixels.
+    --data-bar (and its older form --crop-bottom), --channel, --pixel-size and
+    --max-image-pixels.
 
     Args:
         parser: the script's parser.
@@ -133,14 +149,33 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
         f"percentile, a {defaults.INTENSITY_PERCENTILES[0]:g}-"
         f"{defaults.INTENSITY_PERCENTILES[1]:g} %% stretch of each image",
     )
-    parser.add_argument(
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--data-bar",
+        type=data_bar,
+        default=None,
+        metavar="auto|none|ROWS",
+        help="a microscope's data bar burned into the micrographs: auto cuts the bar the "
+        "metadata gives (FEI/Thermo Fisher's scanned height) or, where no metadata says, a band "
+        "at the bottom or top that its pixels show (a flat background with text, logos or a "
+        "scale bar beyond a straight edge), each said on one line; none cuts nothing; ROWS cuts "
+        "that many rows from the bottom (default: auto)",
+    )
+    bar.add_argument(
         "--crop-bottom",
         type=at_least(0),
-        default=None,
+        dest="data_bar",
         metavar="ROWS",
-        help="rows to cut from the bottom of every micrograph: a microscope's data bar that its "
-        "metadata does not describe; by default FEI/Thermo Fisher bars are cut where the "
-        "metadata gives the scanned height, and nothing else",
+        help="rows to cut from the bottom of every micrograph, as --data-bar ROWS",
+    )
+    parser.add_argument(
+        "--channel",
+        type=at_least(0),
+        default=None,
+        metavar="K",
+        help="the one channel, counted from 0, of multi-channel micrographs (EBSD or EDS maps, "
+        "two detectors) to read for a grey model; by default colour becomes grey by the ITU-R "
+        "601 luma weights and other channels by their mean, each said on one line",
     )
     if pixel_size:
         parser.add_argument(
@@ -149,8 +184,8 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
             default=None,
             metavar="MICROMETRES",
             help="the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, "
-            "OME and TIFF resolution tags are read); written beside each map for stage 3's scale "
-            "bars",
+            "OME, ImageJ/Fiji calibrations and TIFF resolution tags are read); written beside "
+            "each map for stage 3's scale bars",
         )
     parser.add_argument(
         "--max-image-pixels",
@@ -159,6 +194,19 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
         metavar="PIXELS",
         help="the most pixels a micrograph file may have; larger ones are refused as possible "
         "decompression bombs; raise it for trusted larger scans",
+    )
+
+
+def add_pages_argument(parser: argparse.ArgumentParser) -> None:
+    """Adds --pages, the pages of multi-page files a 2-D model explains."""
+    parser.add_argument(
+        "--pages",
+        type=pages,
+        default=defaults.PAGE_CHOICE,
+        metavar="all|first|K",
+        help="the pages of multi-page TIFFs and stacks explained: first, written as <stem> with "
+        "a line saying that the others were left; all, each page k as <stem>_p<k>; K, page K "
+        "alone, as <stem>_p<K>",
     )
 
 
@@ -204,12 +252,16 @@ def kind(arguments: argparse.Namespace) -> dict:
 
 def reading(arguments: argparse.Namespace) -> dict:
     """The options of ``micrographs.read_micrograph`` that ``add_reading_arguments`` parsed."""
-    return {
+    reading = {
         "intensity": arguments.intensity,
-        "crop_bottom": arguments.crop_bottom,
+        "crop_bottom": arguments.data_bar,
         "pixel_size": getattr(arguments, "pixel_size", None),
         "max_pixels": arguments.max_image_pixels,
     }
+    # Only where given, so that training runs saved before the option resume with their settings.
+    if arguments.channel is not None:
+        reading["channel"] = arguments.channel
+    return reading
 
 
 def shard(text: str) -> tuple[int, int]:

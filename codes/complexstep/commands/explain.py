@@ -59,6 +59,7 @@ def parse_arguments(
     cli.add_model_arguments(parser, "explains")
     cli.add_kind_arguments(parser)
     cli.add_reading_arguments(parser)
+    cli.add_pages_argument(parser)
     parser.add_argument(
         "--domain",
         default=defaults.DOMAIN,
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             model_path=path_of(arguments.model),
             shard=arguments.shard,
             client=client,
+            pages=arguments.pages,
         )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""

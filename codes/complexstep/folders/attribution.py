@@ -6,8 +6,9 @@ takes (multiples of 16 for the paper's model), so that pixel ``(y, x)`` of the m
 ``(y, x)`` of the micrograph. Its map is written as ``<stem>.npy`` (float32, raw) and ``<stem>.png``
 (8-bit, min-max scaled), mirroring the input folder's subfolders; in the wavelet domain, as
 ``<stem>.wavelet.npy`` (float32, every coefficient's attribution) and ``<stem>.wavelet.json`` (the
-share of each level and orientation). Interrupted runs over thousands
-of micrographs continue where they stopped with ``skip_existing``.
+share of each level and orientation). A multi-page file is explained at its first page, or at
+each page k asked, as ``<stem>_p<k>``. Interrupted runs over thousands of micrographs continue
+where they stopped with ``skip_existing``.
 """
 
 import json
@@ -17,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
-from complexstep.errors import FolderError
+from complexstep.errors import ComplexStepError, FolderError
 from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
-from complexstep.io import images, provenance
+from complexstep.io import images, micrographs, provenance
 from complexstep.progress import Progress
 
 if TYPE_CHECKING:
@@ -29,12 +30,18 @@ if TYPE_CHECKING:
 
 
 def targets(
-    inputs: Path, path: Path, outputs: Path, domain: Pixels | Wavelets = Pixels()
+    inputs: Path,
+    path: Path,
+    outputs: Path,
+    domain: Pixels | Wavelets = Pixels(),
+    page: tuple[int, int] | None = None,
 ) -> tuple[Path, ...]:
     """Where the map of the micrograph at ``path`` goes, in the domain's files: its ``.npy``, its
     ``.png`` and its ``.json``, or in the wavelet domain its ``.wavelet.npy`` and
-    ``.wavelet.json``."""
+    ``.wavelet.json``; for ``page`` (k, the file's pages), named ``micrographs.page_stem``."""
     stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
+    if page is not None:
+        stem = stem.with_name(micrographs.page_stem(stem.name, *page))
     return tuple(stem.with_name(stem.name + suffix) for suffix in domain.suffixes)
 
 
@@ -50,6 +57,7 @@ def attribute_folder(
     model_path: str | os.PathLike | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
+    pages: str | int = defaults.PAGE_CHOICE,
 ) -> FolderReport:
     """Writes the attribution map of every micrograph in a folder and its subfolders.
 
@@ -78,6 +86,10 @@ def attribute_folder(
             ``loop.in_shard``), so that n runs cover the folder once; all of them if None.
         client: a ``distributed.Client`` whose cluster explains the micrographs, one task each;
             this process still reads and writes every file. In this process if None.
+        pages: the pages of multi-page files explained, as ``micrographs.page_numbers`` takes
+            them: "first" explains page 0 as ``<stem>`` (``reading``'s ``page`` another), "all"
+            each page k as ``<stem>_p<k>``, a number that page alone as ``<stem>_p<k>``. A file's
+            pages are used at the size of its first.
 
     Returns:
         What was written, left alone, cropped and failed. On a cluster, ``written`` is in the
@@ -87,8 +99,8 @@ def attribute_folder(
         FolderError: if the input folder is missing or holds no image, the outputs would
             replace an input or cannot be written, or maps left alone are of another kind.
         ImageSizeError: if ``resize`` is not a size the network takes.
-        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, or the
-            shard is not ``(k, n)`` with 0 <= k < n.
+        SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, the
+            shard is not ``(k, n)`` with 0 <= k < n, or ``pages`` is no choice of pages.
     """
     inputs, outputs = Path(inputs), Path(outputs)
     if resize is not None:
@@ -104,21 +116,31 @@ def attribute_folder(
         kind=explainer.kind.sidecar(explainer),
     )
 
-    work = loop.plan(
-        inputs,
-        outputs,
-        lambda path: targets(inputs, path, outputs, explainer.domain),
-        report,
-        size_of=loop.sizer(explainer, resize, crop_bottom=reading.get("crop_bottom")),
-        noun="map",
-        skip_existing=skip_existing,
-        shard=shard,
-    )
-    _check_kinds(
-        [targets(inputs, path, outputs, explainer.domain)[-1] for path in report.existing],
-        explainer.kind.sidecar(explainer),
-    )
-    total = sum(explainer.passes(*item.size) for item in work)
+    rounds = []
+    for page, paths in _pages(inputs, outputs, pages, report):
+
+        def named(path: Path, page: int | None = page) -> tuple[Path, ...]:
+            counted = None if page is None else (page, _page_count(path))
+            return targets(inputs, path, outputs, explainer.domain, counted)
+
+        existing = len(report.existing)
+        work = loop.plan(
+            inputs,
+            outputs,
+            named,
+            report,
+            size_of=_sizer(explainer, resize, reading.get("crop_bottom")),
+            noun="map",
+            skip_existing=skip_existing,
+            paths=paths,
+            shard=shard,
+        )
+        _check_kinds(
+            [named(path)[-1] for path in report.existing[existing:]],
+            explainer.kind.sidecar(explainer),
+        )
+        rounds.append((page, named, work))
+    total = sum(explainer.passes(*item.size) for _, _, work in rounds for item in work)
     done = 0
 
     def advance(count: int, path: Path) -> None:
@@ -136,14 +158,55 @@ def attribute_folder(
         advance(count, chunk[-1][0].path)
 
     runner = loop.executor(explainer, client)
-    chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **reading)
-    for chunk, maps in runner.map(chunks, on_pass):
-        for (item, micrograph), values in zip(chunk, maps, strict=True):
-            written = targets(inputs, item.path, outputs, explainer.domain)
-            made = provenance.map_provenance(run, micrograph, resize)
-            if _write_map(report, written, values, explainer, made):
-                report.written.append(item.path)
+    for page, named, work in rounds:
+        paged = reading if page is None else reading | {"page": page}
+        chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **paged)
+        for chunk, maps in runner.map(chunks, on_pass):
+            for (item, micrograph), values in zip(chunk, maps, strict=True):
+                report.notes.extend(f"{item.path}: {note}" for note in micrograph.resize_notes)
+                made = provenance.map_provenance(run, micrograph, resize)
+                if _write_map(report, named(item.path), values, explainer, made):
+                    report.written.append(item.path)
     return report
+
+
+def _sizer(explainer, resize: int | None, crop_bottom: int | None):
+    """``loop.sizer``, refusing also the micrographs too small for the network that a resize
+    would blow up: a 1x1 or 2x100000 image is no micrograph to explain."""
+    size_of = loop.sizer(explainer, resize, crop_bottom=crop_bottom)
+    if resize is None:
+        return size_of
+
+    def checked(path: Path) -> tuple[int, int]:
+        loop.explained_size(path, None, explainer.step, crop_bottom=crop_bottom)
+        return size_of(path)
+
+    return checked
+
+
+def _pages(
+    inputs: Path, outputs: Path, pages: str | int, report: FolderReport
+) -> list[tuple[int | None, list[Path] | None]]:
+    """The rounds of a run: each page number with the micrographs that have it, or one round of
+    every micrograph (None, None) read as ``reading`` says, for the first page."""
+    micrographs.check_pages(pages)
+    if pages == defaults.PAGE_CHOICE:
+        return [(None, None)]
+    by_page: dict[int, list[Path]] = {}
+    for path in loop.find_micrographs(inputs, outputs, report):
+        try:
+            numbers = micrographs.page_numbers(path, pages)
+        except ComplexStepError as error:
+            report.failed.append(str(error))
+            continue
+        for number in numbers:
+            by_page.setdefault(number, []).append(path)
+    return sorted(by_page.items())
+
+
+def _page_count(path: Path) -> int:
+    """The pages of a micrograph, which name its maps."""
+    return len(micrographs.page_numbers(path, "all"))
 
 
 def _check_kinds(sidecars: list[Path], kind: dict) -> None:

@@ -268,9 +268,24 @@ def _reading_of(map_path: Path) -> dict:
     if sidecar.get("intensity") in defaults.INTENSITIES:
         reading["intensity"] = sidecar["intensity"]
     rows = sidecar.get("data_bar_rows")
-    if sidecar.get("data_bar_source") == "crop_bottom" and isinstance(rows, int) and rows > 0:
+    # A bar cut by hand, or none cut, is cut again as such; one the metadata or the pixels gave
+    # is found again the same way.
+    if sidecar.get("data_bar_source") in ("crop_bottom", None) and isinstance(rows, int):
         reading["crop_bottom"] = rows
+    if isinstance(sidecar.get("page"), int):
+        reading["page"] = sidecar["page"]
+    if isinstance(sidecar.get("channel"), int):
+        reading["channel"] = sidecar["channel"]
     return reading
+
+
+def _micrograph_stem(map_path: Path) -> str:
+    """The stem of the micrograph a map explains: its own, less the ``_p<k>`` of a page of a
+    multi-page file that its sidecar names."""
+    page = provenance.read_sidecar(map_path).get("page")
+    suffix = f"_p{page}"
+    stem = map_path.stem
+    return stem[: -len(suffix)] if isinstance(page, int) and stem.endswith(suffix) else stem
 
 
 def _pixel_size(image_path: Path, fallback: float | None) -> float | None:
@@ -357,7 +372,9 @@ class Micrographs:
         Returns:
             The image's path, or None.
         """
-        candidates = self.by_stem.get(image_path.stem, [])
+        candidates = self.by_stem.get(image_path.stem) or self.by_stem.get(
+            _micrograph_stem(image_path), []
+        )
         if len(candidates) > 1:
             candidates = [
                 path for path in candidates if path.parent.relative_to(self.folder) == subfolder

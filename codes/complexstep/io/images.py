@@ -2,8 +2,8 @@
 
 Every stage reads micrographs the same way: any file with a known image suffix (``IMAGE_SUFFIXES``;
 ``folders.loop.find_micrographs`` finds them in a folder and its subfolders), read by
-``micrographs.read_micrograph`` as grey values in [0, 1], then resized to 256x256 or kept at its
-own size. Every output is written to a temporary file beside its
+``micrographs.read_micrograph`` as values in [0, 1] at its own size, which a stage resizes to
+256x256 where asked, and says so. Every output is written to a temporary file beside its
 destination and renamed into place, so that an interrupted run never
 leaves a half-written file where a user or the next stage would read it.
 """
@@ -26,16 +26,20 @@ os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def read_image(path: str | os.PathLike, size: int | None = IMAGE_SIZE, **reading) -> np.ndarray:
-    """Reads an image as a grey float32 array of shape (size, size) with values in [0, 1].
+def read_image(path: str | os.PathLike, size: int | None = None, **reading) -> np.ndarray:
+    """Reads an image as a float32 array with values in [0, 1], at its own size by default.
 
-    The image is read by ``micrographs.read_micrograph`` (bit depth, pages, data bars: see there),
-    then resampled with antialiasing to (size, size); ``size=None`` keeps its own size.
+    The image is read by ``micrographs.read_micrograph`` (bit depth, channels, pages, data bars:
+    see there), grey of shape (height, width) unless ``reading`` asks for channels or a volume.
+    A micrograph is never resampled unless asked: resampling a non-square one to a square
+    distorts it.
 
     Args:
         path: the image file.
-        size: the side to resample to, or None.
-        **reading: ``read_micrograph``'s keyword arguments (``intensity``, ``crop_bottom``, ...).
+        size: a side to resample a grey image to with antialiasing, as the paper's 256x256 input
+            (``IMAGE_SIZE``); None keeps its own size.
+        **reading: ``read_micrograph``'s keyword arguments (``intensity``, ``crop_bottom``,
+            ``channels``, ...).
 
     Raises:
         SettingError: if a reading option is out of range for the file.

@@ -1,30 +1,45 @@
-"""Reading micrographs as microscopes write them: bit depth, pages, pixel size and data bars.
+"""Reading micrographs as microscopes and labs keep them: bit depth, channels, pages, stacks,
+pixel sizes and data bars.
 
 Every stage reads an image through ``read_micrograph`` (or ``images.read_image``, which keeps only
-its pixels), so that all of them see the same grey values in [0, 1]:
+its pixels), so that all of them see the same values in [0, 1]:
 
 - TIFFs are read with tifffile, which knows their bit depth, their pages and the metadata that
-  microscopes write: FEI/Thermo Fisher's ``fei_metadata`` (the pixel size, and the scanned height
-  that tells where the data bar burned into the bottom rows starts), Zeiss's ``sem_metadata``
-  (the pixel size), OME-XML's ``PhysicalSizeX`` and the resolution tags in inch or centimetre
-  units. Where tifffile lacks the codec of a compressed TIFF (LZW, JPEG), Pillow decodes its
-  pixels and tifffile still reads its tags.
+  microscopes and image software write: FEI/Thermo Fisher's ``fei_metadata`` (the pixel size, and
+  the scanned height that tells where the data bar burned into the bottom rows starts), Zeiss's
+  ``sem_metadata`` (the pixel size), OME-XML's ``PhysicalSizeX``, ImageJ/Fiji's calibration (its
+  ``unit`` with the resolution tags, in nm, µm, micron, mm, cm or inch) and the resolution tags
+  in inch or centimetre units. Where tifffile lacks the codec of a compressed TIFF (LZW, JPEG),
+  Pillow decodes its pixels and tifffile still reads its tags.
 - Other formats (PNG, JPEG, BMP) are decoded by Pillow; they carry no pixel size.
+
+A TIFF is converted as its tags say: white-is-zero pages are inverted, palette pages looked up in
+their colour map, signed samples without negative values read as unsigned, and an extra sample
+marked as alpha left out. Photometric interpretations that are not light intensities (CMYK
+separations, colour filter arrays, CIE L*a*b*, LogLuv, masks, depth maps), uncompressed YCbCr,
+complex and negative samples are refused on one line rather than guessed.
 
 Integer images are scaled to [0, 1] by one of the ``defaults.INTENSITIES``: ``bits`` by the
 significant bits (a 12-bit frame in a 16-bit file by 4095), ``dtype`` by the type's maximum (a
 16-bit file by 65535) and ``percentile`` by a stretch between two percentiles of each image. 8-bit
 images are scaled by 255 in both ``bits`` and ``dtype``. Floating-point images are taken as they
-are, clipped to [0, 1]. Colour is converted to grey with the ITU-R 601 luma weights.
+are, clipped to [0, 1].
 
-A multi-page file is read one page at a time: ``page`` chooses which (the first by default) and
-the result reports how many there are, with a note where there are more than one; a caller that
-explains every page reads each in turn and names the results ``<stem>_p<k>``.
+A caller says what its model takes. ``channels``: a file with that many channels keeps them, as
+(height, width, channels); for a grey model (one channel) a colour image becomes grey by the ITU-R
+601 luma weights, other multi-channel images (detectors, element maps) by the mean of their
+channels, each with a note, unless ``channel`` picks one. ``volume``: a multi-page TIFF or an
+OME-TIFF with a Z axis is read whole as (depth, height, width); a 2-D model reads one page at a
+time instead (``page``), and ``page_numbers`` and ``page_stem`` give the pages a choice of
+``defaults.PAGES`` means and the names of their results, ``<stem>_p<k>``.
 
-The data bar is cropped before the pixels are returned; resizing the frame and cropping it to
-multiples of 16 are left to the stages, which report them.
+The data bar is cropped before the pixels are returned: where the metadata gives the scanned
+height, below it; where no metadata says, where the pixels show one (``find_data_bar``); or as
+many rows as the caller asks. Resizing the frame and cropping it to multiples of the network's
+step are left to the stages, which report them.
 """
 
+import codecs
 import dataclasses
 import math
 import os
@@ -53,16 +68,37 @@ LUMA = np.array([0.299, 0.587, 0.114])
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _MICROMETRES_PER_UNIT = {
     "m": 1e6,
+    "cm": 1e4,
     "mm": 1e3,
     "µm": 1.0,
     "μm": 1.0,
     "um": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "micrometer": 1.0,
+    "micrometre": 1.0,
     "nm": 1e-3,
     "pm": 1e-6,
     "Å": 1e-4,
+    "inch": 25400.0,
+    "in": 25400.0,
 }
 # TIFF's ResolutionUnit: 2 is the inch, 3 the centimetre; 1 (no unit) gives no length.
 _MICROMETRES_PER_RESOLUTION_UNIT = {2: 25400.0, 3: 10000.0}
+_REFUSED_PHOTOMETRIC = {
+    tifffile.PHOTOMETRIC.SEPARATED: "CMYK ink separations, not light intensities",
+    tifffile.PHOTOMETRIC.MASK: "a transparency mask",
+    tifffile.PHOTOMETRIC.CFA: "a colour filter array not yet demosaiced",
+    tifffile.PHOTOMETRIC.LINEAR_RAW: "a raw sensor image not yet demosaiced",
+    tifffile.PHOTOMETRIC.CIELAB: "CIE L*a*b* colour",
+    tifffile.PHOTOMETRIC.ICCLAB: "ICC L*a*b* colour",
+    tifffile.PHOTOMETRIC.ITULAB: "ITU L*a*b* colour",
+    tifffile.PHOTOMETRIC.LOGL: "LogL luminance",
+    tifffile.PHOTOMETRIC.LOGLUV: "LogLuv colour",
+    tifffile.PHOTOMETRIC.DEPTH_MAP: "a depth map",
+    tifffile.PHOTOMETRIC.SEMANTIC_MASK: "a semantic mask",
+}
+_REFUSED_PILLOW_MODES = {"CMYK": "CMYK", "LAB": "L*a*b* colour", "HSV": "HSV colour"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,24 +107,34 @@ class Micrograph:
 
     Attributes:
         path: the file read.
-        pixels: grey float32 values in [0, 1] of shape (height, width), after the data bar's
-            crop and before any resize.
+        pixels: float32 values in [0, 1], after the data bar's crop and before any resize: of
+            shape (height, width) for one channel, (height, width, channels) for more, and
+            (depth, height, width) for a volume.
         pixel_size: the side of a pixel in micrometres, or None where neither the file nor the
             caller gave one.
         pixel_size_source: where the pixel size came from: "fei_metadata", "sem_metadata", "ome",
-            "resolution" (the TIFF resolution tags), "flag" (given by the caller) or None.
+            "imagej" (ImageJ/Fiji's unit with the resolution tags), "resolution" (the TIFF
+            resolution tags alone), "flag" (given by the caller) or None.
         size_read: the (height, width) of the page as stored, before any crop.
         cropped_rows: rows removed from the bottom of the page: a data bar.
-        crop_source: why they were removed: "fei_metadata" (the metadata's scanned height is
-            less than the page's), "crop_bottom" (asked by the caller) or None.
+        crop_source: why rows were removed: "fei_metadata" (the metadata's scanned height is
+            less than the page's), "pixels" (``find_data_bar`` found a bar), "crop_bottom" (asked
+            by the caller) or None.
         intensity: the scaling of integer values to [0, 1], one of ``defaults.INTENSITIES``.
         intensity_range: the stored values (low, high) that became 0 and 1: (0, 4095) for a
             12-bit frame read with "bits", the two percentiles with "percentile", (0, 1) for a
             floating-point image.
         bits: the bits per sample of the file (8, 16, 32), or None where Pillow gives none.
-        page: the page read, counted from 0.
+        page: the page read, counted from 0 (the first of a volume).
         pages: the number of pages in the file.
         notes: one-line remarks for the user about how the file was read.
+        cropped_top: rows removed from the top of the page: a data bar found there.
+        channels_read: how the file's samples became the pixels' channels: "grey", "RGB to grey
+            by the ITU-R 601 luma weights", "channel 1 of 2", "3 channels", ...
+        channel: the one channel of a multi-channel file read, or None.
+        volume: whether the pixels are a volume, (depth, height, width[, channels]).
+        resize_notes: one-line remarks on a resize ``resized`` made, after the reading's
+            ``notes``: from what size to what, and any stretch.
     """
 
     path: Path
@@ -104,23 +150,41 @@ class Micrograph:
     page: int
     pages: int
     notes: tuple[str, ...]
+    cropped_top: int = 0
+    channels_read: str = "grey"
+    channel: int | None = None
+    volume: bool = False
+    resize_notes: tuple[str, ...] = ()
 
     def resized(self, size: int) -> "Micrograph":
-        """The micrograph resampled to (size, size), its pixel size scaled with its width."""
-        if self.pixels.shape == (size, size):
+        """The micrograph resampled to (size, size), its pixel size scaled with its width, with
+        ``resize_notes`` that say so.
+
+        Raises:
+            SettingError: for a volume, whose slices a 3-D model takes at their own size.
+        """
+        if self.volume:
+            raise SettingError(f"cannot resize the volume {self.path}: read it at its own size")
+        height, width = self.pixels.shape[:2]
+        if (height, width) == (size, size):
             return self
-        height, width = self.pixels.shape
-        notes = self.notes
+        notes = (f"resized {height}x{width} to {size}x{size}",)
         if self.pixel_size is not None and height != width:
             notes += (
                 f"resizing {height}x{width} to {size}x{size} stretches it; the pixel size given "
                 "is the width's",
             )
+        if self.pixels.ndim == 3:
+            pixels = np.stack(
+                [resize(plane, size) for plane in np.moveaxis(self.pixels, -1, 0)], -1
+            )
+        else:
+            pixels = resize(self.pixels, size)
         return dataclasses.replace(
             self,
-            pixels=resize(self.pixels, size),
+            pixels=pixels,
             pixel_size=None if self.pixel_size is None else self.pixel_size * width / size,
-            notes=notes,
+            resize_notes=notes,
         )
 
 
@@ -131,28 +195,41 @@ def read_micrograph(
     crop_bottom: int | None = None,
     pixel_size: float | None = None,
     page: int = 0,
+    channels: int = 1,
+    channel: int | None = None,
+    volume: bool = False,
     max_pixels: int | None = None,
 ) -> Micrograph:
-    """Reads one page of an image file as grey values in [0, 1], with its pixel size.
+    """Reads one page of an image file, or a TIFF stack whole, as values in [0, 1], with its
+    pixel size.
 
     Args:
         path: a TIFF, PNG, JPEG or BMP file.
         intensity: how integer values are scaled to [0, 1], one of ``defaults.INTENSITIES``.
         crop_bottom: rows to remove from the bottom of the page (a data bar the metadata does not
-            describe), in place of the crop the metadata implies; None crops what the metadata
-            says.
+            describe), in place of the crop the metadata or the pixels imply; 0 removes none;
+            None crops what the metadata says, or where it says nothing, the bar
+            ``find_data_bar`` finds.
         pixel_size: the side of a pixel in micrometres, used where the file gives none.
-        page: the page to read, counted from 0.
-        max_pixels: the most pixels the page may have; None takes ``MAX_PIXELS``.
+        page: the page to read, counted from 0; ignored for a volume.
+        channels: the channels the model takes: 1 for a grey model, which gets (height, width);
+            C > 1 for one that takes C channels, which gets (height, width, C) from a file of C
+            channels (a grey file's one repeated, with a note).
+        channel: the one channel of a multi-channel file a grey model reads, counted from 0;
+            None converts them to grey.
+        volume: read a multi-page TIFF or an OME-TIFF with a Z axis whole, as (depth, height,
+            width), for a 3-D model; its pages must share one size.
+        max_pixels: the most pixels the page (a volume's slice) may have; None takes
+            ``MAX_PIXELS``.
 
     Returns:
         The ``Micrograph``.
 
     Raises:
-        SettingError: if ``intensity``, ``crop_bottom``, ``pixel_size`` or ``page`` is out of
-            range for the file.
+        SettingError: if ``intensity``, ``crop_bottom``, ``pixel_size``, ``page``,
+            ``channels`` or ``channel`` is out of range for the file.
         UnreadableImageError: if the file cannot be decoded, has more than ``max_pixels`` pixels,
-            or holds NaN or infinite values.
+            holds NaN or infinite values, or stores what is not a light intensity.
     """
     if intensity not in defaults.INTENSITIES:
         raise SettingError(
@@ -161,31 +238,32 @@ def read_micrograph(
         )
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         raise SettingError(f"the pixel size must be a positive number of µm, not {pixel_size}")
+    if not (isinstance(channels, int) and channels >= 1):
+        raise SettingError(f"a model takes 1 channel or more, not {channels!r}")
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    try:
-        with open(path, "rb") as file:
-            is_tiff = file.read(4) in _TIFF_MAGIC
-    except OSError as error:
-        raise UnreadableImageError.of(path, error) from None
-    decoded = _read_tiff(path, page, limit) if is_tiff else _read_with_pillow(path, page, limit)
-    values, bits, pages, metadata = decoded
     notes = []
-    if pages > 1:
+    if volume:
+        values, bits, pages, metadata = _read_volume(path, limit, notes)
+        page = 0
+    elif _is_tiff(path):
+        values, bits, pages, metadata = _read_tiff(path, page, limit, notes)
+    else:
+        values, bits, pages, metadata = _read_with_pillow(path, page, limit)
+    if pages > 1 and not volume:
         notes.append(f"{pages} pages; read page {page}")
 
-    size_read = values.shape[:2]
-    rows, crop_source = _data_bar(metadata, size_read[0], crop_bottom, notes)
-    if rows >= size_read[0]:
-        raise SettingError(
-            f"cannot crop {rows} rows from the bottom of {path}: it has {size_read[0]}"
-        )
-    if rows:
-        values = values[: size_read[0] - rows]
+    _check_finite(path, values)
+    stored = values.dtype
+    values, channels_read = _channels(path, values, channels, channel, volume, notes)
+    size_read = values.shape[1:3] if volume else values.shape[:2]
+    flat = values[0] if volume else values
+    top, bottom, crop_source = _data_bar(path, metadata, flat, crop_bottom, notes)
+    if top or bottom:
+        rows = slice(top, size_read[0] - bottom)
+        values = values[:, rows] if volume else values[rows]
 
-    grey = _to_grey(path, values)
-    _check_finite(path, grey)
-    pixels, intensity_range = _scale(grey, values.dtype, bits, intensity, notes)
+    pixels, intensity_range = _scale(values, stored, bits, intensity, notes)
 
     file_size, source = metadata.get("pixel_size", (None, None))
     if file_size is None and pixel_size is not None:
@@ -202,7 +280,7 @@ def read_micrograph(
         pixel_size=file_size,
         pixel_size_source=source,
         size_read=(int(size_read[0]), int(size_read[1])),
-        cropped_rows=rows,
+        cropped_rows=bottom,
         crop_source=crop_source,
         intensity=intensity,
         intensity_range=intensity_range,
@@ -210,14 +288,19 @@ def read_micrograph(
         page=page,
         pages=pages,
         notes=tuple(notes),
+        cropped_top=top,
+        channels_read=channels_read,
+        channel=channel,
+        volume=volume,
     )
 
 
 def frame_size(
     path: str | os.PathLike, *, crop_bottom: int | None = None, page: int = 0
 ) -> tuple[int, int]:
-    """The (height, width) ``read_micrograph`` gives a page, after the data bar's crop, from the
-    file's header and tags alone.
+    """The (height, width) ``read_micrograph`` gives a page, after the data bar's crop: from the
+    file's header and tags alone where they or ``crop_bottom`` say where the bar is, and from the
+    pixels where a bar may have to be found in them.
 
     Args:
         path: a TIFF, PNG, JPEG or BMP file.
@@ -226,13 +309,11 @@ def frame_size(
 
     Raises:
         SettingError: if ``crop_bottom`` or ``page`` is out of range for the file.
-        UnreadableImageError: if the file's header cannot be read.
+        UnreadableImageError: if the file cannot be read.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as file:
-            is_tiff = file.read(4) in _TIFF_MAGIC
-        if is_tiff:
+        if _is_tiff(path):
             with tifffile.TiffFile(path) as tiff:
                 _check_page(path, page, len(tiff.pages))
                 chosen = tiff.pages[page]
@@ -244,18 +325,19 @@ def frame_size(
             metadata = {}
     except ComplexStepError:
         raise
+    except UnidentifiedImageError:
+        raise _not_an_image(path) from None
     except (
         tifffile.TiffFileError,
-        UnidentifiedImageError,
         Image.DecompressionBombError,
         OSError,
         ValueError,
         KeyError,
     ) as error:
         raise UnreadableImageError.of(path, error) from None
-    rows, _ = _data_bar(metadata, height, crop_bottom, [])
-    if rows >= height:
-        raise SettingError(f"cannot crop {rows} rows from the bottom of {path}: it has {height}")
+    if crop_bottom is None and "scanned_rows" not in metadata:
+        return read_micrograph(path, page=page).pixels.shape[:2]
+    _, rows, _ = _data_bar(path, metadata, np.zeros((height, 1)), crop_bottom, [])
     return height - rows, width
 
 
@@ -267,11 +349,130 @@ def resize(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
+def page_numbers(path: str | os.PathLike, pages: str | int = defaults.PAGE_CHOICE) -> list[int]:
+    """The pages of a file a 2-D model explains, for a choice of ``defaults.PAGES`` or a page.
+
+    Args:
+        path: an image file.
+        pages: "all" for every page, "first" for page 0, or a page counted from 0.
+
+    Raises:
+        SettingError: if ``pages`` is no such choice, or a page the file lacks.
+        UnreadableImageError: if the file cannot be read.
+    """
+    check_pages(pages)
+    path = Path(path)
+    try:
+        if _is_tiff(path):
+            with tifffile.TiffFile(path) as tiff:
+                count = len(tiff.pages)
+        else:
+            with Image.open(path) as image:
+                count = getattr(image, "n_frames", 1)
+    except UnidentifiedImageError:
+        raise _not_an_image(path) from None
+    except (tifffile.TiffFileError, OSError, ValueError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    if pages == "all":
+        return list(range(count))
+    page = 0 if pages == "first" else pages
+    _check_page(path, page, count)
+    return [page]
+
+
+def check_pages(pages: str | int) -> None:
+    """Checks a choice of pages: one of ``defaults.PAGES`` or a page number from 0.
+
+    Raises:
+        SettingError: if it is neither.
+    """
+    if pages not in defaults.PAGES and not (isinstance(pages, int) and pages >= 0):
+        raise SettingError(
+            f"choose pages {', '.join(defaults.PAGES)} or a page number from 0, not {pages!r}"
+        )
+
+
+def page_stem(stem: str, page: int, pages: int) -> str:
+    """The stem of a page's results: ``<stem>_p<k>`` for page k of a multi-page file, the stem
+    itself for a file of one page."""
+    return stem if pages == 1 else f"{stem}_p{page}"
+
+
+def find_data_bar(grey: np.ndarray) -> int:
+    """The rows of a data bar at the bottom of a grey image, found from its pixels alone; 0 where
+    there is none. Flip the image to look at its top.
+
+    A data bar is a band of rows that differs in kind from the frame above it: a flat background
+    carrying text, logos or a scale bar, separated from the frame by a sharp straight edge.
+    Values are binned in ``defaults.DATA_BAR_LEVELS`` levels of the image's range, and a row is
+    *flat* where one level and its neighbours hold ``defaults.DATA_BAR_EDGE_FLATNESS`` of it. The
+    band of the last r rows is a bar where r lies between ``defaults.DATA_BAR_LEAST`` and
+    ``defaults.DATA_BAR_LARGEST`` of the height, and
+
+    - its first row is flat: the straight edge (a margin of background, or a separator line);
+    - none of the ``defaults.DATA_BAR_FRAME_ROWS`` rows above it is even
+      ``defaults.DATA_BAR_FRAME_FLATNESS`` flat: they are the frame's;
+    - the band's background level (the most common in its last ``DATA_BAR_LEAST`` rows) holds
+      ``defaults.DATA_BAR_BACKGROUND`` of the band and ``defaults.DATA_BAR_ROW_BACKGROUND`` of
+      every row of it that is not itself flat (a line).
+
+    The tallest such band is the bar. A micrograph's rows are never that flat below such rows:
+    none of the study's micrographs loses a row.
+
+    Args:
+        grey: stored values of shape (height, width).
+    """
+    height, width = grey.shape
+    largest = int(height * defaults.DATA_BAR_LARGEST)
+    least = max(2, math.ceil(height * defaults.DATA_BAR_LEAST))
+    low, high = float(grey.min()), float(grey.max())
+    above = defaults.DATA_BAR_FRAME_ROWS
+    if high <= low or largest < least or height < largest + above:
+        return 0
+    region = grey[height - largest - above :]
+    levels = np.rint((region - low) / (high - low) * defaults.DATA_BAR_LEVELS).astype(np.int64)
+    rows, span = levels.shape[0], defaults.DATA_BAR_LEVELS + 1
+    counts = np.bincount(
+        (levels + np.arange(rows)[:, None] * span).ravel(), minlength=rows * span
+    ).reshape(rows, span)
+    near = counts.copy()
+    near[:, 1:] += counts[:, :-1]
+    near[:, :-1] += counts[:, 1:]
+    near = near / width
+    flatness = near.max(axis=1)
+    background = near[:, np.argmax(counts[-least:].sum(axis=0))]
+    # Candidate first rows e of the band, as indices into the region, with their conditions.
+    edges = np.arange(above, rows - least + 1)
+    frame_flat = np.lib.stride_tricks.sliding_window_view(flatness, above)[: len(edges)].max(1)
+    from_end = np.cumsum(background[::-1])[::-1]
+    marked = np.where(flatness >= defaults.DATA_BAR_EDGE_FLATNESS, 1.0, background)
+    lowest_from_end = np.minimum.accumulate(marked[::-1])[::-1]
+    is_bar = (
+        (flatness[edges] >= defaults.DATA_BAR_EDGE_FLATNESS)
+        & (frame_flat < defaults.DATA_BAR_FRAME_FLATNESS)
+        & (from_end[edges] / (rows - edges) >= defaults.DATA_BAR_BACKGROUND)
+        & (lowest_from_end[edges] >= defaults.DATA_BAR_ROW_BACKGROUND)
+    )
+    found = np.flatnonzero(is_bar)
+    return int(rows - edges[found[0]]) if len(found) else 0
+
+
 # Decoding: the stored values of one page, its bits, the page count and what the metadata says.
 
 
-def _read_tiff(path: Path, page: int, limit: int) -> tuple[np.ndarray, int, int, dict]:
-    """Decodes one page of a TIFF with tifffile, falling back to Pillow for the pixels."""
+def _is_tiff(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) in _TIFF_MAGIC
+    except OSError as error:
+        raise UnreadableImageError.of(path, error) from None
+
+
+def _read_tiff(
+    path: Path, page: int, limit: int, notes: list[str]
+) -> tuple[np.ndarray, int, int, dict]:
+    """Decodes one page of a TIFF with tifffile, as its tags say, falling back to Pillow for the
+    pixels of compressions tifffile cannot decode alone."""
     try:
         with tifffile.TiffFile(path) as tiff:
             pages = len(tiff.pages)
@@ -279,24 +480,106 @@ def _read_tiff(path: Path, page: int, limit: int) -> tuple[np.ndarray, int, int,
             chosen = tiff.pages[page]
             _check_pixels(path, chosen.imagelength, chosen.imagewidth, limit)
             metadata = _tiff_metadata(tiff, chosen)
+            _check_kind(path, chosen)
             try:
                 values = chosen.asarray()
             except (ValueError, NotImplementedError, KeyError):
                 # tifffile decodes only some compressions without the imagecodecs package.
                 values = None
-            if values is not None and chosen.axes.startswith("S"):
-                values = np.moveaxis(values, 0, -1)
-            if values is not None and chosen.photometric == tifffile.PHOTOMETRIC.PALETTE:
-                values = None
-            if values is not None and chosen.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
-                values = _inverted(values)
             bits = int(chosen.bitspersample)
+            if values is not None:
+                values, bits = _as_tagged(path, chosen, values, notes)
     except ComplexStepError:
         raise
     except (tifffile.TiffFileError, OSError, ValueError, KeyError) as error:
         raise UnreadableImageError.of(path, error) from None
     if values is None:
         values, _, _, _ = _read_with_pillow(path, page, limit)
+    return values, bits, pages, metadata
+
+
+def _check_kind(path: Path, page: tifffile.TiffPage) -> None:
+    """Refuses pages whose samples are not light intensities tifffile's values can give."""
+    photometric = page.photometric
+    if photometric in _REFUSED_PHOTOMETRIC:
+        raise UnreadableImageError(
+            f"cannot read {path}: its photometric interpretation is {photometric.name} "
+            f"({_REFUSED_PHOTOMETRIC[photometric]}); save it as grey or RGB"
+        )
+    if photometric == tifffile.PHOTOMETRIC.YCBCR and page.compression != 7:
+        # JPEG-compressed YCbCr is decoded to RGB by the codec; stored YCbCr is not.
+        raise UnreadableImageError(
+            f"cannot read {path}: it stores uncompressed YCbCr samples; save it as RGB"
+        )
+    if page.sampleformat in (tifffile.SAMPLEFORMAT.COMPLEXINT, tifffile.SAMPLEFORMAT.COMPLEXIEEEFP):
+        raise UnreadableImageError(
+            f"cannot read {path}: its samples are complex numbers, not intensities"
+        )
+
+
+def _as_tagged(
+    path: Path, page: tifffile.TiffPage, values: np.ndarray, notes: list[str]
+) -> tuple[np.ndarray, int]:
+    """A page's decoded values converted as its tags say, as (height, width) or (height, width,
+    samples) light intensities, with their bits."""
+    bits = int(page.bitspersample)
+    if page.axes.startswith("S"):
+        values = np.moveaxis(values, 0, -1)
+    extra = tuple(page.extrasamples or ())
+    if values.ndim == 3 and extra and extra[-1] in (1, 2):
+        # An associated or unassociated alpha is transparency, not an intensity.
+        values = values[..., : values.shape[-1] - 1]
+        notes.append("left out its alpha channel")
+        if values.shape[-1] == 1:
+            values = values[..., 0]
+    if page.photometric == tifffile.PHOTOMETRIC.PALETTE:
+        colours = np.asarray(page.colormap)
+        values, bits = np.moveaxis(colours[:, values], 0, -1), 16
+        notes.append("looked up its palette colours")
+    elif page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        values = _inverted(values)
+        notes.append("inverted its white-is-zero values")
+    if page.sampleformat == tifffile.SAMPLEFORMAT.INT:
+        if values.min() < 0:
+            raise UnreadableImageError(
+                f"cannot read {path}: its signed samples go down to {values.min()}; "
+                "intensities are not negative"
+            )
+        values = values.astype(values.dtype.str.replace("i", "u"))
+        notes.append(f"read its signed {bits}-bit samples, none negative, as unsigned")
+    return values, bits
+
+
+def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, int, int, dict]:
+    """Decodes a TIFF's first series as (depth, height, width[, samples]): its pages, or an
+    OME-TIFF's Z axis."""
+    if not _is_tiff(path):
+        raise SettingError(f"cannot read {path} as a volume: only TIFF stacks hold one")
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            series = tiff.series[0]
+            first = series.keyframe
+            _check_pixels(path, first.imagelength, first.imagewidth, limit)
+            _check_kind(path, first)
+            metadata = _tiff_metadata(tiff, first)
+            axes = series.axes
+            values = series.asarray()
+            bits = int(first.bitspersample)
+            pages = len(tiff.pages)
+    except ComplexStepError:
+        raise
+    except (tifffile.TiffFileError, OSError, ValueError, KeyError, NotImplementedError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    # Samples and channels go last; every other axis but Y and X is depth.
+    last = [axes.index(axis) for axis in "SC" if axis in axes]
+    values = np.moveaxis(values, last, list(range(-len(last), 0))) if last else values
+    kept = "".join(axis for axis in axes if axis not in "SC")
+    depth_axes = kept.replace("Y", "").replace("X", "")
+    if len(depth_axes) != 1:
+        raise SettingError(
+            f"cannot read {path} as a volume: its axes are {axes}, not one depth (Z) with Y and X"
+        )
+    notes.append(f"read its {values.shape[0]} slices ({depth_axes}) as one volume")
     return values, bits, pages, metadata
 
 
@@ -315,7 +598,7 @@ def _read_with_pillow(
                 _check_page(path, page, pages)
                 image.seek(page)
                 image.load()
-                values, bits = _pillow_values(image)
+                values, bits = _pillow_values(path, image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         declared = re.search(r"\((\d+) pixels\)", str(error))
         raise UnreadableImageError(
@@ -324,21 +607,29 @@ def _read_with_pillow(
     except ComplexStepError:
         raise
     except UnidentifiedImageError:
-        raise UnreadableImageError(f"cannot read {path}: not an image PIL can decode") from None
+        raise _not_an_image(path) from None
     except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImageError.of(path, error) from None
     return values, bits, pages, {}
 
 
-def _pillow_values(image: Image.Image) -> tuple[np.ndarray, int | None]:
-    """The stored values of a decoded PIL image, and their bits where the mode fixes them."""
+def _pillow_values(path: Path, image: Image.Image) -> tuple[np.ndarray, int | None]:
+    """The stored values of a decoded PIL image, grey or RGB, and their bits where the mode fixes
+    them."""
+    if image.mode in _REFUSED_PILLOW_MODES:
+        raise UnreadableImageError(
+            f"cannot read {path}: it stores {_REFUSED_PILLOW_MODES[image.mode]}; save it as grey "
+            "or RGB"
+        )
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image).astype(np.uint16), 16
     if image.mode in ("I", "F"):
         return np.asarray(image), 32
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA").convert("RGB")
-    return np.asarray(image.convert("L")), 8
+    if image.mode in ("L", "1", "LA"):
+        return np.asarray(image.convert("L")), 8
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return np.asarray(image.convert("RGB")), 8
 
 
 def _inverted(values: np.ndarray) -> np.ndarray:
@@ -346,6 +637,10 @@ def _inverted(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return 1.0 - values
     return np.iinfo(values.dtype).max - values
+
+
+def _not_an_image(path: Path) -> UnreadableImageError:
+    return UnreadableImageError(f"cannot read {path}: not an image PIL can decode")
 
 
 def _check_page(path: Path, page: int, pages: int) -> None:
@@ -387,6 +682,10 @@ def _tiff_metadata(tiff: tifffile.TiffFile, page: tifffile.TiffPage) -> dict:
         size = _ome_pixel_size(tiff.ome_metadata)
         if size is not None:
             metadata["pixel_size"] = (size, "ome")
+    if "pixel_size" not in metadata and tiff.is_imagej:
+        size = _imagej_pixel_size(tiff.imagej_metadata or {}, page)
+        if size is not None:
+            metadata["pixel_size"] = (size, "imagej")
     if "pixel_size" not in metadata:
         size = _resolution_pixel_size(page)
         if size is not None:
@@ -422,6 +721,20 @@ def _ome_pixel_size(xml: str | None) -> float | None:
     return None
 
 
+def _imagej_pixel_size(imagej: dict, page: tifffile.TiffPage) -> float | None:
+    """The pixel size ImageJ/Fiji's Set Scale writes: its ``unit`` in the image description and
+    the pixels per unit in the X resolution tag."""
+    unit = imagej.get("unit")
+    if not isinstance(unit, str):
+        return None
+    # ImageJ escapes µ as \u00B5 in its description.
+    unit = codecs.decode(unit, "unicode_escape") if "\\u" in unit else unit
+    per_unit = page.resolution[0]
+    if unit not in _MICROMETRES_PER_UNIT or not _positive(per_unit):
+        return None
+    return _MICROMETRES_PER_UNIT[unit] / per_unit
+
+
 def _resolution_pixel_size(page: tifffile.TiffPage) -> float | None:
     """The pixel size the resolution tags give in inch or centimetre units, where believable."""
     unit = _MICROMETRES_PER_RESOLUTION_UNIT.get(int(page.resolutionunit))
@@ -438,9 +751,10 @@ def _positive(value) -> bool:
 
 
 def _data_bar(
-    metadata: dict, height: int, crop_bottom: int | None, notes: list[str]
-) -> tuple[int, str | None]:
-    """The rows to crop from the bottom of a page, and why."""
+    path: Path, metadata: dict, values: np.ndarray, crop_bottom: int | None, notes: list[str]
+) -> tuple[int, int, str | None]:
+    """The rows to crop from the top and the bottom of a page, and why."""
+    height = values.shape[0]
     scanned = metadata.get("scanned_rows")
     bar = height - scanned if scanned is not None and scanned < height else 0
     if crop_bottom is not None:
@@ -451,34 +765,86 @@ def _data_bar(
                 f"the metadata scans {scanned} of {height} rows; cropped {crop_bottom} as asked "
                 f"rather than its {bar}-row data bar"
             )
-        return crop_bottom, "crop_bottom" if crop_bottom else None
-    if bar:
+        top, bottom, source = 0, crop_bottom, "crop_bottom" if crop_bottom else None
+    elif bar:
         notes.append(f"cropped the {bar}-row data bar below the {scanned} scanned rows")
-        return bar, "fei_metadata"
-    return 0, None
+        top, bottom, source = 0, bar, "fei_metadata"
+    elif scanned is not None:
+        top, bottom, source = 0, 0, None
+    else:
+        grey = values.mean(axis=-1) if values.ndim == 3 else values
+        bottom, top = find_data_bar(grey), find_data_bar(grey[::-1])
+        for rows, edge in ((bottom, "bottom"), (top, "top")):
+            if rows:
+                notes.append(
+                    f"cropped a {rows}-row data bar its pixels show at the {edge} (a flat band "
+                    "with marks, beyond a straight edge)"
+                )
+        source = "pixels" if top or bottom else None
+    if top + bottom >= height:
+        edges = "the top and bottom" if top else "the bottom"
+        raise SettingError(
+            f"cannot crop {top + bottom} rows from {edges} of {path}: it has {height}"
+        )
+    return top, bottom, source
 
 
-# Values: grey, finite, and scaled to [0, 1].
+# Values: channels, finite, and scaled to [0, 1].
 
 
-def _to_grey(path: Path, values: np.ndarray) -> np.ndarray:
-    """Stored values of shape (height, width) or (height, width, samples) as one grey channel."""
-    if values.ndim == 2:
-        return values
-    if values.ndim == 3 and values.shape[2] >= 3:
-        return values[..., :3] @ LUMA
-    if values.ndim == 3:
-        # Grey with alpha: the alpha is left out, as it is for colour.
-        return values[..., 0]
-    raise UnreadableImageError(
-        f"cannot read {path}: its values of shape {values.shape} are not one image"
+def _channels(
+    path: Path,
+    values: np.ndarray,
+    channels: int,
+    channel: int | None,
+    volume: bool,
+    notes: list[str],
+) -> tuple[np.ndarray, str]:
+    """Stored values with samples last as the model's channels: the samples kept where there are
+    as many, one of them where ``channel`` picks it, or grey for a grey model."""
+    planes = 3 if volume else 2
+    if values.ndim == planes + 1 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim == planes:
+        if channel not in (None, 0):
+            raise SettingError(f"{path} has one channel, not channel {channel}")
+        if channels == 1:
+            return values, "grey"
+        notes.append(f"repeated its one grey channel in the model's {channels}")
+        return np.repeat(values[..., None], channels, axis=-1), f"grey repeated in {channels}"
+    if values.ndim != planes + 1:
+        raise UnreadableImageError(
+            f"cannot read {path}: its values of shape {values.shape} are not one image"
+        )
+    count = values.shape[-1]
+    if channel is not None:
+        if not 0 <= channel < count:
+            raise SettingError(f"{path} has {count} channels (0 to {count - 1}), not {channel}")
+        notes.append(f"read channel {channel} of its {count}")
+        return values[..., channel], f"channel {channel} of {count}"
+    if channels == count:
+        return values, f"{count} channels"
+    if channels != 1:
+        raise SettingError(f"{path} has {count} channels; the model takes {channels}")
+    if all(np.array_equal(values[..., 0], values[..., k]) for k in range(1, count)):
+        return values[..., 0], f"{count} equal channels as grey"
+    if count == 3:
+        notes.append(
+            "converted its colour to grey by the ITU-R 601 luma weights (0.299, 0.587, 0.114); "
+            "choose a channel to read one instead"
+        )
+        return values @ LUMA, "RGB to grey by the ITU-R 601 luma weights"
+    notes.append(
+        f"averaged its {count} channels into grey, though they may mean different things "
+        "(detectors, element maps); choose a channel to read one instead"
     )
+    return values.mean(axis=-1), f"mean of {count} channels"
 
 
-def _check_finite(path: Path, grey: np.ndarray) -> None:
-    if grey.dtype.kind != "f":
+def _check_finite(path: Path, values: np.ndarray) -> None:
+    if values.dtype.kind != "f":
         return
-    bad = int(np.count_nonzero(~np.isfinite(grey)))
+    bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         raise UnreadableImageError(
             f"cannot read {path}: {bad} pixel{' is' if bad == 1 else 's are'} NaN or infinite"
@@ -486,26 +852,27 @@ def _check_finite(path: Path, grey: np.ndarray) -> None:
 
 
 def _scale(
-    grey: np.ndarray, stored: np.dtype, bits: int | None, intensity: str, notes: list[str]
+    values: np.ndarray, stored: np.dtype, bits: int | None, intensity: str, notes: list[str]
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """Grey values scaled to float32 in [0, 1] as ``intensity`` says, with the range used."""
-    grey = np.asarray(grey, dtype=np.float64)
+    """Values of the stored type, or grey made of them, scaled to float32 in [0, 1] as
+    ``intensity`` says, with the range used."""
+    values = np.asarray(values, dtype=np.float64)
     if intensity == "percentile":
-        low, high = np.percentile(grey, defaults.INTENSITY_PERCENTILES)
+        low, high = np.percentile(values, defaults.INTENSITY_PERCENTILES)
         if high <= low:
             notes.append("the image is constant: a percentile stretch makes it black")
     elif stored.kind == "f":
         low, high = 0.0, 1.0
-        if grey.min() < 0.0 or grey.max() > 1.0:
+        if values.min() < 0.0 or values.max() > 1.0:
             notes.append(
-                f"floating-point values span {grey.min():.4g} to {grey.max():.4g}; clipped to "
-                "[0, 1] (intensity 'percentile' stretches them instead)"
+                f"floating-point values span {values.min():.4g} to {values.max():.4g}; clipped "
+                "to [0, 1] (intensity 'percentile' stretches them instead)"
             )
     else:
-        low, high = 0.0, float(_integer_scale(grey.max(), stored, bits, intensity, notes))
+        low, high = 0.0, float(_integer_scale(values.max(), stored, bits, intensity, notes))
     if high <= low:
-        return np.zeros(grey.shape, np.float32), (float(low), float(high))
-    pixels = np.clip((grey - low) / (high - low), 0.0, 1.0).astype(np.float32)
+        return np.zeros(values.shape, np.float32), (float(low), float(high))
+    pixels = np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
     return pixels, (float(low), float(high))
 
 

@@ -3,8 +3,9 @@
 Stage 2 writes ``<stem>.json`` beside each pixel map and adds the same keys to the wavelet
 sidecar ``<stem>.wavelet.json``: the package's version, the Keras backend, the model file and its
 SHA-256, the layer, method, domain, step and map kind, and how the micrograph was read (its size,
-the data bar cropped, the resize or crop to the network's sizes, the intensity scaling, the pixel
-size and where it came from). Stage 3, the explorer and the region statistics read it back with
+the data bar cropped and what found it, the page, the channels, the resize or crop to the
+network's sizes, the intensity scaling, the pixel size and where it came from, and every note the
+reader made). Stage 3, the explorer and the region statistics read it back with
 ``read_sidecar``.
 """
 
@@ -86,13 +87,19 @@ def map_provenance(run: dict, micrograph, resize: int | None) -> dict:
         "micrograph": str(micrograph.path),
         "size_read": list(micrograph.size_read),
         "data_bar_rows": micrograph.cropped_rows,
+        "data_bar_top_rows": micrograph.cropped_top,
         "data_bar_source": micrograph.crop_source,
+        "page": micrograph.page,
+        "pages": micrograph.pages,
+        "channels": micrograph.channels_read,
+        "channel": micrograph.channel,
         "resize": resize,
         "size_explained": list(micrograph.pixels.shape),
         "intensity": micrograph.intensity,
         "intensity_range": [float(value) for value in micrograph.intensity_range],
         "pixel_size_um": micrograph.pixel_size,
         "pixel_size_source": micrograph.pixel_size_source,
+        "reading_notes": [*micrograph.notes, *micrograph.resize_notes],
     }
 
 
