@@ -90,11 +90,29 @@ def test_subfolders_are_mirrored_so_equal_stems_do_not_collide(tree, full_run):
 
 
 def test_heatmaps_have_the_map_size_times_dpi(tree, full_run):
-    """A 24x24 map at 400 dpi makes a 96x96 heatmap."""
-    assert image_size(tree / "smaps" / "all" / "smp_cpa_grain.jpeg") == (
-        MAP_SIDE * BLOCK,
-        MAP_SIDE * BLOCK,
+    """A 24x24 map at 400 dpi makes a heatmap 96 pixels high, wider by its colour bar."""
+    width, height = image_size(tree / "smaps" / "all" / "smp_cpa_grain.jpeg")
+    assert height == MAP_SIDE * BLOCK and width > MAP_SIDE * BLOCK
+
+
+def test_paper_style_draws_the_bare_heatmap_and_overlay(tree, tmp_path):
+    """--style paper makes the paper's pictures: a 24x24 map at 400 dpi fills 96x96 pixels."""
+    result = run_script(
+        "--inputs",
+        str(tree / "sinps" / "all"),
+        "--outputs",
+        str(tmp_path),
+        "--micrographs",
+        str(tree / "micrographs"),
+        "--dpi",
+        str(TEST_DPI),
+        "--overlay",
+        "--style",
+        "paper",
     )
+    assert "Traceback" not in result.stderr
+    for name in ("smp_cpa_grain.jpeg", "overlay_cpa_grain.jpeg"):
+        assert image_size(tmp_path / name) == (MAP_SIDE * BLOCK, MAP_SIDE * BLOCK)
 
 
 def test_unreadable_file_is_one_line_and_fails_the_run(full_run):
@@ -124,7 +142,8 @@ def test_error_output_has_nothing_but_report_lines(full_run):
 
 
 def test_overlays_are_written_where_micrographs_are_found(tree, full_run):
-    """Overlays exist, at the heatmap's size, exactly for maps whose micrograph was found."""
+    """Overlays exist, at the heatmap's size with its colour bar, exactly for maps whose
+    micrograph was found."""
     overlays = sorted(path.relative_to(tree / "smaps") for path in tree.rglob("overlay_cpa_*"))
     assert overlays == [
         Path("all/overlay_cpa_flat.jpeg"),
@@ -132,7 +151,9 @@ def test_overlays_are_written_where_micrographs_are_found(tree, full_run):
         Path("extra/overlay_cpa_grain.jpeg"),
     ]
     for overlay in overlays:
-        assert image_size(tree / "smaps" / overlay) == (MAP_SIDE * BLOCK, MAP_SIDE * BLOCK)
+        assert image_size(tree / "smaps" / overlay) == image_size(
+            tree / "smaps" / "all" / "smp_cpa_grain.jpeg"
+        )
 
 
 def test_panels_are_written_for_every_readable_map(tree, full_run):

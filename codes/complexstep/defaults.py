@@ -52,6 +52,10 @@ CMAP = "bwr"
 VMIN = 0.15
 VMAX = 0.4
 DPI = 600.0
+# Stage 3's pictures: "readable" heatmaps and overlays carry a colour bar that says what their
+# colours mean, so that each can be read alone; "paper" draws them bare, as the paper printed them.
+HEATMAP_STYLES = ("readable", "paper")
+HEATMAP_STYLE = HEATMAP_STYLES[0]
 # How maps are scaled to [0, 1] before colouring: each by its own min-max, as the paper does, or
 # all maps of a run by one range from their raw values, so that colours compare between maps.
 SCALES = ("map", "folder")
@@ -201,3 +205,7 @@ SCALE_BAR_FRACTION = 0.2
 SCALE_BAR_THICKNESS = 0.015
 SCALE_BAR_COLOUR = "white"
 SCALE_BAR_LOCATION = "lower right"
+# A box behind the bar and its label, half-opaque black, so that the white bar reads over light
+# phases (ferrite) as well as over dark ones.
+SCALE_BAR_BOX_COLOUR = "black"
+SCALE_BAR_BOX_ALPHA = 0.5

@@ -149,6 +149,15 @@ def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--style",
+        choices=defaults.HEATMAP_STYLES,
+        default=defaults.HEATMAP_STYLE,
+        help=(
+            "readable: heatmaps and overlays carry a colour bar saying what their colours mean, "
+            "so that each reads alone; paper: the bare picture, as the paper printed it"
+        ),
+    )
+    parser.add_argument(
         "--overlay",
         action="store_true",
         help=(
@@ -217,6 +226,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         vmax=arguments.vmax,
         dpi=arguments.dpi,
         scale=arguments.scale,
+        look=arguments.style,
     )
     for kind in defaults.MAP_KINDS:
         # Each kind's limits, as the maps will be drawn, checked before any work.
