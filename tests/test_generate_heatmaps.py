@@ -234,13 +234,10 @@ def test_empty_folder_is_one_error_line(tmp_path):
     ]
 
 
-def test_default_inputs_without_maps_point_to_stage_2s_folder(tmp_path):
-    """Run with the default inputs, as left by a fresh clone, the script says in one line that
-    stage 2 writes elsewhere and how to proceed, and writes nothing."""
-    # A copy of the clone's empty sinps, so that maps a user put in the repository's sinps cannot
-    # turn the check into a run that writes into the repository's smaps.
-    (tmp_path / "sinps" / "all").mkdir(parents=True)
-    (tmp_path / "sinps" / "all" / ".gitkeep").touch()
+def test_default_inputs_without_maps_point_to_stage_2(tmp_path):
+    """Run with the default inputs before stage 2, the script says in one line that stage 2
+    writes the maps it reads, naming stage 2's script, and writes nothing."""
+    (tmp_path / "contour_outputs" / "all").mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, str(REPOSITORY / "codes" / "generate_heatmaps.py")],
         cwd=tmp_path,
@@ -250,14 +247,13 @@ def test_default_inputs_without_maps_point_to_stage_2s_folder(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: no attribution maps in sinps: stage 2 writes its maps to contour_outputs/all; "
-        "copy the maps to render into sinps/all, or pass --inputs contour_outputs/all"
+        "error: no attribution maps in contour_outputs/all, where stage 2 writes them: run "
+        "python codes/obtain_attribution_contours.py first, or pass --inputs with a folder of maps"
     ]
     assert result.stdout == ""
     assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
-        "sinps",
-        "sinps/all",
-        "sinps/all/.gitkeep",
+        "contour_outputs",
+        "contour_outputs/all",
     ]
 
 

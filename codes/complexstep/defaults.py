@@ -75,7 +75,6 @@ TEST_DIR = "microstructural_images/test"
 MODELS_DIR = "models"
 CONTOUR_INPUTS = "contour_inputs"
 CONTOUR_OUTPUTS = "contour_outputs/all"
-SINPS = "sinps"
 SMAPS = "smaps"
 
 # A partial file (``.<name>.partial-*``) older than this is taken for one a killed run left behind

@@ -285,8 +285,31 @@ def cluster(address: str | None) -> Iterator[object]:
         yield client
 
 
-def check_inputs_and_model(inputs: str, model: str) -> None:
+def command_for(subcommand: str, prog: str | None) -> str:
+    """The command that runs a subcommand, named the way the user ran this one: ``complexstep
+    train`` after ``complexstep ...`` (as a pip install gives), ``python
+    codes/build_convolutional_autoencoder.py`` after one of the scripts of a clone.
+
+    Args:
+        subcommand: a name of ``main.SUBCOMMANDS``.
+        prog: the program name the command was run as, None for a script.
+    """
+    # main imports this module for its errors; the table of subcommands is read when needed.
+    from complexstep.commands.main import SUBCOMMANDS
+
+    if prog is not None and prog.startswith("complexstep"):
+        return f"complexstep {subcommand}"
+    return f"python codes/{SUBCOMMANDS[subcommand][0]}"
+
+
+def check_inputs_and_model(inputs: str, model: str, prog: str | None = None) -> None:
     """Reports a folder without micrographs or a missing model before Keras takes seconds to start.
+
+    Args:
+        inputs: the folder of micrographs.
+        model: the model file, or ``defaults.PRETRAINED``.
+        prog: the program name the command was run as, None for a script; the message names
+            stage 1 the same way.
 
     Raises:
         FolderError: if the folder is missing or holds no image.
@@ -295,7 +318,7 @@ def check_inputs_and_model(inputs: str, model: str) -> None:
     loop.find_micrographs(Path(inputs), Path(inputs), loop.FolderReport())
     if model != defaults.PRETRAINED and not Path(model).is_file():
         raise UsageError(
-            f"no model at {model}: run codes/build_convolutional_autoencoder.py first (stage 1), "
+            f"no model at {model}: run {command_for('train', prog)} first (stage 1), "
             f"or pass --model {defaults.PRETRAINED}"
         )
 
