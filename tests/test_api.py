@@ -1,6 +1,9 @@
 """The public API: attribution maps and Jacobians of any size, from a model or its file."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -94,7 +97,18 @@ def test_progress_counts_every_pass_of_every_image(random_model, image):
         random_model, np.stack([image, image]), on_progress=lambda *pair: heard.append(pair)
     )
     done = [count for count, _ in heard]
-    assert done == sorted(done) and heard[-1] == (144, 144)
+    assert done == sorted(done) and heard[0] == (0, 144) and heard[-1] == (144, 144)
+
+
+def test_a_first_calls_bar_opens_before_the_twin_is_built(image, capsys):
+    """show_progress=True on a model's first call draws its bar at 0 with what is being done,
+    before the twin is built and compiled, and ends at every pass counted."""
+    pytest.importorskip("tqdm")
+    complexstep.attribute(models.random_autoencoder(7), image, show_progress=True)
+    bar = capsys.readouterr().err
+    opening = bar.index(f"0/72 [00:00<?, ?passes/s, {api.STARTING}]")
+    assert opening < bar.index("72/72")
+    assert "passes/s" in bar[bar.index("72/72") :]
 
 
 @pytest.mark.parametrize(
@@ -384,3 +398,23 @@ def test_repeated_calls_reuse_what_was_built_and_free_it_with_the_model(image):
     del model, kept
     gc.collect()
     assert freed() is None
+
+
+def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
+    """A script that imports the library and explains an image writes nothing to standard error:
+    TensorFlow's absl, CUDA and oneDNN notices are held back, as the commands hold them back."""
+    script = (
+        "import numpy as np, complexstep\n"
+        "complexstep.encode('pretrained', np.zeros((32, 32), np.float32))\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -26,6 +26,7 @@ default and ``errors`` every exception.
 """
 
 import os
+import sys
 
 # TensorFlow reads these settings once, when it is first imported, and every module of this
 # package is imported after this file runs. The first silences pages of start-up chatter on
@@ -54,6 +55,13 @@ _API = ("PRETRAINED", "Explainer", "Jacobian", "attribute", "encode", "jacobian"
 
 def __getattr__(name: str):
     if name in _API:
+        if "complexstep.api" not in sys.modules:
+            from complexstep import quiet
+
+            # TensorFlow's start-up notices are held back; anything else it wrote is given back.
+            kept = quiet.start_keras()
+            if kept:
+                os.write(2, ("\n".join(kept) + "\n").encode())
         from complexstep import api
 
         return getattr(api, name)
