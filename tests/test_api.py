@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pydoc
 import subprocess
 import sys
 
@@ -418,3 +419,13 @@ def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_help_of_the_package_shows_the_api_not_the_exceptions_inherited_members():
+    """help(complexstep) starts with an example, documents attribute, jacobian, encode and the
+    Explainer, and is not pages of what every exception inherits from Exception."""
+    text = pydoc.render_doc(complexstep, renderer=pydoc.plaintext)
+    assert 'complexstep.attribute("pretrained"' in text
+    for name in ("attribute(model", "jacobian(model", "encode(model", "class Explainer"):
+        assert name in text
+    assert "with_traceback" not in text and "ComplexStepError" in text
