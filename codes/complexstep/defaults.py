@@ -181,6 +181,10 @@ LABEL_NAMES_FILE = "labels.json"
 # Bootstrap intervals over micrographs: resamples, and the level of the percentile interval.
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+# Below this many micrographs the regions command cautions that its intervals are rough: a
+# percentile bootstrap over a few micrographs resamples the same few values, and its intervals
+# come out narrower than the spread they stand for.
+FEWEST_MICROGRAPHS_FOR_INTERVALS = 20
 
 # Reading micrographs as microscopes write them (TIFFs of 12 or 14 bits, vendor metadata).
 # How integer values become [0, 1]: by the significant bits, by the type's maximum, or by a
