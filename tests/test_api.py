@@ -402,10 +402,14 @@ def test_repeated_calls_reuse_what_was_built_and_free_it_with_the_model(image):
 
 
 def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
-    """A script that imports the library and explains an image writes nothing to standard error:
-    TensorFlow's absl, CUDA and oneDNN notices are held back, as the commands hold them back."""
+    """A script that imports the library, one of its modules that imports Keras, and explains an
+    image writes nothing to standard error: TensorFlow's absl, CUDA and oneDNN notices are held
+    back, as the commands hold them back, and Keras works as imported."""
     script = (
         "import numpy as np, complexstep\n"
+        "from complexstep.explorer import page\n"
+        "import keras\n"
+        "assert keras.ops.convert_to_numpy(keras.ops.ones(2)).sum() == 2\n"
         "complexstep.encode('pretrained', np.zeros((32, 32), np.float32))\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

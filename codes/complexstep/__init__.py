@@ -40,7 +40,6 @@ default and ``errors`` every exception.
 """
 
 import os
-import sys
 
 # TensorFlow reads these settings once, when it is first imported, and every module of this
 # package is imported after this file runs. The first silences pages of start-up chatter on
@@ -49,6 +48,12 @@ import sys
 # operating system more than doubled their running time in page faults.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+from complexstep import quiet  # noqa: E402
+
+# Keras is imported when first needed, by whichever module needs it; that import holds back
+# TensorFlow's start-up notices, which scripts and notebooks would otherwise show twice.
+quiet.hold_back_notices()
 
 # Imported for ``except complexstep.ImageError`` though left out of __all__ (see below).
 from complexstep.errors import (  # noqa: E402, F401
@@ -70,13 +75,6 @@ _API = ("PRETRAINED", "Explainer", "Jacobian", "attribute", "encode", "jacobian"
 
 def __getattr__(name: str):
     if name in _API:
-        if "complexstep.api" not in sys.modules:
-            from complexstep import quiet
-
-            # TensorFlow's start-up notices are held back; anything else it wrote is given back.
-            kept = quiet.start_keras()
-            if kept:
-                os.write(2, ("\n".join(kept) + "\n").encode())
         from complexstep import api
 
         return getattr(api, name)
