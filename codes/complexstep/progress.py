@@ -51,10 +51,11 @@ def tqdm_progress(description: str, units: str = "passes", starting: str = "") -
 
     def on_progress(done: int, total: int, detail: str = "") -> None:
         nonlocal bar, shown
-        if bar is None:
-            bar = tqdm(total=total, desc=description, unit=units)
         if not detail and done == 0:
             detail = starting
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit=units, postfix=detail or None)
+            shown = detail
         if detail != shown:
             # A detail stands until another replaces it: the first call's "building the
             # twin" must not stay beside the passes that follow it.
