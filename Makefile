@@ -28,7 +28,7 @@ DEMO_TEST_IMAGES ?= 50
 DEMO_CONTOUR_IMAGES ?= 4
 DEMO_EPOCHS ?= 3
 
-.PHONY: demo test lint clean browser docs test-slurm
+.PHONY: demo test lint clean browser docs test-slurm figures
 
 $(INSTALLED): requirements.txt requirements-base.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,26 @@ demo: $(INSTALLED)
 		--micrographs contour_inputs --overlay --panel
 	@echo "Results: models/ (model, loss curves, reconstructions), contour_outputs/all/"
 	@echo "(attribution maps) and smaps/ (heatmaps, overlays and panels)."
+	@echo "The demo's model trained $(DEMO_EPOCHS) epochs on synthetic micrographs: a toy that"
+	@echo "reconstructs grey blurs, so its heatmaps are speckle. For maps worth reading, explain"
+	@echo "with the model trained at the paper's settings:"
+	@echo "  $(BIN)/complexstep explain --inputs contour_inputs --outputs contour_outputs/all --model pretrained"
+
+# The README's figure, figures/pretrained_panel.png, drawn by the stages themselves, so that it is
+# remade whenever the drawing changes: the shipped model's panel of the study's test micrograph
+# image_1018 (GPL-3.0, not in the repository; STUDY_TEST names its folder).
+STUDY_TEST ?= ../shared/data/micrographs/test
+FIGURE_MICROGRAPH ?= image_1018.jpg
+FIGURE_WORK := build/figure
+
+figures: $(INSTALLED)
+	rm -rf $(FIGURE_WORK) && mkdir -p $(FIGURE_WORK)/micrographs
+	cp $(STUDY_TEST)/$(FIGURE_MICROGRAPH) $(FIGURE_WORK)/micrographs/
+	$(BIN)/python -m complexstep explain --inputs $(FIGURE_WORK)/micrographs \
+		--outputs $(FIGURE_WORK)/maps --model pretrained
+	$(BIN)/python -m complexstep heatmaps --inputs $(FIGURE_WORK)/maps \
+		--outputs $(FIGURE_WORK)/heatmaps --micrographs $(FIGURE_WORK)/micrographs --panel
+	cp $(FIGURE_WORK)/heatmaps/panel_$(basename $(FIGURE_MICROGRAPH)).png figures/pretrained_panel.png
 
 clean:
 	rm -rf models contour_outputs/all/* sinps/all/* smaps/*

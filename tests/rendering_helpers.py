@@ -71,11 +71,13 @@ def image_size(image_path) -> tuple[int, int]:
 
 
 def block_centres(image_path, shape: tuple[int, int], block: int = BLOCK) -> np.ndarray:
-    """The decoded RGB value at the centre of every map pixel's block of an output image."""
+    """The decoded RGB value at the centre of every map pixel's block of an output image: the
+    whole picture in the paper's look, its left part where a colour bar stands at the right."""
     pixels = read_rgb(image_path)
-    assert pixels.shape[:2] == (shape[0] * block, shape[1] * block)
+    height, width = shape[0] * block, shape[1] * block
+    assert pixels.shape[0] == height and pixels.shape[1] >= width
     centre = block // 2
-    return pixels[centre::block, centre::block]
+    return pixels[centre:height:block, centre:width:block]
 
 
 def assert_close_colours(actual: np.ndarray, expected: np.ndarray) -> None:

@@ -1,6 +1,10 @@
 """The public API: attribution maps and Jacobians of any size, from a model or its file."""
 
 import dataclasses
+import os
+import pydoc
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -94,7 +98,18 @@ def test_progress_counts_every_pass_of_every_image(random_model, image):
         random_model, np.stack([image, image]), on_progress=lambda *pair: heard.append(pair)
     )
     done = [count for count, _ in heard]
-    assert done == sorted(done) and heard[-1] == (144, 144)
+    assert done == sorted(done) and heard[0] == (0, 144) and heard[-1] == (144, 144)
+
+
+def test_a_first_calls_bar_opens_before_the_twin_is_built(image, capsys):
+    """show_progress=True on a model's first call draws its bar at 0 with what is being done,
+    before the twin is built and compiled, and ends at every pass counted."""
+    pytest.importorskip("tqdm")
+    complexstep.attribute(models.random_autoencoder(7), image, show_progress=True)
+    bar = capsys.readouterr().err
+    opening = bar.index(f"0/72 [00:00<?, ?passes/s, {api.STARTING}]")
+    assert opening < bar.index("72/72")
+    assert "passes/s" in bar[bar.index("72/72") :]
 
 
 @pytest.mark.parametrize(
@@ -396,3 +411,37 @@ def test_every_step_the_api_takes_gives_the_same_map(random_model, image, h):
     maps = complexstep.attribute(random_model, image, method="complex-step", h=h)
     assert np.all(np.isfinite(maps)) and maps.max() > 0
     np.testing.assert_allclose(maps, expected, rtol=0, atol=1e-5 * expected.max())
+
+
+def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
+    """A script that imports the library, one of its modules that imports Keras, and explains an
+    image writes nothing to standard error: TensorFlow's absl, CUDA and oneDNN notices are held
+    back, as the commands hold them back, and Keras works as imported."""
+    script = (
+        "import numpy as np, complexstep\n"
+        "from complexstep.explorer import page\n"
+        "import keras\n"
+        "assert keras.ops.convert_to_numpy(keras.ops.ones(2)).sum() == 2\n"
+        "complexstep.encode('pretrained', np.zeros((32, 32), np.float32))\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_help_of_the_package_shows_the_api_not_the_exceptions_inherited_members():
+    """help(complexstep) starts with an example, documents attribute, jacobian, encode and the
+    Explainer, and is not pages of what every exception inherits from Exception."""
+    text = pydoc.render_doc(complexstep, renderer=pydoc.plaintext)
+    assert 'complexstep.attribute("pretrained"' in text
+    for name in ("attribute(model", "jacobian(model", "encode(model", "class Explainer"):
+        assert name in text
+    assert "with_traceback" not in text and "ComplexStepError" in text

@@ -314,7 +314,7 @@ def test_an_empty_training_folder_points_to_the_synthetic_micrographs(tmp_path):
     assert completed.stderr.strip().splitlines() == [
         f"error: no images in {tmp_path / 'empty'} or its subfolders (looked for .png, .jpg, "
         ".jpeg, .tif, .tiff, .bmp); put micrographs there, or run "
-        "codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
+        "python codes/generate_synthetic_micrographs.py to fill empty folders with synthetic ones"
     ]
 
 

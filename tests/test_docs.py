@@ -10,13 +10,20 @@ where the section names none. Commands of other programs (pip, make, mkdocs) are
 
 import dataclasses
 import functools
+import os
 import re
+import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import scripts
+from complexstep import defaults
+from complexstep.commands import main
 from complexstep.commands.main import SUBCOMMANDS
+from complexstep.model import architecture, synthetic
 
 DOCUMENTS = [scripts.REPOSITORY / "README.md", *sorted((scripts.REPOSITORY / "docs").glob("*.md"))]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -168,3 +175,177 @@ def test_the_site_lists_every_page():
     config = (scripts.REPOSITORY / "mkdocs.yml").read_text()
     listed = set(re.findall(r"^\s+- [^:]+: (\S+\.md)$", config, re.M))
     assert listed == {path.name for path in DOCUMENTS if path.name != "README.md"}
+
+
+# Every fenced block of the README and the site is code a reader may paste, or text it shows; each
+# block says which by its language, and every block of code runs here, on files the test makes.
+CODE_LANGUAGES = ("python", "sh")
+TEXT_LANGUAGE = "text"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+# What runs nowhere but where it is meant to, each with why: a line of a shell block that holds
+# one of SKIPPED_LINES, and a whole block, shell or Python, that holds one of SKIPPED_BLOCKS.
+SKIPPED_LINES = {
+    "make demo": "the whole demo, minutes of training; the commands it runs are run here",
+    "make test": "this suite itself",
+    "pip install": "installs from a package index; tests/test_entry_point.py installs the package",
+    "tcp://scheduler": "the address of a Dask scheduler that exists only on a cluster",
+    "--cluster local:2": "starts a Dask cluster of processes; tests/test_cluster.py runs one",
+    "examples/regions_on_test_micrographs.py": (
+        "the study's numbers: stage 2 twice in subprocesses over its micrographs; the folder "
+        "driver it calls is tested by tests/test_regions_folder.py"
+    ),
+}
+SKIPPED_BLOCKS = {
+    "#SBATCH": "a SLURM job script; make test-slurm runs it on a real SLURM",
+    "dask scheduler": "starts a Dask scheduler and GPU workers (dask-cuda)",
+    "tcp://scheduler": "the address of a Dask scheduler that exists only on a cluster",
+    "LocalCUDACluster": "needs NVIDIA GPUs and dask-cuda",
+    "SLURMCluster": "submits SLURM jobs; make test-slurm runs it on a real SLURM",
+}
+# The Python blocks tests/test_readme.py runs, and checks that they give what they say.
+CHECKED_ELSEWHERE = ("README.md", "api.md")
+# A placeholder of the docs for a folder of the reader's, and the name the test gives it.
+PLACEHOLDERS = {"<study>": "study"}
+# Where the docs' commands look for micrographs, relative to the folder they run in, and how many
+# small synthetic ones the test puts there: one where the evaluation reads, whose many methods
+# take the longest, two where the regions compare micrographs.
+MICROGRAPH_FOLDERS = {
+    "contour_inputs": 1,
+    "my_micrographs": 2,
+    "frames": 2,
+    "microstructural_images/train/all": 4,
+    "microstructural_images/test/all": 2,
+    "study/train": 4,
+    "study/test": 1,
+    "../shared/data/micrographs/test": 2,
+}
+# The micrographs the test makes, and the side the stages resize them to in place of the paper's
+# 256, so that every stage, the evaluation's many methods included, takes seconds.
+DOC_IMAGE_SIDE = 48
+DOC_STAGE_SIDE = 64
+
+
+@dataclasses.dataclass
+class Block:
+    """One fenced block of a document."""
+
+    document: Path
+    number: int
+    language: str
+    code: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.document.name} block {self.number} ({self.language or 'no language'})"
+
+
+def blocks(document: Path) -> list[Block]:
+    """The fenced blocks of a document, in order."""
+    return [
+        Block(document, number, language, code)
+        for number, (language, code) in enumerate(FENCE.findall(document.read_text()), 1)
+    ]
+
+
+ALL_BLOCKS = [block for document in DOCUMENTS for block in blocks(document)]
+
+
+def skip_reason(text: str, skipped: dict[str, str]) -> str | None:
+    """Why a line or block is not run here, or None."""
+    return next((why for what, why in skipped.items() if what in text), None)
+
+
+def test_every_block_says_whether_it_is_code_or_text():
+    """Each fenced block is marked python, sh or text, so that none escapes the run below."""
+    unmarked = [
+        block.name for block in ALL_BLOCKS if block.language not in (*CODE_LANGUAGES, TEXT_LANGUAGE)
+    ]
+    assert unmarked == []
+
+
+def shell_lines(code: str) -> list[str]:
+    """The commands of a shell block: continuations joined, comments and blank lines left out."""
+    found = []
+    for line in code.replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            found.append(line)
+    return found
+
+
+def project_arguments(line: str) -> list[str]:
+    """The arguments of the complexstep command a documented line of this project runs."""
+    words = shlex.split(os.path.expandvars(line))
+    if words[:1] == ["complexstep"]:
+        return words[1:]
+    if words[:3] == ["python", "-m", "complexstep"]:
+        return words[3:]
+    script = SCRIPT.fullmatch(words[1]) if words[0] == "python" and len(words) > 1 else None
+    assert script, f"not a command of this project: {line}"
+    subcommand = {name for name, (file, _) in SUBCOMMANDS.items() if file == script[1]}
+    return [subcommand.pop(), *words[2:]]
+
+
+def make_micrograph_folders(root: Path) -> None:
+    """Small synthetic micrographs wherever the docs' commands look for some, and label images
+    beside them for the regions' --labels."""
+    rng = np.random.default_rng(3)
+    for folder, count in MICROGRAPH_FOLDERS.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            pixels = synthetic.generate_micrograph(rng, 128)[:DOC_IMAGE_SIDE, :DOC_IMAGE_SIDE]
+            Image.fromarray(pixels.astype(np.uint8)).save(root / folder / f"sample_{index}.png")
+    (root / "my_micrographs" / "sample_0.png").rename(root / "my_micrographs" / "sample.png")
+    (root / "my_labels").mkdir()
+    labels = np.zeros((DOC_IMAGE_SIDE, DOC_IMAGE_SIDE), np.uint8)
+    labels[:, DOC_IMAGE_SIDE // 2 :] = 1
+    for stem in ("sample", "sample_1"):
+        Image.fromarray(labels).save(root / "my_labels" / f"{stem}.png")
+
+
+def run_block(block: Block, namespace: dict, ran: set[str]) -> None:
+    """Runs a block of code in the working folder: a Python block in its document's namespace,
+    each line of a shell block as the command it is, in this process, but a line already run
+    (the pipeline's three commands appear on four pages), which would only repeat its result."""
+    if block.language == "python":
+        exec(compile(block.code, block.name, "exec"), namespace)
+        return
+    for line in shell_lines(block.code):
+        for placeholder, name in PLACEHOLDERS.items():
+            line = line.replace(placeholder, name)
+        if skip_reason(line, SKIPPED_LINES) or line in ran:
+            continue
+        ran.add(line)
+        try:
+            status = main.main(project_arguments(line))
+        except SystemExit as exit:  # --help ends that way, as argparse does
+            status = exit.code
+        assert status == 0, f"{block.name}: {line} exited with {status}"
+
+
+def test_every_code_block_runs(tmp_path, monkeypatch, capsys):
+    """Each python and sh block of the README and the site runs as written, document after
+    document in one folder holding the micrographs the docs name, so that a page may use what an
+    earlier one made (the demo's model): every command exits 0, every Python block completes.
+    Stage 1 trains 1 epoch where the docs say the paper's 50, and the stages resize to 64x64 where
+    they say 256, so that the whole run takes a few minutes; what cannot run here is in
+    SKIPPED_LINES and SKIPPED_BLOCKS, with why."""
+    folder = tmp_path / "work"
+    make_micrograph_folders(folder)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")
+    monkeypatch.setattr(defaults, "EPOCHS", 1)
+    # The paper's side, 256, made 64: the stages resize to it and stage 1 builds its network for it.
+    monkeypatch.setattr(defaults, "IMAGE_SIZE", DOC_STAGE_SIDE)
+    monkeypatch.setattr(architecture, "INPUT_SHAPE", (DOC_STAGE_SIDE, DOC_STAGE_SIDE, 1))
+    ran: set[str] = set()
+    for document in DOCUMENTS:
+        namespace: dict = {}
+        for block in blocks(document):
+            if block.language not in CODE_LANGUAGES or skip_reason(block.code, SKIPPED_BLOCKS):
+                continue
+            if block.language == "python" and document.name in CHECKED_ELSEWHERE:
+                continue
+            run_block(block, namespace, ran)
+    capsys.readouterr()

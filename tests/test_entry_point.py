@@ -71,6 +71,38 @@ def test_the_command_and_the_module_answer_help(installed, tmp_path):
     ]
 
 
+def test_an_installed_users_messages_name_the_command_and_no_clone(installed, tmp_path):
+    """After pip install, the help and the errors that send a user to another stage name the
+    complexstep subcommand, never a script of codes/ or the paper's sinps folder."""
+    (tmp_path / "micrographs").mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "micrographs" / "a.png")
+    texts = [_run(installed, "complexstep", "--help", cwd=tmp_path).stdout]
+    for name in ("synthesize", "train", "explain", "heatmaps", "regions", "explore", "evaluate"):
+        texts.append(_run(installed, "complexstep", name, "--help", cwd=tmp_path).stdout)
+    no_model = _run(
+        installed,
+        "complexstep",
+        "explain",
+        "--inputs",
+        "micrographs",
+        "--model",
+        "m.keras",
+        cwd=tmp_path,
+    )
+    assert no_model.stderr.strip() == (
+        "error: no model at m.keras: run complexstep train first (stage 1), or pass --model "
+        "pretrained"
+    )
+    no_maps = _run(installed, "complexstep", "heatmaps", cwd=tmp_path)
+    assert "run complexstep explain first" in no_maps.stderr
+    no_micrographs = _run(
+        installed, "complexstep", "train", "--train-dir", "nothing", "--epochs", "1", cwd=tmp_path
+    )
+    assert "run complexstep synthesize to fill empty folders" in no_micrographs.stderr
+    for text in [*texts, no_model.stderr, no_maps.stderr, no_micrographs.stderr]:
+        assert "codes/" not in text and "sinps" not in text and ".py" not in text
+
+
 def test_stage_2_runs_through_the_command_outside_the_repository(installed, tmp_path):
     """The shipped model explains a micrograph from a folder relative to the working
     directory, and the package imported is the installed one."""

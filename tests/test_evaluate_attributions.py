@@ -60,8 +60,8 @@ def test_evaluates_a_sample_and_prints_the_summary(saved_model, micrographs, tmp
     [
         (
             ["--model", "nowhere/model.keras"],
-            "no model at nowhere/model.keras: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1), or pass --model pretrained",
+            "no model at nowhere/model.keras: run python codes/build_convolutional_autoencoder.py "
+            "first (stage 1), or pass --model pretrained",
         ),
         (["--methods", "gradcam"], "argument --methods: invalid choice: 'gradcam'"),
         (["--baseline", "zero"], "argument --baseline: invalid choice: 'zero'"),

@@ -84,8 +84,8 @@ def test_crops_and_left_out_micrographs_are_reported_and_fail_the_run(native_run
     [
         (
             ["--model", "nowhere/model.keras"],
-            "no model at nowhere/model.keras: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1), or pass --model pretrained",
+            "no model at nowhere/model.keras: run python codes/build_convolutional_autoencoder.py "
+            "first (stage 1), or pass --model pretrained",
         ),
         (["--bits", "12"], "argument --bits: invalid choice: 12 (choose from 8, 16)"),
         (["--max-pixels", "0"], "argument --max-pixels: must be at least 1, got 0"),

@@ -69,7 +69,12 @@ def test_figures_take_the_papers_style_by_default():
     raw = sample_map()
     values, _ = rendering.heatmap_values(raw, 1.0)
     pixels = figure_pixels(rendering.heatmap_figure(values), TEST_DPI)
-    centres = pixels[TEST_DPI // 200 :: TEST_DPI // 100, TEST_DPI // 200 :: TEST_DPI // 100]
+    height, width = (side * TEST_DPI // 100 for side in raw.shape)
+    # The map fills the picture's left part; its colour bar stands at the right.
+    assert pixels.shape[0] == height and pixels.shape[1] > width
+    centres = pixels[
+        TEST_DPI // 200 : height : TEST_DPI // 100, TEST_DPI // 200 : width : TEST_DPI // 100
+    ]
     assert_close_colours(centres, expected_colours(raw, 1.0, "bwr", 0.15, 0.4))
 
 

@@ -90,11 +90,29 @@ def test_subfolders_are_mirrored_so_equal_stems_do_not_collide(tree, full_run):
 
 
 def test_heatmaps_have_the_map_size_times_dpi(tree, full_run):
-    """A 24x24 map at 400 dpi makes a 96x96 heatmap."""
-    assert image_size(tree / "smaps" / "all" / "smp_cpa_grain.jpeg") == (
-        MAP_SIDE * BLOCK,
-        MAP_SIDE * BLOCK,
+    """A 24x24 map at 400 dpi makes a heatmap 96 pixels high, wider by its colour bar."""
+    width, height = image_size(tree / "smaps" / "all" / "smp_cpa_grain.jpeg")
+    assert height == MAP_SIDE * BLOCK and width > MAP_SIDE * BLOCK
+
+
+def test_paper_style_draws_the_bare_heatmap_and_overlay(tree, tmp_path):
+    """--style paper makes the paper's pictures: a 24x24 map at 400 dpi fills 96x96 pixels."""
+    result = run_script(
+        "--inputs",
+        str(tree / "sinps" / "all"),
+        "--outputs",
+        str(tmp_path),
+        "--micrographs",
+        str(tree / "micrographs"),
+        "--dpi",
+        str(TEST_DPI),
+        "--overlay",
+        "--style",
+        "paper",
     )
+    assert "Traceback" not in result.stderr
+    for name in ("smp_cpa_grain.jpeg", "overlay_cpa_grain.jpeg"):
+        assert image_size(tmp_path / name) == (MAP_SIDE * BLOCK, MAP_SIDE * BLOCK)
 
 
 def test_unreadable_file_is_one_line_and_fails_the_run(full_run):
@@ -124,7 +142,8 @@ def test_error_output_has_nothing_but_report_lines(full_run):
 
 
 def test_overlays_are_written_where_micrographs_are_found(tree, full_run):
-    """Overlays exist, at the heatmap's size, exactly for maps whose micrograph was found."""
+    """Overlays exist, at the heatmap's size with its colour bar, exactly for maps whose
+    micrograph was found."""
     overlays = sorted(path.relative_to(tree / "smaps") for path in tree.rglob("overlay_cpa_*"))
     assert overlays == [
         Path("all/overlay_cpa_flat.jpeg"),
@@ -132,7 +151,9 @@ def test_overlays_are_written_where_micrographs_are_found(tree, full_run):
         Path("extra/overlay_cpa_grain.jpeg"),
     ]
     for overlay in overlays:
-        assert image_size(tree / "smaps" / overlay) == (MAP_SIDE * BLOCK, MAP_SIDE * BLOCK)
+        assert image_size(tree / "smaps" / overlay) == image_size(
+            tree / "smaps" / "all" / "smp_cpa_grain.jpeg"
+        )
 
 
 def test_panels_are_written_for_every_readable_map(tree, full_run):
@@ -213,13 +234,10 @@ def test_empty_folder_is_one_error_line(tmp_path):
     ]
 
 
-def test_default_inputs_without_maps_point_to_stage_2s_folder(tmp_path):
-    """Run with the default inputs, as left by a fresh clone, the script says in one line that
-    stage 2 writes elsewhere and how to proceed, and writes nothing."""
-    # A copy of the clone's empty sinps, so that maps a user put in the repository's sinps cannot
-    # turn the check into a run that writes into the repository's smaps.
-    (tmp_path / "sinps" / "all").mkdir(parents=True)
-    (tmp_path / "sinps" / "all" / ".gitkeep").touch()
+def test_default_inputs_without_maps_point_to_stage_2(tmp_path):
+    """Run with the default inputs before stage 2, the script says in one line that stage 2
+    writes the maps it reads, naming stage 2's script, and writes nothing."""
+    (tmp_path / "contour_outputs" / "all").mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, str(REPOSITORY / "codes" / "generate_heatmaps.py")],
         cwd=tmp_path,
@@ -229,14 +247,13 @@ def test_default_inputs_without_maps_point_to_stage_2s_folder(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: no attribution maps in sinps: stage 2 writes its maps to contour_outputs/all; "
-        "copy the maps to render into sinps/all, or pass --inputs contour_outputs/all"
+        "error: no attribution maps in contour_outputs/all, where stage 2 writes them: run "
+        "python codes/obtain_attribution_contours.py first, or pass --inputs with a folder of maps"
     ]
     assert result.stdout == ""
     assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
-        "sinps",
-        "sinps/all",
-        "sinps/all/.gitkeep",
+        "contour_outputs",
+        "contour_outputs/all",
     ]
 
 

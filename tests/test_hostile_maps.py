@@ -180,7 +180,9 @@ def test_a_map_too_large_for_its_dpi_is_refused_before_drawing(tmp_path):
     with pytest.raises(
         ImageSizeError, match=r"4x20000 map at 400 dpi .* 80000 pixels wide.* at most 327 dpi"
     ):
-        rendering.render_heatmap(tmp_path / "wide.jpeg", values, rendering.HeatmapStyle(dpi=400))
+        rendering.render_heatmap(
+            tmp_path / "wide.jpeg", values, rendering.HeatmapStyle(dpi=400, look="paper")
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -229,7 +231,7 @@ def test_a_map_too_large_for_the_dpi_is_one_problem_and_the_others_are_drawn(tmp
     save_pixel_map(tmp_path / "in", "wide", np.zeros((4, 20000)))
     save_pixel_map(tmp_path / "in", "good", sample_map(16, 16))
     report = heatmap_folder.render_folder(
-        tmp_path / "in", tmp_path / "out", rendering.HeatmapStyle(dpi=400)
+        tmp_path / "in", tmp_path / "out", rendering.HeatmapStyle(dpi=400, look="paper")
     )
     assert heatmap_folder.written_counts(report)["heatmap"] == 1
     assert (tmp_path / "out" / "smp_cpa_good.jpeg").is_file()

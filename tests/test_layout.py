@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "codes" / "complexstep"
 # The concerns from the lowest to the highest: a module may import its own concern and those
 # before it. The face (``__init__``, ``__main__``) stands above them all.
 ORDER = [
-    ("errors", "defaults", "progress"),
+    ("errors", "defaults", "progress", "quiet"),
     ("io",),
     ("model",),
     ("twin",),

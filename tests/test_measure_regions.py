@@ -81,6 +81,11 @@ def test_a_run_writes_the_four_kinds_of_output(tmp_path):
     boundary = [row for row in rows if row["region"] == "boundary"]
     assert [float(row["area_fraction"]) for row in boundary] == [4 / WIDTH, 4 / WIDTH]
     assert "| dark − light | 2 of 2 |" in (tmp_path / "out" / "regions_summary.md").read_text()
+    # Two micrographs make rough intervals, which the run says.
+    assert result.stderr.strip().splitlines()[-1] == (
+        "caution: the bootstrap intervals are over 2 micrographs; below 20 they are rough, "
+        "narrower than the spread between micrographs they stand for"
+    )
 
 
 def test_the_complexstep_command_runs_the_same(tmp_path):

@@ -118,15 +118,16 @@ def test_heatmap_has_a_scale_bar_as_long_as_the_pixel_size_makes_it(tmp_path):
     style = HeatmapStyle(sigma=0.0, dpi=100.0)
     report = heatmap_folder.render_folder(maps, tmp_path / "out", style)
     assert report.failed == []
-    picture = np.asarray(Image.open(tmp_path / "out" / "smp_cpa_a.jpeg").convert("L"))
+    # The map fills the picture's left 200 pixels; its colour bar stands at the right, on white.
+    picture = np.asarray(Image.open(tmp_path / "out" / "smp_cpa_a.jpeg").convert("L"))[:, :200]
     length, row = _longest_white_run(picture)
     assert abs(length - 2.0 / 0.05) <= 2
     assert row > picture.shape[0] / 2
-    unlabelled = np.asarray(Image.open(tmp_path / "out" / "smp_cpa_b.jpeg").convert("L"))
+    unlabelled = np.asarray(Image.open(tmp_path / "out" / "smp_cpa_b.jpeg").convert("L"))[:, :200]
     assert _longest_white_run(unlabelled)[0] == 0
     # Without a sidecar, the pixel size given to the run draws the bar.
     heatmap_folder.render_folder(maps, tmp_path / "given", style, pixel_size=0.1)
-    picture = np.asarray(Image.open(tmp_path / "given" / "smp_cpa_b.jpeg").convert("L"))
+    picture = np.asarray(Image.open(tmp_path / "given" / "smp_cpa_b.jpeg").convert("L"))[:, :200]
     assert abs(_longest_white_run(picture)[0] - 2.0 / 0.1) <= 2
 
 

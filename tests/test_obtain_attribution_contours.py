@@ -135,8 +135,8 @@ def test_complex_step_run_agrees_with_jacobian_run(
     [
         (
             ["--model", "nowhere/model.keras"],
-            "no model at nowhere/model.keras: run codes/build_convolutional_autoencoder.py first "
-            "(stage 1), or pass --model pretrained",
+            "no model at nowhere/model.keras: run python codes/build_convolutional_autoencoder.py "
+            "first (stage 1), or pass --model pretrained",
         ),
         (["--resize", "250"], "multiples of 16, not a 250x250 image; the nearest it takes: "),
         (["--h", "0"], "argument --h: must be from 1e-20 to 1e+20, got 0"),

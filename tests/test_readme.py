@@ -9,6 +9,7 @@ from PIL import Image
 
 import scripts
 from complexstep.model import synthetic
+from complexstep.rendering import heatmaps
 
 README_MOST_LINES = 200
 
@@ -57,3 +58,25 @@ def test_api_page_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert (
         "multiples of 16, not a 250x256 image; the nearest it takes: height 240 or 256" in printed
     )
+
+
+def test_the_readme_figure_is_drawn_as_the_tool_draws_a_panel_now(tmp_path):
+    """figures/pretrained_panel.png has the size of the panel stage 3 draws now for a 256x256 map
+    and its micrograph, and the heatmap's colour bar under its right half: a drawing changed
+    without make figures run again fails here."""
+    rng = np.random.default_rng(0)
+    raw = rng.random((256, 256))
+    values, _ = heatmaps.heatmap_values(raw, sigma=1.0)
+    path = heatmaps.render_panel(
+        tmp_path / "panel.png", "image_1018", raw, values, heatmaps.HeatmapStyle(), raw
+    )
+    with Image.open(scripts.REPOSITORY / "figures" / "pretrained_panel.png") as shipped:
+        shipped_pixels = np.asarray(shipped.convert("RGB"), dtype=int)
+    with Image.open(path) as drawn:
+        assert drawn.size == shipped.size
+    # The colour bar's row: its blue end left of the middle, its red end at the right.
+    rows = shipped_pixels[int(0.8 * shipped.size[1]) : int(0.86 * shipped.size[1])]
+    pure_red = (rows[..., 0] > 230) & (rows[..., 1] < 30) & (rows[..., 2] < 30)
+    pure_blue = (rows[..., 2] > 230) & (rows[..., 0] < 30) & (rows[..., 1] < 30)
+    assert pure_red.any() and pure_blue.any()
+    assert np.flatnonzero(pure_blue.any(axis=0)).min() < np.flatnonzero(pure_red.any(axis=0)).min()

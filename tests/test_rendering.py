@@ -153,23 +153,61 @@ def test_auto_limit_colours_match_independent_percentiles(tmp_path):
 
 
 def test_paper_sized_heatmap_fills_1536_pixel_canvas(tmp_path):
-    """A 256x256 map at the paper's 600 dpi fills a 1536x1536 image to its corners, no margin."""
+    """A 256x256 map at the paper's 600 dpi in the paper's look fills a 1536x1536 image to its
+    corners, no margin."""
     raw = np.zeros((256, 256))
     raw[:, 128:] = 1.0
     values, _ = rendering.heatmap_values(raw, 1.0)
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, rendering.HeatmapStyle())
+    style = rendering.HeatmapStyle(look="paper")
+    rendering.render_heatmap(tmp_path / "heat.jpeg", values, style)
     pixels = read_rgb(tmp_path / "heat.jpeg")
     assert pixels.shape == (1536, 1536, 3)
     for row, column, colour in [(0, 0, BLUE), (-1, 0, BLUE), (0, -1, RED), (-1, -1, RED)]:
         assert np.abs(pixels[row, column] - colour).max() < MAX_TOLERANCE
 
 
+def test_readable_heatmap_has_its_colour_bar_beside_the_map(tmp_path):
+    """By default the 1536x1536 map keeps its pixels and a strip at its right holds a colour bar
+    running from the colormap's blue at the bottom to its red at the top, on white."""
+    raw = np.zeros((256, 256))
+    raw[:, 128:] = 1.0
+    values, _ = rendering.heatmap_values(raw, 1.0)
+    rendering.render_heatmap(tmp_path / "heat.jpeg", values, rendering.HeatmapStyle())
+    pixels = read_rgb(tmp_path / "heat.jpeg")
+    assert pixels.shape[0] == 1536 and 1536 + 300 < pixels.shape[1] < 1536 + 800
+    assert np.abs(pixels[0, 1535] - RED).max() < MAX_TOLERANCE
+    strip = pixels[:, 1540:]
+    white = np.all(strip > 245, axis=-1)
+    assert white.mean() > 0.5
+    # The bar is the strip's column of most saturated colour.
+    saturation = strip.max(axis=-1) - strip.min(axis=-1)
+    column = strip[:, int(np.argmax(saturation.sum(axis=0)))]
+    coloured = np.flatnonzero(saturation[:, int(np.argmax(saturation.sum(axis=0)))] > 200)
+    top, bottom = column[coloured[0] + 20], column[coloured[-1] - 20]
+    assert np.abs(top - RED).max() < 3 * MAX_TOLERANCE
+    assert np.abs(bottom - BLUE).max() < 3 * MAX_TOLERANCE
+
+
+def test_colour_bar_says_why_its_colours_stop_where_they_do():
+    """The label names the scaling and the paper's limits for the paper's map, the whole range
+    for the weighted kinds, and the map's percentiles for automatic limits."""
+    paper = rendering.colour_bar_label(rendering.HeatmapStyle())
+    assert paper == (
+        "attribution, each map min-max scaled and smoothed\n"
+        "the paper's colour limits, 0.15-0.4: colours saturate beyond"
+    )
+    weighted = rendering.colour_bar_label(rendering.HeatmapStyle(kind="gradient-input"))
+    assert weighted.endswith("colours over the whole range")
+    automatic = rendering.colour_bar_label(rendering.HeatmapStyle(vmin="auto", scale="folder"))
+    assert "one range for the folder" in automatic and "percentiles" in automatic
+
+
 @pytest.mark.parametrize("dpi", [50, 100])
 @pytest.mark.parametrize("view", ["heatmap", "overlay"])
 def test_non_square_map_keeps_its_aspect(tmp_path, view, dpi):
-    """A 48x80 map's heatmap and overlay are 80 by 48 pixels times dpi/100, not squared."""
+    """A 48x80 map's bare heatmap and overlay are 80 by 48 pixels times dpi/100, not squared."""
     values, _ = rendering.heatmap_values(sample_map(48, 80), 1.0)
-    style = rendering.HeatmapStyle(dpi=dpi)
+    style = rendering.HeatmapStyle(dpi=dpi, look="paper")
     if view == "heatmap":
         rendering.render_heatmap(tmp_path / "view.jpeg", values, style)
     else:
@@ -199,7 +237,7 @@ def test_overlay_of_uniform_regions_is_half_heatmap_half_micrograph(tmp_path):
     micrograph = np.zeros((64, 64))
     micrograph[:, 32:] = 1.0
     rendering.render_overlay(
-        tmp_path / "overlay.jpeg", values, micrograph, rendering.HeatmapStyle(dpi=100)
+        tmp_path / "overlay.jpeg", values, micrograph, rendering.HeatmapStyle(dpi=100, look="paper")
     )
     pixels = read_rgb(tmp_path / "overlay.jpeg")
     assert pixels.shape == (64, 64, 3)
@@ -228,7 +266,7 @@ def drawn_micrograph(tmp_path, micrograph: np.ndarray, shape: tuple[int, int]) -
     Zeros lie below the lower limit and are coloured pure blue, which has no red: the overlay's red
     channel is half the micrograph's grey, so twice it recovers the grey.
     """
-    style = rendering.HeatmapStyle(dpi=100)
+    style = rendering.HeatmapStyle(dpi=100, look="paper")
     rendering.render_overlay(tmp_path / "overlay.jpeg", np.zeros(shape), micrograph, style)
     return 2.0 * read_rgb(tmp_path / "overlay.jpeg")[..., 0] / 255.0
 

@@ -1,8 +1,19 @@
 """Complex-step saliency for convolutional autoencoders of metal micrographs.
 
-A library, with scripts for its three stages and its explorer, after Arumugam & Kiran, "Compact
+A library, with a command for each stage and its explorer, after Arumugam & Kiran, "Compact
 representation and identification of important regions of metal microstructures using
-complex-step convolutional autoencoders", Materials & Design (2022). The public API:
+complex-step convolutional autoencoders", Materials & Design (2022). In a notebook:
+
+    import complexstep
+    from complexstep.io.images import read_image
+    from complexstep.rendering import heatmaps
+
+    micrograph = read_image("sample.png", size=None)  # grey, in [0, 1], its own resolution
+    maps = complexstep.attribute("pretrained", micrograph[:256, :256], show_progress=True)
+    values, _ = heatmaps.heatmap_values(maps, sigma=1.0)
+    heatmaps.heatmap_figure(values)  # the heatmap and its colour bar
+
+The public API (``help(complexstep.attribute)`` and so on for each):
 
 - ``attribute(model, images)``: the attribution map of every pixel, ``||Im f(x + i*h*e_k)|| / h``
   over a layer's whole output ``f``, for images of any size the network takes;
@@ -10,7 +21,10 @@ complex-step convolutional autoencoders", Materials & Design (2022). The public 
   rows, columns and column norms;
 - ``encode(model, images)``: the layer's output itself;
 - ``Explainer``: the same for many images, reusing what each image size needs;
-- ``load_model``, and the exceptions of ``errors``, all derived from ``ComplexStepError``.
+- ``load_model`` and ``PRETRAINED``, the name of the model that comes with the package;
+- the exceptions of ``complexstep.errors``, all derived from ``ComplexStepError`` and importable
+  from here: ``ImageError`` (and ``ImageSizeError``, ``UnreadableImageError``), ``ModelError``
+  (and ``UnsupportedLayerError``), ``SettingError``, ``FolderError``, ``TrainingStateError``.
 
 The subpackages follow the pipeline, each one concern, each importing only those before it:
 ``io`` reads micrographs (Pillow, tifffile) and writes files atomically; ``model`` holds the
@@ -35,7 +49,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from complexstep.errors import (  # noqa: E402
+from complexstep import quiet  # noqa: E402
+
+# Keras is imported when first needed, by whichever module needs it; that import holds back
+# TensorFlow's start-up notices, which scripts and notebooks would otherwise show twice.
+quiet.hold_back_notices()
+
+# Imported for ``except complexstep.ImageError`` though left out of __all__ (see below).
+from complexstep.errors import (  # noqa: E402, F401
     ComplexStepError,
     FolderError,
     ImageError,
@@ -69,15 +90,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'complexstep' has no attribute {name!r}")
 
 
-__all__ = [
-    *_API,
-    "ComplexStepError",
-    "FolderError",
-    "ImageError",
-    "ImageSizeError",
-    "ModelError",
-    "SettingError",
-    "TrainingStateError",
-    "UnreadableImageError",
-    "UnsupportedLayerError",
-]
+# Only the API is listed, so that help(complexstep) shows its functions and classes rather than
+# pages of the members every exception inherits from Exception; the exceptions are named in the
+# docstring and imported above all the same.
+__all__ = list(_API)
+
+
+def __dir__() -> list[str]:
+    # With the API's names, so that help() and tab completion find the lazily imported calls.
+    return sorted({*globals(), *_API})

@@ -76,7 +76,8 @@ def attribute(
         method: "jacobian" or "complex-step".
         h: the imaginary step of the complex-step method.
         batch_size: perturbed copies pushed through a layer at once; None for the default.
-        on_progress: called with the passes done so far and the passes in all.
+        on_progress: called with the passes done so far and the passes in all, first with none
+            done, before the twin is built.
         show_progress: without ``on_progress``, draw a tqdm bar of the passes (a widget in
             Jupyter) where tqdm is installed, and nothing where it is not.
         domain: "pixel", or "wavelet" for the attribution ``||Im f(x + i*h*w_k)|| / h`` of every
@@ -124,7 +125,8 @@ def attribute(
     batch, single = explainer.as_images(images)
     total = len(batch) * explainer.passes(*batch.shape[1 : 1 + explainer.spatial])
     if show_progress and on_progress is None:
-        on_progress = progress.tqdm_progress("attribution")
+        on_progress = progress.tqdm_progress("attribution", starting=STARTING)
+    _starting(total, on_progress)
     maps = explainer.attribute_many(batch, _counting(total, on_progress))
     return maps[0] if single else maps
 
@@ -143,7 +145,8 @@ def jacobian(
         model: as for ``attribute``.
         image: one image ``(height, width)``, float values in [0, 1].
         layer: the name of the layer whose output is differentiated.
-        on_progress: called with the passes done so far and the passes in all.
+        on_progress: called with the passes done so far and the passes in all, first with none
+            done, before the twin is built.
         show_progress: as for ``attribute``.
 
     Returns:
@@ -160,9 +163,14 @@ def jacobian(
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
     total = explainer.jacobian_passes(*batch.shape[1:])
     if show_progress and on_progress is None:
-        on_progress = progress.tqdm_progress("Jacobian")
+        on_progress = progress.tqdm_progress("Jacobian", starting=STARTING)
+    _starting(total, on_progress)
     return explainer.jacobian(batch[0], _counting(total, on_progress))
 
+
+STARTING = "building the complex twin and compiling its passes (a first call of a size)"
+"""What a bar of ``show_progress=True`` says before the first pass: on a model's first call of an
+image size, seconds go into building the twin and compiling; later calls pass it at once."""
 
 # How many settings an explained model keeps Explainers for, and how many model files are kept.
 _KEPT_SETTINGS = 4
@@ -201,6 +209,14 @@ def _explainer(model: "keras.Model | str | os.PathLike", **settings) -> Explaine
             kept.pop(next(iter(kept)))
         kept[key] = Explainer(model, **settings)
     return kept[key]
+
+
+def _starting(total: int, on_progress: Progress | None) -> None:
+    """Reports no pass done yet, before any is made: a model's first call of an image size
+    builds the twin and compiles its passes for seconds before the first pass is counted, and a
+    bar opened only then would sit blank and then count that time at the rate of the passes."""
+    if on_progress is not None:
+        on_progress(0, total)
 
 
 def _counting(total: int, on_progress: Progress | None) -> Callable[[int], None]:

@@ -56,6 +56,10 @@ CMAP = "bwr"
 VMIN = 0.15
 VMAX = 0.4
 DPI = 600.0
+# Stage 3's pictures: "readable" heatmaps and overlays carry a colour bar that says what their
+# colours mean, so that each can be read alone; "paper" draws them bare, as the paper printed them.
+HEATMAP_STYLES = ("readable", "paper")
+HEATMAP_STYLE = HEATMAP_STYLES[0]
 # How maps are scaled to [0, 1] before colouring: each by its own min-max, as the paper does, or
 # all maps of a run by one range from their raw values, so that colours compare between maps.
 SCALES = ("map", "folder")
@@ -75,7 +79,6 @@ TEST_DIR = "microstructural_images/test"
 MODELS_DIR = "models"
 CONTOUR_INPUTS = "contour_inputs"
 CONTOUR_OUTPUTS = "contour_outputs/all"
-SINPS = "sinps"
 SMAPS = "smaps"
 
 # A partial file (``.<name>.partial-*``) older than this is taken for one a killed run left behind
@@ -182,6 +185,10 @@ LABEL_NAMES_FILE = "labels.json"
 # Bootstrap intervals over micrographs: resamples, and the level of the percentile interval.
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+# Below this many micrographs the regions command cautions that its intervals are rough: a
+# percentile bootstrap over a few micrographs resamples the same few values, and its intervals
+# come out narrower than the spread they stand for.
+FEWEST_MICROGRAPHS_FOR_INTERVALS = 20
 
 # Reading micrographs as microscopes write them (TIFFs of 12 or 14 bits, vendor metadata).
 # How integer values become [0, 1]: by the significant bits, by the type's maximum, or by a
@@ -224,3 +231,7 @@ SCALE_BAR_FRACTION = 0.2
 SCALE_BAR_THICKNESS = 0.015
 SCALE_BAR_COLOUR = "white"
 SCALE_BAR_LOCATION = "lower right"
+# A box behind the bar and its label, half-opaque black, so that the white bar reads over light
+# phases (ferrite) as well as over dark ones.
+SCALE_BAR_BOX_COLOUR = "black"
+SCALE_BAR_BOX_ALPHA = 0.5

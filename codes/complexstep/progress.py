@@ -22,14 +22,18 @@ class Progress(Protocol):
     def __call__(self, done: int, total: int, detail: str = "") -> None: ...
 
 
-def tqdm_progress(description: str, units: str = "passes") -> Progress | None:
+def tqdm_progress(description: str, units: str = "passes", starting: str = "") -> Progress | None:
     """A progress callback that draws a ``tqdm.auto`` bar, or None where tqdm is not installed.
 
-    The bar opens at the first report, with its total, and closes when the count reaches it.
+    The bar opens at the first report, with its total, and closes when the count reaches it. Its
+    rate counts from that first report, which the library's calls make before any work, so that
+    the time a first call spends building and compiling is in the rate it shows.
 
     Args:
         description: the bar's label.
         units: what is counted.
+        starting: what the bar says while nothing is done yet and no detail was given: the
+            work that comes before the first unit.
 
     Returns:
         A ``Progress`` that shows its detail beside the bar, or None.
@@ -43,13 +47,20 @@ def tqdm_progress(description: str, units: str = "passes") -> Progress | None:
     except ImportError:
         return None
     bar = None
+    shown = ""
 
     def on_progress(done: int, total: int, detail: str = "") -> None:
-        nonlocal bar
+        nonlocal bar, shown
+        if not detail and done == 0:
+            detail = starting
         if bar is None:
-            bar = tqdm(total=total, desc=description, unit=units)
-        if detail:
-            bar.set_postfix_str(detail, refresh=False)
+            bar = tqdm(total=total, desc=description, unit=units, postfix=detail or None)
+            shown = detail
+        if detail != shown:
+            # A detail stands until another replaces it: the first call's "building the
+            # twin" must not stay beside the passes that follow it.
+            bar.set_postfix_str(detail, refresh=done == bar.n)
+            shown = detail
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

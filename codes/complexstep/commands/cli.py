@@ -8,17 +8,14 @@ to turn both into lines.
 import argparse
 import contextlib
 import math
-import os
-import re
 import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from complexstep import defaults
+from complexstep import defaults, quiet
 from complexstep.errors import ComplexStepError
 from complexstep.folders import loop
 
@@ -337,8 +334,31 @@ def cluster(address: str | None) -> Iterator[object]:
         yield client
 
 
-def check_inputs_and_model(inputs: str, model: str) -> None:
+def command_for(subcommand: str, prog: str | None) -> str:
+    """The command that runs a subcommand, named the way the user ran this one: ``complexstep
+    train`` after ``complexstep ...`` (as a pip install gives), ``python
+    codes/build_convolutional_autoencoder.py`` after one of the scripts of a clone.
+
+    Args:
+        subcommand: a name of ``main.SUBCOMMANDS``.
+        prog: the program name the command was run as, None for a script.
+    """
+    # main imports this module for its errors; the table of subcommands is read when needed.
+    from complexstep.commands.main import SUBCOMMANDS
+
+    if prog is not None and prog.startswith("complexstep"):
+        return f"complexstep {subcommand}"
+    return f"python codes/{SUBCOMMANDS[subcommand][0]}"
+
+
+def check_inputs_and_model(inputs: str, model: str, prog: str | None = None) -> None:
     """Reports a folder without micrographs or a missing model before Keras takes seconds to start.
+
+    Args:
+        inputs: the folder of micrographs.
+        model: the model file, or ``defaults.PRETRAINED``.
+        prog: the program name the command was run as, None for a script; the message names
+            stage 1 the same way.
 
     Raises:
         FolderError: if the folder is missing or holds no image.
@@ -347,7 +367,7 @@ def check_inputs_and_model(inputs: str, model: str) -> None:
     loop.find_micrographs(Path(inputs), Path(inputs), loop.FolderReport())
     if model != defaults.PRETRAINED and not Path(model).is_file():
         raise UsageError(
-            f"no model at {model}: run codes/build_convolutional_autoencoder.py first (stage 1), "
+            f"no model at {model}: run {command_for('train', prog)} first (stage 1), "
             f"or pass --model {defaults.PRETRAINED}"
         )
 
@@ -393,38 +413,11 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-# Notices that TensorFlow's native code prints while it starts on a machine without a GPU. They are
-# written to file descriptor 2 before any Python logging setting applies.
-_START_UP_NOTICE = re.compile(
-    r"absl::InitializeLog|cudart_stub|cuda_platform|cuInit|cuda_dnn|cuda_fft|cuda_blas|"
-    r"cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags|"
-    r"computation placer already registered|oneDNN custom operations are on"
-)
-
-
 def start_keras() -> None:
-    """Imports Keras and starts its backend, keeping all but TensorFlow's start-up notices.
-
-    The backend looks for GPUs the first time it places a tensor, so a tiny tensor is made here,
-    while the native standard error is captured; every captured line that is not a known notice
-    is written back.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras
-
-            keras.ops.convert_to_numpy(keras.ops.zeros(1))
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines():
-                if not _START_UP_NOTICE.search(line):
-                    print(line, file=sys.stderr)
+    """Imports Keras and starts its backend, showing what it wrote but TensorFlow's start-up
+    notices (``quiet.start_keras``)."""
+    for line in quiet.start_keras():
+        print(line, file=sys.stderr)
 
 
 def run(main: Callable[[], int]) -> None:

@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     # Keras takes seconds to start.
     domain = domains.domain_of(arguments.domain, arguments.wavelet, arguments.levels)
     kinds.kind_of(arguments.kind, domain)
-    cli.check_inputs_and_model(arguments.inputs, arguments.model)
+    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
     cli.start_keras()
     from complexstep import api
     from complexstep.folders import attribution as attribution_folder

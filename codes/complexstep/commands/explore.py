@@ -73,7 +73,7 @@ def parse_arguments(
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     arguments = parse_arguments(argv, prog)
-    cli.check_inputs_and_model(arguments.inputs, arguments.model)
+    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
     cli.start_keras()
     from complexstep.explorer import page as explorer
     from complexstep.folders import explorer as explorer_folder

@@ -10,7 +10,8 @@ add the heatmap blended over its micrograph and a panel of all views for review.
 ``scales_<stem>.png`` (a map per level over the micrograph) and ``shares_<stem>.png`` (the shares
 of levels and orientations).
 
-Run from the repository root: ``python codes/generate_heatmaps.py [options]``.
+Run as ``complexstep heatmaps [options]``, or from a clone's root as ``python
+codes/generate_heatmaps.py [options]``.
 """
 
 import argparse
@@ -54,7 +55,7 @@ def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the folders read and written, and the model the maps should come from."""
     parser.add_argument(
         "--inputs",
-        default=defaults.SINPS,
+        default=defaults.CONTOUR_OUTPUTS,
         metavar="DIR",
         help=(
             "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
@@ -149,6 +150,15 @@ def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--style",
+        choices=defaults.HEATMAP_STYLES,
+        default=defaults.HEATMAP_STYLE,
+        help=(
+            "readable: heatmaps and overlays carry a colour bar saying what their colours mean, "
+            "so that each reads alone; paper: the bare picture, as the paper printed it"
+        ),
+    )
+    parser.add_argument(
         "--overlay",
         action="store_true",
         help=(
@@ -217,6 +227,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         vmax=arguments.vmax,
         dpi=arguments.dpi,
         scale=arguments.scale,
+        look=arguments.style,
     )
     for kind in defaults.MAP_KINDS:
         # Each kind's limits, as the maps will be drawn, checked before any work.
@@ -226,12 +237,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         pixel_size=arguments.pixel_size,
         dpi=min(arguments.dpi, rendering.PANEL_MAXIMUM_DPI),
     )
-    if arguments.inputs == defaults.SINPS and not _holds_maps(Path(arguments.inputs)):
-        # Run in order with their defaults, stage 2 writes where stage 3 does not look.
+    if arguments.inputs == defaults.CONTOUR_OUTPUTS and not _holds_maps(Path(arguments.inputs)):
+        # Run first, or in another folder, stage 3 would only say the folder holds no image.
         raise cli.UsageError(
-            f"no attribution maps in {defaults.SINPS}: stage 2 writes its maps to "
-            f"{defaults.CONTOUR_OUTPUTS}; copy the maps to render into {defaults.SINPS}/all, or "
-            f"pass --inputs {defaults.CONTOUR_OUTPUTS}"
+            f"no attribution maps in {defaults.CONTOUR_OUTPUTS}, where stage 2 writes them: run "
+            f"{cli.command_for('explain', prog)} first, or pass --inputs with a folder of maps"
         )
     report = heatmap_folder.render_folder(
         arguments.inputs,

@@ -44,7 +44,7 @@ def usage() -> str:
         "Complex-step saliency maps for convolutional autoencoders of metal micrographs.",
         "",
         "commands:",
-        *(f"  {name:<{width}}  {what} ({script})" for name, (script, what) in SUBCOMMANDS.items()),
+        *(f"  {name:<{width}}  {what}" for name, (_, what) in SUBCOMMANDS.items()),
         "",
         "complexstep COMMAND --help explains a command's flags.",
         cli.RELATIVE_FOLDERS,

@@ -12,11 +12,13 @@ Run from the repository root: ``python codes/measure_regions.py [options]``.
 
 import argparse
 import math
+import sys
 from collections.abc import Sequence
 
 from complexstep import defaults
 from complexstep.commands import cli
 from complexstep.folders import regions as region_folder
+from complexstep.folders.loop import counted
 from complexstep.rendering.heatmaps import HeatmapStyle
 
 
@@ -181,4 +183,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         )
     cli.print_report(report)
     print(report.summary())
+    micrographs = len({row["micrograph"] for row in report.rows})
+    if 0 < micrographs < defaults.FEWEST_MICROGRAPHS_FOR_INTERVALS:
+        print(
+            f"caution: the bootstrap intervals are over {counted(micrographs, 'micrograph')}; "
+            f"below {defaults.FEWEST_MICROGRAPHS_FOR_INTERVALS} they are rough, narrower than "
+            "the spread between micrographs they stand for",
+            file=sys.stderr,
+        )
     return cli.EXIT_FAILURE if report.failed else 0

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from complexstep import defaults
 from complexstep.commands import cli
 
-SYNTHESIZE_SCRIPT = "codes/generate_synthetic_micrographs.py"
-
 
 def parse_arguments(
     arguments: Sequence[str] | None = None, prog: str | None = None
@@ -178,7 +176,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         )
     except training.NoMicrographsError as error:
         raise cli.UsageError(
-            f"{error}; put micrographs there, or run {SYNTHESIZE_SCRIPT} to fill empty folders "
+            f"{error}; put micrographs there, or run {cli.command_for('synthesize', prog)} to "
+            "fill empty folders "
             "with synthetic ones"
         ) from None
     except training.UnfinishedRunError as error:

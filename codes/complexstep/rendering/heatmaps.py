@@ -5,7 +5,10 @@ grey copy (``<stem>.png``). The paper renders a map by min-max scaling it to [0,
 with a Gaussian of sigma 1 and colouring it with matplotlib's 'bwr' colormap between 0.15 and 0.4,
 at 600 dpi with no axes, so that the background is blue and the regions the code depends on are red.
 This module does the same for maps of any size and shape, and adds two views for reviewing them:
-the heatmap blended over its micrograph and a panel of all views side by side.
+the heatmap blended over its micrograph and a panel of all views side by side. By default a
+heatmap and an overlay carry a colour bar beside the map, saying what was scaled how and why the
+colours stop where they do, so that a picture sent alone can be read; the style "paper" draws
+them bare, as the paper printed them.
 
 Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
 no global state or interactive backend is involved. Each picture is made by a ``*_figure``
@@ -86,7 +89,22 @@ each axis: stage 2 crops it from the bottom and right to multiples of 16 for the
 
 
 SCALE_LABELS = {"map": "each map min-max scaled", "folder": "one range for the folder"}
-"""How a panel's colour bar states the scale its maps were coloured on."""
+"""How a colour bar states the scale its maps were coloured on."""
+
+COLOUR_BAR_POINTS = (4.0, 9.0)
+"""The smallest and largest font, in points, of a heatmap's colour bar: its text grows with the
+picture's height, a ninth of an inch of text per inch, up to the size of a printed caption."""
+
+COLOUR_BAR_POINTS_PER_INCH = 3.5
+"""Points of colour bar text per inch of picture height (8 points on a 256-pixel-high map)."""
+
+COLOUR_BAR_STRIP_EMS = 7.5
+"""Width of the strip beside a heatmap that holds its colour bar, in widths of its font's "M": the
+bar, its tick labels and two lines of label, with a margin."""
+
+RAW_PERCENTILE = 99.5
+"""The percentile of a raw map drawn white in a panel: a few extreme pixels would otherwise make
+the rest of the map one dark grey."""
 
 LOOKUP_SIZE = 256
 """Entries of each colormap's lookup table in the explorer's page, as matplotlib's colormaps
@@ -120,6 +138,8 @@ class HeatmapStyle:
             "map", each by its own min-max, or "folder", every map of a run by one range.
         kind: the kind of map drawn, one of ``defaults.MAP_KINDS``, which chooses the limits
             left None.
+        look: one of ``defaults.HEATMAP_STYLES``: "readable", heatmaps and overlays with a
+            colour bar, or "paper", the bare picture of the paper.
 
     Raises:
         SettingError: on construction, if a setting is out of range or names no colormap.
@@ -132,6 +152,12 @@ class HeatmapStyle:
     dpi: float = defaults.DPI
     scale: str = defaults.SCALE
     kind: str = defaults.MAP_KIND
+    look: str = defaults.HEATMAP_STYLE
+
+    @property
+    def colour_bar(self) -> bool:
+        """Whether heatmaps and overlays carry a colour bar: all but the paper's bare look."""
+        return self.look != "paper"
 
     @property
     def limits(self) -> tuple[float | str, float | str]:
@@ -153,6 +179,10 @@ class HeatmapStyle:
             close = [names[match] for match in difflib.get_close_matches(self.cmap.lower(), names)]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise SettingError(f"unknown colormap {self.cmap!r}{hint}")
+        if self.look not in defaults.HEATMAP_STYLES:
+            raise SettingError(
+                f"unknown style {self.look!r}: choose one of {', '.join(defaults.HEATMAP_STYLES)}"
+            )
         if self.kind not in defaults.MAP_KINDS:
             raise SettingError(
                 f"unknown map kind {self.kind!r}: choose one of {', '.join(defaults.MAP_KINDS)}"
@@ -281,7 +311,8 @@ def colour_limits(values: np.ndarray, vmin: float | str, vmax: float | str) -> t
 def heatmap_figure(
     values: np.ndarray, style: HeatmapStyle = HeatmapStyle(), pixel_size: float | None = None
 ) -> Figure:
-    """The heatmap of a map: coloured values filling the figure, no axes and no margin.
+    """The heatmap of a map: coloured values, no axes and no margin, and the colour bar beside
+    them unless the style is the paper's bare look.
 
     A notebook shows the figure as it is returned; ``render_heatmap`` writes the same figure.
 
@@ -291,14 +322,15 @@ def heatmap_figure(
         pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
-        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
+        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch, the map at its left.
 
     Raises:
         ImageSizeError: if the map at the style's dpi makes a picture matplotlib cannot draw.
     """
-    figure = _borderless_figure(values.shape, style.dpi)
-    _draw_heatmap(figure.axes[0], values, style)
+    figure = _borderless_figure(values.shape, style)
+    image = _draw_heatmap(figure.axes[0], values, style)
     _scale_bar(figure.axes[0], pixel_size)
+    _beside_colour_bar(figure, image, values, style)
     return figure
 
 
@@ -344,13 +376,15 @@ def overlay_figure(
         pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
 
     Returns:
-        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch.
+        The figure, ``MAP_PIXELS_PER_INCH`` map pixels to the inch, the map at its left and the
+        colour bar, at the overlay's opacity, beside it unless the style is the paper's.
     """
-    figure = _borderless_figure(values.shape, style.dpi)
+    figure = _borderless_figure(values.shape, style)
     axes = figure.axes[0]
     draw_micrograph(axes, micrograph, values.shape)
-    _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
+    image = _draw_heatmap(axes, values, style, alpha=OVERLAY_ALPHA)
     _scale_bar(axes, pixel_size)
+    _beside_colour_bar(figure, image, values, style)
     return figure
 
 
@@ -416,9 +450,11 @@ def panel_figure(
 ) -> Figure:
     """One figure with every view of a map side by side, titled by its stem.
 
-    The views are the micrograph, the grey attribution (scaled, not smoothed), the heatmap and the
-    overlay, with a colour bar for the heatmap that says how the maps were scaled (the style's
-    ``scale``); without a micrograph only the middle two are drawn.
+    The views are the micrograph, the raw attribution in grey (not smoothed, its brightest
+    ``100 - RAW_PERCENTILE`` % white) with a colour bar of its raw values, the heatmap and the
+    overlay, with a colour bar under the last two that says how the maps were scaled (the style's
+    ``scale``) and why the colours stop where they do; without a micrograph only the middle two
+    are drawn.
 
     Args:
         stem: the micrograph's name, used as the title.
@@ -437,20 +473,24 @@ def panel_figure(
     figure = Figure(
         figsize=(
             columns * PANEL_COLUMN_INCHES + 1.0,
-            PANEL_COLUMN_INCHES * height / width + 0.8,
+            # Room for the title and the views' titles above, and the colour bars below.
+            PANEL_COLUMN_INCHES * height / width + 1.5,
         )
     )
     figure.set_layout_engine("constrained")
     FigureCanvasAgg(figure)
-    all_axes = figure.subplots(1, columns)
+    # A thin row under the views holds the colour bars, so that every view keeps one height.
+    grid = figure.add_gridspec(2, columns, height_ratios=(1.0, 0.05))
+    all_axes = [figure.add_subplot(grid[0, column]) for column in range(columns)]
     views = iter(all_axes)
     if micrograph is not None:
         axes = next(views)
         draw_micrograph(axes, micrograph, values.shape)
         axes.set_title("micrograph")
-    axes = next(views)
-    axes.imshow(scale_to_unit(attribution)[0], cmap="gray", vmin=0.0, vmax=1.0)
-    axes.set_title("attribution")
+    raw_column = 0 if micrograph is None else 1
+    raw_axes = next(views)
+    raw = _draw_raw(raw_axes, attribution)
+    raw_axes.set_title("attribution")
     axes = next(views)
     heatmap = _draw_heatmap(axes, values, style)
     axes.set_title(f"heatmap (sigma {style.sigma:g})")
@@ -465,13 +505,98 @@ def panel_figure(
         axes.set_axis_off()
         _scale_bar(axes, pixel_size)
     figure.colorbar(
+        raw,
+        cax=figure.add_subplot(grid[1, raw_column]),
+        orientation="horizontal",
+        extend=_extend(attribution, raw.norm.vmin, raw.norm.vmax),
+        label=f"raw attribution\n(white from its {RAW_PERCENTILE:g}th percentile)",
+    )
+    figure.colorbar(
         heatmap,
-        ax=list(all_axes),
-        shrink=0.8,
-        label=f"scaled attribution ({style.cmap}, {SCALE_LABELS[style.scale]})",
+        cax=figure.add_subplot(grid[1, raw_column + 1 :]),
+        orientation="horizontal",
+        extend=_extend(values, heatmap.norm.vmin, heatmap.norm.vmax),
+        label=colour_bar_label(style),
     )
     draw_title(figure, stem)
     return figure
+
+
+def colour_bar_label(style: HeatmapStyle) -> str:
+    """What a heatmap's colour bar says: how the values were scaled, and why its colours stop
+    where they do (the paper's limits, the map's percentiles, the whole range or the user's).
+
+    Args:
+        style: the style the heatmap was drawn with.
+
+    Returns:
+        For the paper's map, "attribution, each map min-max scaled and smoothed" and "the paper's
+        colour limits, 0.15-0.4: colours saturate beyond".
+    """
+    low, high = style.limits
+    paper_limits = (defaults.VMIN, defaults.VMAX)
+    if AUTO in (low, high):
+        why = "colour limits from the map's own percentiles"
+    elif (low, high) == paper_limits and style.kind == defaults.MAP_KIND:
+        why = f"the paper's colour limits, {low:g}-{high:g}: colours saturate beyond"
+    elif (low, high) == (0.0, 1.0):
+        why = "colours over the whole range"
+    else:
+        why = f"colour limits {low:g}-{high:g}: colours saturate beyond"
+    return f"attribution, {SCALE_LABELS[style.scale]} and smoothed\n{why}"
+
+
+def _extend(values: np.ndarray, low: float, high: float) -> str:
+    """Which ends of a colour bar get an arrow: those beyond which some values were clipped."""
+    below, above = bool(np.min(values) < low), bool(np.max(values) > high)
+    return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+        (below, above), "both"
+    )
+
+
+def _draw_raw(axes: Axes, attribution: np.ndarray) -> AxesImage:
+    """Draws a raw map in grey, from its least value to its ``RAW_PERCENTILE``th percentile."""
+    low = float(np.min(attribution))
+    high = max(float(np.percentile(attribution, RAW_PERCENTILE)), low + MINIMUM_COLOUR_SPAN)
+    return axes.imshow(
+        attribution, cmap="gray", norm=Normalize(vmin=low, vmax=high), interpolation="nearest"
+    )
+
+
+def _beside_colour_bar(figure: Figure, image: AxesImage, values: np.ndarray, style) -> None:
+    """Draws the colour bar of a heatmap or overlay in the strip ``_borderless_figure`` left at
+    the right of the map, its text sized to the picture's height."""
+    if not style.colour_bar:
+        return
+    height = figure.get_figheight()
+    label = colour_bar_label(style)
+    longest_line = max(len(line) for line in label.splitlines())
+    # A character is about half an em wide; the label's longest line must fit the bar's height.
+    points = min(
+        COLOUR_BAR_POINTS[1],
+        max(COLOUR_BAR_POINTS[0], COLOUR_BAR_POINTS_PER_INCH * height),
+        0.85 * height * 72 / (0.5 * longest_line),
+    )
+    em = points / 72
+    width = figure.get_figwidth()
+    map_width = width - _strip_inches(height)
+    bar = figure.colorbar(
+        image,
+        cax=figure.add_axes((((map_width + 0.8 * em) / width), 0.05, 0.9 * em / width, 0.9)),
+        extend=_extend(values, image.norm.vmin, image.norm.vmax),
+    )
+    bar.ax.tick_params(labelsize=points, length=0.3 * points, width=0.05 * points, pad=0.2 * points)
+    bar.set_label(label, fontsize=points, labelpad=0.3 * points, linespacing=1.1)
+    bar.outline.set_linewidth(0.05 * points)
+
+
+def _strip_inches(height: float) -> float:
+    """The width of the strip beside a picture this many inches high that holds its colour bar."""
+    points = min(
+        COLOUR_BAR_POINTS[1], max(COLOUR_BAR_POINTS[0], COLOUR_BAR_POINTS_PER_INCH * height)
+    )
+    # Whole map pixels, so that the map's pixels stay whole blocks of the picture's at any dpi.
+    return math.ceil(COLOUR_BAR_STRIP_EMS * points / 72 * MAP_PIXELS_PER_INCH) / MAP_PIXELS_PER_INCH
 
 
 def _scale_bar(axes: Axes, pixel_size: float | None) -> None:
@@ -480,15 +605,18 @@ def _scale_bar(axes: Axes, pixel_size: float | None) -> None:
         add_scale_bar(axes, pixel_size)
 
 
-def _borderless_figure(shape: tuple[int, ...], dpi: float) -> Figure:
-    """A figure sized to a map, holding one axes without decoration that fills it exactly.
+def _borderless_figure(shape: tuple[int, ...], style: HeatmapStyle) -> Figure:
+    """A figure sized to a map, holding one axes without decoration that the map fills exactly,
+    with a strip at its right for the colour bar where the style draws one.
 
     Raises:
-        ImageSizeError: if the figure at ``dpi`` is under one pixel or over
+        ImageSizeError: if the figure at the style's dpi is under one pixel or over
             ``MAXIMUM_PICTURE_SIDE`` pixels a side, which matplotlib would fail to write.
     """
     height, width = shape
-    for side, extent in ((width, "wide"), (height, "tall")):
+    dpi = style.dpi
+    strip = _strip_inches(height / MAP_PIXELS_PER_INCH) if style.colour_bar else 0.0
+    for side, extent in ((width + strip * MAP_PIXELS_PER_INCH, "wide"), (height, "tall")):
         pixels = side * dpi / MAP_PIXELS_PER_INCH
         if pixels > MAXIMUM_PICTURE_SIDE:
             fitting = f"at most {math.floor(MAXIMUM_PICTURE_SIDE * MAP_PIXELS_PER_INCH / side)}"
@@ -500,9 +628,10 @@ def _borderless_figure(shape: tuple[int, ...], dpi: float) -> Figure:
             f"a {height}x{width} map at {dpi:g} dpi makes a picture {pixels:.0f} pixels {extent}, "
             f"but matplotlib draws 1 to {MAXIMUM_PICTURE_SIDE} pixels a side; {fitting} dpi fit"
         )
-    figure = Figure(figsize=(width / MAP_PIXELS_PER_INCH, height / MAP_PIXELS_PER_INCH))
+    map_width = width / MAP_PIXELS_PER_INCH
+    figure = Figure(figsize=(map_width + strip, height / MAP_PIXELS_PER_INCH))
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    axes = figure.add_axes((0.0, 0.0, map_width / (map_width + strip), 1.0))
     axes.set_axis_off()
     return figure
 

@@ -1,7 +1,8 @@
 """A scale bar in micrometres on a picture of a micrograph whose pixel size is known.
 
 The bar is matplotlib's own ``AnchoredSizeBar``, given a length of 1, 2 or 5 times a power of ten
-that fits in a fifth of the image's width, as a scale bar on a microscope's print is. The
+that fits in a fifth of the image's width, as a scale bar on a microscope's print is, on a
+half-opaque dark box so that it reads over light and dark phases alike. The
 maintained ``matplotlib-scalebar`` package chooses lengths the same way, but it would be one more
 runtime dependency for what is here a length and a label, so the package keeps to matplotlib.
 """
@@ -81,7 +82,7 @@ def add_scale_bar(
         location,
         pad=0.5,
         sep=3,
-        frameon=False,
+        frameon=True,
         size_vertical=max(1.0, abs(top - bottom) * defaults.SCALE_BAR_THICKNESS),
         color=colour,
     )
@@ -89,5 +90,8 @@ def add_scale_bar(
     # the length its label says.
     for rectangle in bar.size_bar.get_children():
         rectangle.set_linewidth(0)
+    bar.patch.set(
+        facecolor=defaults.SCALE_BAR_BOX_COLOUR, alpha=defaults.SCALE_BAR_BOX_ALPHA, linewidth=0
+    )
     axes.add_artist(bar)
     return bar
