@@ -33,6 +33,7 @@ class Encoder:
         return self.model.input_shape[-1]
 
 
+@keras.saving.register_keras_serializable(package="encoder_zoo")
 class Sampling(layers.Layer):
     """keras-io's VAE sampling, which the twin never sees once the model is cut at z_mean."""
 

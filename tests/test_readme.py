@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+import encoder_zoo
 import scripts
 from complexstep.model import synthetic
 from complexstep.rendering import heatmaps
@@ -28,17 +29,19 @@ def test_the_readme_reads_in_five_minutes():
 
 def test_readme_example_explains_a_micrograph_at_its_own_resolution(tmp_path, monkeypatch):
     """The README's example reads a 100x90 micrograph, explains its top-left 96x80 with the shipped
-    model and returns a heatmap Figure of that shape."""
+    model and returns a heatmap Figure of its height, with a colour bar."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my_micrographs").mkdir()
     pixels = synthetic.generate_micrograph(np.random.default_rng(1), 128)[:100, :90]
     Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "my_micrographs" / "sample.png")
     namespace = {}
-    (example,) = python_blocks("README.md")
+    example = python_blocks("README.md")[0]
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["maps"].shape == (96, 80)
-    width, height = namespace["figure"].get_size_inches() * 100
-    assert (round(height), round(width)) == (96, 80)
+    # The map fills the figure's height, 100 map pixels to the inch, with its colour bar beside.
+    figure = namespace["figure"]
+    width, height = figure.get_size_inches() * 100
+    assert round(height) == 96 and round(width) > 80 and len(figure.axes) == 2
 
 
 def test_api_page_examples_run_as_written(tmp_path, monkeypatch, capsys):
@@ -80,3 +83,16 @@ def test_the_readme_figure_is_drawn_as_the_tool_draws_a_panel_now(tmp_path):
     pure_blue = (rows[..., 2] > 230) & (rows[..., 0] < 30) & (rows[..., 1] < 30)
     assert pure_red.any() and pure_blue.any()
     assert np.flatnonzero(pure_blue.any(axis=0)).min() < np.flatnonzero(pure_red.any(axis=0)).min()
+
+
+def test_readme_explains_a_users_own_encoder_in_three_lines(tmp_path, monkeypatch):
+    """The README's own-encoder lines explain a VAE saved as my_vae.keras at its z_mean, as the
+    backend's dense Jacobian says."""
+    monkeypatch.chdir(tmp_path)
+    encoder = encoder_zoo.build("vae_encoder")
+    encoder.model.save(tmp_path / "my_vae.keras")
+    micrograph = encoder_zoo.image(encoder)
+    namespace = {"micrograph": micrograph}
+    exec(compile(python_blocks("README.md")[1], "README.md", "exec"), namespace)
+    expected = encoder_zoo.dense_column_norms(encoder, micrograph)
+    np.testing.assert_allclose(namespace["maps"], expected, atol=1e-5 * expected.max())

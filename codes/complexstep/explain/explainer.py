@@ -68,7 +68,9 @@ def as_images(
     if not np.issubdtype(array.dtype, np.floating):
         raise ImageError(
             f"images must hold floats in [0, 1], not {array.dtype}; divide 8-bit values by 255 "
-            "and 16-bit ones by 65535"
+            "and a microscope's 12- or 14-bit values by 4095 or 16383 (the largest their "
+            "significant bits hold, as stage 2 reads them), or read the file with "
+            "complexstep.io.images.read_image, which scales it so"
         )
     low, high = float(np.min(array)), float(np.max(array))
     inside = not unit_range or (low >= 0.0 and high <= 1.0)
