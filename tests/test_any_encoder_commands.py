@@ -92,3 +92,33 @@ def test_the_explorer_and_the_evaluation_take_the_unet(unet, micrographs, tmp_pa
     )
     assert evaluated.returncode == 0, evaluated.stderr
     assert (tmp_path / "evaluation" / "metrics.csv").is_file()
+
+
+def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path):
+    """Stage 2 gives a model of three channels each micrograph's colours, and its maps are the
+    API's of the colour image; a grey model gets the micrograph grey, with a line saying how."""
+    rng = np.random.default_rng(6)
+    folder = tmp_path / "colour"
+    folder.mkdir()
+    colour = np.round(255 * rng.random((24, 32, 3))).astype(np.uint8)
+    Image.fromarray(colour).save(folder / "rgb.png")
+    encoder = build("rgb_input")
+    encoder.model.save(tmp_path / "rgb.keras")
+    result = scripts.run(
+        "obtain_attribution_contours.py",
+        *("--inputs", str(folder), "--outputs", str(tmp_path / "maps"), "--model"),
+        *(str(tmp_path / "rgb.keras"), "--layer", "code", "--resize", "none"),
+    )
+    assert result.returncode == 0, result.stderr
+    expected = complexstep.attribute(encoder.model, colour / np.float32(255), layer="code")
+    written = np.load(tmp_path / "maps" / "rgb.npy")
+    np.testing.assert_allclose(written, expected, rtol=0, atol=1e-5 * expected.max())
+    grey = build("denoising_autoencoder")
+    grey.model.save(tmp_path / "grey.keras")
+    told = scripts.run(
+        "obtain_attribution_contours.py",
+        *("--inputs", str(folder), "--outputs", str(tmp_path / "grey"), "--model"),
+        *(str(tmp_path / "grey.keras"), "--layer", "code", "--resize", "none"),
+    )
+    assert told.returncode == 0, told.stderr
+    assert "rgb.png: " in told.stderr and "grey" in told.stderr

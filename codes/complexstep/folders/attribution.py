@@ -105,7 +105,10 @@ def attribute_folder(
     inputs, outputs = Path(inputs), Path(outputs)
     if resize is not None:
         explainer.check_size(resize, resize)
-    reading = dict(reading or {})
+    # A model of several channels reads each micrograph's as they are; a grey one gets grey.
+    reading = dict(reading or {}) | (
+        {"channels": explainer.channels} if explainer.channels > 1 else {}
+    )
     report = FolderReport()
     run = provenance.run_provenance(
         None if model_path is None else Path(model_path),

@@ -566,7 +566,7 @@ def read_micrograph(
     if resize is not None:
         micrograph = micrograph.resized(resize)
     pixels = micrograph.pixels
-    if pixels.shape != item.size:
+    if pixels.shape[:2] != item.size:
         report.cropped.append((item.path, pixels.shape, item.size))
     return dataclasses.replace(micrograph, pixels=pixels[: item.size[0], : item.size[1]])
 
