@@ -234,31 +234,14 @@ class GraphEngine:
         over its receptive field, as ``JacobianAttribution.jacobian_rows`` gives them."""
         values, states = self.real_pass(image)
         output = self.graph.numpy(self.layout.to_cells(values[-1]))[0]
-        firsts = [axis.fields[-1][0] for axis in self.axes]
-        lasts = [axis.fields[-1][1] for axis in self.axes]
-        window = tuple(int(np.max(last - first)) + 1 for first, last in zip(firsts, lasts))
-        rows = np.zeros(self.output_shape + window, np.float32)
-        spans = [np.arange(side) for side in window]
-        inside = [spans[axis][None, :] <= (lasts[axis] - firsts[axis])[:, None] for axis in (0, 1)]
+        rows = RowWindows(self.axes, self.output_shape, self.reverse_periods, cells)
         for g, seeds in self._seed_batches(self._owned(cells), with_seeds=True):
             pulled = self.graph.adjoint(
                 self.layout.from_cells(self.graph.tensor(g)), values, states
             )
-            maps = np.pad(
-                self.graph.numpy(pulled)[..., 0], ((0, 0), (0, window[0]), (0, window[1]))
-            )
-            cut_out = np.lib.stride_tricks.sliding_window_view(maps, window, axis=(1, 2))
-            for index, (r, s, value) in enumerate(seeds):
-                i = np.arange(r, self.output_shape[0], self.reverse_periods[0])
-                j = np.arange(s, self.output_shape[1], self.reverse_periods[1])
-                if cells is not None:
-                    i = i[(i >= cells[0].start) & (i < cells[0].stop)]
-                    j = j[(j >= cells[1].start) & (j < cells[1].stop)]
-                cut = cut_out[index][np.ix_(firsts[0][i], firsts[1][j])]
-                mask = inside[0][i][:, None, :, None] & inside[1][j][None, :, None, :]
-                rows[np.ix_(i, j, [value])] = (cut * mask)[:, :, None]
+            rows.add(self.graph.numpy(pulled)[..., 0], seeds)
             on_pass(len(seeds))
-        return output, rows
+        return output, rows.values
 
     def _seed_batches(self, owned: np.ndarray | None, with_seeds: bool = False):
         """Yields batches of reverse seeds, each a lattice of output cells set to one in one
@@ -293,3 +276,46 @@ class GraphEngine:
             part = passes(values, states)
             total = part if total is None else total + part
         return total / float(len(points)) if len(points) > 1 else total
+
+
+class RowWindows:
+    """The Jacobian's rows of a 2-D output, each kept over its cell's receptive field, cut from
+    the maps that reverse passes pull back.
+
+    A seed sets one lattice of output cells, whose receptive fields are apart, in one channel; its
+    pulled-back map therefore holds, within each cell's field, that cell's row alone.
+
+    Attributes:
+        values: float32 ``output_shape + window``: entry ``[i, j, c, u, v]`` is the derivative of
+            output ``(i, j, c)`` with respect to pixel ``(first_i + u, first_j + v)``, where
+            ``first`` is where the cell's field starts; zero outside the field.
+    """
+
+    def __init__(self, axes: list, output_shape: tuple, periods: tuple, cells: Cells | None):
+        self.firsts = [axis.fields[-1][0] for axis in axes]
+        lasts = [axis.fields[-1][1] for axis in axes]
+        self.window = tuple(
+            int(np.max(last - first)) + 1 for first, last in zip(self.firsts, lasts, strict=True)
+        )
+        self.values = np.zeros(tuple(output_shape) + self.window, np.float32)
+        spans = [np.arange(size) for size in self.window]
+        self._inside = [
+            spans[axis][None, :] <= (lasts[axis] - self.firsts[axis])[:, None] for axis in (0, 1)
+        ]
+        self._periods = periods
+        self._cells = cells
+
+    def add(self, maps: np.ndarray, seeds) -> None:
+        """Cuts the rows of each seed's cells from its pulled-back map, ``(seeds, H, W)``."""
+        # Padding on the far side lets every window be cut whole, even past the image's end.
+        maps = np.pad(maps, ((0, 0), (0, self.window[0]), (0, self.window[1])))
+        windows = np.lib.stride_tricks.sliding_window_view(maps, self.window, axis=(1, 2))
+        for index, (r, s, channel) in enumerate(seeds):
+            i = np.arange(r, self.values.shape[0], self._periods[0])
+            j = np.arange(s, self.values.shape[1], self._periods[1])
+            if self._cells is not None:
+                i = i[(i >= self._cells[0].start) & (i < self._cells[0].stop)]
+                j = j[(j >= self._cells[1].start) & (j < self._cells[1].stop)]
+            cut = windows[index][np.ix_(self.firsts[0][i], self.firsts[1][j])]
+            mask = self._inside[0][i][:, None, :, None] & self._inside[1][j][None, :, None, :]
+            self.values[np.ix_(i, j, [channel])] = (cut * mask)[:, :, None]

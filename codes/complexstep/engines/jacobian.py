@@ -13,6 +13,7 @@ from keras import ops
 
 from complexstep import defaults
 from complexstep.engines.base import Cells, Engine, compile_passes, ignore_passes
+from complexstep.engines.graph import RowWindows
 from complexstep.errors import ImageSizeError, SettingError
 from complexstep.twin.geometry import AxisGeometry, separating_period
 
@@ -224,32 +225,14 @@ class JacobianAttribution(Engine):
         """
         states, output = self.real_pass(image)
         patch_jacobians = self.patch_jacobians(states)
-        values = np.zeros(self.output_shape + self.window, np.float32)
-        firsts = [axis.fields[-1][0] for axis in self.axes]
-        lasts = [axis.fields[-1][1] for axis in self.axes]
-        # Padding on the far side lets every window be cut whole, even past the image's end.
-        padding = ((0, 0), (0, self.window[0]), (0, self.window[1]))
-        spans = [np.arange(size) for size in self.window]
-        inside = [
-            spans[axis][None, :] <= (lasts[axis] - firsts[axis])[:, None] for axis in range(2)
-        ]
+        rows = RowWindows(self.axes, self.output_shape, self.periods, cells)
         for g, seeds in self._seed_batches(self.owned(cells), with_seeds=True):
             maps = self.to_images(
                 ops.convert_to_numpy(self.pull_back_rows(g, states, patch_jacobians))
             )
-            maps = np.pad(maps, padding)
-            windows = np.lib.stride_tricks.sliding_window_view(maps, self.window, axis=(1, 2))
-            for index, (r, s, channel) in enumerate(seeds):
-                i = np.arange(r, self.output_shape[0], self.periods[0])
-                j = np.arange(s, self.output_shape[1], self.periods[1])
-                if cells is not None:
-                    i = i[(i >= cells[0].start) & (i < cells[0].stop)]
-                    j = j[(j >= cells[1].start) & (j < cells[1].stop)]
-                cut = windows[index][np.ix_(firsts[0][i], firsts[1][j])]
-                mask = inside[0][i][:, None, :, None] & inside[1][j][None, :, None, :]
-                values[np.ix_(i, j, [channel])] = (cut * mask)[:, :, None]
+            rows.add(maps, seeds)
             on_pass(len(seeds))
-        return ops.convert_to_numpy(output)[0], values
+        return ops.convert_to_numpy(output)[0], rows.values
 
     def _seed_batches(self, owned: np.ndarray | None, with_seeds: bool = False):
         """Yields the seeds of the reverse passes in equal batches, with how many are real.
