@@ -486,7 +486,7 @@ def _render_wavelet_views(
         except OSError as error:
             report.failed.append(f"cannot write {target}: {error}")
         else:
-            report.outputs.append(target)
+            report.record(target)
     if len(report.failed) == failed:
         report.written.append(path)
 
@@ -501,7 +501,7 @@ def _write(report: FolderReport, path: Path, render: Callable[[Path], Path]) -> 
     except ImageSizeError as error:
         report.failed.append(f"cannot write {path}: {error}")
         return
-    report.outputs.append(path)
+    report.record(path)
 
 
 def _is_output(path: Path, outputs: Path) -> bool:

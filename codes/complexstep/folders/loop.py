@@ -85,6 +85,14 @@ class FolderReport:
     cropped: list[Crop] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
+    # The outputs as a set too, so that recording one costs the same in a run of a million files.
+    _recorded: set[Path] = dataclasses.field(default_factory=set, repr=False, compare=False)
+
+    def record(self, path: Path) -> None:
+        """Adds a file written to ``outputs``, once however often it is written."""
+        if path not in self._recorded:
+            self._recorded.add(path)
+            self.outputs.append(path)
 
     def write(self, path: Path, save: Callable[[Path], object]) -> bool:
         """Calls ``save``, which writes ``path`` atomically, and records the file, or records why
@@ -98,14 +106,14 @@ class FolderReport:
         except OSError as error:
             self.failed.append(f"cannot write {path}: {error.strerror or error}")
             return False
-        if path not in self.outputs:
-            self.outputs.append(path)
+        self.record(path)
         return True
 
     def extend(self, other: "FolderReport") -> None:
         """Adds what another report recorded after what this one did."""
         self.written += other.written
-        self.outputs += [path for path in other.outputs if path not in self.outputs]
+        for path in other.outputs:
+            self.record(path)
         self.existing += other.existing
         self.cropped += other.cropped
         self.notes += other.notes
