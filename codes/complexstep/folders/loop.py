@@ -47,7 +47,6 @@ from complexstep.errors import (
     FolderError,
     ImageSizeError,
     SettingError,
-    UnreadableImageError,
 )
 from complexstep.io import images, micrographs
 
@@ -563,7 +562,7 @@ def read_micrograph(
     """
     try:
         micrograph = micrographs.read_micrograph(item.path, **reading)
-    except (UnreadableImageError, SettingError) as error:
+    except ComplexStepError as error:
         report.failed.append(str(error))
         return None
     report.notes.extend(f"{item.path}: {note}" for note in micrograph.notes)
@@ -574,6 +573,14 @@ def read_micrograph(
     if resize is not None:
         micrograph = micrograph.resized(resize)
     pixels = micrograph.pixels
+    if pixels.shape[0] < item.size[0] or pixels.shape[1] < item.size[1]:
+        # Replaced since it was planned: its chunk holds micrographs of the planned size only.
+        report.failed.append(
+            f"cannot explain {item.path}: it changed while the run went on, to "
+            f"{pixels.shape[0]}x{pixels.shape[1]}, less than the {item.size[0]}x{item.size[1]} "
+            "planned from it; run again to explain it"
+        )
+        return None
     if pixels.shape != item.size:
         report.cropped.append((item.path, pixels.shape, item.size))
     return dataclasses.replace(micrograph, pixels=pixels[: item.size[0], : item.size[1]])
