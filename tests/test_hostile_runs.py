@@ -3,6 +3,8 @@ of the wrong type, micrographs replaced during a run, maps paired with a microgr
 made from. Each ends in one line for the file concerned, or one refusal, never a wrong map."""
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -228,3 +230,35 @@ def test_a_map_without_sidecar_of_no_size_its_micrograph_gives_is_one_line(tmp_p
     np.save(tmp_path / "a.npy", np.zeros((48, 48), np.float32))
     with pytest.raises(ImageSizeError, match="gives neither cropped nor resized to 256"):
         heatmap_folder.micrograph_on_grid(inputs / "a.png", tmp_path / "a.npy", (48, 48))
+
+
+def test_names_up_to_the_file_systems_limit_are_explained_and_longer_ones_are_one_line(
+    tmp_path, explainer
+):
+    """A micrograph whose outputs' names take 250 bytes gets its maps, though their temporary
+    names would be longer; one whose sidecar's name would take 256 bytes is one line."""
+    inputs = _micrographs(tmp_path / "micrographs", stems=("a" * 245, "b" * 251))
+    report = attribution_folder.attribute_folder(inputs, tmp_path / "maps", explainer, resize=None)
+    assert report.written == [inputs / f"{'a' * 245}.png"]
+    assert report.failed == [
+        f"cannot write the outputs of {inputs / ('b' * 251 + '.png')}: File name too long"
+    ]
+    assert not [path for path in (tmp_path / "maps").iterdir() if ".partial-" in path.name]
+
+
+def test_partial_files_a_killed_stage_3_or_regions_run_left_are_removed(made, tmp_path):
+    """The next stage 3 or regions run into a folder removes the old partial files there."""
+    inputs, outputs = made
+    for folder in ("heatmaps", "regions"):
+        (tmp_path / folder).mkdir()
+        stale = tmp_path / folder / ".smp_cpa_a.jpeg.partial-abcd1234.jpeg"
+        stale.write_bytes(b"half")
+        old = time.time() - defaults.STALE_PARTIAL_SECONDS - 60
+        os.utime(stale, (old, old))
+    drawn = heatmap_folder.render_folder(outputs, tmp_path / "heatmaps", HeatmapStyle())
+    measured = regions_folder.measure_folder(outputs, tmp_path / "regions", inputs, samples=50)
+    for report, folder in ((drawn, "heatmaps"), (measured, "regions")):
+        assert not (tmp_path / folder / ".smp_cpa_a.jpeg.partial-abcd1234.jpeg").exists()
+        assert f"removed 1 partial file(s) an interrupted run left in {tmp_path / folder}" in (
+            report.notes
+        )

@@ -135,6 +135,7 @@ def render_folder(
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
     index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
     loop.make_folder(outputs)
+    loop.remove_stale_partials(outputs, report)
 
     plan = _plan(image_paths, inputs, report)
     sidecars = _sidecars(plan, report)

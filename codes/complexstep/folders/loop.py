@@ -201,10 +201,10 @@ def prepare_outputs(inputs: Path, outputs: Path, report: FolderReport) -> None:
         raise FolderError(f"cannot create output folder {outputs}: {error.strerror or error}")
     if not os.access(outputs, os.W_OK | os.X_OK):
         raise FolderError(f"cannot write into the outputs folder {outputs}: permission denied")
-    _remove_stale_partials(outputs, report)
+    remove_stale_partials(outputs, report)
 
 
-def _remove_stale_partials(outputs: Path, report: FolderReport) -> None:
+def remove_stale_partials(outputs: Path, report: FolderReport) -> None:
     """Removes the partial files of killed runs, old enough that no running writer owns them."""
     oldest = time.time() - defaults.STALE_PARTIAL_SECONDS
     removed = 0
@@ -322,11 +322,17 @@ def plan(
             report.failed.append(f"skipped {path}: its {noun} would overwrite that of {clash}")
             continue
         claimed.update(dict.fromkeys(written, path))
-        blocked = next((target for target in written if target.is_dir()), None)
+        try:
+            blocked = next((target for target in written if target.is_dir()), None)
+            there = skip_existing and all(target.is_file() for target in written)
+        except OSError as error:
+            # A name the file system cannot hold (over 255 bytes) fails here, before any work.
+            report.failed.append(f"cannot write the outputs of {path}: {error.strerror or error}")
+            continue
         if blocked is not None:
             report.failed.append(f"cannot write {blocked}: a folder is in the way")
             continue
-        if skip_existing and all(target.is_file() for target in written):
+        if there:
             report.existing.append(path)
             continue
         try:

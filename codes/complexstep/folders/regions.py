@@ -208,6 +208,7 @@ def measure_folder(
     loop.make_folder(outputs)
 
     report = RegionsReport(folder=outputs, kind=kind)
+    loop.remove_stale_partials(outputs, report)
     report.failed += unread
     done = 0
 
