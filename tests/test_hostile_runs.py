@@ -4,7 +4,9 @@ made from. Each ends in one line for the file concerned, or one refusal, never a
 
 import json
 import os
+import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -262,3 +264,33 @@ def test_partial_files_a_killed_stage_3_or_regions_run_left_are_removed(made, tm
         assert f"removed 1 partial file(s) an interrupted run left in {tmp_path / folder}" in (
             report.notes
         )
+
+
+def _large_png(path, side: int) -> None:
+    """A grey PNG whose header declares side x side pixels, with one compressed row."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * (side + 1)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_micrograph_over_pillows_own_limit_is_planned_when_the_limit_is_raised(tmp_path):
+    """A 14000x14000 PNG, over twice Pillow's default limit, is sized from its header for the
+    plan; the reader's own limit, raised or not, decides whether it is read."""
+    _large_png(tmp_path / "large.png", 14000)
+    assert loop.explained_size(tmp_path / "large.png", None, 16) == (14000, 14000)
+    report = loop.FolderReport()
+    item = loop.Item(tmp_path / "large.png", (14000, 14000))
+    assert loop.read_micrograph(item, None, report, max_pixels=1000) is None
+    assert report.failed == [
+        f"cannot read {tmp_path / 'large.png'}: 196000000 pixels, more than the 1000 pixels "
+        "allowed; raise the pixel limit if the file is trusted"
+    ]
