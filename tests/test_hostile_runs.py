@@ -4,7 +4,11 @@ made from. Each ends in one line for the file concerned, or one refusal, never a
 
 import json
 import os
+import resource
+import signal
 import struct
+import subprocess
+import sys
 import time
 import zlib
 
@@ -12,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import scripts
 from complexstep import api, defaults
 from complexstep.errors import FolderError, ImageSizeError
 from complexstep.folders import attribution as attribution_folder
@@ -294,3 +299,32 @@ def test_a_micrograph_over_pillows_own_limit_is_planned_when_the_limit_is_raised
         f"cannot read {tmp_path / 'large.png'}: 196000000 pixels, more than the 1000 pixels "
         "allowed; raise the pixel limit if the file is trusted"
     ]
+
+
+def _with_files_of_at_most(size: int) -> None:
+    """In the child: files stop growing past ``size`` bytes, as on a disk that is full."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_stage_1_on_a_full_disk_is_one_line(tmp_path):
+    """Stage 1 whose models folder cannot take the model's file ends in one line that says the
+    run is kept, never a traceback."""
+    folder = _micrographs(tmp_path / "micrographs", stems=("a", "b", "c", "d"), shape=(64, 64))
+    result = subprocess.run(
+        [sys.executable, "codes/build_convolutional_autoencoder.py"]
+        + ["--train-dir", str(folder), "--test-dir", str(folder)]
+        + ["--models-dir", str(tmp_path / "models"), "--epochs", "1", "--batch-size", "2"]
+        + ["--workers", "1"],
+        cwd=scripts.REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=lambda: _with_files_of_at_most(64 * 1024),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == [
+        f"error: cannot save the run in {tmp_path / 'models'}: File too large; the last epoch "
+        "saved whole is kept: make room and resume"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
