@@ -12,6 +12,7 @@ of micrographs continue where they stopped with ``skip_existing``.
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,8 @@ def attribute_folder(
         resize: the side micrographs are resized to, or None to explain each at its own
             resolution, cropped from the bottom and right to the largest size the network takes.
         skip_existing: leave alone every micrograph whose files are all there, if its sidecar
-            names the kind of map asked for and its settings.
+            gives the model, layer, method, domain, step, kind and reading asked for; one whose
+            sidecar cannot be read is explained again.
         on_progress: called with the passes done, the passes in all, and the micrograph being
             explained, as passes finish.
         reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
@@ -85,7 +87,7 @@ def attribute_folder(
 
     Raises:
         FolderError: if the input folder is missing or holds no image, the outputs would
-            replace an input or cannot be written, or maps left alone are of another kind.
+            replace an input or cannot be written, or maps left alone were made otherwise.
         ImageSizeError: if ``resize`` is not a size the network takes.
         SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, or the
             shard is not ``(k, n)`` with 0 <= k < n.
@@ -180,7 +182,7 @@ def _check_existing(
     report: FolderReport,
     sidecars: list[Path],
     defining: dict,
-    size_of,
+    size_of: Callable[[Path], tuple[int, int]],
 ) -> list[loop.Item]:
     """Refuses to leave alone maps made otherwise than asked (another model, layer, method,
     domain, step, kind or reading), which would mix two kinds of map in one folder under one
@@ -193,7 +195,7 @@ def _check_existing(
         FolderError: naming the first map made otherwise and how.
     """
     again, kept = [], []
-    for micrograph, path in zip(list(report.existing), sidecars, strict=True):
+    for micrograph, path in zip(report.existing, sidecars, strict=True):
         try:
             made = _made_with(provenance.read_sidecar(path), defining)
         except UnreadableImageError as error:
@@ -208,9 +210,8 @@ def _check_existing(
             asked = {key: defining[key] for key in differ}
             raise FolderError(
                 f"{path} says its map is {_described(differ)}, not {_described(asked)} as asked; "
-                "leaving it alone would mix two kinds of map in "
-                "one folder: choose another outputs folder, or explain without skipping "
-                "existing maps"
+                "leaving it alone would mix two kinds of map in one folder: choose another "
+                "outputs folder, or explain without skipping existing maps"
             )
         kept.append(micrograph)
     report.existing = kept

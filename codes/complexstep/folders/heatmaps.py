@@ -320,6 +320,7 @@ def micrograph_on_grid(path: Path, map_path: Path, shape: tuple[int, int]) -> np
 
 
 def _size(shape) -> str:
+    """A shape as the messages write it: ``270x270``."""
     return "x".join(str(side) for side in shape)
 
 
