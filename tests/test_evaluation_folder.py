@@ -148,3 +148,26 @@ def test_refusals_before_any_work(tmp_path, methods):
     write_micrographs(tmp_path / "in", 1)
     with pytest.raises(SettingError, match="unknown method"):
         evaluation_folder.evaluate_folder(tmp_path / "in", tmp_path, methods, names=["gradcam"])
+
+
+def test_the_tables_of_a_folder_are_written_in_time_linear_in_its_micrographs(
+    tmp_path, methods, monkeypatch
+):
+    """Eight micrographs write at most three times their rows in all, not a table rewritten
+    after each one (36 times their rows), and the last table holds them all."""
+    inputs, outputs = tmp_path / "micrographs", tmp_path / "evaluation"
+    write_micrographs(inputs, 8, size=32)
+    written = []
+    write_metrics = evaluation_folder._write_metrics
+
+    def counting(target, rows):
+        written.append(len(rows))
+        write_metrics(target, rows)
+
+    monkeypatch.setattr(evaluation_folder, "_write_metrics", counting)
+    report = evaluation_folder.evaluate_folder(
+        inputs, outputs, methods, names=["random"], settings=SETTINGS, resize=32
+    )
+    assert report.failed == [] and len(report.written) == 8
+    assert sum(written) <= 3 * 8 and written[-1] == 8
+    assert len(read_rows(outputs / "metrics.csv")) == 8

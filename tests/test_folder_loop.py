@@ -2,6 +2,8 @@
 threads, which read and explain ahead of the writes."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import scripts
 from complexstep import defaults
 from complexstep.errors import FolderError
 from complexstep.folders import loop
@@ -267,3 +270,36 @@ def test_stage_2_interrupted_leaves_no_partial_file_and_a_rerun_finishes(tmp_pat
     )
     assert not report.failed and len(report.written) + len(report.existing) == 5
     assert len(list((tmp_path / "out").glob("*.json"))) == 5
+
+
+def test_recording_outputs_costs_the_same_for_each_of_many(tmp_path):
+    """Recording 40,000 outputs, each written twice, takes seconds, not the minutes a search of
+    the list of outputs before each one takes."""
+    report, other = loop.FolderReport(), loop.FolderReport()
+    paths = [tmp_path / f"map_{index}.npy" for index in range(40_000)]
+    start = time.perf_counter()
+    for path in paths:
+        report.write(path, lambda path: None)
+        report.write(path, lambda path: None)
+        other.record(path)
+    report.extend(other)
+    assert time.perf_counter() - start < 5
+    assert report.outputs == paths
+
+
+def test_the_scale_benchmark_runs_the_loop_and_its_rerun_over_a_thousand_files(tmp_path):
+    """benchmarks/folder_loop_scale.py makes and then skips every map of 1,000 micrographs,
+    losing none, and prints the seconds per file of each."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/folder_loop_scale.py", "--counts", "1000"]
+        + ["--folder", str(tmp_path)],
+        cwd=scripts.REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.strip().splitlines()
+    assert header.split() == ["files", "run", "s", "ms/file", "skip", "s", "ms/file"]
+    assert row.split()[0] == "1000" and len(row.split()) == 5
+    assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from complexstep import defaults, progress
-from complexstep.errors import ImageError
+from complexstep.errors import ImageError, ModelError
 from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
@@ -122,7 +122,7 @@ def attribute(
         baseline=baseline,
         per_channel=per_channel,
     )
-    batch, single = explainer.as_images(images)
+    batch, single = _images(images, explainer)
     total = len(batch) * explainer.passes(*batch.shape[1 : 1 + explainer.spatial])
     if show_progress and on_progress is None:
         on_progress = progress.tqdm_progress("attribution", starting=STARTING)
@@ -158,7 +158,7 @@ def jacobian(
         ImageSizeError, ModelError, UnsupportedLayerError: as ``attribute`` does.
     """
     explainer = _explainer(model, layer=layer)
-    batch, single = explainer.as_images(image)
+    batch, single = _images(image, explainer)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
     total = explainer.jacobian_passes(*batch.shape[1:])
@@ -171,6 +171,54 @@ def jacobian(
 STARTING = "building the complex twin and compiling its passes (a first call of a size)"
 """What a bar of ``show_progress=True`` says before the first pass: on a model's first call of an
 image size, seconds go into building the twin and compiling; later calls pass it at once."""
+
+
+def _images(images, explainer: Explainer) -> tuple[np.ndarray, bool]:
+    """``as_images`` of what a user passes, with one line where numpy or the shape rules would
+    otherwise answer with a traceback or a misleading size.
+
+    Raises:
+        ImageError: for a list of images of several shapes, one image ``(height, width, 1)``, and
+            as ``as_images`` does.
+    """
+    try:
+        array = np.asarray(images)
+    except ValueError:
+        shapes = sorted({np.shape(image) for image in images}, key=str)
+        raise ImageError(
+            "the images of a batch must be of one shape, not "
+            f"{', '.join(str(shape) for shape in shapes)}: call once for each size"
+        ) from None
+    # No network takes images one pixel wide, so (height, width, 1) is one grey micrograph, not
+    # a batch.
+    grey = (explainer.spatial, explainer.channels) == (2, 1)
+    if grey and array.ndim == 3 and array.shape[-1] == 1 and array.shape[1] > 1:
+        raise ImageError(
+            f"one image is (height, width), not {array.shape}: give image[..., 0], or "
+            "image[None] for a batch of one"
+        )
+    return explainer.as_images(array)
+
+
+def _check_model(model) -> None:
+    """Refuses, on one line, a model that is neither a built ``keras.Model`` nor a file's name.
+
+    Raises:
+        ModelError: for anything else, and for a model without input shape yet.
+    """
+    if isinstance(model, keras.Model):
+        if not model.built:
+            raise ModelError(
+                f"the model {model.name!r} has no input shape yet: build it, as "
+                "keras.Input((height, width, 1)) as its first layer does, before explaining it"
+            )
+        return
+    if not isinstance(model, str | os.PathLike):
+        raise ModelError(
+            "model must be a keras.Model, the path of a .keras file or "
+            f"{PRETRAINED!r}, not {type(model).__name__}"
+        )
+
 
 # How many settings an explained model keeps Explainers for, and how many model files are kept.
 _KEPT_SETTINGS = 4
@@ -187,6 +235,7 @@ def _explainer(model: "keras.Model | str | os.PathLike", **settings) -> Explaine
     never keeps a model alive. A model file is known by its path, size and modification time, so
     that a file trained anew is loaded anew.
     """
+    _check_model(model)
     key = tuple(sorted(settings.items()))
     if isinstance(model, keras.Model):
         kept = model.__dict__.get("_complexstep_explainers")
@@ -241,6 +290,6 @@ def encode(
         float32 ``(rows, columns, channels)`` for one image, or with a leading batch axis.
     """
     explainer = _explainer(model, layer=layer)
-    batch, single = explainer.as_images(images)
+    batch, single = _images(images, explainer)
     output = explainer.encode(batch)
     return output[0] if single else output

@@ -52,6 +52,9 @@ CHUNKS_COMPUTED_AHEAD = 1
 
 # Stage 3: the paper's heatmaps.
 SIGMA = 1.0
+# The widest smoothing, in map pixels: wider blurs a map of the largest micrograph into a few
+# blobs, and the kernel of a sigma of millions alone takes gigabytes.
+SIGMA_MAX = 100.0
 CMAP = "bwr"
 VMIN = 0.15
 VMAX = 0.4
@@ -177,6 +180,9 @@ KIND_COLOUR_LIMITS = {
 # smoothing of this sigma in pixels, so that noise does not speckle the phases.
 REGION_CLASSES = 2
 REGION_SIGMA = 1.0
+# Multi-Otsu searches every set of thresholds among 256 grey levels: 4 phases take a tenth of a
+# second a micrograph, 5 about fifteen seconds, 6 minutes.
+REGION_MAX_CLASSES = 4
 # The half-width of the boundary region: pixels whose centre lies within this of the line between
 # two regions, in pixels, or in micrometres where the pixel size is given; 0 for no boundary.
 BOUNDARY_WIDTH = 2.0
@@ -189,6 +195,9 @@ CONFIDENCE = 0.95
 # percentile bootstrap over a few micrographs resamples the same few values, and its intervals
 # come out narrower than the spread they stand for.
 FEWEST_MICROGRAPHS_FOR_INTERVALS = 20
+# Fewer resamples make a percentile interval of two or three resampled means, which need not even
+# hold the mean.
+BOOTSTRAP_MIN_SAMPLES = 20
 
 # Reading micrographs as microscopes write them (TIFFs of 12 or 14 bits, vendor metadata).
 # How integer values become [0, 1]: by the significant bits, by the type's maximum, or by a

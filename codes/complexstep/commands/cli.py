@@ -66,6 +66,19 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def whole_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers from ``low`` to ``high``, both included."""
+    at_least_low = at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least_low(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
 def side_or_none(text: str) -> int | None:
     """An argparse type for --resize: a side in pixels, or 'none' to keep an image's own size."""
     if text.strip().lower() == "none":

@@ -93,10 +93,12 @@ def _add_colour_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds how maps are smoothed, scaled and coloured."""
     parser.add_argument(
         "--sigma",
-        # A plain float, since 0 (no smoothing) is valid; HeatmapStyle rejects negative values.
-        type=float,
+        type=cli.number_between(0.0, defaults.SIGMA_MAX),
         default=defaults.SIGMA,
-        help="standard deviation, in map pixels, of the Gaussian smoothing; 0 turns smoothing off",
+        help=(
+            "standard deviation, in map pixels, of the Gaussian smoothing, up to "
+            f"{defaults.SIGMA_MAX:g}; 0 turns smoothing off"
+        ),
     )
     parser.add_argument(
         "--cmap",

@@ -84,9 +84,12 @@ def _add_region_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--classes",
-        type=cli.at_least(2),
+        type=cli.whole_between(2, defaults.REGION_MAX_CLASSES),
         default=defaults.REGION_CLASSES,
-        help="how many Otsu phases: 2 (dark, light) with Otsu's threshold, more with multi-Otsu",
+        help=(
+            "how many Otsu phases: 2 (dark, light) with Otsu's threshold, up to "
+            f"{defaults.REGION_MAX_CLASSES} with multi-Otsu, whose search grows steeply with each"
+        ),
     )
     parser.add_argument(
         "--boundary-width",
@@ -120,7 +123,7 @@ def _add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--samples",
-        type=cli.at_least(1),
+        type=cli.at_least(defaults.BOOTSTRAP_MIN_SAMPLES),
         default=defaults.BOOTSTRAP_SAMPLES,
         help=f"bootstrap resamples for the {defaults.CONFIDENCE * 100:g} %% intervals",
     )

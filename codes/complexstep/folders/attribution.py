@@ -13,12 +13,13 @@ where they stopped with ``skip_existing``.
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
-from complexstep.errors import ComplexStepError, FolderError
+from complexstep.errors import ComplexStepError, FolderError, UnreadableImageError
 from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
@@ -119,6 +120,7 @@ def attribute_folder(
         kind=explainer.kind.sidecar(explainer),
     )
 
+    defining = _defining(run, explainer, resize, reading)
     rounds = []
     for page, paths in _pages(inputs, outputs, pages, report):
 
@@ -127,21 +129,19 @@ def attribute_folder(
             return targets(inputs, path, outputs, explainer.domain, counted)
 
         existing = len(report.existing)
+        size_of = _sizer(explainer, resize, reading.get("crop_bottom"))
         work = loop.plan(
             inputs,
             outputs,
             named,
             report,
-            size_of=_sizer(explainer, resize, reading.get("crop_bottom")),
+            size_of=size_of,
             noun="map",
             skip_existing=skip_existing,
             paths=paths,
             shard=shard,
         )
-        _check_kinds(
-            [named(path)[-1] for path in report.existing[existing:]],
-            explainer.kind.sidecar(explainer),
-        )
+        work += _check_existing(report, existing, named, defining, size_of)
         rounds.append((page, named, work))
     total = sum(explainer.passes(*item.size) for _, _, work in rounds for item in work)
     done = 0
@@ -212,27 +212,87 @@ def _page_count(path: Path) -> int:
     return len(micrographs.page_numbers(path, "all"))
 
 
-def _check_kinds(sidecars: list[Path], kind: dict) -> None:
-    """Refuses to leave alone maps of another kind, or of the same kind from other settings, than
-    those asked for, which would mix two kinds of map in one folder under one run's name.
+def _defining(run: dict, explainer: Explainer, resize: int | None, reading: dict) -> dict:
+    """The sidecar fields that define a map, as this run would write them: what made it (the
+    model, where given as a file, layer, method, domain, step, kind and its settings) and how its
+    micrograph was read (resize, intensity scaling, rows cut by hand)."""
+    defining = {key: run[key] for key in ("model_sha256", "layer", "method", "domain", "h")}
+    if defining["model_sha256"] is None:
+        # A model given as an object has no file to name: any map's model is taken as it.
+        del defining["model_sha256"]
+    defining |= explainer.domain.settings()
+    defining |= explainer.kind.sidecar(explainer)
+    return defining | {
+        "resize": resize,
+        "intensity": reading.get("intensity", defaults.INTENSITY),
+        "crop_bottom": reading.get("crop_bottom") or None,
+    }
+
+
+def _made_with(sidecar: dict, defining: dict) -> dict:
+    """The fields of ``_defining`` as a map's sidecar gives them."""
+    made = {key: sidecar.get(key) for key in defining}
+    made["kind"] = sidecar.get("kind", defaults.MAP_KIND)
+    if sidecar.get("data_bar_source") == "crop_bottom":
+        made["crop_bottom"] = sidecar.get("data_bar_rows")
+    else:
+        made["crop_bottom"] = None
+    return made
+
+
+def _check_existing(
+    report: FolderReport,
+    start: int,
+    named: Callable[[Path], tuple[Path, ...]],
+    defining: dict,
+    size_of: Callable[[Path], tuple[int, int]],
+) -> list[loop.Item]:
+    """Refuses to leave alone maps made otherwise than asked (another model, layer, method,
+    domain, step, kind or reading), which would mix two kinds of map in one folder under one
+    run's name; maps whose sidecar cannot be read are made again, one line each.
+
+    Args:
+        report: the run's report, whose ``existing`` from ``start`` on this round planned.
+        start: where this round's micrographs left alone begin in ``report.existing``.
+        named: the files of a micrograph's map, its sidecar last.
+        defining: the fields that define a map, from ``_defining``.
+        size_of: the size a micrograph explained again is planned at.
+
+    Returns:
+        The micrographs to explain again, taken out of ``report.existing``.
 
     Raises:
-        FolderError: naming the first such map's sidecar.
+        FolderError: naming the first map made otherwise and how.
     """
-    for path in sidecars:
-        found = provenance.read_sidecar(path)
-        made = {key: found.get(key, defaults.MAP_KIND if key == "kind" else None) for key in kind}
-        if made != kind:
+    again, kept = [], []
+    for micrograph in report.existing[start:]:
+        path = named(micrograph)[-1]
+        try:
+            made = _made_with(provenance.read_sidecar(path), defining)
+        except UnreadableImageError as error:
+            report.notes.append(f"explaining {micrograph} again: {error}")
+            try:
+                again.append(loop.Item(micrograph, size_of(micrograph)))
+            except ComplexStepError as refused:
+                report.failed.append(str(refused))
+            continue
+        if made != defining:
+            differ = {key: value for key, value in made.items() if value != defining[key]}
+            asked = {key: defining[key] for key in differ}
             raise FolderError(
-                f"{path} says its map is {_described(made)}, not {_described(kind)} as asked; "
+                f"{path} says its map is {_described(differ)}, not {_described(asked)} as asked; "
                 "leaving it alone would mix two kinds of map in one folder: choose another "
                 "outputs folder, or explain without skipping existing maps"
             )
+        kept.append(micrograph)
+    report.existing = report.existing[:start] + kept
+    return again
 
 
-def _described(kind: dict) -> str:
-    """A kind and its settings in a few words."""
-    return ", ".join(f"{key} {value}" for key, value in kind.items() if value is not None)
+def _described(fields: dict) -> str:
+    """Settings in a few words, leaving out those not given."""
+    given = ", ".join(f"{key} {value}" for key, value in fields.items() if value is not None)
+    return given or f"without {', '.join(fields)}"
 
 
 def _write_map(

@@ -12,8 +12,10 @@ folder receives:
 - ``curves.png``: the mean curves of every method, with their spread;
 - ``panel_<stem>.png``: each micrograph beside every method's map of it, mirroring subfolders.
 
-The two tables are rewritten after every micrograph, each atomically, so that an interrupted run
-keeps what it measured; the summary and the curves' figure are written at the end.
+The two tables are rewritten, each atomically, whenever the number of micrographs measured
+doubles and once at the end, so that an interrupted run keeps at least half of what it measured
+while a run of n micrographs writes about 3n rows in all; the summary and the curves' figure are
+written at the end.
 """
 
 import csv
@@ -207,25 +209,17 @@ def evaluate_folder(
             continue
         report.written.append(path)
         measured[path] = (_name(inputs, path), outcome)
-        # Rows in the folder's order, whatever order a cluster gives them back in.
-        report.rows, curves = _tables(
-            [measured[done_path] for done_path in sorted(measured, key=order.__getitem__)], names
-        )
         _write(
             report,
             _panel_path(inputs, path, outputs),
             lambda target: _panel(target, path.stem, micrograph.pixels, outcome),
         )
-        _write(
-            report,
-            outputs / loop.shard_name(METRICS_FILE, shard),
-            lambda target: _write_metrics(target, report.rows),
-        )
-        _write(
-            report,
-            outputs / loop.shard_name(CURVES_TABLE, shard),
-            lambda target: _write_curves(target, curves, report),
-        )
+        # Rewriting the tables after every micrograph would cost the square of their number;
+        # rewritten each time the count doubles, they cost about three writings of the whole run.
+        if len(measured) & (len(measured) - 1) == 0:
+            curves = _write_tables(report, measured, order, names, outputs, shard)
+    if measured and len(measured) & (len(measured) - 1):
+        curves = _write_tables(report, measured, order, names, outputs, shard)
     if report.rows:
         report.summary = summary_table(summarise(report.rows))
         text = _summary_text(report, settings, methods, len(paths))
@@ -247,6 +241,37 @@ def evaluate_folder(
 def _name(inputs: Path, path: Path) -> str:
     """A micrograph's name in the tables, which also seeds its random draws; both need UTF-8."""
     return printable(path.relative_to(inputs).as_posix())
+
+
+def _write_tables(
+    report: EvaluationReport,
+    measured: dict[Path, tuple[str, dict[str, MethodResult]]],
+    order: dict[Path, int],
+    names: Sequence[str],
+    outputs: Path,
+    shard: loop.Shard | None,
+) -> dict[str, list]:
+    """Writes ``metrics.csv`` and ``curves.csv`` of what was measured so far, each atomically,
+    and keeps the rows in the report.
+
+    Returns:
+        Each method's curves, in the rows' order.
+    """
+    # Rows in the folder's order, whatever order a cluster gives them back in.
+    report.rows, curves = _tables(
+        [measured[path] for path in sorted(measured, key=order.__getitem__)], names
+    )
+    _write(
+        report,
+        outputs / loop.shard_name(METRICS_FILE, shard),
+        lambda target: _write_metrics(target, report.rows),
+    )
+    _write(
+        report,
+        outputs / loop.shard_name(CURVES_TABLE, shard),
+        lambda target: _write_curves(target, curves, report),
+    )
+    return curves
 
 
 def _tables(

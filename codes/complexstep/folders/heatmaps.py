@@ -19,10 +19,12 @@ from complexstep.errors import FolderError, ImageSizeError, SettingError, Unread
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import provenance
-from complexstep.io.images import IMAGE_SUFFIXES, read_image
+from complexstep.io.images import IMAGE_SUFFIXES
+from complexstep.io.micrographs import read_micrograph, resize
 from complexstep.progress import Progress
 from complexstep.rendering import wavelets as wavelet_rendering
 from complexstep.rendering.heatmaps import (
+    CROP_MARGIN,
     HEATMAP_PREFIX,
     OVERLAY_PREFIX,
     PANEL_PREFIX,
@@ -133,18 +135,19 @@ def render_folder(
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
     index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
     loop.make_folder(outputs)
+    loop.remove_stale_partials(outputs, report)
 
     plan = _plan(image_paths, inputs, report)
-    kinds = _kinds(plan, report)
-    _note_provenance(plan, inputs, model, report)
+    sidecars = _sidecars(plan, report)
+    kinds = {path: sidecar.get("kind", defaults.MAP_KIND) for path, sidecar in sidecars.items()}
+    _note_provenance(sidecars, inputs, model, report)
     value_ranges = _folder_ranges(plan, kinds, report) if style.scale == "folder" else {}
     total = len(plan) + len(wavelet_paths)
     for done, (image_path, subfolder) in enumerate(plan, start=1):
         if image_path in kinds:
             kind = kinds[image_path]
-            views = _Views(
-                dataclasses.replace(style, kind=kind), value_ranges.get(kind), pixel_size
-            )
+            given = _pixel_size(sidecars[image_path], pixel_size)
+            views = _Views(dataclasses.replace(style, kind=kind), value_ranges.get(kind), given)
             _render_views(image_path, subfolder, views, index, report, overlay, panel, outputs)
         if on_progress is not None:
             on_progress(done, total)
@@ -175,31 +178,37 @@ def _micrographs_for(
 
 @dataclasses.dataclass(frozen=True)
 class _Views:
-    """How one map is drawn: the style for its kind, its kind's range, the fallback pixel size."""
+    """How one map is drawn: the style for its kind, its kind's range, its pixel size."""
 
     style: HeatmapStyle
     value_range: tuple[float, float] | None
     pixel_size: float | None
 
 
-def _kinds(plan: list[tuple[Path, Path]], report: FolderReport) -> dict[Path, str]:
-    """The kind of each map its sidecar names, the paper's map where there is none; a kind this
-    stage does not know is recorded as a failure and the map left out."""
-    kinds = {}
+def _sidecars(plan: list[tuple[Path, Path]], report: FolderReport) -> dict[Path, dict]:
+    """The sidecar of each map that can be drawn, empty where there is none; a sidecar that
+    cannot be read, or names a kind this stage does not know, is recorded as a failure and its
+    map left out."""
+    sidecars = {}
     for image_path, _ in plan:
-        kind = provenance.read_sidecar(image_path).get("kind", defaults.MAP_KIND)
+        try:
+            sidecar = provenance.read_sidecar(image_path)
+        except UnreadableImageError as error:
+            report.failed.append(f"skipped {image_path}: {error}")
+            continue
+        kind = sidecar.get("kind", defaults.MAP_KIND)
         if kind in defaults.MAP_KINDS:
-            kinds[image_path] = kind
+            sidecars[image_path] = sidecar
         else:
             report.failed.append(
                 f"skipped {image_path}: its sidecar names the map kind {kind!r}, not one of "
                 f"{', '.join(defaults.MAP_KINDS)}"
             )
-    return kinds
+    return sidecars
 
 
 def _note_provenance(
-    plan: list[tuple[Path, Path]],
+    sidecars: dict[Path, dict],
     inputs: Path,
     model: str | os.PathLike | None,
     report: FolderReport,
@@ -209,11 +218,10 @@ def _note_provenance(
     expected = None if model is None else provenance.sha256(model)
     models: collections.Counter = collections.Counter()
     kinds: collections.Counter = collections.Counter()
-    for image_path, _ in plan:
-        sidecar = provenance.read_sidecar(image_path)
+    for image_path, sidecar in sidecars.items():
         kinds[sidecar.get("kind", defaults.MAP_KIND)] += 1
         digest = sidecar.get("model_sha256")
-        if not isinstance(digest, str):
+        if digest is None:
             continue
         models[digest] += 1
         if expected is not None and digest != expected:
@@ -260,10 +268,56 @@ def _folder_ranges(
     return ranges
 
 
-def _reading_of(map_path: Path) -> dict:
-    """The reader's options a map's sidecar records, so that its micrograph is read as stage 2
-    read it."""
+def micrograph_on_grid(path: Path, map_path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The micrograph at ``path`` on the grid of the map at ``map_path``, read as the map's
+    sidecar says stage 2 read it: with its intensity scaling, its data bar's rows cut, resized to
+    its side or cropped to the size explained, so that pixel ``(y, x)`` of each is one place.
+
+    A map without sidecar (from an earlier version, or made by hand) takes the micrograph read
+    with the defaults, cropped where the map is it less at most ``CROP_MARGIN - 1`` rows and
+    columns, or resized where the map is stage 2's default square.
+
+    Raises:
+        UnreadableImageError: if the micrograph or the sidecar cannot be read.
+        SettingError: if the sidecar's reading settings do not fit the micrograph.
+        ImageSizeError: if the micrograph is not the size the sidecar says was read, or the map
+            is not the size it says was explained, or, without sidecar, neither fits the other:
+            a map is never stretched onto a micrograph it was not made from.
+    """
     sidecar = provenance.read_sidecar(map_path)
+    shape = tuple(shape)
+    if not sidecar:
+        pixels = read_micrograph(path).pixels
+        excess = np.subtract(pixels.shape, shape)
+        if np.all((excess >= 0) & (excess < CROP_MARGIN)):
+            return pixels[: shape[0], : shape[1]]
+        if shape == (defaults.IMAGE_SIZE, defaults.IMAGE_SIZE):
+            return resize(pixels, defaults.IMAGE_SIZE)
+        raise ImageSizeError(
+            f"{map_path} is {_size(shape)}, which {path} ({_size(pixels.shape)}) gives neither "
+            f"cropped nor resized to {defaults.IMAGE_SIZE}, and no sidecar says how it was read"
+        )
+    micrograph = read_micrograph(path, **_reading_of(sidecar))
+    read = sidecar.get("size_read")
+    if read is not None and tuple(read) != micrograph.size_read:
+        raise ImageSizeError(
+            f"{path} is {_size(micrograph.size_read)}, not the {_size(read)} the sidecar of "
+            f"{map_path} says was read: it is not the micrograph the map was made from"
+        )
+    if sidecar.get("resize") is not None:
+        micrograph = micrograph.resized(sidecar["resize"])
+    explained = tuple(sidecar.get("size_explained", shape))
+    if explained != shape or any(np.subtract(micrograph.pixels.shape, explained) < 0):
+        raise ImageSizeError(
+            f"{map_path} is {_size(shape)}, but its sidecar says {_size(explained)} of "
+            f"{path} ({_size(micrograph.pixels.shape)} as read) was explained"
+        )
+    return micrograph.pixels[: shape[0], : shape[1]]
+
+
+def _reading_of(sidecar: dict) -> dict:
+    """``read_micrograph``'s options for reading a micrograph as a map's sidecar says stage 2
+    read it."""
     reading = {}
     if sidecar.get("intensity") in defaults.INTENSITIES:
         reading["intensity"] = sidecar["intensity"]
@@ -288,9 +342,14 @@ def _micrograph_stem(map_path: Path) -> str:
     return stem[: -len(suffix)] if isinstance(page, int) and stem.endswith(suffix) else stem
 
 
-def _pixel_size(image_path: Path, fallback: float | None) -> float | None:
+def _size(shape) -> str:
+    """A shape as the messages write it: ``270x270``."""
+    return "x".join(str(side) for side in shape)
+
+
+def _pixel_size(sidecar: dict, fallback: float | None) -> float | None:
     """A map's pixel size in µm: its sidecar's, else the one given."""
-    given = provenance.read_sidecar(image_path).get("pixel_size_um")
+    given = sidecar.get("pixel_size_um")
     if isinstance(given, int | float) and math.isfinite(given) and given > 0:
         return float(given)
     return fallback
@@ -332,28 +391,34 @@ class Micrographs:
         return cls(folder, by_stem, what)
 
     def read_for(
-        self, image_path: Path, subfolder: Path, report: FolderReport
+        self,
+        named: Path,
+        subfolder: Path,
+        report: FolderReport,
+        map_path: Path,
+        shape: tuple[int, int],
     ) -> np.ndarray | None:
-        """Reads the micrograph an attribution image was computed from, or records why not.
+        """Reads the micrograph a map was computed from, on the map's grid, or records why not.
 
-        Micrographs are found by ``path_for`` and read as the map's sidecar says stage 2 read
-        them (its intensity scaling and any rows cut by hand); one that cannot be decoded is a
-        problem.
+        Micrographs are found by ``path_for`` and placed by ``micrograph_on_grid``; one that
+        cannot be decoded, or that does not give the map's grid, is a problem.
 
         Args:
-            image_path: the attribution image.
-            subfolder: the attribution image's folder relative to the input folder.
+            named: the path whose stem names the micrograph: the map's, less ``.wavelet``.
+            subfolder: the map's folder relative to the input folder.
             report: where a missing, ambiguous or unreadable micrograph is recorded.
+            map_path: the map, whose sidecar says how its micrograph was read.
+            shape: the map's (height, width).
 
         Returns:
-            The grey micrograph at its own size, or None.
+            The grey micrograph of the map's shape, or None.
         """
-        path = self.path_for(image_path, subfolder, report)
+        path = self.path_for(named, subfolder, report)
         if path is None:
             return None
         try:
-            return read_image(path, size=None, **_reading_of(image_path))
-        except (UnreadableImageError, SettingError) as error:
+            return micrograph_on_grid(path, map_path, shape)
+        except (UnreadableImageError, SettingError, ImageSizeError) as error:
             report.failed.append(str(error))
             return None
 
@@ -421,13 +486,15 @@ def _render_views(
         report.failed.append(str(error))
         return
     style = views.style
-    pixel_size = _pixel_size(image_path, views.pixel_size)
+    pixel_size = views.pixel_size
     values, was_constant = heatmap_values(attribution, style.sigma, views.value_range)
     if was_constant:
         report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
     micrograph = None
     if micrographs is not None:
-        micrograph = micrographs.read_for(image_path, subfolder, report)
+        micrograph = micrographs.read_for(
+            image_path, subfolder, report, image_path, attribution.shape
+        )
 
     _write(
         report,
@@ -478,7 +545,9 @@ def _render_wavelet_views(
         return
     micrograph = None
     if micrographs is not None:
-        micrograph = micrographs.read_for(path.with_name(f"{stem}.wavelet"), subfolder, report)
+        micrograph = micrographs.read_for(
+            path.with_name(f"{stem}.wavelet"), subfolder, report, path, basis.shape
+        )
     views = [
         (
             wavelet_rendering.LAYOUT_PREFIX,
@@ -503,7 +572,7 @@ def _render_wavelet_views(
         except OSError as error:
             report.failed.append(f"cannot write {target}: {error}")
         else:
-            report.outputs.append(target)
+            report.record(target)
     if len(report.failed) == failed:
         report.written.append(path)
 
@@ -518,7 +587,7 @@ def _write(report: FolderReport, path: Path, render: Callable[[Path], Path]) -> 
     except ImageSizeError as error:
         report.failed.append(f"cannot write {path}: {error}")
         return
-    report.outputs.append(path)
+    report.record(path)
 
 
 def _is_output(path: Path, outputs: Path) -> bool:

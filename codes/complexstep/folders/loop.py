@@ -47,7 +47,6 @@ from complexstep.errors import (
     FolderError,
     ImageSizeError,
     SettingError,
-    UnreadableImageError,
 )
 from complexstep.io import images, micrographs
 
@@ -85,6 +84,14 @@ class FolderReport:
     cropped: list[Crop] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
+    # The outputs as a set too, so that recording one costs the same in a run of a million files.
+    _recorded: set[Path] = dataclasses.field(default_factory=set, repr=False, compare=False)
+
+    def record(self, path: Path) -> None:
+        """Adds a file written to ``outputs``, once however often it is written."""
+        if path not in self._recorded:
+            self._recorded.add(path)
+            self.outputs.append(path)
 
     def write(self, path: Path, save: Callable[[Path], object]) -> bool:
         """Calls ``save``, which writes ``path`` atomically, and records the file, or records why
@@ -98,14 +105,14 @@ class FolderReport:
         except OSError as error:
             self.failed.append(f"cannot write {path}: {error.strerror or error}")
             return False
-        if path not in self.outputs:
-            self.outputs.append(path)
+        self.record(path)
         return True
 
     def extend(self, other: "FolderReport") -> None:
         """Adds what another report recorded after what this one did."""
         self.written += other.written
-        self.outputs += [path for path in other.outputs if path not in self.outputs]
+        for path in other.outputs:
+            self.record(path)
         self.existing += other.existing
         self.cropped += other.cropped
         self.notes += other.notes
@@ -194,10 +201,10 @@ def prepare_outputs(inputs: Path, outputs: Path, report: FolderReport) -> None:
         raise FolderError(f"cannot create output folder {outputs}: {error.strerror or error}")
     if not os.access(outputs, os.W_OK | os.X_OK):
         raise FolderError(f"cannot write into the outputs folder {outputs}: permission denied")
-    _remove_stale_partials(outputs, report)
+    remove_stale_partials(outputs, report)
 
 
-def _remove_stale_partials(outputs: Path, report: FolderReport) -> None:
+def remove_stale_partials(outputs: Path, report: FolderReport) -> None:
     """Removes the partial files of killed runs, old enough that no running writer owns them."""
     oldest = time.time() - defaults.STALE_PARTIAL_SECONDS
     removed = 0
@@ -315,11 +322,17 @@ def plan(
             report.failed.append(f"skipped {path}: its {noun} would overwrite that of {clash}")
             continue
         claimed.update(dict.fromkeys(written, path))
-        blocked = next((target for target in written if target.is_dir()), None)
+        try:
+            blocked = next((target for target in written if target.is_dir()), None)
+            there = skip_existing and all(target.is_file() for target in written)
+        except OSError as error:
+            # A name the file system cannot hold (over 255 bytes) fails here, before any work.
+            report.failed.append(f"cannot write the outputs of {path}: {error.strerror or error}")
+            continue
         if blocked is not None:
             report.failed.append(f"cannot write {blocked}: a folder is in the way")
             continue
-        if skip_existing and all(target.is_file() for target in written):
+        if there:
             report.existing.append(path)
             continue
         try:
@@ -555,7 +568,7 @@ def read_micrograph(
     """
     try:
         micrograph = micrographs.read_micrograph(item.path, **reading)
-    except (UnreadableImageError, SettingError) as error:
+    except ComplexStepError as error:
         report.failed.append(str(error))
         return None
     report.notes.extend(f"{item.path}: {note}" for note in micrograph.notes)
@@ -566,6 +579,14 @@ def read_micrograph(
     if resize is not None:
         micrograph = micrograph.resized(resize)
     pixels = micrograph.pixels
+    if pixels.shape[0] < item.size[0] or pixels.shape[1] < item.size[1]:
+        # Replaced since it was planned: its chunk holds micrographs of the planned size only.
+        report.failed.append(
+            f"cannot explain {item.path}: it changed while the run went on, to "
+            f"{pixels.shape[0]}x{pixels.shape[1]}, less than the {item.size[0]}x{item.size[1]} "
+            "planned from it; run again to explain it"
+        )
+        return None
     if pixels.shape[:2] != item.size:
         report.cropped.append((item.path, pixels.shape, item.size))
     return dataclasses.replace(micrograph, pixels=pixels[: item.size[0], : item.size[1]])

@@ -23,7 +23,6 @@ and the run goes on; maps of different kinds are never measured together.
 
 import collections
 import dataclasses
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,19 +30,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from skimage.transform import resize
 
 from complexstep import defaults
-from complexstep.errors import FolderError, RegionError, UnreadableImageError
+from complexstep.errors import (
+    FolderError,
+    ImageSizeError,
+    RegionError,
+    SettingError,
+    UnreadableImageError,
+)
 from complexstep.folders import loop
-from complexstep.folders.heatmaps import Micrographs
+from complexstep.folders.heatmaps import Micrographs, micrograph_on_grid
 from complexstep.folders.loop import FolderReport
-from complexstep.io.images import read_image, write_atomically
+from complexstep.io import provenance
+from complexstep.io.images import write_atomically
 from complexstep.progress import Progress
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
-from complexstep.rendering.heatmaps import HeatmapStyle, fit_micrograph, load_attribution
+from complexstep.rendering.heatmaps import HeatmapStyle, load_attribution
 
 if TYPE_CHECKING:
     import distributed
@@ -192,7 +197,7 @@ def measure_folder(
     if shard is not None:
         # A shard may hold no map of a small folder, as a job array's task may: it measures none.
         paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
-    kind = _one_kind(paths, kind, inputs)
+    kind, paths, unread = _one_kind(paths, kind, inputs)
     if segmentation.labels is None:
         index = Micrographs.of(Path(micrographs))
         names = None
@@ -203,6 +208,8 @@ def measure_folder(
     loop.make_folder(outputs)
 
     report = RegionsReport(folder=outputs, kind=kind)
+    loop.remove_stale_partials(outputs, report)
+    report.failed += unread
     done = 0
 
     def advance() -> None:
@@ -266,23 +273,26 @@ def _find_pixel_maps(folder: Path) -> list[Path]:
     )
 
 
-def _sidecar(path: Path) -> Path:
-    """The JSON beside a map: ``<stem>.json`` or ``<stem>.wavelet.json``."""
-    return path.with_suffix(".json")
-
-
-def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
+def _one_kind(
+    paths: list[Path], kind: str | None, inputs: Path
+) -> tuple[str, list[Path], list[str]]:
     """The one kind of every map, from the sidecars that name one and ``kind``.
+
+    Returns:
+        The kind, the maps whose sidecars can be read, and one line for each of the others.
 
     Raises:
         RegionError: if the maps are of several kinds, or of another kind than ``kind``.
     """
     counts: collections.Counter = collections.Counter()
+    kept, unread = [], []
     for path in paths:
         try:
-            named = json.loads(_sidecar(path).read_text()).get("kind")
-        except (OSError, ValueError, AttributeError):
-            named = None
+            named = provenance.read_sidecar(path).get("kind")
+        except UnreadableImageError as error:
+            unread.append(f"skipped {path}: {error}")
+            continue
+        kept.append(path)
         counts[named or kind or defaults.MAP_KIND] += 1
     if kind is not None and counts and set(counts) != {kind}:
         others = ", ".join(f"{name} ({number})" for name, number in counts.items() if name != kind)
@@ -295,7 +305,7 @@ def _one_kind(paths: list[Path], kind: str | None, inputs: Path) -> str:
             f"maps in {inputs} are of several kinds: {found}; measure one kind a run, from a "
             "folder of that kind"
         )
-    return next(iter(counts), kind or defaults.MAP_KIND)
+    return next(iter(counts), kind or defaults.MAP_KIND), kept, unread
 
 
 def _read_inputs(
@@ -335,8 +345,8 @@ def _read_inputs(
         if segmentation.labels is not None:
             source = sources.read_labels(found, shape)
         else:
-            source = _micrograph_at(found, shape)
-    except (RegionError, UnreadableImageError) as error:
+            source = micrograph_on_grid(found, path, shape)
+    except (RegionError, UnreadableImageError, SettingError, ImageSizeError) as error:
         report.failed.append(f"{path}: {error}")
         return None
     return path, (subfolder / stem).as_posix(), maps, drawn, source, names, report.kind
@@ -427,16 +437,3 @@ def _read_map(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[int,
         for level, energy in sorted(energies.items(), key=lambda item: item[0] or 1 << 30)
     }
     return maps, np.sqrt(sum(energies.values())), basis.shape, wavelet_rendering.stem_of(path)
-
-
-def _micrograph_at(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A micrograph on its map's grid: cropped where the map was computed at its own resolution,
-    as stage 3 draws it, else resized to the map's shape as stage 2 resized it.
-
-    Raises:
-        UnreadableImageError: if the file cannot be decoded.
-    """
-    micrograph = fit_micrograph(read_image(path, size=None), shape)
-    if micrograph.shape != tuple(shape):
-        micrograph = resize(micrograph, shape, anti_aliasing=True, preserve_range=True)
-    return micrograph

@@ -156,8 +156,8 @@ def train(
     Raises:
         SettingError: for a crop that is not a positive multiple of 16, an unknown precision,
             devices the backend does not have, or a batch size they do not divide.
-        FolderError: if the models folder cannot be written; ``NoMicrographsError`` if a folder
-            is missing or holds no usable image.
+        FolderError: if the models folder cannot be written, or fills up during the run;
+            ``NoMicrographsError`` if a folder is missing or holds no usable image.
         TrainingStateError: if ``resume`` finds nothing to resume or a run with other settings,
             or if, without ``resume``, the folder holds an unfinished run that would be lost
             (``UnfinishedRunError``).
@@ -192,18 +192,25 @@ def train(
         # Only where given, so that runs saved before the reader's options resume as they were.
         settings["reading"] = reading
     run = _Run(train_paths, test_paths, batch_size, crop, seed, workers, reading)
-    model, history, first_epoch = run.fit(
-        state,
-        settings,
-        devices,
-        resume,
-        deterministic,
-        precision,
-        learning_rate,
-        epochs,
-        on_event,
-    )
-    return _write_results(models_dir, model, history, run, report, first_epoch)
+    try:
+        model, history, first_epoch = run.fit(
+            state,
+            settings,
+            devices,
+            resume,
+            deterministic,
+            precision,
+            learning_rate,
+            epochs,
+            on_event,
+        )
+        return _write_results(models_dir, model, history, run, report, first_epoch)
+    except OSError as error:
+        # Every file is written atomically, so the last epoch saved whole is what a resume takes.
+        raise FolderError(
+            f"cannot save the run in {models_dir}: {error.strerror or error}; the last epoch "
+            "saved whole is kept: make room and resume"
+        ) from None
 
 
 def _check_settings(crop: int | None, precision: str) -> None:

@@ -61,9 +61,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.partial-", suffix="".join(path.suffixes)
-    )
+    prefix, suffix = _partial_name(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
     try:
         write(Path(temporary))
@@ -74,6 +73,23 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+_NAME_MAX = 255
+"""The longest file name, in bytes, of the file systems outputs are written to."""
+
+_RANDOM = 8
+"""The random characters ``tempfile.mkstemp`` puts between its prefix and suffix."""
+
+
+def _partial_name(path: Path) -> tuple[str, str]:
+    """The prefix and suffix of ``write_atomically``'s temporary name beside ``path``, the name
+    cut short where needed so that the whole fits ``_NAME_MAX`` bytes as the output's own does."""
+    suffix = "".join(path.suffixes[-2:])
+    marker = ".partial-"
+    room = _NAME_MAX - len(os.fsencode(f".{marker}{suffix}")) - _RANDOM
+    name = os.fsencode(path.name)[: max(room, 1)]
+    return f".{os.fsdecode(name)}{marker}", suffix
 
 
 def write_grey_png(path: str | os.PathLike, values: np.ndarray) -> Path:

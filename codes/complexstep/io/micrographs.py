@@ -320,8 +320,7 @@ def frame_size(
                 height, width = int(chosen.imagelength), int(chosen.imagewidth)
                 metadata = _tiff_metadata(tiff, chosen)
         else:
-            with Image.open(path) as image:
-                width, height = image.size
+            width, height = _pillow_size(path)
             metadata = {}
     except ComplexStepError:
         raise
@@ -581,6 +580,18 @@ def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, 
         )
     notes.append(f"read its {values.shape[0]} slices ({depth_axes}) as one volume")
     return values, bits, pages, metadata
+
+
+def _pillow_size(path: Path) -> tuple[int, int]:
+    """The (width, height) of an image Pillow reads, from its header alone: Pillow's own limit,
+    which guards decoding, is lifted for it, as the pixels a reader allows are checked when it
+    reads them."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _read_with_pillow(

@@ -13,9 +13,11 @@ import hashlib
 import importlib.metadata
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from complexstep import defaults
+from complexstep.errors import UnreadableImageError
 
 _CHUNK = 1 << 20
 
@@ -109,11 +111,70 @@ def sidecar_path(map_path: str | os.PathLike) -> Path:
     return Path(map_path).with_suffix(".json")
 
 
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _text_or_none(value) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _pair(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, list) and len(value) == 2 and all(map(check, value))
+
+
+_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "model": (_text_or_none, "a file name"),
+    "model_sha256": (_text_or_none, "a SHA-256"),
+    "layer": (lambda value: isinstance(value, str), "a layer's name"),
+    "method": (lambda value: isinstance(value, str), "a method's name"),
+    "domain": (lambda value: isinstance(value, str), "a domain's name"),
+    "h": (_number, "a number"),
+    "kind": (lambda value: isinstance(value, str), "a map kind's name"),
+    "baseline": (_text_or_none, "a baseline's name"),
+    "blur_sigma": (lambda value: value is None or _number(value), "a number"),
+    "integration_steps": (lambda value: value is None or _whole(value), "a whole number"),
+    "wavelet": (lambda value: isinstance(value, str), "a wavelet's name"),
+    "levels": (_whole, "a whole number"),
+    "size_read": (_pair(_whole), "[height, width]"),
+    "data_bar_rows": (_whole, "a whole number"),
+    "data_bar_source": (_text_or_none, "a source's name"),
+    "resize": (lambda value: value is None or _whole(value), "a whole number"),
+    "size_explained": (_pair(_whole), "[height, width]"),
+    "intensity": (lambda value: isinstance(value, str), "a scaling's name"),
+    "intensity_range": (_pair(_number), "[low, high]"),
+    "pixel_size_um": (lambda value: value is None or _number(value), "a number"),
+    "pixel_size_source": (_text_or_none, "a source's name"),
+}
+"""The fields readers act on, each with its check and what it should be, for the message."""
+
+
 def read_sidecar(map_path: str | os.PathLike) -> dict:
-    """The JSON beside a map, or an empty dictionary where there is none or it is not an object
-    of JSON (a map from an earlier version, or written by hand)."""
+    """The JSON beside a map, or an empty dictionary where there is none (a map from an earlier
+    version, or written by hand).
+
+    Raises:
+        UnreadableImageError: if the sidecar is there but cannot be read, is not an object of
+            JSON, nests too deeply to parse, or a field readers act on has the wrong type.
+    """
+    path = sidecar_path(map_path)
     try:
-        found = json.loads(sidecar_path(map_path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return found if isinstance(found, dict) else {}
+    except RecursionError:
+        raise UnreadableImageError(f"cannot read {path}: its JSON nests too deeply") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    if not isinstance(found, dict):
+        raise UnreadableImageError(f"cannot read {path}: it is not an object of JSON")
+    for name, (valid, what) in _FIELDS.items():
+        if name in found and not valid(found[name]):
+            shown = repr(found[name])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise UnreadableImageError(f"cannot read {path}: its {name!r} is {shown}, not {what}")
+    return found

@@ -199,10 +199,14 @@ def summarise(
         One summary per (kind, map), in the order they first appear.
 
     Raises:
-        SettingError: for fewer than one resample or a confidence outside (0, 1).
+        SettingError: for fewer than ``defaults.BOOTSTRAP_MIN_SAMPLES`` resamples or a
+            confidence outside (0, 1).
     """
-    if not (isinstance(samples, int) and samples >= 1):
-        raise SettingError(f"bootstrap samples must be a whole number >= 1, not {samples!r}")
+    if not (isinstance(samples, int) and samples >= defaults.BOOTSTRAP_MIN_SAMPLES):
+        raise SettingError(
+            f"bootstrap samples must be a whole number >= {defaults.BOOTSTRAP_MIN_SAMPLES}, not "
+            f"{samples!r}: fewer give intervals that need not hold the mean"
+        )
     if not 0 < confidence < 1:
         raise SettingError(f"confidence must lie between 0 and 1, not {confidence}")
     groups: dict[tuple[str, str], list[dict]] = {}
