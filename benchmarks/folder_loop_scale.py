@@ -38,6 +38,7 @@ class StubExplainer:
     step, images_per_call = SIDE, defaults.IMAGES_PER_CALL
     baseline, blur_sigma = defaults.BASELINE, defaults.BLUR_SIGMA
     integration_steps = defaults.INTEGRATION_STEPS
+    spatial, channels = 2, 1
 
     def __init__(self):
         self.domain = Pixels()

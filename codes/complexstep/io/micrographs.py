@@ -599,8 +599,9 @@ def _read_with_pillow(
 ) -> tuple[np.ndarray, int | None, int, dict]:
     """Decodes one frame of an image with Pillow into its stored values."""
     # Pillow refuses images over twice its own limit and warns over it; the reader refuses both,
-    # so a command that raises the limit raises Pillow's too (its documented setting).
-    Image.MAX_IMAGE_PIXELS = limit
+    # so a command that raises the limit raises Pillow's too (its documented setting), for this
+    # read alone: a process's other images keep Pillow's own.
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -621,6 +622,8 @@ def _read_with_pillow(
         raise _not_an_image(path) from None
     except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImageError.of(path, error) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
     return values, bits, pages, {}
 
 
