@@ -15,9 +15,16 @@ import numpy as np
 from complexstep import defaults
 from complexstep.engines import ENGINES, ignore_passes
 from complexstep.engines.graph import GraphEngine
-from complexstep.errors import ImageError, ImageSizeError, SettingError, UnsupportedLayerError
+from complexstep.errors import (
+    ImageError,
+    ImageSizeError,
+    ModelError,
+    SettingError,
+    UnsupportedLayerError,
+)
 from complexstep.explain import domains, kinds
 from complexstep.explain.jacobian import Jacobian
+from complexstep.model import torch_files
 from complexstep.model.files import load_model
 from complexstep.twin import building as twin
 from complexstep.twin import geometry
@@ -81,8 +88,12 @@ class Explainer:
     """Explains one layer of one model, for images of every size the network takes.
 
     Args:
-        model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``.
-        layer: the name of the layer whose whole output is explained.
+        model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``; or a
+            ``torch.nn.Module`` in eval mode, a ``torch.export`` program, or the path of a
+            ``.pt2`` archive of one (see ``complexstep.pytorch``).
+        layer: the name of the layer whose whole output is explained; for a PyTorch module the
+            path of a submodule (``"encoder.layer3"``), the module's own output where it has no
+            submodule of the default name, "code".
         method: "jacobian" (reverse-mode passes, faster) or "complex-step" (complex forward
             passes, as in the paper); both give the same numbers.
         h: the imaginary step of the complex-step method.
@@ -180,7 +191,12 @@ class Explainer:
         }
         self._tile_size = tile_size
         self.per_channel = per_channel
-        self.graph = graphs.cut(self.model, layer)
+        if torch_files.is_pytorch(self.model):
+            from complexstep.pytorch import graph as torch_graphs
+
+            self.graph = torch_graphs.cut(self.model, layer)
+        else:
+            self.graph = graphs.cut(self.model, layer)
         self.spatial, self.channels = self.graph.spatial, self.graph.channels
         self._layers, self.step = self._chain()
         if self._layers is None and not isinstance(self.domain, domains.Pixels):
@@ -233,6 +249,9 @@ class Explainer:
             )
         try:
             self.graph.shapes(tuple(sides))
+        except (ModelError, ImageSizeError):
+            # A PyTorch module is captured at its first image size, and refused then.
+            raise
         except Exception as error:  # noqa: BLE001 - the backend's own error says why
             reason = str(error).strip().splitlines()
             raise ImageSizeError(
@@ -372,8 +391,8 @@ class Explainer:
         """
         tiles = self.plan(*images.shape[1:3]) if self.is_chain else []
         together = (
-            keras.backend.backend() == "jax"
-            and self.is_chain
+            self.is_chain
+            and keras.backend.backend() == "jax"
             and self.engine_class is _JACOBIAN
             and len(tiles) == 1
             and min(len(images), self.images_per_call) > 1

@@ -708,6 +708,12 @@ class TorchGraph:
                     f"the {type(model).__name__} is in training mode; call .eval() on it first"
                 )
             self.spatial, self.channels = _input_of(model)
+            names = dict(model.named_modules())
+            if layer not in (None, defaults.LAYER, *names) or layer == "":
+                listed = ", ".join(name for name in names if name)
+                raise ModelError(
+                    f"the module has no submodule {layer!r}; its submodules are {listed}"
+                )
             self.exported_sides = None
             parameter = next(model.parameters(), None)
             self.device = parameter.device if parameter is not None else torch.device("cpu")
@@ -727,9 +733,7 @@ class TorchGraph:
         spatial = tuple(int(side) for side in spatial)
         if spatial not in self._captured:
             if self.exported_sides is None:
-                example = torch.zeros(1, self.channels, *spatial, device=self.device)
-                with torch.no_grad():
-                    program = torch.export.export(self.model, (example,))
+                program = self._export(spatial)
             elif spatial != self.exported_sides:
                 sides = "x".join(map(str, self.exported_sides))
                 raise ImageSizeError(
@@ -741,6 +745,16 @@ class TorchGraph:
                 program = self.model
             self._captured[spatial] = self._cut(program, spatial)
         return self._captured[spatial]
+
+    def _export(self, spatial: tuple[int, ...]):
+        """The module exported for images of these sides, kept on the module: exporting takes
+        seconds, and every Explainer of the module (one per layer and settings) needs it."""
+        programs = self.model.__dict__.setdefault("_complexstep_programs", {})
+        if spatial not in programs:
+            example = torch.zeros(1, self.channels, *spatial, device=self.device)
+            with torch.no_grad():
+                programs[spatial] = torch.export.export(self.model, (example,))
+        return programs[spatial]
 
     def shapes(self, spatial: tuple[int, ...]) -> list[tuple]:
         """Every node's output shape, batch included, for an image of these sides."""
