@@ -542,6 +542,10 @@ def _reshaping(call, shapes, out_shape):
         "permute": lambda: named["dims"][0] % rank == 0,
         "transpose": lambda: 0 not in {named["dim0"] % rank, named["dim1"] % rank},
         "unsqueeze": lambda: named["dim"] % (rank + 1) != 0,
+        "squeeze": lambda: (
+            named.get("dim") is not None
+            and 0 not in {axis % rank for axis in np.atleast_1d(named["dim"])}
+        ),
     }
     name = call.op.overloadpacket.__name__
     size = named.get("size", named.get("shape"))
@@ -714,6 +718,8 @@ class TorchGraph:
                 raise ModelError(
                     f"the module has no submodule {layer!r}; its submodules are {listed}"
                 )
+            if layer not in names:
+                self.layer = None
             self.exported_sides = None
             parameter = next(model.parameters(), None)
             self.device = parameter.device if parameter is not None else torch.device("cpu")
