@@ -93,10 +93,6 @@ class Call:
         kwargs = {a.name: _bind(named[a.name], tensors) for a in self.schema if a.kwarg_only}
         return self.op(*args, **kwargs)
 
-    def first(self):
-        """The first argument, the tensor an operation of one input reads."""
-        return self.named[self.schema[0].name]
-
 
 class OpTwin:
     """One operation linearised at the real pass of an image.
@@ -639,13 +635,12 @@ TWINS: dict[str, Callable] = {
 
 @dataclasses.dataclass
 class Node:
-    """One operation of the graph: the nodes it reads (0 is the image), its twin (None for the
-    identity) and where in the module it is called."""
+    """One operation of the graph: the nodes it reads (0 is the image) and its twin (None for
+    the identity)."""
 
     name: str
     reads: list[int]
     twin: OpTwin | None
-    where: str
 
 
 @dataclasses.dataclass
@@ -838,7 +833,7 @@ class TorchGraph:
         kept = _ancestors(target)
         values = _fixed_values(program, image, kept)
         live: dict = {image: 0}
-        nodes = [Node("image", [], None, "the input")]
+        nodes = [Node("image", [], None)]
         shapes = [tuple(image.meta["val"].shape)]
         refusals = []
         for node in graph_nodes:
@@ -871,7 +866,7 @@ class TorchGraph:
                 refusals.append(f"{name} in {_where(node)}: {refusal}")
                 continue
             live[node] = len(nodes)
-            nodes.append(Node(node.name, [live[arg] for arg in reads], twin, _where(node)))
+            nodes.append(Node(node.name, [live[arg] for arg in reads], twin))
             shapes.append(out_shape)
         if refusals:
             count = "an operation" if len(refusals) == 1 else f"{len(refusals)} operations"
