@@ -1,7 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Both build .venv from the
 # requirements first, so that a fresh clone needs nothing but Python 3.11; make test also builds
-# .venv-jax, with JAX and without TensorFlow, and runs the core tests there, and builds the
-# documentation site with warnings as errors (pytest runs examples/quickstart.ipynb).
+# .venv-jax, with JAX and PyTorch and without TensorFlow, runs the core tests and the PyTorch
+# tests there, and builds the documentation site with warnings as errors (pytest runs
+# examples/quickstart.ipynb).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -17,6 +18,8 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
 	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py \
 	tests/test_encoders.py
+# PyTorch encoders, run in the JAX environment, which has torch and no TensorFlow.
+TORCH_TESTS := tests/test_pytorch.py
 # Left to the TensorFlow run: stage 2's argument errors, its --skip-existing bookkeeping and its
 # two-method comparison, which do not depend on the backend (the engines' agreement is checked on
 # JAX by test_engines.py), so that CI stays within its 20 minutes.
@@ -66,7 +69,8 @@ test: $(INSTALLED) $(JAX_INSTALLED) browser
 	$(BIN)/ruff format --check codes tests benchmarks
 	$(MKDOCS) build --strict --quiet --site-dir site
 	$(BIN)/python -m pytest -n auto
-	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) -k "not ($(CORE_SKIP))"
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) $(TORCH_TESTS) \
+		-k "not ($(CORE_SKIP))"
 
 # Stage 2 on a real single-node SLURM (tests/test_slurm.py): slurm-wlm and munge are installed
 # where missing (as root, with apt-get), and dask-jobqueue into the venv where pip can; the tests

@@ -14,7 +14,7 @@ ORDER = [
     ("errors", "defaults", "progress", "quiet"),
     ("io",),
     ("model",),
-    ("twin",),
+    ("twin", "pytorch"),
     ("engines",),
     ("explain",),
     ("api",),

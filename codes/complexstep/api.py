@@ -14,8 +14,8 @@ explicitly.
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from complexstep import defaults, progress
@@ -25,6 +25,10 @@ from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
 from complexstep.progress import Progress
 from complexstep.twin.graph_layers import register_twin
+
+if TYPE_CHECKING:
+    import keras
+    import torch
 
 __all__ = [
     "PRETRAINED",
@@ -42,7 +46,7 @@ __all__ = [
 
 
 def attribute(
-    model: "keras.Model | str | os.PathLike",
+    model: "keras.Model | torch.nn.Module | str | os.PathLike",
     images,
     *,
     layer: str = defaults.LAYER,
@@ -66,13 +70,17 @@ def attribute(
 
     Args:
         model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"`` for the model
-            trained at the paper's settings that comes with the package.
+            trained at the paper's settings that comes with the package; or a
+            ``torch.nn.Module`` in eval mode (its input NCHW, NCDHW for volumes), a
+            ``torch.export`` program or the path of its ``.pt2`` archive.
         images: one image ``(height, width)`` or a batch ``(n, height, width)`` or
             ``(n, height, width, 1)``, float values in [0, 1]. Heights and widths must be ones the
             network takes: multiples of 16 for the paper's. A model of several channels takes
             ``(height, width, channels)`` or ``(n, height, width, channels)``, a model of volumes
             ``(depth, height, width)`` and so on.
-        layer: the name of the layer whose output is explained; "code" is the latent code.
+        layer: the name of the layer whose output is explained; "code" is the latent code. For
+            a PyTorch module, the path of a submodule (``"encoder.layer3"``); "code" stands for
+            the module's output where no submodule has that name.
         method: "jacobian" or "complex-step".
         h: the imaginary step of the complex-step method.
         batch_size: perturbed copies pushed through a layer at once; None for the default.
@@ -132,7 +140,7 @@ def attribute(
 
 
 def jacobian(
-    model: "keras.Model | str | os.PathLike",
+    model: "keras.Model | torch.nn.Module | str | os.PathLike",
     image,
     *,
     layer: str = defaults.LAYER,
@@ -226,22 +234,26 @@ _KEPT_FILES = 4
 _FILE_EXPLAINERS: dict[tuple, dict] = {}
 
 
-def _explainer(model: "keras.Model | str | os.PathLike", **settings) -> Explainer:
+def _explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **settings) -> Explainer:
     """The ``Explainer`` for a model and settings, kept from an earlier call where there was one,
     so that a loop of calls builds the twin and compiles the engines once.
 
-    A ``keras.Model`` keeps its Explainers in an attribute of its own: they refer to the model
-    and the model to them, a cycle the garbage collector frees with the model, so keeping them
-    never keeps a model alive. A model file is known by its path, size and modification time, so
+    A model held in memory (a ``keras.Model``, a ``torch.nn.Module`` or an exported program)
+    keeps its Explainers in an attribute of its own: they refer to the model and the model to
+    them, a cycle the garbage collector frees with the model, so keeping them never keeps a
+    model alive. A model file is known by its path, size and modification time, so
     that a file trained anew is loaded anew.
     """
     _check_model(model)
     key = tuple(sorted(settings.items()))
-    if isinstance(model, keras.Model):
+    if not isinstance(model, str | os.PathLike):
+        # Anything but a Keras or PyTorch model is refused here, before it is written to.
+        load_model(model)
         kept = model.__dict__.get("_complexstep_explainers")
         if kept is None:
             kept = {}
-            # Past Keras's attribute tracking, which would take the cache for model state.
+            # Past Keras's and PyTorch's attribute tracking, which would take the cache for model
+            # state.
             object.__setattr__(model, "_complexstep_explainers", kept)
     else:
         path = path_of(model)
@@ -282,7 +294,10 @@ def _counting(total: int, on_progress: Progress | None) -> Callable[[int], None]
 
 
 def encode(
-    model: "keras.Model | str | os.PathLike", images, *, layer: str = defaults.LAYER
+    model: "keras.Model | torch.nn.Module | str | os.PathLike",
+    images,
+    *,
+    layer: str = defaults.LAYER,
 ) -> np.ndarray:
     """The output of a layer for one image or a batch: the code, for ``layer="code"``.
 

@@ -1,11 +1,13 @@
-"""The registry of engines by method name: which classes a name stands for and what each takes."""
+"""The registry of engines by method name: which classes a name stands for and what each takes.
+
+The classes are Keras's engines, imported when first asked for: a PyTorch module's Explainer
+checks its method's name here and runs the graph engine, without starting Keras.
+"""
 
 import dataclasses
+import importlib
 
 from complexstep import defaults
-from complexstep.engines.complex_step import ComplexStepAttribution
-from complexstep.engines.jacobian import JacobianAttribution
-from complexstep.engines.wavelet import WaveletComplexStep, WaveletJacobian
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,29 +15,49 @@ class EngineKind:
     """What one method's name stands for.
 
     Attributes:
-        pixel: the engine of the pixel domain.
-        wavelet: the engine of the wavelet domain.
+        pixel_engine: the module and class of the engine of the pixel domain.
+        wavelet_engine: the module and class of the engine of the wavelet domain.
         takes_h: whether the engines take the imaginary step ``h``; the jacobian engine's numbers
             do not depend on it.
         tile_size: the largest side of the part of an image one call explains.
     """
 
-    pixel: type
-    wavelet: type
+    pixel_engine: tuple[str, str]
+    wavelet_engine: tuple[str, str]
     takes_h: bool
     tile_size: int
+
+    @property
+    def pixel(self) -> type:
+        """The engine of the pixel domain."""
+        return _engine_class(*self.pixel_engine)
+
+    @property
+    def wavelet(self) -> type:
+        """The engine of the wavelet domain."""
+        return _engine_class(*self.wavelet_engine)
 
     def settings(self, h: float) -> dict:
         """The keyword arguments the engines take besides the twin and the batch size."""
         return {"h": h} if self.takes_h else {}
 
 
+def _engine_class(module: str, name: str) -> type:
+    return getattr(importlib.import_module(f"complexstep.engines.{module}"), name)
+
+
 ENGINES = {
     "jacobian": EngineKind(
-        JacobianAttribution, WaveletJacobian, False, defaults.TILE_SIZES["jacobian"]
+        ("jacobian", "JacobianAttribution"),
+        ("wavelet", "WaveletJacobian"),
+        False,
+        defaults.TILE_SIZES["jacobian"],
     ),
     "complex-step": EngineKind(
-        ComplexStepAttribution, WaveletComplexStep, True, defaults.TILE_SIZES["complex-step"]
+        ("complex_step", "ComplexStepAttribution"),
+        ("wavelet", "WaveletComplexStep"),
+        True,
+        defaults.TILE_SIZES["complex-step"],
     ),
 }
 """Every method by name, in the order of ``defaults.METHODS``, the default first."""

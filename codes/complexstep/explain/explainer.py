@@ -9,23 +9,31 @@ domain (``domains``) says what a map attributes to, and its kind (``kinds``) whi
 import math
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from complexstep import defaults
 from complexstep.engines import ENGINES, ignore_passes
 from complexstep.engines.graph import GraphEngine
-from complexstep.errors import ImageError, ImageSizeError, SettingError, UnsupportedLayerError
+from complexstep.errors import (
+    ImageError,
+    ImageSizeError,
+    ModelError,
+    SettingError,
+    UnsupportedLayerError,
+)
 from complexstep.explain import domains, kinds
 from complexstep.explain.jacobian import Jacobian
+from complexstep.model import torch_files
 from complexstep.model.files import load_model
-from complexstep.twin import building as twin
 from complexstep.twin import geometry
-from complexstep.twin import graph as graphs
 
-_JACOBIAN = ENGINES["jacobian"].pixel
-"""The engine of a Jacobian's rows and pullbacks, whatever method maps are made with."""
+if TYPE_CHECKING:
+    import keras
+
+# Keras's twin and engines (twin.building, twin.graph, the registry's classes) are imported where
+# a Keras model needs them: a PyTorch module is explained without starting Keras.
 
 
 _SIDES = {1: "(length)", 2: "(height, width)", 3: "(depth, height, width)"}
@@ -84,8 +92,12 @@ class Explainer:
     """Explains one layer of one model, for images of every size the network takes.
 
     Args:
-        model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``.
-        layer: the name of the layer whose whole output is explained.
+        model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``; or a
+            ``torch.nn.Module`` in eval mode, a ``torch.export`` program, or the path of a
+            ``.pt2`` archive of one (see ``complexstep.pytorch``).
+        layer: the name of the layer whose whole output is explained; for a PyTorch module the
+            path of a submodule (``"encoder.layer3"``), the module's own output where it has no
+            submodule of the default name, "code".
         method: "jacobian" (reverse-mode passes, faster) or "complex-step" (complex forward
             passes, as in the paper); both give the same numbers.
         h: the imaginary step of the complex-step method.
@@ -180,14 +192,16 @@ class Explainer:
         self.h = h
         self.batch_size = defaults.ENGINE_BATCH_SIZE if batch_size is None else batch_size
         self.images_per_call = images_per_call
-        self.engine_class = self.domain.engine(ENGINES[method])
-        # The Jacobian's rows and pullbacks take the jacobian engine whatever the method.
-        self._registered = {
-            engine: entry for entry in ENGINES.values() for engine in (entry.pixel, entry.wavelet)
-        }
         self._tile_size = tile_size
         self.per_channel = per_channel
-        self.graph = graphs.cut(self.model, layer)
+        if torch_files.is_pytorch(self.model):
+            from complexstep.pytorch import graph as torch_graphs
+
+            self.graph = torch_graphs.cut(self.model, layer)
+        else:
+            from complexstep.twin import graph as graphs
+
+            self.graph = graphs.cut(self.model, layer)
         self.spatial, self.channels = self.graph.spatial, self.graph.channels
         self._layers, self.step = self._chain()
         if self._layers is None and not isinstance(self.domain, domains.Pixels):
@@ -200,17 +214,30 @@ class Explainer:
                 f"{kind} maps weigh grey micrographs; explain this model's images with the "
                 "complex-step kind"
             )
+        if self.is_chain:
+            self.engine_class = self.domain.engine(ENGINES[method])
+            self._registered = {
+                engine: entry
+                for entry in ENGINES.values()
+                for engine in (entry.pixel, entry.wavelet)
+            }
+        else:
+            # The graph engine runs every method: the registry's entries stand for them.
+            self.engine_class = ENGINES[method]
+            self._registered = {entry: entry for entry in ENGINES.values()}
         self._engines: dict[tuple, object] = {}
         self._plans: dict[tuple, list[geometry.Tile]] = {}
         self._encoders: dict[tuple[int, int], keras.Model] = {}
 
     def _chain(self) -> tuple[list | None, int]:
         """The twin's layers where the model is the paper's kind of network up to the layer, a
-        chain whose engines are faster, and the multiple its sides must be of; None and 1 for
-        any other graph."""
+        chain whose engines are faster, and the multiple its sides must be of; None and the
+        spacing of the output's fields for any other graph."""
         chain = self.graph.chain()
         if chain is None or (self.spatial, self.channels) != (2, 1):
             return None, self._graph_step()
+        from complexstep.twin import building as twin
+
         try:
             made = twin.twins_of(chain)
         except UnsupportedLayerError:
@@ -221,7 +248,11 @@ class Explainer:
         """The spacing of the output cells' fields in pixels (the product of the strides and
         pools on the way), which windows of the image start at multiples of, so that every
         stride and pooling window of a window is one of the whole image's."""
-        sides = tuple(side or defaults.IMAGE_SIZE for side in self.graph.input_shape[:-1])
+        declared = getattr(self.graph, "input_shape", None)
+        if declared is None:
+            # A PyTorch module declares no sides; it is captured at the sides it is first given.
+            return 1
+        sides = tuple(side or defaults.IMAGE_SIZE for side in declared[:-1])
         try:
             axes = self.graph.geometry(sides).axes
         except Exception:  # noqa: BLE001 - a model that takes no such image has no windows
@@ -238,6 +269,11 @@ class Explainer:
         """Whether the paper's kind of chain is explained, with tiles and the chain's engines."""
         return self._layers is not None
 
+    def _engine_of(self, method: str):
+        """What stands for a method's pixel engine: its class for a chain, its registry entry
+        for the graph engine."""
+        return ENGINES[method].pixel if self.is_chain else ENGINES[method]
+
     def check_size(self, *sides: int) -> None:
         """Checks that the network takes images of these spatial sides, and the domain too.
 
@@ -246,6 +282,8 @@ class Explainer:
             SettingError: if the wavelet transform has more levels than the size takes.
         """
         if self.is_chain:
+            from complexstep.twin import building as twin
+
             twin.check_size(*sides, self.step)
             self.domain.check_size(*sides)
             return
@@ -256,6 +294,9 @@ class Explainer:
             )
         try:
             self.graph.shapes(tuple(sides))
+        except (ModelError, ImageSizeError):
+            # A PyTorch module is captured at its first image size, and refused then.
+            raise
         except Exception as error:  # noqa: BLE001 - the backend's own error says why
             reason = str(error).strip().splitlines()
             raise ImageSizeError(
@@ -266,7 +307,7 @@ class Explainer:
     def plan(self, height: int, width: int, engine: type | None = None) -> list[geometry.Tile]:
         """The tiles an image of this size is explained in by an engine of class ``engine``
         (the pixel engine of the method if None)."""
-        engine = engine or ENGINES[self.method].pixel
+        engine = engine or self._engine_of(self.method)
         key = (height, width, engine)
         if key not in self._plans and not self.is_chain:
             # A graph's layers may read whole axes, so its image is one tile.
@@ -330,15 +371,15 @@ class Explainer:
         """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
         them."""
         return sum(
-            self.engine(tile.shape, _JACOBIAN).row_passes
-            for tile in self.plan(height, width, _JACOBIAN)
+            self.engine(tile.shape, self._engine_of("jacobian")).row_passes
+            for tile in self.plan(height, width, self._engine_of("jacobian"))
         )
 
     def mean_passes(self, height: int, width: int) -> int:
         """How many passes ``mean_attribution`` takes per image of this size."""
         return sum(
-            self.engine(tile.shape, _JACOBIAN).passes
-            for tile in self.plan(height, width, _JACOBIAN)
+            self.engine(tile.shape, self._engine_of("jacobian")).passes
+            for tile in self.plan(height, width, self._engine_of("jacobian"))
         )
 
     def attribute(self, image: np.ndarray, on_pass: Callable[[int], None] | None = None):
@@ -395,9 +436,9 @@ class Explainer:
         """
         tiles = self.plan(*images.shape[1:3]) if self.is_chain else []
         together = (
-            keras.backend.backend() == "jax"
-            and self.is_chain
-            and self.engine_class is _JACOBIAN
+            self.is_chain
+            and _keras_backend() == "jax"
+            and self.engine_class is self._engine_of("jacobian")
             and len(tiles) == 1
             and min(len(images), self.images_per_call) > 1
         )
@@ -428,12 +469,13 @@ class Explainer:
         """
         batch, _ = self.as_images(images)
         if not self.is_chain:
-            engine = self.engine(batch.shape[1 : 1 + self.spatial], _JACOBIAN)
+            engine = self.engine(batch.shape[1 : 1 + self.spatial], self._engine_of("jacobian"))
             return np.sqrt(engine.squares_of_mean(batch, None, on_pass or ignore_passes).sum(-1))
         squares = np.zeros(batch.shape[1:], np.float32)
-        for tile, _, cells in self.tiles(batch[0], _JACOBIAN):
+        jacobian = self._engine_of("jacobian")
+        for tile, _, cells in self.tiles(batch[0], jacobian):
             crops = batch[(slice(None), *tile.region)]
-            squares[tile.region] += self.engine(tile.shape, _JACOBIAN).squares_of_mean(
+            squares[tile.region] += self.engine(tile.shape, jacobian).squares_of_mean(
                 crops, cells, on_pass or ignore_passes
             )
         return np.sqrt(squares)
@@ -448,8 +490,9 @@ class Explainer:
         self.check_size(height, width)
         starts = self._field_starts(height, width)
         values = output = None
-        for tile, crop, cells in self.tiles(image, _JACOBIAN):
-            engine = self.engine(tile.shape, _JACOBIAN)
+        jacobian = self._engine_of("jacobian")
+        for tile, crop, cells in self.tiles(image, jacobian):
+            engine = self.engine(tile.shape, jacobian)
             part_output, part = engine.jacobian_rows(crop, cells, on_pass or ignore_passes)
             if values is None:
                 shape = (len(starts[0]), len(starts[1]), part.shape[2])
@@ -521,6 +564,10 @@ class Explainer:
         if not self.is_chain:
             engine = self.engine(batch.shape[1 : 1 + self.spatial])
             return np.stack([engine.output(image) for image in batch])
+        import keras
+
+        from complexstep.twin import building as twin
+
         height, width = batch.shape[1:]
         if (height, width) not in self._encoders:
             self._encoders[height, width] = twin.build_real_chain(
@@ -570,7 +617,7 @@ class Explainer:
     def engine(self, shape: tuple[int, int], engine: type | None = None):
         """The engine of class ``engine`` (the method's pixel engine if None) for tiles of one
         shape, made once and kept."""
-        engine = engine or ENGINES[self.method].pixel
+        engine = engine or self._engine_of(self.method)
         key = (engine, tuple(shape))
         if key not in self._engines and not self.is_chain:
             # The complex step goes forward, as the paper does; the jacobian engine takes the
@@ -580,8 +627,16 @@ class Explainer:
                 self.graph, tuple(shape), self.batch_size, self.h, direction
             )
         if key not in self._engines:
+            from complexstep.twin import building as twin
+
             made = twin.build_complex_twin(self.model, self.layer, shape)
             self._engines[key] = engine(
                 made, batch_size=self.batch_size, **self._registered[engine].settings(self.h)
             )
         return self._engines[key]
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
