@@ -202,6 +202,12 @@ SKIPPED_BLOCKS = {
     "tcp://scheduler": "the address of a Dask scheduler that exists only on a cluster",
     "LocalCUDACluster": "needs NVIDIA GPUs and dask-cuda",
     "SLURMCluster": "submits SLURM jobs; make test-slurm runs it on a real SLURM",
+    # PyTorch is installed beside JAX, not beside TensorFlow, where these blocks run.
+    "MyEncoder()": "a PyTorch module of the reader's own; tests/test_pytorch.py makes the same "
+    "calls on its zoo of modules, in the environment that has PyTorch",
+    "torch.export": "exports a PyTorch module; tests/test_pytorch.py exports and explains one",
+    "encoder.pt2": "a PyTorch archive; tests/test_pytorch.py runs stage 2 on one",
+    "benchmarks/pytorch_speed.py": "the PyTorch benchmark, run where PyTorch is installed",
 }
 # The Python blocks tests/test_readme.py runs, and checks that they give what they say.
 CHECKED_ELSEWHERE = ("README.md", "api.md")
