@@ -85,7 +85,8 @@ def test_no_model_is_one_line():
     with pytest.raises(ModelError) as raised:
         complexstep.attribute(None, np.zeros((32, 32)))
     assert str(raised.value) == (
-        "model must be a keras.Model, the path of a .keras file or 'pretrained', not NoneType"
+        "model must be a keras.Model, a torch.nn.Module, the path of a .keras or .pt2 file or "
+        "'pretrained', not NoneType"
     )
 
 

@@ -13,6 +13,7 @@ explicitly.
 """
 
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,6 @@ from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
 from complexstep.progress import Progress
-from complexstep.twin.graph_layers import register_twin
 
 if TYPE_CHECKING:
     import keras
@@ -209,22 +209,21 @@ def _images(images, explainer: Explainer) -> tuple[np.ndarray, bool]:
 
 
 def _check_model(model) -> None:
-    """Refuses, on one line, a model that is neither a built ``keras.Model`` nor a file's name.
+    """Refuses, on one line, what is no model (as ``load_model`` does) and a Keras model without
+    input shape yet.
 
     Raises:
-        ModelError: for anything else, and for a model without input shape yet.
+        ModelError: for either.
     """
-    if isinstance(model, keras.Model):
-        if not model.built:
-            raise ModelError(
-                f"the model {model.name!r} has no input shape yet: build it, as "
-                "keras.Input((height, width, 1)) as its first layer does, before explaining it"
-            )
+    if isinstance(model, str | os.PathLike):
         return
-    if not isinstance(model, str | os.PathLike):
+    load_model(model)
+    # Where Keras was never imported, no Keras model can have been made.
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.Model) and not model.built:
         raise ModelError(
-            "model must be a keras.Model, the path of a .keras file or "
-            f"{PRETRAINED!r}, not {type(model).__name__}"
+            f"the model {model.name!r} has no input shape yet: build it, as "
+            "keras.Input((height, width, 1)) as its first layer does, before explaining it"
         )
 
 
@@ -247,8 +246,6 @@ def _explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **set
     _check_model(model)
     key = tuple(sorted(settings.items()))
     if not isinstance(model, str | os.PathLike):
-        # Anything but a Keras or PyTorch model is refused here, before it is written to.
-        load_model(model)
         kept = model.__dict__.get("_complexstep_explainers")
         if kept is None:
             kept = {}
@@ -308,3 +305,12 @@ def encode(
     batch, single = _images(images, explainer)
     output = explainer.encode(batch)
     return output[0] if single else output
+
+
+def register_twin(layer_class: type, state: str = ""):
+    """Registers the decorated function or class as the twin maker of a Keras layer class of
+    one's own (see ``twin.graph_layers.register_twin`` and docs/encoders.md)."""
+    # Imported here: the layer twins need Keras, which explaining a PyTorch module never starts.
+    from complexstep.twin import graph_layers
+
+    return graph_layers.register_twin(layer_class, state)

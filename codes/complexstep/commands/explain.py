@@ -16,10 +16,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
 from complexstep.explain import domains, kinds
+from complexstep.model.torch_files import ARCHIVE
 
 
 def parse_arguments(
@@ -108,7 +110,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     domain = domains.domain_of(arguments.domain, arguments.wavelet, arguments.levels)
     kinds.kind_of(arguments.kind, domain)
     cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
-    cli.start_keras()
+    # A PyTorch archive is explained by PyTorch alone: Keras, and TensorFlow, are not started.
+    if Path(arguments.model).suffix != ARCHIVE:
+        cli.start_keras()
     from complexstep import api
     from complexstep.folders import attribution as attribution_folder
     from complexstep.model.files import path_of

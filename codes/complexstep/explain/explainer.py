@@ -265,6 +265,16 @@ class Explainer:
         return max(1, math.lcm(*steps))
 
     @property
+    def backend(self) -> str:
+        """The framework that computes the maps: Keras's backend, or "torch" for a PyTorch
+        module, which Keras never sees."""
+        if torch_files.is_pytorch(self.model):
+            return "torch"
+        import keras
+
+        return keras.backend.backend()
+
+    @property
     def is_chain(self) -> bool:
         """Whether the paper's kind of chain is explained, with tiles and the chain's engines."""
         return self._layers is not None

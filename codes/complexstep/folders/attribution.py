@@ -117,6 +117,7 @@ def attribute_folder(
         method=explainer.method,
         domain=explainer.domain.name,
         h=explainer.h,
+        backend=explainer.backend,
         kind=explainer.kind.sidecar(explainer),
     )
 

@@ -46,6 +46,7 @@ def run_provenance(
     method: str,
     domain: str,
     h: float,
+    backend: str,
     kind: dict | None = None,
 ) -> dict:
     """The keys every map of one run shares.
@@ -53,17 +54,16 @@ def run_provenance(
     Args:
         model_path: the model file, or None for a model given as an object.
         layer, method, domain, h: the explainer's settings.
+        backend: the framework that computed the maps: a Keras backend, or "torch".
         kind: the map kind and its settings (``kind``, one of ``defaults.MAP_KINDS``, the
             ``baseline`` and ``integration_steps`` where it takes them); the paper's map if None.
 
     Returns:
         A dictionary JSON can write.
     """
-    import keras
-
     return {
         "package_version": package_version(),
-        "backend": keras.backend.backend(),
+        "backend": backend,
         "model": None if model_path is None else str(model_path),
         "model_sha256": None if model_path is None else sha256(model_path),
         "layer": layer,

@@ -46,8 +46,8 @@ def load_model(model: "keras.Model | torch.nn.Module | str | os.PathLike"):
         if isinstance(model, keras.Model):
             return model
         raise ModelError(
-            f"a model is a keras.Model, a torch.nn.Module or the path of a saved one, not a "
-            f"{type(model).__name__}"
+            "model must be a keras.Model, a torch.nn.Module, the path of a .keras or .pt2 file "
+            f"or {PRETRAINED!r}, not {type(model).__name__}"
         )
     path = path_of(model)
     if path.suffix in torch_files.PICKLED:
