@@ -71,6 +71,8 @@ def test_crops_and_left_out_micrographs_are_reported_and_fail_the_run(native_run
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if not line.startswith("explorer pages")]
     assert lines == [
+        f"{micrographs / 'grain.png'}: converted its colour to grey by the ITU-R 601 luma weights "
+        "(0.299, 0.587, 0.114); choose a channel to read one instead",
         f"cropped {micrographs / 'grain.png'} from 42x30 to 40x28 (bottom and right edges)",
         f"left out {micrographs / 'etched/big.png'}: 64x64 is 4,096 pixels, more than the 2,000 a "
         "page holds; crop the region to explore, or resize it",

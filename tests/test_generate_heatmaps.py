@@ -52,7 +52,7 @@ def tree(tmp_path_factory) -> Path:
     save_grey(inputs / "extra" / "grain.png", np.eye(MAP_SIDE))
     save_grey(inputs / "extra" / "lonely.png", np.eye(MAP_SIDE))
     (inputs / "all" / "broken.png").write_bytes(b"not an image")
-    save_grey(root / "micrographs" / "grain.tif", np.full((40, 40), 0.5))
+    save_grey(root / "micrographs" / "grain.tif", np.full((30, 30), 0.5))
     save_grey(root / "micrographs" / "flat.jpg", np.full((MAP_SIDE, MAP_SIDE), 0.5))
     return root
 
@@ -331,7 +331,8 @@ def test_wavelet_maps_alone_are_drawn_as_layouts_scales_and_shares(tmp_path):
     inputs = tmp_path / "maps"
     inputs.mkdir()
     save_wavelet_map(inputs, "a", sample_wavelet_map())
-    save_grey(tmp_path / "micrographs" / "a.png", unit_map(32)[:, :32])
+    # The micrograph the 32x48 map explains, of its size: a map is never stretched onto another.
+    save_grey(tmp_path / "micrographs" / "a.png", unit_map(48)[:32])
     common = ["--inputs", str(inputs), "--outputs", str(tmp_path / "out")]
     result = run_script(
         *common,

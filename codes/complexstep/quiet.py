@@ -68,7 +68,11 @@ class _QuietLoader(importlib.abc.Loader):
         self._loader = loader
 
     def __getattr__(self, name: str):
-        # Everything else a loader answers (resources, source), as Keras's own loader does.
+        # Everything else a loader answers (resources, source), as Keras's own loader does. A
+        # copy being unpickled (Dask sends modules' specs) has no loader yet: asking it for one
+        # here would ask again, without end.
+        if name == "_loader":
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
     def create_module(self, spec):
