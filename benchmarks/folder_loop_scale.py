@@ -39,6 +39,8 @@ class StubExplainer:
     baseline, blur_sigma = defaults.BASELINE, defaults.BLUR_SIGMA
     integration_steps = defaults.INTEGRATION_STEPS
     spatial, channels = 2, 1
+    # The sidecar names the framework that made a map; the stub's maps are made by none.
+    backend = "none"
 
     def __init__(self):
         self.domain = Pixels()
