@@ -259,12 +259,19 @@ def test_wavelet_domain_writes_each_map_and_its_shares(wavelet_run, micrographs,
 
 
 def test_the_model_that_comes_with_the_package_needs_no_stage_1(micrographs, tmp_path):
-    """--model pretrained explains micrographs with the shipped model, with no models folder."""
+    """--model pretrained explains micrographs with the shipped model, with no models folder;
+    the sidecar names it "pretrained", not the path where pip happened to install it, and gives
+    the file's SHA-256."""
     result = run_stage_2(
         "--inputs", str(micrographs / "etched"), "--outputs", str(tmp_path), "--model", "pretrained"
     )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "pearlite.npy").shape == (256, 256)
+    sidecar = json.loads((tmp_path / "pearlite.json").read_text())
+    assert sidecar["model"] == "pretrained"
+    shipped = Path(complexstep.__file__).parent / "model" / "pretrained"
+    shipped_bytes = (shipped / "autoencoder_microstructure.keras").read_bytes()
+    assert sidecar["model_sha256"] == hashlib.sha256(shipped_bytes).hexdigest()
 
 
 def test_outputs_into_the_inputs_folder_are_refused_and_touch_nothing(saved_model, tmp_path):

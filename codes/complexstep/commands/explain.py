@@ -115,7 +115,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         cli.start_keras()
     from complexstep import api
     from complexstep.folders import attribution as attribution_folder
-    from complexstep.model.files import path_of
 
     explainer = api.Explainer(
         arguments.model,
@@ -128,7 +127,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         levels=arguments.levels,
         **cli.kind(arguments),
     )
-    if arguments.resize is not None:
+    # A 3-D model's stacks are never resized: the run refuses --resize on its one line.
+    if arguments.resize is not None and explainer.spatial == 2:
         side = arguments.resize
         print(f"each {side}x{side} micrograph takes {explainer.describe_passes(side, side)}")
     start = time.monotonic()
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             skip_existing=arguments.skip_existing,
             on_progress=cli.Progress(f"{arguments.method} attribution", units="passes"),
             reading=cli.reading(arguments),
-            model_path=path_of(arguments.model),
+            model_path=arguments.model,
             shard=arguments.shard,
             client=client,
             pages=arguments.pages,

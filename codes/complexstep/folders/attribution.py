@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING
 
 from complexstep import defaults
 from complexstep.api import Explainer
-from complexstep.errors import ComplexStepError, FolderError, UnreadableImageError
+from complexstep.errors import (
+    ComplexStepError,
+    FolderError,
+    SettingError,
+    UnreadableImageError,
+)
 from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs, provenance
+from complexstep.model import files
 from complexstep.progress import Progress
+from complexstep.rendering.heatmaps import middle_slices
 
 if TYPE_CHECKING:
     import distributed
@@ -81,8 +88,8 @@ def attribute_folder(
             explained, as passes finish.
         reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
             ``pixel_size``, ``max_pixels``); its defaults where None.
-        model_path: the explainer's model file, whose name and SHA-256 the sidecars give; None
-            where the model was given as an object.
+        model_path: the explainer's model file, or "pretrained" for the shipped model, whose
+            name and SHA-256 the sidecars give; None where the model was given as an object.
         shard: explain only the k-th of n disjoint parts of the micrographs, ``(k, n)`` (see
             ``loop.in_shard``), so that n runs cover the folder once; all of them if None.
         client: a ``distributed.Client`` whose cluster explains the micrographs, one task each;
@@ -101,18 +108,34 @@ def attribute_folder(
             replace an input or cannot be written, or maps left alone are of another kind.
         ImageSizeError: if ``resize`` is not a size the network takes.
         SettingError: if ``resize`` is a size the wavelet transform's levels do not fit, the
-            shard is not ``(k, n)`` with 0 <= k < n, or ``pages`` is no choice of pages.
+            shard is not ``(k, n)`` with 0 <= k < n, or ``pages`` is no choice of pages; for a
+            3-D model, if ``resize`` or ``pages`` is given.
     """
     inputs, outputs = Path(inputs), Path(outputs)
+    # A 3-D model explains each TIFF stack whole, at its own size, as one volume.
+    volume = explainer.spatial == 3
+    if volume and resize is not None:
+        raise SettingError(
+            f"a 3-D model explains each TIFF stack at its own size, not resized to {resize}: "
+            "read them with resize=None (--resize none)"
+        )
+    if volume and pages != defaults.PAGE_CHOICE:
+        raise SettingError(
+            "a 3-D model explains each TIFF stack whole, as one volume: pages are chosen for "
+            "a 2-D model alone"
+        )
     if resize is not None:
         explainer.check_size(resize, resize)
     # A model of several channels reads each micrograph's as they are; a grey one gets grey.
-    reading = dict(reading or {}) | (
-        {"channels": explainer.channels} if explainer.channels > 1 else {}
+    reading = (
+        dict(reading or {})
+        | ({"channels": explainer.channels} if explainer.channels > 1 else {})
+        | ({"volume": True} if volume else {})
     )
     report = FolderReport()
     run = provenance.run_provenance(
-        None if model_path is None else Path(model_path),
+        None if model_path is None else files.path_of(model_path),
+        model_name=None if model_path is None else os.fspath(model_path),
         layer=explainer.layer,
         method=explainer.method,
         domain=explainer.domain.name,
@@ -130,7 +153,9 @@ def attribute_folder(
             return targets(inputs, path, outputs, explainer.domain, counted)
 
         existing = len(report.existing)
-        size_of = _sizer(explainer, resize, reading.get("crop_bottom"))
+        size_of = loop.sizer(
+            explainer, resize, crop_bottom=reading.get("crop_bottom"), volume=volume
+        )
         work = loop.plan(
             inputs,
             outputs,
@@ -167,25 +192,10 @@ def attribute_folder(
         chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **paged)
         for chunk, maps in runner.map(chunks, on_pass):
             for (item, micrograph), values in zip(chunk, maps, strict=True):
-                report.notes.extend(f"{item.path}: {note}" for note in micrograph.resize_notes)
                 made = provenance.map_provenance(run, micrograph, resize)
                 if _write_map(report, named(item.path), values, explainer, made):
                     report.written.append(item.path)
     return report
-
-
-def _sizer(explainer, resize: int | None, crop_bottom: int | None):
-    """``loop.sizer``, refusing also the micrographs too small for the network that a resize
-    would blow up: a 1x1 or 2x100000 image is no micrograph to explain."""
-    size_of = loop.sizer(explainer, resize, crop_bottom=crop_bottom)
-    if resize is None:
-        return size_of
-
-    def checked(path: Path) -> tuple[int, int]:
-        loop.explained_size(path, None, explainer.step, crop_bottom=crop_bottom)
-        return size_of(path)
-
-    return checked
 
 
 def _pages(
@@ -303,8 +313,10 @@ def _write_map(
     array_path, *pictures, json_path = written
     if not report.write(array_path, lambda path: images.write_array(path, values)):
         return False
+    # A volume's picture is its three middle slices, scaled together.
+    picture = values if values.ndim == 2 else middle_slices(values, float(values.min()))
     for png_path in pictures:
-        if not report.write(png_path, lambda path: images.write_grey_png(path, values)):
+        if not report.write(png_path, lambda path: images.write_grey_png(path, picture)):
             return False
     return _write_json(report, json_path, made | explainer.domain.sidecar(values))
 

@@ -42,6 +42,7 @@ def package_version() -> str:
 def run_provenance(
     model_path: Path | None,
     *,
+    model_name: str | None = None,
     layer: str,
     method: str,
     domain: str,
@@ -53,6 +54,8 @@ def run_provenance(
 
     Args:
         model_path: the model file, or None for a model given as an object.
+        model_name: what the sidecar calls the model ("pretrained" for the shipped one, whose
+            installed path would mean nothing on another machine); ``model_path`` if None.
         layer, method, domain, h: the explainer's settings.
         backend: the framework that computed the maps: a Keras backend, or "torch".
         kind: the map kind and its settings (``kind``, one of ``defaults.MAP_KINDS``, the
@@ -64,7 +67,7 @@ def run_provenance(
     return {
         "package_version": package_version(),
         "backend": backend,
-        "model": None if model_path is None else str(model_path),
+        "model": model_name or (None if model_path is None else str(model_path)),
         "model_sha256": None if model_path is None else sha256(model_path),
         "layer": layer,
         "method": method,
@@ -96,7 +99,8 @@ def map_provenance(run: dict, micrograph, resize: int | None) -> dict:
         "channels": micrograph.channels_read,
         "channel": micrograph.channel,
         "resize": resize,
-        "size_explained": list(micrograph.pixels.shape),
+        # A volume's three sides, a page's two: channels are no side.
+        "size_explained": list(micrograph.pixels.shape[: 3 if micrograph.volume else 2]),
         "intensity": micrograph.intensity,
         "intensity_range": [float(value) for value in micrograph.intensity_range],
         "pixel_size_um": micrograph.pixel_size,
@@ -123,8 +127,10 @@ def _text_or_none(value) -> bool:
     return value is None or isinstance(value, str)
 
 
-def _pair(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    return lambda value: isinstance(value, list) and len(value) == 2 and all(map(check, value))
+def _pair(check: Callable[[object], bool], lengths=(2,)) -> Callable[[object], bool]:
+    return lambda value: (
+        isinstance(value, list) and len(value) in lengths and all(map(check, value))
+    )
 
 
 _FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
@@ -144,7 +150,7 @@ _FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "data_bar_rows": (_whole, "a whole number"),
     "data_bar_source": (_text_or_none, "a source's name"),
     "resize": (lambda value: value is None or _whole(value), "a whole number"),
-    "size_explained": (_pair(_whole), "[height, width]"),
+    "size_explained": (_pair(_whole, (2, 3)), "[height, width] or [depth, height, width]"),
     "intensity": (lambda value: isinstance(value, str), "a scaling's name"),
     "intensity_range": (_pair(_number), "[low, high]"),
     "pixel_size_um": (lambda value: value is None or _number(value), "a number"),
