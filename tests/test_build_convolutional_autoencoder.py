@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -332,3 +333,24 @@ def test_starting_afresh_over_an_unfinished_run_names_the_flag_to_resume(folders
         f"error: {models} holds an unfinished run (1 of 3 epochs): pass --resume to continue "
         f"it, or delete {models / 'training_settings.json'} to start afresh"
     ]
+
+
+@pytest.mark.parametrize(
+    ("dead", "line"),
+    [
+        (
+            (1, 4, 6, 7),
+            "note: 4 of the code's 8 channels (1, 4, 6 and 7) are zero on all 32 test micrographs "
+            "checked: a dead channel carries nothing, so the maps explain the other 4 alone",
+        ),
+        (
+            (3,),
+            "note: 1 of the code's 8 channels (3) is zero on all 32 test micrographs checked: a "
+            "dead channel carries nothing, so the maps explain the other 7 alone",
+        ),
+    ],
+)
+def test_dead_code_channels_are_named_on_one_line(dead, line):
+    """The shipped model's code has four dead channels: stage 1 names such channels."""
+    result = SimpleNamespace(dead_channels=dead, code_channels=8, checked_images=32)
+    assert script.dead_channels_line(result) == line

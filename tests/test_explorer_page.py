@@ -273,3 +273,28 @@ def test_a_page_without_a_pixel_size_says_nothing_in_micrometres(page):
     for element in ("pixel", "field", "zoom-caption", "summary"):
         assert "µm" not in text(page, element), element
     assert "each map min-max scaled" in text(page, "heatmap-caption")
+
+
+def test_a_channel_zero_on_the_micrograph_is_named_under_its_map_and_in_the_summary(
+    driver, tmp_path
+):
+    """A code channel that a ReLU holds at zero everywhere (its kernel zero, its bias negative)
+    is captioned as zero on this micrograph, and the summary names it; live channels are not."""
+    model = explorer_helpers.small_autoencoder(seed=12)
+    kernel, bias = model.get_layer("conv2").get_weights()
+    kernel[..., 1], bias[1] = 0.0, -1.0
+    model.get_layer("conv2").set_weights([kernel, bias])
+    image = np.random.default_rng(8).random((HEIGHT, WIDTH)).astype(np.float32)
+    exploration = explorer.Explorer(model).explore(image, "grain")
+    path = explorer.write_page(tmp_path / "explore_grain.html", exploration, 8)
+    activations = explorer_helpers.unpack(explorer_helpers.page_data(path)["arrays"]["activations"])
+    assert np.all(activations[..., 1] == 0) and np.all(np.any(activations[..., [0, 2]], (0, 1)))
+    browser.open_page(driver, path)
+    captions = [
+        element.text for element in driver.find_elements("css selector", "#channels figcaption")
+    ]
+    assert captions == ["channel 0", "channel 1: zero on this micrograph", "channel 2"]
+    assert text(driver, "summary").endswith(
+        "Channel 1 of the 3 is zero everywhere on this micrograph: nothing in it moves it off zero."
+    )
+    assert errors(driver) == []

@@ -20,6 +20,7 @@ from complexstep.errors import FolderError, SettingError, TrainingStateError
 from complexstep.folders import loop, training
 from complexstep.io import images
 from complexstep.model import architecture
+from reference import complex_forward
 
 TRAIN_FILES = ["a.png", "b.tif", "grains/c.jpg", "grains/d.bmp"]
 TEST_FILES = ["g.png", "h.tif"]
@@ -266,6 +267,20 @@ def test_plots_are_pngs_with_drawn_content(result, attribute, size):
         assert plot.size == size
         grey = np.asarray(plot.convert("L"))
     assert len(np.unique(grey)) > 20
+
+
+def test_dead_code_channels_are_those_zero_on_every_test_micrograph(result, held_out_batch):
+    """The result names the code channels that are zero at every position of both test
+    micrographs, as the NumPy float64 forward pass of the saved model finds them (a channel
+    is taken as dead there below 1e-6, where float32 and float64 may round a ReLU apart)."""
+    model = keras.models.load_model(result.model_path)
+    code = np.stack(
+        [complex_forward(model, "code", image[..., 0]).real for image in held_out_batch]
+    )
+    largest = code.max(axis=(0, 1, 2))
+    assert result.code_channels == 8 and result.checked_images == 2
+    assert set(result.dead_channels) >= {int(c) for c in np.flatnonzero(largest == 0)}
+    assert set(result.dead_channels) <= {int(c) for c in np.flatnonzero(largest < 1e-6)}
 
 
 def test_corrupt_file_is_returned_as_skipped_and_nothing_is_printed(run, folders):

@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(line, file=sys.stderr)
     for line in result.skipped:
         print(f"skipped: {line}", file=sys.stderr)
+    if result.dead_channels:
+        print(dead_channels_line(result), file=sys.stderr)
     resumed = f", resumed after epoch {result.first_epoch}" if result.first_epoch else ""
     print(
         f"validation loss (MSE) {result.val_loss:.4g} after {arguments.epochs} epoch(s) on "
@@ -198,6 +200,18 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         f"written to {arguments.models_dir}"
     )
     return cli.EXIT_FAILURE if result.skipped else 0
+
+
+def dead_channels_line(result) -> str:
+    """The line that names the code's dead channels, which no map can show anything of."""
+    dead = [str(channel) for channel in result.dead_channels]
+    names = ", ".join(dead[:-1]) + " and " + dead[-1] if len(dead) > 1 else dead[0]
+    return (
+        f"note: {len(dead)} of the code's {result.code_channels} channels ({names}) "
+        f"{'are' if len(dead) > 1 else 'is'} zero on all {result.checked_images} test "
+        "micrographs checked: a dead channel carries nothing, so the maps explain the other "
+        f"{result.code_channels - len(dead)} alone"
+    )
 
 
 class _Reporter:

@@ -39,6 +39,7 @@ from complexstep import api, defaults
 from complexstep.errors import ModelError, SettingError
 from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
+from complexstep.model.architecture import zero_channels
 from complexstep.rendering.heatmaps import SCALE_LABELS, colormap_table, heatmap_values
 from complexstep.rendering.scalebar import length_label, nice_length
 
@@ -277,6 +278,8 @@ def page_data(
         "rows": int(rows),
         "columns": int(columns),
         "channels": int(channels),
+        # Channels a trained code leaves dead (zero on every cell) are named on the page.
+        "zeroChannels": zero_channels(jacobian.output),
         "window": [int(side) for side in jacobian.values.shape[3:]],
         "rowStarts": jacobian.row_starts.tolist(),
         "columnStarts": jacobian.column_starts.tolist(),

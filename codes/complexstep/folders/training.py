@@ -20,8 +20,9 @@ from complexstep.errors import FolderError, SettingError, UnreadableImageError
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs
-from complexstep.model import data
+from complexstep.model import architecture, data
 from complexstep.model.training import (
+    DEAD_CHANNEL_EXAMPLES,
     HISTORY_FILE,
     LOSS_CURVES_FILE,
     MODEL_FILE,
@@ -75,6 +76,10 @@ class TrainingResult:
         first_epoch: the epoch this run started from: 0, or the epochs done before a resume.
         loss: the training mean squared error of the last epoch.
         val_loss: the test mean squared error after the last epoch.
+        dead_channels: the code's channels that are zero at every position of every test
+            micrograph checked (the first ``checked_images``): they carry nothing.
+        code_channels: how many channels the code has.
+        checked_images: how many test micrographs the code was checked on.
     """
 
     model: keras.Model = dataclasses.field(repr=False)
@@ -90,6 +95,9 @@ class TrainingResult:
     first_epoch: int
     loss: float
     val_loss: float
+    dead_channels: tuple[int, ...]
+    code_channels: int
+    checked_images: int
 
 
 class NoMicrographsError(FolderError):
@@ -314,12 +322,12 @@ def _write_results(
     first_epoch: int,
 ) -> TrainingResult:
     """Writes the model, its weights and its figures, and says what the run did."""
-    examples = np.stack(
-        [
-            run.batches(run.test_paths, 1, batch_size=1).read(number, 0)
-            for number in range(min(RECONSTRUCTION_EXAMPLES, len(run.test_paths)))
-        ]
+    serve = run.batches(run.test_paths, 1, batch_size=1)
+    checked = np.stack(
+        [serve.read(number, 0) for number in range(min(DEAD_CHANNEL_EXAMPLES, len(serve.paths)))]
     )
+    examples = checked[:RECONSTRUCTION_EXAMPLES]
+    code = architecture.code_of(model, checked)
     # A direct call suits these few images; predict would first compile a function for them.
     reconstructions = keras.ops.convert_to_numpy(model(examples[..., np.newaxis]))[..., 0]
     return TrainingResult(
@@ -341,6 +349,9 @@ def _write_results(
         first_epoch=first_epoch,
         loss=float(history[-1]["loss"]),
         val_loss=float(history[-1]["val_loss"]),
+        dead_channels=tuple(architecture.zero_channels(code)),
+        code_channels=code.shape[-1],
+        checked_images=len(checked),
     )
 
 

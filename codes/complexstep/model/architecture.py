@@ -9,6 +9,7 @@ autoencoders built elsewhere from the same kinds of layers too.
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers
 
 from complexstep import defaults
@@ -106,3 +107,21 @@ def build_autoencoder(
         last = spec is ARCHITECTURE[-1]
         outputs = spec.real_layer("float32" if last else policy)(outputs)
     return keras.Model(inputs, outputs, name=defaults.MODEL_NAME)
+
+
+def code_of(model: keras.Model, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """The code layer's output for grey images ``(N, H, W)`` in [0, 1]: ``(N, h, w, channels)``."""
+    encoder = keras.Model(model.inputs, model.get_layer(CODE_LAYER).output)
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(encoder(images[start : start + batch_size, ..., None]))
+            for start in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def zero_channels(code: np.ndarray) -> list[int]:
+    """The channels of a code ``(..., channels)`` that are zero at every position: where the
+    code is of a training set, its dead channels, which carry nothing a map could attribute."""
+    flat = np.asarray(code).reshape(-1, np.shape(code)[-1])
+    return [int(channel) for channel in np.flatnonzero(~np.any(flat != 0, axis=0))]

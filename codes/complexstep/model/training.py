@@ -38,6 +38,10 @@ LOSS = "mse"
 # How many test micrographs the reconstruction plot shows.
 RECONSTRUCTION_EXAMPLES = 4
 
+# How many test micrographs, at most, the trained code is checked on for dead channels: enough
+# for a channel zero on all of them to be dead in practice, few enough to take seconds.
+DEAD_CHANNEL_EXAMPLES = 64
+
 MODEL_FILE = defaults.MODEL_FILE
 WEIGHTS_FILE = f"{defaults.MODEL_NAME}.weights.h5"
 HISTORY_FILE = "training_history.csv"

@@ -283,7 +283,11 @@ class Explorer {
         this.select(channel, i, j);
       });
       const caption = document.createElement("figcaption");
-      caption.textContent = `channel ${channel}`;
+      // A channel that is zero at every cell carries nothing of this micrograph: its Jacobian
+      // rows are zero too, which a reader would otherwise take for a broken page.
+      caption.textContent = this.data.zeroChannels.includes(channel)
+        ? `channel ${channel}: zero on this micrograph`
+        : `channel ${channel}`;
       figure.append(stack, caption);
       holder.appendChild(figure);
       this.channelViews.push(views);
@@ -349,7 +353,13 @@ class Explorer {
     document.getElementById("summary").textContent =
       `A ${data.height}×${data.width} micrograph${size} and the ${code} output of layer ` +
       `'${data.layer}'. Every value is exact but for the Jacobian's, which are quantised to ` +
-      `${data.bits} bits.`;
+      `${data.bits} bits.` +
+      (data.zeroChannels.length === 0
+        ? ""
+        : ` Channel${data.zeroChannels.length > 1 ? "s" : ""} ${data.zeroChannels.join(", ")} ` +
+          `of the ${data.channels} ${data.zeroChannels.length > 1 ? "are" : "is"} zero ` +
+          `everywhere on this micrograph: nothing in it moves ` +
+          `${data.zeroChannels.length > 1 ? "them" : "it"} off zero.`);
     document.getElementById("quantisation").textContent =
       `Jacobian values: the exact complex-step Jacobian, stored as one window of ` +
       `${data.window[0]}×${data.window[1]} pixels per code cell (its receptive field) and ` +
