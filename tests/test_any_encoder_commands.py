@@ -1,10 +1,13 @@
 """A user's own encoder through every command: stage 2, stage 3, the explorer, the evaluation
-and the region statistics, for a U-Net asked for its bottleneck."""
+and the region statistics, for a U-Net asked for its bottleneck; stages 2 and 3 for a 3-D model
+of TIFF stacks."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 import complexstep
@@ -122,3 +125,66 @@ def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path
     )
     assert told.returncode == 0, told.stderr
     assert "rgb.png: " in told.stderr and "grey" in told.stderr
+
+
+@pytest.fixture(scope="module")
+def volume_model(tmp_path_factory):
+    """A Conv3D encoder of volumes of any size, with 3-D pooling, saved as a user saves it."""
+    inputs = keras.Input((None, None, None, 1))
+    x = keras.layers.Conv3D(3, 3, activation="relu", padding="same")(inputs)
+    x = keras.layers.MaxPooling3D(2)(x)
+    code = keras.layers.Conv3D(2, 3, activation="tanh", padding="same", name="code")(x)
+    path = tmp_path_factory.mktemp("models") / "volume.keras"
+    keras.Model(inputs, code).save(path)
+    return path
+
+
+def test_a_3d_model_explains_each_tiff_stack_whole_through_stages_2_and_3(volume_model, tmp_path):
+    """Stage 2 reads a 9-page stack of 13x10 frames as one volume, crops it to 8x12x10 (the
+    network's multiples of 2) on one line, and writes the map the API gives for that volume,
+    with its picture of three middle slices; stage 3 draws its heatmap of them, saying so. A
+    resize or a choice of pages, which a volume has no use for, is refused on one line."""
+    inputs = tmp_path / "stacks"
+    inputs.mkdir()
+    stack = np.round(255 * np.random.default_rng(2).random((9, 13, 10))).astype(np.uint8)
+    tifffile.imwrite(inputs / "sample.tif", stack)
+    outputs = tmp_path / "maps"
+    common = ("--inputs", str(inputs), "--model", str(volume_model), "--layer", "code")
+    result = scripts.run(
+        "obtain_attribution_contours.py", *common, "--outputs", str(outputs), "--resize", "none"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{inputs / 'sample.tif'}: read its 9 slices (pages) as one volume" in result.stderr
+    assert (
+        f"cropped {inputs / 'sample.tif'} from 9x13x10 to 8x12x10 (the far end, bottom and right)"
+        in result.stderr
+    )
+    expected = complexstep.attribute(
+        str(volume_model), stack[:8, :12, :10].astype(np.float32) / 255, layer="code"
+    )
+    written = np.load(outputs / "sample.npy")
+    assert written.shape == (8, 12, 10)
+    np.testing.assert_allclose(written, expected, rtol=0, atol=1e-5 * expected.max())
+    assert json.loads((outputs / "sample.json").read_text())["size_explained"] == [8, 12, 10]
+    # Slices across depth (12x10), height (8x10) and width (8x12), two columns apart.
+    assert Image.open(outputs / "sample.png").size == (10 + 10 + 12 + 4, 12)
+
+    heatmaps = scripts.run(
+        "generate_heatmaps.py",
+        *("--inputs", str(outputs), "--outputs", str(tmp_path / "smaps"), "--dpi", "100"),
+    )
+    assert heatmaps.returncode == 0, heatmaps.stderr
+    assert (tmp_path / "smaps" / "smp_cpa_sample.jpeg").is_file()
+    assert (
+        f"{outputs / 'sample.png'}: a volume's map, drawn as its middle slices across depth, "
+        "height and width, with no scale bar" in heatmaps.stderr
+    )
+    for flags, message in (
+        (("--resize", "64"), "a 3-D model explains each TIFF stack at its own size, not resized"),
+        (("--resize", "none", "--pages", "all"), "a 3-D model explains each TIFF stack whole"),
+    ):
+        refused = scripts.run(
+            "obtain_attribution_contours.py", *common, "--outputs", str(tmp_path / "no"), *flags
+        )
+        assert refused.returncode != 0
+        assert refused.stderr.strip().count("\n") == 0 and message in refused.stderr

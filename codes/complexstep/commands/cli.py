@@ -391,9 +391,11 @@ def print_report(report) -> None:
     for line in report.notes:
         print(line, file=sys.stderr)
     for path, size, explained in report.cropped:
+        # A volume's three sides are cropped as a page's two; channels are never cropped.
+        read = "x".join(map(str, size[: len(explained)]))
+        edges = "the far end, bottom and right" if len(explained) == 3 else "bottom and right edges"
         print(
-            f"cropped {path} from {size[0]}x{size[1]} to {explained[0]}x{explained[1]} (bottom "
-            "and right edges)",
+            f"cropped {path} from {read} to {'x'.join(map(str, explained))} ({edges})",
             file=sys.stderr,
         )
     for line in report.failed:

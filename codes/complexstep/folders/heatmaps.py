@@ -32,6 +32,7 @@ from complexstep.rendering.heatmaps import (
     folder_range,
     heatmap_values,
     load_attribution,
+    middle_slices,
     render_heatmap,
     render_overlay,
     render_panel,
@@ -141,13 +142,18 @@ def render_folder(
     sidecars = _sidecars(plan, report)
     kinds = {path: sidecar.get("kind", defaults.MAP_KIND) for path, sidecar in sidecars.items()}
     _note_provenance(sidecars, inputs, model, report)
-    value_ranges = _folder_ranges(plan, kinds, report) if style.scale == "folder" else {}
+    value_ranges = _folder_ranges(plan, kinds, sidecars, report) if style.scale == "folder" else {}
     total = len(plan) + len(wavelet_paths)
     for done, (image_path, subfolder) in enumerate(plan, start=1):
         if image_path in kinds:
             kind = kinds[image_path]
             given = _pixel_size(sidecars[image_path], pixel_size)
-            views = _Views(dataclasses.replace(style, kind=kind), value_ranges.get(kind), given)
+            views = _Views(
+                dataclasses.replace(style, kind=kind),
+                value_ranges.get(kind),
+                given,
+                _axes(sidecars[image_path]),
+            )
             _render_views(image_path, subfolder, views, index, report, overlay, panel, outputs)
         if on_progress is not None:
             on_progress(done, total)
@@ -183,6 +189,7 @@ class _Views:
     style: HeatmapStyle
     value_range: tuple[float, float] | None
     pixel_size: float | None
+    axes: int = 2
 
 
 def _sidecars(plan: list[tuple[Path, Path]], report: FolderReport) -> dict[Path, dict]:
@@ -244,8 +251,16 @@ def _note_provenance(
         )
 
 
+def _axes(sidecar: dict) -> int:
+    """The axes of a map by its sidecar: 3 for a volume's, 2 for any other."""
+    return len(sidecar.get("size_explained") or (0, 0))
+
+
 def _folder_ranges(
-    plan: list[tuple[Path, Path]], kinds: dict[Path, str], report: FolderReport
+    plan: list[tuple[Path, Path]],
+    kinds: dict[Path, str],
+    sidecars: dict[Path, dict],
+    report: FolderReport,
 ) -> dict[str, tuple[float, float]]:
     """The least and greatest raw value of the readable maps of each kind, noted; maps that
     cannot be read are reported when they are rendered."""
@@ -254,7 +269,9 @@ def _folder_ranges(
         if image_path not in kinds:
             continue
         try:
-            readable.setdefault(kinds[image_path], []).append(load_attribution(image_path))
+            readable.setdefault(kinds[image_path], []).append(
+                load_attribution(image_path, _axes(sidecars[image_path]))
+            )
         except UnreadableImageError:
             continue
     ranges = {}
@@ -481,7 +498,7 @@ def _render_views(
     stem = image_path.stem
     folder = outputs / subfolder
     try:
-        attribution = load_attribution(image_path)
+        attribution = load_attribution(image_path, views.axes)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
@@ -490,6 +507,20 @@ def _render_views(
     values, was_constant = heatmap_values(attribution, style.sigma, views.value_range)
     if was_constant:
         report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
+    if views.axes == 3:
+        # A volume's map, smoothed in 3-D, is drawn as its three middle slices; its slices'
+        # spacing is not known, so no bar, and no micrograph is a page of it to lay it over.
+        report.notes.append(
+            f"{image_path}: a volume's map, drawn as its middle slices across depth, height and "
+            "width, with no scale bar"
+            + ("; overlays and panels are drawn for 2-D maps alone" if overlay or panel else "")
+        )
+        _write(
+            report,
+            folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
+            lambda path: render_heatmap(path, middle_slices(values, 0.0), style, None),
+        )
+        return
     micrograph = None
     if micrographs is not None:
         micrograph = micrographs.read_for(

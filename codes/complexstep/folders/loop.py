@@ -124,7 +124,7 @@ class Item:
     """One micrograph to do: where it is and the size it is used at."""
 
     path: Path
-    size: tuple[int, int]
+    size: tuple[int, ...]
 
 
 def find_micrographs(
@@ -226,10 +226,16 @@ def remove_stale_partials(outputs: Path, report: FolderReport) -> None:
 
 
 def explained_size(
-    path: Path, resize: int | None, step: int, *, crop_bottom: int | None = None
-) -> tuple[int, int]:
+    path: Path,
+    resize: int | None,
+    step: int,
+    *,
+    crop_bottom: int | None = None,
+    volume: bool = False,
+) -> tuple[int, ...]:
     """The size a micrograph is used at: ``resize`` square, or its own, less its data bar,
-    cropped to the network's step. Only the file's header and tags are read.
+    cropped to the network's step. Only the file's header and tags are read (and its first
+    page's pixels where a data bar may have to be found in them).
 
     Args:
         path: the micrograph.
@@ -237,31 +243,37 @@ def explained_size(
         step: the network's step: the sizes it takes are multiples of it.
         crop_bottom: rows cut from the bottom in place of the data bar the metadata gives, as
             ``micrographs.read_micrograph`` takes them.
+        volume: the file is a TIFF stack read whole, for a 3-D model: its (depth, height,
+            width), each cropped to the step; ``resize`` must be None.
 
     Raises:
         UnreadableImageError: if the file is not an image.
-        ImageSizeError: if it is smaller than one accepted size.
-        SettingError: if ``crop_bottom`` leaves no row.
+        ImageSizeError: if it is smaller than one accepted size, even where a resize would blow
+            it up to one: a 1x1 or 2x100000 image is no micrograph to explain.
+        SettingError: if ``crop_bottom`` leaves no row, or a volume is not a stack.
     """
-    if resize is not None:
-        return resize, resize
-    height, width = micrographs.frame_size(path, crop_bottom=crop_bottom)
-    size = (height // step * step, width // step * step)
+    if volume:
+        sides = micrographs.volume_size(path, crop_bottom=crop_bottom)
+    else:
+        # With a resize, the stored size is enough to refuse what is too small.
+        sides = micrographs.frame_size(path, crop_bottom=0 if resize is not None else crop_bottom)
+    size = tuple(side // step * step for side in sides)
     if 0 in size:
         raise ImageSizeError(
-            f"{path} is {height}x{width}, smaller than the network's least size, {step}x{step}"
+            f"{path} is {'x'.join(map(str, sides))}, smaller than the network's least size, "
+            + "x".join([str(step)] * len(sides))
         )
-    return size
+    return size if resize is None else (resize, resize)
 
 
 def sizer(
-    explainer, resize: int | None, *, crop_bottom: int | None = None
-) -> Callable[[Path], tuple[int, int]]:
+    explainer, resize: int | None, *, crop_bottom: int | None = None, volume: bool = False
+) -> Callable[[Path], tuple[int, ...]]:
     """The size each micrograph is used at by an ``Explainer``: ``explained_size``, checked
     against the network and the explainer's domain."""
 
-    def size_of(path: Path) -> tuple[int, int]:
-        size = explained_size(path, resize, explainer.step, crop_bottom=crop_bottom)
+    def size_of(path: Path) -> tuple[int, ...]:
+        size = explained_size(path, resize, explainer.step, crop_bottom=crop_bottom, volume=volume)
         explainer.check_size(*size)
         return size
 
@@ -578,18 +590,20 @@ def read_micrograph(
         )
     if resize is not None:
         micrograph = micrograph.resized(resize)
+        report.notes.extend(f"{item.path}: {note}" for note in micrograph.resize_notes)
     pixels = micrograph.pixels
-    if pixels.shape[0] < item.size[0] or pixels.shape[1] < item.size[1]:
+    sides = pixels.shape[: len(item.size)]
+    if any(side < planned for side, planned in zip(sides, item.size, strict=True)):
         # Replaced since it was planned: its chunk holds micrographs of the planned size only.
         report.failed.append(
             f"cannot explain {item.path}: it changed while the run went on, to "
-            f"{pixels.shape[0]}x{pixels.shape[1]}, less than the {item.size[0]}x{item.size[1]} "
+            f"{'x'.join(map(str, sides))}, less than the {'x'.join(map(str, item.size))} "
             "planned from it; run again to explain it"
         )
         return None
-    if pixels.shape[:2] != item.size:
+    if sides != item.size:
         report.cropped.append((item.path, pixels.shape, item.size))
-    return dataclasses.replace(micrograph, pixels=pixels[: item.size[0], : item.size[1]])
+    return dataclasses.replace(micrograph, pixels=pixels[tuple(map(slice, item.size))])
 
 
 def read(item: Item, resize: int | None, report: FolderReport, **reading):

@@ -21,13 +21,14 @@ _HEADER_READERS = {
 }
 
 
-def read_map(path: str | os.PathLike) -> np.ndarray:
-    """Reads a 2-D map of real numbers from a ``.npy`` file.
+def read_map(path: str | os.PathLike, axes: int = 2) -> np.ndarray:
+    """Reads a 2-D map of real numbers from a ``.npy`` file, or a volume's 3-D one.
 
     Axes of length 1 are dropped, so that a map saved as ``(1, H, W, 1)`` reads as ``(H, W)``.
 
     Args:
         path: the ``.npy`` file.
+        axes: the axes the map has: 2, or 3 for a volume's.
 
     Returns:
         The map as float64.
@@ -35,7 +36,7 @@ def read_map(path: str | os.PathLike) -> np.ndarray:
     Raises:
         UnreadableImageError: if the file cannot be read, its header declares more than
             ``defaults.MAP_MAX_SIDE`` pixels a side, more values than it holds, another number of
-            axes than two or values other than real numbers (complex, boolean, text, objects),
+            axes than ``axes`` or values other than real numbers (complex, boolean, text, objects),
             or its values are not finite or span too wide a range to scale.
     """
     path = Path(path)
@@ -48,7 +49,7 @@ def read_map(path: str | os.PathLike) -> np.ndarray:
                 )
             shape, _, dtype = _HEADER_READERS[version](file)
             held = os.fstat(file.fileno()).st_size - file.tell()
-            _check_header(path, shape, dtype, held)
+            _check_header(path, shape, dtype, held, axes)
             file.seek(0)
             values = np.load(file, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
@@ -66,7 +67,9 @@ def read_map(path: str | os.PathLike) -> np.ndarray:
     return values
 
 
-def _check_header(path: Path, shape: tuple[int, ...], dtype: np.dtype, held: int) -> None:
+def _check_header(
+    path: Path, shape: tuple[int, ...], dtype: np.dtype, held: int, axes: int
+) -> None:
     """Refuses a map by its header alone, before numpy allocates what the header asks for.
 
     Args:
@@ -74,14 +77,15 @@ def _check_header(path: Path, shape: tuple[int, ...], dtype: np.dtype, held: int
         shape: the shape the header declares.
         dtype: the type the header declares.
         held: the bytes the file holds after its header.
+        axes: the axes a map must have.
 
     Raises:
         UnreadableImageError: as ``read_map`` says.
     """
     sides = [side for side in shape if side != 1]
-    if len(sides) != 2 or min(sides) < 1:
+    if len(sides) != axes or min(sides) < 1:
         raise UnreadableImageError(
-            f"cannot read {path}: expected a 2-D map, found shape {tuple(shape)}"
+            f"cannot read {path}: expected a {axes}-D map, found shape {tuple(shape)}"
         )
     if max(sides) > defaults.MAP_MAX_SIDE:
         raise UnreadableImageError(

@@ -572,14 +572,47 @@ def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, 
     # Samples and channels go last; every other axis but Y and X is depth.
     last = [axes.index(axis) for axis in "SC" if axis in axes]
     values = np.moveaxis(values, last, list(range(-len(last), 0))) if last else values
-    kept = "".join(axis for axis in axes if axis not in "SC")
-    depth_axes = kept.replace("Y", "").replace("X", "")
-    if len(depth_axes) != 1:
+    # tifffile names pages that say nothing of what they are Q (or I): they are pages to a user.
+    depth = {"Q": "pages", "I": "pages"}.get(_depth_axis(path, axes), _depth_axis(path, axes))
+    notes.append(f"read its {values.shape[0]} slices ({depth}) as one volume")
+    return values, bits, pages, metadata
+
+
+def _depth_axis(path: Path, axes: str) -> str:
+    """The one axis of a TIFF series that is a volume's depth: every axis but Y, X, samples and
+    channels.
+
+    Raises:
+        SettingError: if there is not exactly one.
+    """
+    depth = "".join(axis for axis in axes if axis not in "SCYX")
+    if len(depth) != 1:
         raise SettingError(
             f"cannot read {path} as a volume: its axes are {axes}, not one depth (Z) with Y and X"
         )
-    notes.append(f"read its {values.shape[0]} slices ({depth_axes}) as one volume")
-    return values, bits, pages, metadata
+    return depth
+
+
+def volume_size(path: str | os.PathLike, *, crop_bottom: int | None = None) -> tuple[int, int, int]:
+    """The (depth, height, width) ``read_micrograph`` gives a TIFF stack read as a volume, after
+    its data bar's crop: from its header, and its first page as ``frame_size`` reads it.
+
+    Raises:
+        SettingError: if the file is no TIFF stack of one depth axis, or ``crop_bottom`` is out
+            of range.
+        UnreadableImageError: if the file cannot be read.
+    """
+    path = Path(path)
+    if not _is_tiff(path):
+        raise SettingError(f"cannot read {path} as a volume: only TIFF stacks hold one")
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            series = tiff.series[0]
+            axes, shape = series.axes, series.shape
+    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    depth = shape[axes.index(_depth_axis(path, axes))]
+    return (int(depth), *frame_size(path, crop_bottom=crop_bottom))
 
 
 def _pillow_size(path: Path) -> tuple[int, int]:

@@ -201,14 +201,16 @@ class HeatmapStyle:
             )
 
 
-def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
+def load_attribution(image_path: str | os.PathLike, axes: int = 2) -> np.ndarray:
     """Reads an attribution map, from the lossless ``.npy`` beside its grey image where present.
 
     Args:
         image_path: a grey attribution image, such as stage 2's ``<stem>.png``.
+        axes: the map's axes: 2, or 3 for a volume's, which only its ``.npy`` holds.
 
     Returns:
-        A 2-D float64 array: the ``.npy``'s raw values, or else the image's grey values in [0, 1].
+        A 2-D (or 3-D) float64 array: the ``.npy``'s raw values, or else the image's grey values
+        in [0, 1].
 
     Raises:
         UnreadableImageError: if the ``.npy`` or the image cannot be read, or the ``.npy`` does
@@ -216,16 +218,31 @@ def load_attribution(image_path: str | os.PathLike) -> np.ndarray:
     """
     image_path = Path(image_path)
     array_path = image_path.with_suffix(".npy")
-    if not array_path.is_file():
+    if not array_path.is_file() and axes == 2:
         return read_image(image_path, size=None).astype(np.float64)
-    return read_map(array_path)
+    return read_map(array_path, axes)
+
+
+def middle_slices(volume: np.ndarray, fill: float, gap: int = 2) -> np.ndarray:
+    """A volume's three middle slices side by side, as one picture: across its depth (height x
+    width), its height (depth x width) and its width (depth x height), bottoms aligned, ``gap``
+    columns of ``fill`` between them and above the shorter ones."""
+    depth, height, width = volume.shape[:3]
+    slices = [volume[depth // 2], volume[:, height // 2], volume[:, :, width // 2]]
+    tallest = max(piece.shape[0] for piece in slices)
+    picture = np.full((tallest, sum(piece.shape[1] for piece in slices) + 2 * gap), fill)
+    left = 0
+    for piece in slices:
+        picture[tallest - piece.shape[0] :, left : left + piece.shape[1]] = piece
+        left += piece.shape[1] + gap
+    return picture
 
 
 def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     """Smooths a map with a Gaussian, as the paper does before colouring.
 
     Args:
-        values: a 2-D array.
+        values: a 2-D array, or a volume's 3-D one, smoothed in 3-D.
         sigma: standard deviation in pixels; 0 returns an unchanged copy.
 
     Returns:
