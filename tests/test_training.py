@@ -561,3 +561,21 @@ def test_a_loss_that_becomes_non_finite_stops_the_run_and_keeps_nothing_bad(fold
         training.train(*folders, tmp_path / "models", epochs=2, batch_size=2, learning_rate=1e38)
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "models" / training.MODEL_FILE).exists()
+
+
+def test_each_resize_is_noted_and_what_is_too_small_to_resize_is_left_out(tmp_path):
+    """Without crops every image is resized to 256x256: one that is not that size already is
+    noted, from what to what, and a 1x1 image, smaller than the network's least size, is left
+    out on one line rather than blown up."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name, shape in (("square.png", (256, 256)), ("narrow.png", (64, 48)), ("dot.png", (1, 1))):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / name)
+    report = loop.FolderReport()
+    usable = training.usable_images(folder, None, "training images", report=report)
+    assert [path.name for path in usable] == ["narrow.png", "square.png"]
+    assert report.notes == [f"{folder / 'narrow.png'}: resized 64x48 to 256x256"]
+    assert report.failed == [
+        f"{folder / 'dot.png'} is 1x1, smaller than the network's least size, 16x16"
+    ]

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import FolderError, SettingError, UnreadableImageError
+from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs
@@ -395,11 +395,14 @@ def usable_images(
 
     Args:
         folder: folder searched recursively, as ``loop.find_micrographs`` does.
-        crop: the side of the training crops; images smaller than it are left out. None for none.
+        crop: the side of the training crops; images smaller than it are left out. None for none:
+            each image is resized to ``defaults.IMAGE_SIZE`` square, which is noted where it
+            changes its size.
         label: what the images are, for the progress reports.
         on_event: called with a "check" ``TrainingEvent`` after each image.
-        report: where the images left out (its ``failed``) and the links, special files and
-            reader's notes (its ``notes``) are recorded, one line each; None forgets them.
+        report: where the images left out (its ``failed``: unreadable, smaller than the
+            network's least size or the crops) and the links, special files, reader's notes and
+            resizes (its ``notes``) are recorded, one line each; None forgets them.
         leave_out: a folder inside ``folder`` not to search (the models folder).
         reading: ``micrographs.read_micrograph``'s options.
 
@@ -426,10 +429,20 @@ def usable_images(
                     f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} "
                     "crops"
                 )
-        except (UnreadableImageError, SettingError) as error:
+            step = architecture.SIDE_STEP
+            if min(height, width) < step:
+                # Resizing would blow it up: a 1x1 or 2x100000 image is no micrograph.
+                raise ImageSizeError(
+                    f"{path} is {height}x{width}, smaller than the network's least size, "
+                    f"{step}x{step}"
+                )
+        except (UnreadableImageError, SettingError, ImageSizeError) as error:
             report.failed.append(str(error))
         else:
             report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
+            if crop is None:
+                resized = micrograph.resized(defaults.IMAGE_SIZE)
+                report.notes.extend(f"{path}: {note}" for note in resized.resize_notes)
             usable.append(path)
         on_event(TrainingEvent("check", number, len(paths), label=label))
     if not usable:

@@ -79,6 +79,9 @@ DECODER = (
 )
 ARCHITECTURE = ENCODER + DECODER
 
+SIDE_STEP = POOL_SIZE ** sum(spec.kind == "pool" for spec in ENCODER)
+"""The network takes sides that are multiples of this: 16, for its four poolings."""
+
 
 def build_autoencoder(
     input_shape: tuple[int, int, int] = INPUT_SHAPE, precision: str = defaults.PRECISION
