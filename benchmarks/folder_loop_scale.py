@@ -38,7 +38,7 @@ class StubExplainer:
     step, images_per_call = SIDE, defaults.IMAGES_PER_CALL
     baseline, blur_sigma = defaults.BASELINE, defaults.BLUR_SIGMA
     integration_steps = defaults.INTEGRATION_STEPS
-    spatial, channels = 2, 1
+    spatial, channels, per_channel = 2, 1, False
     # The sidecar names the framework that made a map; the stub's maps are made by none.
     backend = "none"
 

@@ -99,7 +99,9 @@ def test_the_explorer_and_the_evaluation_take_the_unet(unet, micrographs, tmp_pa
 
 def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path):
     """Stage 2 gives a model of three channels each micrograph's colours, and its maps are the
-    API's of the colour image; a grey model gets the micrograph grey, with a line saying how."""
+    API's of the colour image; with --per-channel, one map a channel, whose squares add up to
+    the pixel map's; a grey model gets the micrograph grey, with a line saying how, and its
+    --per-channel is refused on one line."""
     rng = np.random.default_rng(6)
     folder = tmp_path / "colour"
     folder.mkdir()
@@ -116,6 +118,22 @@ def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path
     expected = complexstep.attribute(encoder.model, colour / np.float32(255), layer="code")
     written = np.load(tmp_path / "maps" / "rgb.npy")
     np.testing.assert_allclose(written, expected, rtol=0, atol=1e-5 * expected.max())
+    each = scripts.run(
+        "obtain_attribution_contours.py",
+        *("--inputs", str(folder), "--outputs", str(tmp_path / "each"), "--model"),
+        *(str(tmp_path / "rgb.keras"), "--layer", "code", "--resize", "none", "--per-channel"),
+    )
+    assert each.returncode == 0, each.stderr
+    channels = np.stack([np.load(tmp_path / "each" / f"rgb_c{k}.npy") for k in range(3)], -1)
+    np.testing.assert_allclose(
+        np.sqrt(np.sum(channels.astype(np.float64) ** 2, axis=-1)),
+        expected,
+        rtol=0,
+        atol=1e-5 * expected.max(),
+    )
+    for k in range(3):
+        assert json.loads((tmp_path / "each" / f"rgb_c{k}.json").read_text())["input_channel"] == k
+        assert Image.open(tmp_path / "each" / f"rgb_c{k}.png").size == (32, 24)
     grey = build("denoising_autoencoder")
     grey.model.save(tmp_path / "grey.keras")
     told = scripts.run(
@@ -125,6 +143,16 @@ def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path
     )
     assert told.returncode == 0, told.stderr
     assert "rgb.png: " in told.stderr and "grey" in told.stderr
+    refused = scripts.run(
+        "obtain_attribution_contours.py",
+        *("--inputs", str(folder), "--outputs", str(tmp_path / "no"), "--model"),
+        *(str(tmp_path / "grey.keras"), "--layer", "code", "--resize", "none", "--per-channel"),
+    )
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "error: one map per channel is made for a model of several input channels; this one "
+        "takes grey micrographs: leave out per_channel (--per-channel)"
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,13 @@ def parse_arguments(
         "holds variations with periods of 2**l to 2**(l+1) pixels",
     )
     parser.add_argument(
+        "--per-channel",
+        action="store_true",
+        help="for a model of several input channels (colour, two detectors), one map per channel "
+        "k, written as <stem>_c<k>.npy, .png and .json, whose squares add up to those of the "
+        "pixel map written without it; refused for a grey model",
+    )
+    parser.add_argument(
         "--skip-existing",
         action="store_true",
         help="leave alone every micrograph whose .npy, .png and .json (.wavelet.npy and "
@@ -125,6 +132,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         domain=arguments.domain,
         wavelet=arguments.wavelet,
         levels=arguments.levels,
+        per_channel=arguments.per_channel,
         **cli.kind(arguments),
     )
     # A 3-D model's stacks are never resized: the run refuses --resize on its one line.

@@ -7,7 +7,8 @@ takes (multiples of 16 for the paper's model), so that pixel ``(y, x)`` of the m
 (8-bit, min-max scaled), mirroring the input folder's subfolders; in the wavelet domain, as
 ``<stem>.wavelet.npy`` (float32, every coefficient's attribution) and ``<stem>.wavelet.json`` (the
 share of each level and orientation). A multi-page file is explained at its first page, or at
-each page k asked, as ``<stem>_p<k>``. Interrupted runs over thousands of micrographs continue
+each page k asked, as ``<stem>_p<k>``; a model of several channels may give one map a channel k,
+as ``<stem>_c<k>``. Interrupted runs over thousands of micrographs continue
 where they stopped with ``skip_existing``.
 """
 
@@ -43,14 +44,17 @@ def targets(
     outputs: Path,
     domain: Pixels | Wavelets = Pixels(),
     page: tuple[int, int] | None = None,
+    channels: int = 0,
 ) -> tuple[Path, ...]:
     """Where the map of the micrograph at ``path`` goes, in the domain's files: its ``.npy``, its
     ``.png`` and its ``.json``, or in the wavelet domain its ``.wavelet.npy`` and
-    ``.wavelet.json``; for ``page`` (k, the file's pages), named ``micrographs.page_stem``."""
+    ``.wavelet.json``; for ``page`` (k, the file's pages), named ``micrographs.page_stem``; for
+    ``channels`` maps, one a channel, the files of each in turn, named ``<stem>_c<k>``."""
     stem = Path(outputs) / path.relative_to(inputs).with_suffix("")
     if page is not None:
         stem = stem.with_name(micrographs.page_stem(stem.name, *page))
-    return tuple(stem.with_name(stem.name + suffix) for suffix in domain.suffixes)
+    stems = [stem.with_name(f"{stem.name}_c{k}") for k in range(channels)] if channels else [stem]
+    return tuple(stem.with_name(stem.name + suffix) for stem in stems for suffix in domain.suffixes)
 
 
 def attribute_folder(
@@ -124,6 +128,12 @@ def attribute_folder(
             "a 3-D model explains each TIFF stack whole, as one volume: pages are chosen for "
             "a 2-D model alone"
         )
+    if explainer.per_channel and explainer.channels == 1:
+        raise SettingError(
+            "one map per channel is made for a model of several input channels; this one takes "
+            "grey micrographs: leave out per_channel (--per-channel)"
+        )
+    per_channel = explainer.channels if explainer.per_channel else 0
     if resize is not None:
         explainer.check_size(resize, resize)
     # A model of several channels reads each micrograph's as they are; a grey one gets grey.
@@ -150,7 +160,7 @@ def attribute_folder(
 
         def named(path: Path, page: int | None = page) -> tuple[Path, ...]:
             counted = None if page is None else (page, _page_count(path))
-            return targets(inputs, path, outputs, explainer.domain, counted)
+            return targets(inputs, path, outputs, explainer.domain, counted, per_channel)
 
         existing = len(report.existing)
         size_of = loop.sizer(
@@ -309,7 +319,27 @@ def _described(fields: dict) -> str:
 def _write_map(
     report: FolderReport, written: tuple[Path, ...], values, explainer, made: dict
 ) -> bool:
-    """Writes one micrograph's files, recording any that cannot be written."""
+    """Writes one micrograph's files, one map's or, per channel, each channel's in turn,
+    recording any that cannot be written."""
+    if explainer.per_channel:
+        count = len(written) // explainer.channels
+        return all(
+            _write_one(
+                report,
+                written[k * count : (k + 1) * count],
+                values[..., k],
+                explainer,
+                made | {"input_channel": k},
+            )
+            for k in range(explainer.channels)
+        )
+    return _write_one(report, written, values, explainer, made)
+
+
+def _write_one(
+    report: FolderReport, written: tuple[Path, ...], values, explainer, made: dict
+) -> bool:
+    """Writes one map's files, recording any that cannot be written."""
     array_path, *pictures, json_path = written
     if not report.write(array_path, lambda path: images.write_array(path, values)):
         return False
