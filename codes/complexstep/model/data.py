@@ -45,7 +45,8 @@ class MicrographBatches(keras.utils.PyDataset):
         multiple: every batch holds a multiple of this many images, so that it splits evenly over
             as many devices; the last batch of an epoch leaves out the few images past the last
             multiple (others each epoch, where the order is shuffled).
-        size: the side images are resized to; ignored with ``crop``.
+        size: the side images are resized to, ``defaults.IMAGE_SIZE`` (as it is when the batches
+            are made) if None; ignored with ``crop``.
         crop: the side of the windows cut from images at their own resolution, or None.
         seed: the seed of the order and the crops, or None for a fixed order and centre crops.
         epochs: how many epochs the stream holds, from ``first_epoch``.
@@ -64,7 +65,7 @@ class MicrographBatches(keras.utils.PyDataset):
         paths: Sequence[str | os.PathLike],
         batch_size: int,
         *,
-        size: int = defaults.IMAGE_SIZE,
+        size: int | None = None,
         crop: int | None = None,
         seed: int | None = None,
         epochs: int = 1,
@@ -78,7 +79,7 @@ class MicrographBatches(keras.utils.PyDataset):
             raise SettingError("no micrographs to serve: give at least one image path")
         self.paths = [os.fspath(path) for path in paths]
         self.batch_size = batch_size
-        self.size = size
+        self.size = defaults.IMAGE_SIZE if size is None else size
         self.crop = crop
         self.seed = seed
         self.epochs = epochs
