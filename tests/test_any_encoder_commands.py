@@ -134,6 +134,17 @@ def test_a_colour_model_reads_colour_micrographs_and_a_grey_one_is_told(tmp_path
     for k in range(3):
         assert json.loads((tmp_path / "each" / f"rgb_c{k}.json").read_text())["input_channel"] == k
         assert Image.open(tmp_path / "each" / f"rgb_c{k}.png").size == (32, 24)
+    # Stage 3 lays each channel's map over the micrograph it explains, rgb.png.
+    drawn = scripts.run(
+        "generate_heatmaps.py",
+        *("--inputs", str(tmp_path / "each"), "--outputs", str(tmp_path / "smaps")),
+        *("--micrographs", str(folder), "--overlay", "--dpi", "100"),
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert "no micrograph named" not in drawn.stderr
+    assert sorted(path.name for path in (tmp_path / "smaps").glob("overlay_cpa_*")) == [
+        f"overlay_cpa_rgb_c{k}.jpeg" for k in range(3)
+    ]
     grey = build("denoising_autoencoder")
     grey.model.save(tmp_path / "grey.keras")
     told = scripts.run(

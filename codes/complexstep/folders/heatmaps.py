@@ -351,12 +351,16 @@ def _reading_of(sidecar: dict) -> dict:
 
 
 def _micrograph_stem(map_path: Path) -> str:
-    """The stem of the micrograph a map explains: its own, less the ``_p<k>`` of a page of a
-    multi-page file that its sidecar names."""
-    page = provenance.read_sidecar(map_path).get("page")
-    suffix = f"_p{page}"
+    """The stem of the micrograph a map explains: its own, less the ``_c<k>`` of one input
+    channel's map and the ``_p<k>`` of a page of a multi-page file that its sidecar names."""
+    sidecar = provenance.read_sidecar(map_path)
     stem = map_path.stem
-    return stem[: -len(suffix)] if isinstance(page, int) and stem.endswith(suffix) else stem
+    for key, prefix in (("input_channel", "_c"), ("page", "_p")):
+        number = sidecar.get(key)
+        suffix = f"{prefix}{number}"
+        if isinstance(number, int) and stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem
 
 
 def _size(shape) -> str:
