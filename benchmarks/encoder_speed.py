@@ -9,6 +9,11 @@ and the seconds the backend's own dense Jacobian (``tf.GradientTape.jacobian``, 
 
     python benchmarks/encoder_speed.py [--side 128] [--repeats 3] [--families a,b]
     python benchmarks/encoder_speed.py --paper     # the paper's network only, both engines
+    python benchmarks/encoder_speed.py --volume 128  # the volume family at 128^3, one map
+
+``--volume`` times one map of the zoo's Conv3D encoder at SIDE^3 by the jacobian engine, its
+first call included (a second would double a run of minutes), with the process's peak memory:
+how time and memory grow with a volume, whose dense Jacobian no machine here could hold.
 
 ``--paper`` is how the paper's network is timed before and after a change: run it on both
 checkouts in turn, on the same machine.
@@ -72,18 +77,38 @@ def families(side: int, repeats: int, names: list[str]) -> None:
         print(f"| {name} | {shape} | {' | '.join(cells)} | {dense:.3f} |")
 
 
+def volume(side: int) -> None:
+    """One map of the zoo's volume family at ``side`` cubed, by the jacobian engine."""
+    import complexstep
+    from encoder_zoo import build, image
+
+    # The family takes volumes of half the side it is built for.
+    encoder = build("volume_encoder", side=2 * side)
+    explainer = complexstep.Explainer(encoder.model, layer=encoder.layer)
+    start = time.perf_counter()
+    explainer.attribute(image(encoder))
+    seconds = time.perf_counter() - start
+    passes = explainer.describe_passes(*encoder.sides)
+    print(f"volume_encoder, {'x'.join(map(str, encoder.sides))}: {seconds:.1f} s a map, {passes}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=128, help="the images' side in pixels")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls, the least kept")
     parser.add_argument("--families", default="", help="comma-separated families; all if empty")
     parser.add_argument("--paper", action="store_true", help="time the paper's network only")
+    parser.add_argument(
+        "--volume", type=int, default=0, help="time one map of a volume of this side cubed only"
+    )
     arguments = parser.parse_args()
     from complexstep.commands import cli
 
     cli.start_keras()
     if arguments.paper:
         paper(arguments.repeats)
+    elif arguments.volume:
+        volume(arguments.volume)
     else:
         names = [name for name in arguments.families.split(",") if name]
         families(arguments.side, arguments.repeats, names)
