@@ -573,7 +573,8 @@ def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, 
     last = [axes.index(axis) for axis in "SC" if axis in axes]
     values = np.moveaxis(values, last, list(range(-len(last), 0))) if last else values
     # tifffile names pages that say nothing of what they are Q (or I): they are pages to a user.
-    depth = {"Q": "pages", "I": "pages"}.get(_depth_axis(path, axes), _depth_axis(path, axes))
+    axis = _depth_axis(path, axes)
+    depth = {"Q": "pages", "I": "pages"}.get(axis, axis)
     notes.append(f"read its {values.shape[0]} slices ({depth}) as one volume")
     return values, bits, pages, metadata
 
