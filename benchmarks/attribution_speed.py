@@ -73,7 +73,7 @@ def measure(engine: str, model_path: str, size: tuple[int, int], repeats: int, p
             explainer.attribute(image)
 
         # All tiles of an image share one shape, so one tile compiles what the whole map needs.
-        tile_height, tile_width = explainer.plan(*size)[0].shape
+        tile_height, tile_width = explainer.tiling.plan(*size)[0].shape
 
         def warm_up():
             explainer.attribute(image[:tile_height, :tile_width])

@@ -11,10 +11,12 @@ their timing.
     python benchmarks/encoder_speed.py [--side 128] [--repeats 3] [--families a,b]
     python benchmarks/encoder_speed.py --paper     # the paper's network only, both engines
     python benchmarks/encoder_speed.py --volume 128  # the volume family at 128^3, one map
+    python benchmarks/encoder_speed.py --volume 128 --tile-size 64  # in tiles of 64^3 at most
 
 ``--volume`` times one map of the zoo's Conv3D encoder at SIDE^3 by the jacobian engine, its
 first call included (a second would double a run of minutes), with the process's peak memory:
-how time and memory grow with a volume, whose dense Jacobian no machine here could hold.
+how time and memory grow with a volume, whose dense Jacobian no machine here could hold, and
+with ``--tile-size``, how tiles bound the memory.
 
 ``--paper`` is how the paper's network is timed before and after a change: run it on both
 checkouts in turn, on the same machine.
@@ -91,14 +93,15 @@ def families(side: int, repeats: int, names: list[str]) -> None:
         print(f"| {name} | {shape} | {' | '.join(cells)} | {dense} |")
 
 
-def volume(side: int) -> None:
-    """One map of the zoo's volume family at ``side`` cubed, by the jacobian engine."""
+def volume(side: int, tile_size: int | None) -> None:
+    """One map of the zoo's volume family at ``side`` cubed, by the jacobian engine, in tiles of
+    at most ``tile_size`` voxels a side (the engine's default if None)."""
     import complexstep
     from encoder_zoo import build, image
 
     # The family takes volumes of half the side it is built for.
     encoder = build("volume_encoder", side=2 * side)
-    explainer = complexstep.Explainer(encoder.model, layer=encoder.layer)
+    explainer = complexstep.Explainer(encoder.model, layer=encoder.layer, tile_size=tile_size)
     start = time.perf_counter()
     explainer.attribute(image(encoder))
     seconds = time.perf_counter() - start
@@ -115,6 +118,12 @@ def main() -> None:
     parser.add_argument(
         "--volume", type=int, default=0, help="time one map of a volume of this side cubed only"
     )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        default=None,
+        help="with --volume, the largest tile side in voxels; the engine's default if not given",
+    )
     arguments = parser.parse_args()
     from complexstep.commands import cli
 
@@ -122,7 +131,7 @@ def main() -> None:
     if arguments.paper:
         paper(arguments.repeats)
     elif arguments.volume:
-        volume(arguments.volume)
+        volume(arguments.volume, arguments.tile_size)
     else:
         names = [name for name in arguments.families.split(",") if name]
         families(arguments.side, arguments.repeats, names)

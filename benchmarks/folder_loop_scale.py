@@ -36,8 +36,6 @@ class StubExplainer:
 
     layer, method, h = defaults.LAYER, defaults.METHOD, defaults.H
     step, images_per_call = SIDE, defaults.IMAGES_PER_CALL
-    baseline, blur_sigma = defaults.BASELINE, defaults.BLUR_SIGMA
-    integration_steps = defaults.INTEGRATION_STEPS
     spatial, channels, per_channel = 2, 1, False
     # The sidecar names the framework that made a map; the stub's maps are made by none.
     backend = "none"

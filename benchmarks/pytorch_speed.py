@@ -51,7 +51,7 @@ def main() -> None:
         for image in images[1:]:
             explainer.attribute(image)
         each = (time.perf_counter() - start) / arguments.images
-        passes = explainer.pixel_passes(arguments.side, arguments.side)
+        passes = explainer.tiling.pixel_passes(arguments.side, arguments.side)
         print(
             f"{method:>13}: {each:8.2f} s a map, {passes:,} passes; the first map, capture "
             f"included, {first:.2f} s"

@@ -181,12 +181,15 @@ def volume_model(tmp_path_factory):
 def test_a_3d_model_explains_each_tiff_stack_whole_through_stages_2_and_3(volume_model, tmp_path):
     """Stage 2 reads a 9-page stack of 13x10 frames as one volume, crops it to 8x12x10 (the
     network's multiples of 2) on one line, and writes the map the API gives for that volume,
-    with its picture of three middle slices; stage 3 draws its heatmap of them, saying so. A
-    resize or a choice of pages, which a volume has no use for, is refused on one line."""
+    with its picture of three middle slices; a .npy array beside it is a volume too; stage 3
+    draws its heatmap of them, saying so. A resize or a choice of pages, which a volume has no
+    use for, is refused on one line."""
     inputs = tmp_path / "stacks"
     inputs.mkdir()
     stack = np.round(255 * np.random.default_rng(2).random((9, 13, 10))).astype(np.uint8)
     tifffile.imwrite(inputs / "sample.tif", stack)
+    cube = np.random.default_rng(3).random((6, 8, 10)).astype(np.float32)
+    np.save(inputs / "cube.npy", cube)
     outputs = tmp_path / "maps"
     common = ("--inputs", str(inputs), "--model", str(volume_model), "--layer", "code")
     result = scripts.run(
@@ -205,6 +208,12 @@ def test_a_3d_model_explains_each_tiff_stack_whole_through_stages_2_and_3(volume
     assert written.shape == (8, 12, 10)
     np.testing.assert_allclose(written, expected, rtol=0, atol=1e-5 * expected.max())
     assert json.loads((outputs / "sample.json").read_text())["size_explained"] == [8, 12, 10]
+    assert f"{inputs / 'cube.npy'}: read its 6 slices (the array's first axis) as one volume" in (
+        result.stderr
+    )
+    expected = complexstep.attribute(str(volume_model), cube, layer="code")
+    written = np.load(outputs / "cube.npy")
+    np.testing.assert_allclose(written, expected, rtol=0, atol=1e-5 * expected.max())
     # Slices across depth (12x10), height (8x10) and width (8x12), two columns apart.
     assert Image.open(outputs / "sample.png").size == (10 + 10 + 12 + 4, 12)
 

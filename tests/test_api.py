@@ -62,7 +62,7 @@ def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_imag
     step's."""
     whole = api.Explainer(random_model, method=method).attribute(tall_image)
     explainer = api.Explainer(random_model, method=method, tile_size=64)
-    assert len(explainer.plan(160, 96)) > 4
+    assert len(explainer.tiling.plan(160, 96)) > 4
     tiled = explainer.attribute(tall_image)
     np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-7 * whole.max())
     pixels = [(0, 0), (159, 95), (80, 47), (33, 90)]
@@ -84,7 +84,7 @@ def test_images_larger_than_256_are_exact_on_the_seams_of_their_tiles(random_mod
     literal = reference.literal_attribution(random_model, "code", large_image, pixels)
     for method in ("jacobian", "complex-step"):
         explainer = api.Explainer(random_model, method=method, tile_size=192)
-        tiles = explainer.plan(288, 320)
+        tiles = explainer.tiling.plan(288, 320)
         assert sorted({tile.rows.cells.start for tile in tiles}) == [0, 9]
         assert sorted({tile.columns.cells.start for tile in tiles}) == [0, 10]
         values = explainer.attribute(large_image)
@@ -248,7 +248,7 @@ def test_wavelet_maps_are_exact_in_tiles_and_with_both_methods(
     """Explained in 64-pixel tiles on canvases, or by complex-step passes, the wavelet map is the
     whole image's, and equals one complex pass per coefficient, within 1e-5."""
     explainer = api.Explainer(random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64)
-    assert len(explainer.plan(160, 96, ENGINES[explainer.method].wavelet)) > 1
+    assert len(explainer.tiling.plan(160, 96, engine=ENGINES[explainer.method].wavelet)) > 1
     tiled = explainer.attribute(tall_image)
     complex_step = complexstep.attribute(
         random_model, tall_image, method="complex-step", domain="wavelet", wavelet="db2"

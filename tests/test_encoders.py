@@ -44,12 +44,50 @@ def test_a_dense_latent_goes_backward_and_a_local_code_forward():
     value; where it is local, the complex-step engine's lattices are far fewer than the pixels."""
     vae = build("vae_encoder")
     explainer = complexstep.Explainer(vae.model, layer=vae.layer)
-    assert explainer.pixel_passes(*vae.sides) == 4
+    assert explainer.tiling.pixel_passes(*vae.sides) == 4
     assert "reverse passes" in explainer.describe_passes(*vae.sides)
     dae = build("denoising_autoencoder")
     explainer = complexstep.Explainer(dae.model, layer=dae.layer, method="complex-step")
-    assert explainer.pixel_passes(*dae.sides) < 16 * 16
+    assert explainer.tiling.pixel_passes(*dae.sides) < 16 * 16
     assert "forward passes" in explainer.describe_passes(*dae.sides)
+
+
+# Families whose code cells read a window of the image, not all of it: their images are tiled.
+LOCAL = (
+    "denoising_autoencoder",
+    "unet_bottleneck",
+    "residual_encoder",
+    "smooth_activations",
+    "batchnorm_leaky",
+    "strided_valid",
+    "dilated",
+    "depthwise_separable",
+    "grouped",
+    "rgb_input",
+    "nested_sequential",
+    "gated_attention",
+    "volume_encoder",
+)
+
+
+@pytest.mark.parametrize("family", list(ZOO))
+def test_tiles_of_any_graph_give_the_whole_image_s_map(family):
+    """An image larger than the tile size is explained in overlapping tiles wherever the code's
+    cells read windows of it, and in one piece where they read all of it; either way the map is
+    the one the whole image gives, to 1e-5 of its maximum."""
+    # The volume family takes volumes of half the side it is built for.
+    encoder = build(family, side=48 if family == "volume_encoder" else 56)
+    x = image(encoder)
+    tile_size = encoder.sides[0] * 2 // 3
+    tiled = complexstep.Explainer(encoder.model, layer=encoder.layer, tile_size=tile_size)
+    whole = complexstep.Explainer(encoder.model, layer=encoder.layer)
+    expected = whole.attribute(x)
+    tiles = tiled.tiling.plan(*encoder.sides)
+    assert (len(tiles) > 1) == (family in LOCAL)
+    assert len(whole.tiling.plan(*encoder.sides)) == 1
+    np.testing.assert_allclose(tiled.attribute(x), expected, rtol=0, atol=1e-5 * expected.max())
+    if len(tiles) > 1:
+        assert f"in {len(tiles)} tiles" in tiled.describe_passes(*encoder.sides)
 
 
 def test_a_unet_is_cut_before_its_concatenations_are_seen():

@@ -105,8 +105,37 @@ def test_a_stack_is_one_volume_or_pages_by_name(tmp_path, frame):
     assert micrographs.page_stem("stack", 2, 3) == "stack_p2"
     assert micrographs.page_stem("single", 0, 1) == "single"
     Image.fromarray(frame).save(tmp_path / "flat.png")
-    with pytest.raises(SettingError, match="only TIFF stacks hold one"):
+    with pytest.raises(SettingError, match="only TIFF stacks and .npy arrays hold one"):
         micrographs.read_micrograph(tmp_path / "flat.png", volume=True)
+
+
+def test_a_numpy_array_is_one_volume_read_as_a_stack_is(tmp_path, frame):
+    """A .npy array of (depth, height, width) reads whole as a stack does, its 8-bit values by
+    255 and its floats as they are; its size, with a crop asked for, comes from its header. An
+    array of another shape, or of objects, is refused on one line naming the file."""
+    stack = np.stack([frame, 255 - frame, frame // 2])
+    np.save(tmp_path / "stack.npy", stack)
+    volume = micrographs.read_micrograph(tmp_path / "stack.npy", volume=True)
+    np.testing.assert_allclose(volume.pixels, stack / 255, atol=1e-6)
+    assert volume.notes == ("read its 3 slices (the array's first axis) as one volume",)
+    assert volume.pixel_size is None
+    np.save(tmp_path / "floats.npy", (stack / 255).astype(np.float32))
+    floats = micrographs.read_micrograph(tmp_path / "floats.npy", volume=True)
+    np.testing.assert_allclose(floats.pixels, stack / 255, atol=1e-6)
+    height, width = frame.shape
+    assert micrographs.volume_size(tmp_path / "stack.npy") == volume.pixels.shape
+    assert micrographs.volume_size(tmp_path / "stack.npy", crop_bottom=4) == (3, height - 4, width)
+    cropped = micrographs.read_micrograph(tmp_path / "stack.npy", volume=True, crop_bottom=4)
+    assert cropped.pixels.shape == (3, height - 4, width)
+    np.save(tmp_path / "flat.npy", frame)
+    np.save(tmp_path / "objects.npy", np.array([[[None]]], object), allow_pickle=True)
+    for name, message in (
+        ("flat", r"its array of shape \(\d+, \d+\) is not \(depth, height, width\)"),
+        ("objects", "cannot read .*objects.npy: "),
+    ):
+        with pytest.raises(UnreadableImageError, match=message) as refused:
+            micrographs.read_micrograph(tmp_path / f"{name}.npy", volume=True)
+        assert "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

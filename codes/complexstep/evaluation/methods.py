@@ -198,7 +198,12 @@ class AttributionMethods:
     def _kind(self, name: str, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """The map of one of stage 2's weighted kinds, from the given baseline."""
         images, _ = api.as_images(image)
-        return kinds.KINDS[name].maps(self.explainer, images, baseline[None], ignore_passes)[0]
+        explainer = self.explainer
+        kind = kinds.kind_of(
+            name, explainer.domain, integration_steps=explainer.kind.integration_steps
+        )
+        maps = kind.maps(explainer.tiling, explainer.domain, images, ignore_passes, baseline[None])
+        return maps[0]
 
     def smoothgrad(self, image, baseline, rng) -> np.ndarray:
         """The mean complex-step map of ``smoothgrad_samples`` copies of the image with Gaussian

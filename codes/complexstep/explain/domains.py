@@ -3,8 +3,9 @@ wavelet transform.
 
 A domain knows which of a method's engines works in it, how many passes an image takes, how the
 tiles' parts of a map add up, how an image-shaped difference reads in it (for the maps weighted
-by ``|x - b|``), which files a map of it becomes and what its sidecar adds. The ``Explainer`` and
-the folder drivers ask the domain and never test its name.
+by ``|x - b|``), which files a map of it becomes and what its sidecar adds. It is given the
+layer's ``tiling.Tiling`` and asks it for engines and tiles. The ``Explainer`` and the folder
+drivers ask the domain and never test its name.
 """
 
 import dataclasses
@@ -19,7 +20,7 @@ from complexstep.errors import SettingError
 # Names for hints only: the domains are made before Keras starts, to check a command's flags.
 if TYPE_CHECKING:
     from complexstep.engines.registry import EngineKind
-    from complexstep.explain.explainer import Explainer
+    from complexstep.explain.tiling import Tiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,16 +35,16 @@ class Pixels:
         """The engine of a method that works in this domain."""
         return engines.pixel
 
-    def check_size(self, height: int, width: int) -> None:
+    def check_size(self, *sides: int) -> None:
         """Every size the network takes is one the domain takes."""
 
-    def passes(self, explainer: "Explainer", *sides: int) -> int:
+    def passes(self, tiling: "Tiling", *sides: int) -> int:
         """The passes of one image's map."""
-        return explainer.pixel_passes(*sides)
+        return tiling.pixel_passes(*sides)
 
-    def squares(self, explainer: "Explainer", image: np.ndarray, on_pass) -> np.ndarray:
-        """The squared map of one image."""
-        return explainer.pixel_squares(image, on_pass)
+    def maps(self, tiling: "Tiling", images: np.ndarray, on_pass) -> np.ndarray:
+        """The paper's maps of checked images of one size, ``||J e_k||``."""
+        return tiling.pixel_maps(images, on_pass)
 
     def coefficients(self, differences: np.ndarray) -> np.ndarray:
         """Image-shaped differences ``(n, height, width)`` as the domain reads them."""
@@ -102,23 +103,31 @@ class Wavelets:
         """
         self.basis(height, width)
 
-    def passes(self, explainer: "Explainer", height: int, width: int) -> int:
+    def passes(self, tiling: "Tiling", height: int, width: int) -> int:
         basis = self.basis(height, width)
+        engine_class = self.engine(tiling.entry)
         total = 0
-        for tile in explainer.plan(height, width, explainer.engine_class):
+        for tile in tiling.plan(height, width, engine=engine_class):
             canvas = basis.canvas(*tile.region)
-            engine = explainer.engine(tile.shape, explainer.engine_class)
+            engine = tiling.engine(tile.shape, engine_class)
             total += engine.coefficient_passes(canvas.basis, canvas.offset(*tile.region))
         return total
 
-    def squares(self, explainer: "Explainer", image: np.ndarray, on_pass) -> np.ndarray:
+    def maps(self, tiling: "Tiling", images: np.ndarray, on_pass) -> np.ndarray:
+        """The paper's maps of checked images of one size, ``||J w_k||``."""
+        return np.stack(
+            [np.sqrt(self._squares(tiling, image, on_pass)).astype(np.float32) for image in images]
+        )
+
+    def _squares(self, tiling: "Tiling", image: np.ndarray, on_pass) -> np.ndarray:
         """The squared map of one image, tile by tile: each tile's share is worked out on a
         canvas that holds the basis images touching it."""
         basis = self.basis(*image.shape)
+        engine_class = self.engine(tiling.entry)
         squares = np.zeros(image.shape)
-        for tile, crop, cells in explainer.tiles(image, explainer.engine_class):
+        for tile, crop, cells in tiling.tiles(image, engine_class):
             canvas = basis.canvas(*tile.region)
-            part = explainer.engine(tile.shape, explainer.engine_class).coefficient_squares(
+            part = tiling.engine(tile.shape, engine_class).coefficient_squares(
                 crop, canvas.basis, canvas.offset(*tile.region), cells, on_pass
             )
             canvas.add_to(squares, part)

@@ -26,7 +26,7 @@ from complexstep.errors import SettingError
 from complexstep.explain.domains import Pixels
 
 if TYPE_CHECKING:
-    from complexstep.explain.explainer import Explainer
+    from complexstep.explain.tiling import Tiling
 
 
 def check_baseline(name: str) -> str:
@@ -77,94 +77,111 @@ def path(image: np.ndarray, baseline: np.ndarray, steps: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class MapKind:
-    """One kind of map.
+    """One kind of map, with the settings its maps depend on.
 
     Attributes:
         name: its name, one of ``defaults.MAP_KINDS``.
-        passes: the passes of one image's map, from the explainer and the image's size.
         weighted: whether the map is weighted by ``|x - b|`` and so depends on the baseline.
-        of_plain: where the kind is the paper's map weighed, its maps from the explainer, the
-            images ``(n, height, width)``, their baselines (None for a kind that takes none) and
-            the paper's maps of the images; None for a kind that takes passes of its own.
-        integrated_maps: for the kind that integrates along the path from the baseline to the
-            image, its maps from the explainer, the images, their baselines and a per-pass
-            callback; that kind is made in the pixel domain only.
+        integrated: whether the map integrates the Jacobian along the path from the baseline to
+            the image, and so depends on the path's points too; made in the pixel domain only.
+        baseline: what a weighted kind measures ``|x - b|`` from, one of ``defaults.BASELINES``.
+        blur_sigma: the blur baseline's Gaussian, in pixels.
+        integration_steps: the path points of an integrated kind.
     """
 
     name: str
-    passes: Callable[["Explainer", int, int], int]
     weighted: bool
-    of_plain: Callable[["Explainer", np.ndarray, np.ndarray | None, np.ndarray], np.ndarray] | None
-    integrated_maps: Callable | None = None
+    integrated: bool
+    baseline: str = defaults.BASELINE
+    blur_sigma: float = defaults.BLUR_SIGMA
+    integration_steps: int = defaults.INTEGRATION_STEPS
 
-    @property
-    def integrated(self) -> bool:
-        """Whether the maps integrate along the path, and so depend on the path points too."""
-        return self.of_plain is None
+    def passes(self, tiling: "Tiling", domain, *sides: int) -> int:
+        """The passes of one image's map."""
+        if self.integrated:
+            return self.integration_steps * tiling.mean_passes(*sides)
+        return domain.passes(tiling, *sides)
+
+    def baselines(self, images: np.ndarray) -> np.ndarray | None:
+        """The baselines of checked images ``(n, height, width)``, where the kind takes them."""
+        if not self.weighted:
+            return None
+        return np.stack([baseline_of(image, self.baseline, self.blur_sigma) for image in images])
 
     def maps(
         self,
-        explainer: "Explainer",
+        tiling: "Tiling",
+        domain,
         images: np.ndarray,
-        baselines: np.ndarray | None,
         on_pass: Callable[[int], None],
+        baselines: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The maps of images ``(n, height, width)`` of one size, float32."""
-        if self.of_plain is None:
-            return self.integrated_maps(explainer, images, baselines, on_pass)
-        return self.of_plain(explainer, images, baselines, explainer.plain_maps(images, on_pass))
+        """The maps of checked images of one size, float32.
 
-    def sidecar(self, explainer: "Explainer") -> dict:
+        Args:
+            tiling: the layer's engines and tiles.
+            domain: what the maps attribute to, a ``domains`` domain.
+            images: ``(n, height, width)``, or with channels and depth as the model takes them.
+            on_pass: called with the number of passes each time some finish.
+            baselines: the images' baselines, in place of the kind's own.
+        """
+        if baselines is None:
+            baselines = self.baselines(images)
+        if not self.integrated:
+            return self.of_plain(domain, images, domain.maps(tiling, images, on_pass), baselines)
+        maps = []
+        for image, baseline in zip(images, baselines, strict=True):
+            points = path(image, baseline, self.integration_steps)
+            maps.append(np.abs(image - baseline) * tiling.mean_map(points, on_pass))
+        return np.stack(maps).astype(np.float32)
+
+    def of_plain(
+        self, domain, images: np.ndarray, plain: np.ndarray, baselines: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """The maps from the paper's maps of the same images, with no pass of their own; None
+        for an integrated kind, which takes passes of its own."""
+        if self.integrated:
+            return None
+        if not self.weighted:
+            return plain
+        if baselines is None:
+            baselines = self.baselines(images)
+        return (plain * np.abs(domain.coefficients(images - baselines))).astype(np.float32)
+
+    def sidecar(self) -> dict:
         """The kind and the settings its maps depend on, as a map's sidecar records them."""
         settings = {"kind": self.name}
         if self.weighted:
-            settings |= {"baseline": explainer.baseline, "blur_sigma": explainer.blur_sigma}
+            settings |= {"baseline": self.baseline, "blur_sigma": self.blur_sigma}
         if self.integrated:
-            settings["integration_steps"] = explainer.integration_steps
+            settings["integration_steps"] = self.integration_steps
         return settings
-
-
-def _plain(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.ndarray:
-    return plain
-
-
-def _plain_passes(explainer: "Explainer", *sides: int) -> int:
-    return explainer.domain.passes(explainer, *sides)
-
-
-def _gradient_input(explainer: "Explainer", images: np.ndarray, baselines, plain) -> np.ndarray:
-    weights = np.abs(explainer.domain.coefficients(images - baselines))
-    return (plain * weights).astype(np.float32)
-
-
-def _integrated(explainer: "Explainer", images: np.ndarray, baselines, on_pass) -> np.ndarray:
-    maps = []
-    for image, baseline in zip(images, baselines, strict=True):
-        points = path(image, baseline, explainer.integration_steps)
-        maps.append(np.abs(image - baseline) * explainer.mean_attribution(points, on_pass))
-    return np.stack(maps).astype(np.float32)
-
-
-def _integrated_passes(explainer: "Explainer", height: int, width: int) -> int:
-    return explainer.integration_steps * explainer.mean_passes(height, width)
 
 
 KINDS = {
     kind.name: kind
     for kind in (
-        MapKind("complex-step", _plain_passes, False, _plain),
-        MapKind("gradient-input", _plain_passes, True, _gradient_input),
-        MapKind("integrated-complex-step", _integrated_passes, True, None, _integrated),
+        MapKind("complex-step", weighted=False, integrated=False),
+        MapKind("gradient-input", weighted=True, integrated=False),
+        MapKind("integrated-complex-step", weighted=True, integrated=True),
     )
 }
-"""Every kind by name, in the order of ``defaults.MAP_KINDS``, the paper's first."""
+"""Every kind by name at the default settings, in the order of ``defaults.MAP_KINDS``, the
+paper's first."""
 
 
-def kind_of(name: str, domain) -> MapKind:
-    """The kind of this name, if it is made in this domain.
+def kind_of(
+    name: str,
+    domain,
+    baseline: str = defaults.BASELINE,
+    blur_sigma: float = defaults.BLUR_SIGMA,
+    integration_steps: int = defaults.INTEGRATION_STEPS,
+) -> MapKind:
+    """The kind of this name with these settings, if it is made in this domain.
 
     Raises:
-        SettingError: for an unknown kind, or one the domain cannot make.
+        SettingError: for an unknown kind, one the domain cannot make, an unknown baseline, a
+            blur that is not positive or path points that are not a whole number >= 1.
     """
     if name not in KINDS:
         raise SettingError(f"unknown map kind {name!r}; choose one of {', '.join(KINDS)}")
@@ -174,4 +191,13 @@ def kind_of(name: str, domain) -> MapKind:
             f"{name} maps are made in the pixel domain only: the mean Jacobian along the path is "
             "taken pixel by pixel"
         )
-    return kind
+    if not (isinstance(integration_steps, int) and integration_steps >= 1):
+        raise SettingError(
+            f"integration_steps must be a whole number >= 1, not {integration_steps!r}"
+        )
+    return dataclasses.replace(
+        kind,
+        baseline=check_baseline(baseline),
+        blur_sigma=check_blur_sigma(blur_sigma),
+        integration_steps=integration_steps,
+    )

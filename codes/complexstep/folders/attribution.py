@@ -116,7 +116,7 @@ def attribute_folder(
             3-D model, if ``resize`` or ``pages`` is given.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    # A 3-D model explains each TIFF stack whole, at its own size, as one volume.
+    # A 3-D model explains each TIFF stack or .npy array whole, at its own size, as one volume.
     volume = explainer.spatial == 3
     if volume and resize is not None:
         raise SettingError(
@@ -151,7 +151,7 @@ def attribute_folder(
         domain=explainer.domain.name,
         h=explainer.h,
         backend=explainer.backend,
-        kind=explainer.kind.sidecar(explainer),
+        kind=explainer.kind.sidecar(),
     )
 
     defining = _defining(run, explainer, resize, reading)
@@ -175,6 +175,7 @@ def attribute_folder(
             noun="map",
             skip_existing=skip_existing,
             paths=paths,
+            suffixes=images.VOLUME_SUFFIXES if volume else images.IMAGE_SUFFIXES,
             shard=shard,
         )
         work += _check_existing(report, existing, named, defining, size_of)
@@ -242,7 +243,7 @@ def _defining(run: dict, explainer: Explainer, resize: int | None, reading: dict
         # A model given as an object has no file to name: any map's model is taken as it.
         del defining["model_sha256"]
     defining |= explainer.domain.settings()
-    defining |= explainer.kind.sidecar(explainer)
+    defining |= explainer.kind.sidecar()
     return defining | {
         "resize": resize,
         "intensity": reading.get("intensity", defaults.INTENSITY),

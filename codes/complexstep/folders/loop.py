@@ -290,6 +290,7 @@ def plan(
     noun: str,
     skip_existing: bool = False,
     paths: Iterable[Path] | None = None,
+    suffixes: Sequence[str] = images.IMAGE_SUFFIXES,
     shard: Shard | None = None,
 ) -> list[Item]:
     """The micrographs to do and their sizes, after every check that needs no pixel.
@@ -304,6 +305,7 @@ def plan(
         skip_existing: leave alone every micrograph whose targets are all there.
         noun: what the targets are called in a clash's line ("map", "page").
         paths: the micrographs, where the driver chose some; all of the folder's by default.
+        suffixes: the files of the folder that are micrographs, where ``paths`` is None.
         shard: do only this part of the micrographs (see ``in_shard``); all of them if None.
 
     Returns:
@@ -317,7 +319,7 @@ def plan(
     inputs, outputs = Path(inputs), Path(outputs)
     if shard is not None:
         check_shard(shard)
-    found = find_micrographs(inputs, outputs, report) if paths is None else list(paths)
+    found = find_micrographs(inputs, outputs, report, suffixes) if paths is None else list(paths)
     if shard is not None:
         found = [path for path in found if in_shard(path.relative_to(inputs), shard)]
     prepare_outputs(inputs, outputs, report)

@@ -24,6 +24,8 @@ IMAGE_SIZE = defaults.IMAGE_SIZE
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+VOLUME_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
+"""The files a 3-D model's folder is searched for: NumPy arrays too, which hold volumes alone."""
 
 
 def read_image(path: str | os.PathLike, size: int | None = None, **reading) -> np.ndarray:

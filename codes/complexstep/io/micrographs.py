@@ -28,10 +28,11 @@ are, clipped to [0, 1].
 A caller says what its model takes. ``channels``: a file with that many channels keeps them, as
 (height, width, channels); for a grey model (one channel) a colour image becomes grey by the ITU-R
 601 luma weights, other multi-channel images (detectors, element maps) by the mean of their
-channels, each with a note, unless ``channel`` picks one. ``volume``: a multi-page TIFF or an
-OME-TIFF with a Z axis is read whole as (depth, height, width); a 2-D model reads one page at a
-time instead (``page``), and ``page_numbers`` and ``page_stem`` give the pages a choice of
-``defaults.PAGES`` means and the names of their results, ``<stem>_p<k>``.
+channels, each with a note, unless ``channel`` picks one. ``volume``: a multi-page TIFF, an
+OME-TIFF with a Z axis, or a NumPy ``.npy`` array of (depth, height, width[, channels]) values
+(which carries no bit depth or pixel size) is read whole as (depth, height, width); a 2-D model
+reads one page at a time instead (``page``), and ``page_numbers`` and ``page_stem`` give the pages
+a choice of ``defaults.PAGES`` means and the names of their results, ``<stem>_p<k>``.
 
 The data bar is cropped before the pixels are returned: where the metadata gives the scanned
 height, below it; where no metadata says, where the pixels show one (``find_data_bar``); or as
@@ -218,7 +219,8 @@ def read_micrograph(
         channel: the one channel of a multi-channel file a grey model reads, counted from 0;
             None converts them to grey.
         volume: read a multi-page TIFF or an OME-TIFF with a Z axis whole, as (depth, height,
-            width), for a 3-D model; its pages must share one size.
+            width), for a 3-D model; its pages must share one size. A ``.npy`` array is read as
+            a volume only.
         max_pixels: the most pixels the page (a volume's slice) may have; None takes
             ``MAX_PIXELS``.
 
@@ -551,9 +553,13 @@ def _as_tagged(
 
 def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, int, int, dict]:
     """Decodes a TIFF's first series as (depth, height, width[, samples]): its pages, or an
-    OME-TIFF's Z axis."""
+    OME-TIFF's Z axis; or a ``.npy`` array of that shape."""
+    if _is_array(path):
+        values = _array(path, limit)
+        notes.append(f"read its {values.shape[0]} slices (the array's first axis) as one volume")
+        return np.asarray(values), None, 1, {}
     if not _is_tiff(path):
-        raise SettingError(f"cannot read {path} as a volume: only TIFF stacks hold one")
+        raise _no_volume(path)
     try:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
@@ -579,6 +585,40 @@ def _read_volume(path: Path, limit: int, notes: list[str]) -> tuple[np.ndarray, 
     return values, bits, pages, metadata
 
 
+def _is_array(path: Path) -> bool:
+    return path.suffix.lower() == ".npy"
+
+
+def _array(path: Path, limit: int) -> np.ndarray:
+    """A ``.npy`` volume, mapped from the file after its header is checked: real numbers of
+    (depth, height, width[, channels]), no pickled objects.
+
+    Raises:
+        UnreadableImageError: for another array, or a file NumPy cannot read.
+    """
+    try:
+        values = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UnreadableImageError.of(path, error) from None
+    if values.ndim not in (3, 4) or 0 in values.shape:
+        raise UnreadableImageError(
+            f"cannot read {path} as a volume: its array of shape {values.shape} is not "
+            "(depth, height, width) or (depth, height, width, channels)"
+        )
+    if values.dtype.kind not in "uif":
+        raise UnreadableImageError(
+            f"cannot read {path}: its values are {values.dtype}, not real intensities"
+        )
+    _check_pixels(path, values.shape[1], values.shape[2], limit)
+    return values
+
+
+def _no_volume(path: Path) -> SettingError:
+    return SettingError(
+        f"cannot read {path} as a volume: only TIFF stacks and .npy arrays hold one"
+    )
+
+
 def _depth_axis(path: Path, axes: str) -> str:
     """The one axis of a TIFF series that is a volume's depth: every axis but Y, X, samples and
     channels.
@@ -595,17 +635,24 @@ def _depth_axis(path: Path, axes: str) -> str:
 
 
 def volume_size(path: str | os.PathLike, *, crop_bottom: int | None = None) -> tuple[int, int, int]:
-    """The (depth, height, width) ``read_micrograph`` gives a TIFF stack read as a volume, after
-    its data bar's crop: from its header, and its first page as ``frame_size`` reads it.
+    """The (depth, height, width) ``read_micrograph`` gives a volume, after its data bar's crop:
+    from a TIFF stack's header and its first page as ``frame_size`` reads it, or from a ``.npy``
+    array's header, and its pixels where a bar may have to be found in them.
 
     Raises:
-        SettingError: if the file is no TIFF stack of one depth axis, or ``crop_bottom`` is out
-            of range.
+        SettingError: if the file is no TIFF stack of one depth axis or ``.npy`` volume, or
+            ``crop_bottom`` is out of range.
         UnreadableImageError: if the file cannot be read.
     """
     path = Path(path)
+    if _is_array(path):
+        if crop_bottom is None:
+            return read_micrograph(path, volume=True).pixels.shape[:3]
+        depth, height, width = _array(path, MAX_PIXELS).shape[:3]
+        _, rows, _ = _data_bar(path, {}, np.zeros((height, 1)), crop_bottom, [])
+        return depth, height - rows, width
     if not _is_tiff(path):
-        raise SettingError(f"cannot read {path} as a volume: only TIFF stacks hold one")
+        raise _no_volume(path)
     try:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]

@@ -177,6 +177,15 @@ class AxisTile:
     offset: int
 
 
+def field_spacing(axis: AxisGeometry) -> int:
+    """How many pixels apart the fields of neighbouring output cells start, mid-axis: the
+    product of the strides and pools on the way; 1 where the output has under three cells, 0
+    where neighbours read from one pixel on (an upsampled output)."""
+    first = axis.fields[-1][0]
+    middle = len(first) // 2
+    return int(first[middle + 1] - first[middle]) if len(first) > 2 else 1
+
+
 def plan_axis(geometry: AxisGeometry, step: int, tile_size: int) -> list[AxisTile]:
     """Splits one axis into as few tiles of at most ``tile_size`` pixels as exactness allows.
 
@@ -225,6 +234,46 @@ def plan_axis(geometry: AxisGeometry, step: int, tile_size: int) -> list[AxisTil
     return tiles
 
 
+def congruent(tile: AxisTile, length: int, step: int) -> AxisTile:
+    """The tile grown at its end (or, at the axis's end, moved back) to a length that leaves the
+    same remainder after division by ``step`` as the axis's ``length``: a 'same'-padded layer
+    of stride ``step`` pads such a tile as it pads the axis."""
+    grown = min(length, tile.length + (length - tile.length) % step)
+    return dataclasses.replace(tile, start=min(tile.start, length - grown), length=grown)
+
+
+def matched_tile(whole: AxisGeometry, tile: AxisTile, alone: AxisGeometry) -> AxisTile | None:
+    """The tile with the offset of its cells, where a graph's outputs for them are the image's.
+
+    ``plan_axis`` numbers a tile's cells as a chain's 'same' layers do, in proportion to its
+    start. A graph's layers ('valid' or strided padding, crops, pads) may number them otherwise,
+    and place their windows by the length they are given: its tile is kept only where each of
+    its cells, computed on the tile alone, reads the very pixels the image's cell reads, neither
+    fewer (a field the tile's border cut) nor others (windows placed otherwise).
+
+    Args:
+        whole: the geometry of the whole axis.
+        tile: a tile ``plan_axis`` made of it.
+        alone: the geometry of an axis of the tile's length.
+
+    Returns:
+        The tile with its ``offset`` found, or None where no offset gives the image's fields.
+    """
+    first, last = (np.asarray(bound) - tile.start for bound in whole.fields[-1])
+    tile_first, tile_last = alone.fields[-1]
+    cells = np.arange(tile.cells.start, tile.cells.stop)
+    candidates = np.flatnonzero((tile_first == first[cells[0]]) & (tile_last == last[cells[0]]))
+    for candidate in candidates:
+        local = cells - cells[0] + candidate
+        if (
+            local[-1] < len(tile_first)
+            and np.array_equal(tile_first[local], first[cells])
+            and np.array_equal(tile_last[local], last[cells])
+        ):
+            return dataclasses.replace(tile, offset=int(cells[0] - candidate))
+    return None
+
+
 def changed_windows(
     geometry: AxisGeometry, spans: list[tuple[int, int]], step: int
 ) -> list[AxisTile]:
@@ -256,22 +305,28 @@ def changed_windows(
 
 @dataclasses.dataclass(frozen=True)
 class Tile:
-    """A tile of an image: its rows and its columns."""
+    """A tile of an image or a volume: one ``AxisTile`` along each spatial axis."""
 
-    rows: AxisTile
-    columns: AxisTile
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.rows.length, self.columns.length
+    axes: tuple[AxisTile, ...]
 
     @property
-    def region(self) -> tuple[slice, slice]:
+    def rows(self) -> AxisTile:
+        """The tile along a micrograph's rows, its first axis."""
+        return self.axes[0]
+
+    @property
+    def columns(self) -> AxisTile:
+        """The tile along a micrograph's columns, its second axis."""
+        return self.axes[1]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(axis.length for axis in self.axes)
+
+    @property
+    def region(self) -> tuple[slice, ...]:
         """The tile's pixels, as slices of the image."""
-        return (
-            slice(self.rows.start, self.rows.start + self.rows.length),
-            slice(self.columns.start, self.columns.start + self.columns.length),
-        )
+        return tuple(slice(axis.start, axis.start + axis.length) for axis in self.axes)
 
 
 def plan_tiles(
@@ -280,4 +335,4 @@ def plan_tiles(
     """Splits an image into tiles whose outputs are exact, as ``plan_axis`` does along each axis."""
     rows = plan_axis(AxisGeometry.of(layers, height), step, tile_size)
     columns = plan_axis(AxisGeometry.of(layers, width), step, tile_size)
-    return [Tile(row, column) for row in rows for column in columns]
+    return [Tile((row, column)) for row in rows for column in columns]
