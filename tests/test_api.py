@@ -13,7 +13,7 @@ import complexstep
 import models
 import reference
 import wavelet_reference
-from complexstep import api
+from complexstep import api, defaults
 from complexstep.engines import ENGINES
 from complexstep.explain import cache
 from complexstep.model import architecture
@@ -478,6 +478,35 @@ def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("declining", "expected"),
+    [(None, ["3", "true", "True"]), ("0", ["3", "true", "True"]), ("1", ["None", "None", "False"])],
+)
+def test_importing_the_package_makes_its_process_settings_unless_declined(declining, expected):
+    """Importing the package sets TensorFlow's log level and CPU allocator and installs the finder
+    that starts Keras quietly; COMPLEXSTEP_NO_PROCESS_SETTINGS=1 declines all three."""
+    script = (
+        "import os, sys, complexstep\n"
+        "from complexstep import quiet\n"
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'),\n"
+        "      os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'),\n"
+        "      any(isinstance(finder, quiet._KerasFinder) for finder in sys.meta_path))\n"
+    )
+    made = ("TF_CPP_MIN_LOG_LEVEL", "TF_CPU_ALLOCATOR_USE_BFC", defaults.NO_PROCESS_SETTINGS)
+    environment = {key: value for key, value in os.environ.items() if key not in made}
+    if declining is not None:
+        environment[defaults.NO_PROCESS_SETTINGS] = declining
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
 
 
 def test_help_of_the_package_shows_the_api_not_the_exceptions_inherited_members():

@@ -244,3 +244,8 @@ SCALE_BAR_LOCATION = "lower right"
 # phases (ferrite) as well as over dark ones.
 SCALE_BAR_BOX_COLOUR = "black"
 SCALE_BAR_BOX_ALPHA = 0.5
+
+# Importing the package makes process-wide settings for TensorFlow and Keras (the package's
+# docstring lists them); this environment variable, set to anything but "" or "0" before the
+# import, declines them all.
+NO_PROCESS_SETTINGS = "COMPLEXSTEP_NO_PROCESS_SETTINGS"
