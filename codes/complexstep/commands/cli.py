@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from complexstep import defaults, quiet
-from complexstep.errors import ComplexStepError
+from complexstep.errors import ComplexStepError, UsageError
 from complexstep.folders import loop
 
 EXIT_FAILURE = 1
 T = TypeVar("T")
-
-
-class UsageError(ComplexStepError):
-    """A command line that cannot be carried out, reported as one line."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -30,15 +30,11 @@ import torch
 from torch.nn import functional
 
 from complexstep import defaults
-from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
+from complexstep.errors import ImageSizeError, ModelError, Refusal, UnsupportedLayerError
 from complexstep.twin import fields
 from complexstep.twin.fields import IDENTITY, per_dim, shifted, transposed_fields, upsampled
 
 ATEN = torch.ops.aten
-
-
-class Refusal(Exception):
-    """Why an operation has no twin."""
 
 
 @dataclasses.dataclass(frozen=True)
