@@ -83,6 +83,14 @@ MODELS_DIR = "models"
 CONTOUR_INPUTS = "contour_inputs"
 CONTOUR_OUTPUTS = "contour_outputs/all"
 SMAPS = "smaps"
+# Synthetic micrographs, written where a folder holds none so that the pipeline runs without the
+# study's: how many go into the training and test folders (a subfolder of each, as the paper's
+# were) and into the contour inputs.
+SYNTHETIC_TRAIN = 400
+SYNTHETIC_TRAIN_DIR = f"{TRAIN_DIR}/all"
+SYNTHETIC_TEST = 100
+SYNTHETIC_TEST_DIR = f"{TEST_DIR}/all"
+SYNTHETIC_CONTOUR_INPUTS = 4
 
 # A partial file (``.<name>.partial-*``) older than this is taken for one a killed run left behind
 # and removed by the next run into its folder; a younger one may be another run's, still writing.
