@@ -1,6 +1,6 @@
 """Every default of the project in one place: the paper's settings, folder and file names.
 
-This module imports nothing, so that the scripts can show these values in ``--help`` and check
+This module imports nothing, so that the scripts can show these values in their help and check
 their flags before Keras takes seconds to start; the scripts, the benchmarks and the README's tables
 all take their defaults from here.
 """
