@@ -13,8 +13,9 @@ import complexstep
 import models
 import reference
 import wavelet_reference
-from complexstep import api
+from complexstep import api, defaults
 from complexstep.engines import ENGINES
+from complexstep.explain import cache
 from complexstep.model import architecture
 
 
@@ -385,22 +386,64 @@ def test_encoding_past_the_unit_range_is_allowed_only_when_asked(random_model, i
         explainer.encode(np.full((256, 256), np.inf), unit_range=False)
 
 
-def test_repeated_calls_reuse_what_was_built_and_free_it_with_the_model(image):
-    """A loop of attribute calls builds one Explainer per model and settings, and keeping it
-    does not keep the model alive."""
+def test_repeated_calls_reuse_what_was_built_and_write_nothing_on_the_model(image):
+    """A loop of attribute calls builds one Explainer per model and settings, kept in the cache
+    and not on the model, which clearing the cache lets go."""
     import gc
     import weakref
 
     model = architecture.build_autoencoder()
+    attributes = set(vars(model))
     first = complexstep.attribute(model, image)
-    kept = api._explainer(model, layer="code")
-    assert api._explainer(model, layer="code") is kept
-    assert api._explainer(model, layer="encoder_pool1") is not kept
+    assert set(vars(model)) == attributes
+    kept = cache.explainer(model, layer="code")
+    assert cache.explainer(model, layer="code") is kept
+    assert cache.explainer(model, layer="encoder_pool1") is not kept
     np.testing.assert_array_equal(complexstep.attribute(model, image), first)
     freed = weakref.ref(model)
     del model, kept
     gc.collect()
+    assert freed() is not None
+    cache.clear()
+    gc.collect()
     assert freed() is None
+
+
+def test_the_cache_lets_go_of_the_oldest_model_and_of_a_file_trained_anew(tmp_path, monkeypatch):
+    """Beyond the models it keeps, the cache lets the least recently used go; a model file saved
+    anew is loaded anew."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(cache, "KEPT_MODELS", 2)
+    cache.clear()
+    first, second, third = (architecture.build_autoencoder() for _ in range(3))
+    freed = weakref.ref(first)
+    cache.explainer(first, layer="code")
+    kept = cache.explainer(second, layer="code")
+    cache.explainer(first, layer="code")
+    cache.explainer(third, layer="code")
+    del first
+    gc.collect()
+    assert freed() is not None
+    assert cache.explainer(second, layer="code") is not kept
+    del second, third, kept
+    gc.collect()
+    assert freed() is None
+
+    path = tmp_path / "autoencoder.keras"
+    model = architecture.build_autoencoder()
+    model.save(path)
+    before = cache.explainer(path, layer="code")
+    assert cache.explainer(str(path), layer="code") is before
+    model.set_weights([weights + 1 for weights in model.get_weights()])
+    model.save(path)
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 1))
+    after = cache.explainer(path, layer="code")
+    assert after is not before
+    assert not np.array_equal(after.model.get_weights()[0], before.model.get_weights()[0])
+    assert cache.explainer(path, layer="code") is after
+    cache.clear()
 
 
 @pytest.mark.parametrize("h", [1e-20, 1e20])
@@ -435,6 +478,35 @@ def test_the_library_holds_back_tensorflows_start_up_notices(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("declining", "expected"),
+    [(None, ["3", "true", "True"]), ("0", ["3", "true", "True"]), ("1", ["None", "None", "False"])],
+)
+def test_importing_the_package_makes_its_process_settings_unless_declined(declining, expected):
+    """Importing the package sets TensorFlow's log level and CPU allocator and installs the finder
+    that starts Keras quietly; COMPLEXSTEP_NO_PROCESS_SETTINGS=1 declines all three."""
+    script = (
+        "import os, sys, complexstep\n"
+        "from complexstep import quiet\n"
+        "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'),\n"
+        "      os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'),\n"
+        "      any(isinstance(finder, quiet._KerasFinder) for finder in sys.meta_path))\n"
+    )
+    made = ("TF_CPP_MIN_LOG_LEVEL", "TF_CPU_ALLOCATOR_USE_BFC", defaults.NO_PROCESS_SETTINGS)
+    environment = {key: value for key, value in os.environ.items() if key not in made}
+    if declining is not None:
+        environment[defaults.NO_PROCESS_SETTINGS] = declining
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
 
 
 def test_help_of_the_package_shows_the_api_not_the_exceptions_inherited_members():

@@ -22,7 +22,7 @@ from PIL import Image
 import scripts
 from complexstep import defaults
 from complexstep.commands import main
-from complexstep.commands.main import SUBCOMMANDS
+from complexstep.commands.cli import SUBCOMMANDS
 from complexstep.model import architecture, synthetic
 
 DOCUMENTS = [scripts.REPOSITORY / "README.md", *sorted((scripts.REPOSITORY / "docs").glob("*.md"))]

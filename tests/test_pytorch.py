@@ -59,9 +59,10 @@ def test_every_family_matches_jacrev(family, method):
 
 def test_the_jacobian_pullback_and_code_of_a_module():
     """The Jacobian's column norms are the map, its pullback is one reverse pass's, and the code
-    is the submodule's output laid out channels-last."""
+    is the submodule's output laid out channels-last. Nothing is written onto the module."""
     encoder = build("denoising_autoencoder")
     x = image(encoder)
+    attributes = set(vars(encoder.module))
     jacobian = complexstep.jacobian(encoder.module, x, layer="encoder")
     maps = complexstep.attribute(encoder.module, x, layer="encoder")
     np.testing.assert_allclose(jacobian.column_norms(), maps, rtol=0, atol=1e-5 * maps.max())
@@ -73,6 +74,7 @@ def test_the_jacobian_pullback_and_code_of_a_module():
     with torch.no_grad():
         expected = output_of(encoder.module, "encoder", nchw)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(code, expected, rtol=0, atol=1e-6)
+    assert set(vars(encoder.module)) == attributes
 
 
 def test_the_default_layer_is_the_output_and_one_of_two_outputs_must_be_named():

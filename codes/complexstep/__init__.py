@@ -37,23 +37,37 @@ phases and boundaries; ``rendering`` draws every figure (stage 3); ``explorer`` 
 page; ``folders`` runs each stage over folders through one shared loop; ``commands`` holds the
 flags and the ``complexstep`` command, the one place that prints. ``defaults`` holds every
 default and ``errors`` every exception.
+
+Importing the package makes three settings for the whole process, before TensorFlow starts:
+
+- ``TF_CPP_MIN_LOG_LEVEL=3`` in the environment, unless it is set already: TensorFlow's native
+  code logs nothing below fatal errors;
+- ``TF_CPU_ALLOCATOR_USE_BFC=true`` in the environment, unless it is set already: TensorFlow keeps
+  freed CPU memory in its own pool;
+- a finder on ``sys.meta_path`` (``quiet.hold_back_notices``), there only while Keras has not been
+  imported: its first import, wherever in the process it happens, starts the backend with file
+  descriptor 2 captured and writes back all but TensorFlow's start-up notices.
+
+Setting the environment variable ``COMPLEXSTEP_NO_PROCESS_SETTINGS`` to ``1`` before the import
+declines all three; the commands still hold the notices back for their own runs.
 """
 
 import os
 
-# TensorFlow reads these settings once, when it is first imported, and every module of this
-# package is imported after this file runs. The first silences pages of start-up chatter on
-# machines without a GPU. The second keeps freed CPU memory in TensorFlow's own pool: the
-# attribution engines make and drop many full-resolution tensors, and returning each one to the
-# operating system more than doubled their running time in page faults.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+from complexstep import defaults, quiet
 
-from complexstep import quiet  # noqa: E402
-
-# Keras is imported when first needed, by whichever module needs it; that import holds back
-# TensorFlow's start-up notices, which scripts and notebooks would otherwise show twice.
-quiet.hold_back_notices()
+# TensorFlow reads these settings once, when it is first imported, which neither module imported
+# above does, and every other module of this package is imported after this file runs. The log
+# level silences pages of start-up chatter on machines without a GPU. The allocator keeps freed CPU
+# memory in TensorFlow's own pool: the attribution engines make and drop many full-resolution
+# tensors, and returning each one to the operating system more than doubled their running time in
+# page faults. Keras is imported when first needed, by whichever module needs it, and the finder
+# holds back TensorFlow's start-up notices there, which scripts and notebooks would otherwise show
+# twice.
+if os.environ.get(defaults.NO_PROCESS_SETTINGS, "") in ("", "0"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+    quiet.hold_back_notices()
 
 # Imported for ``except complexstep.ImageError`` though left out of __all__ (see below).
 from complexstep.errors import (  # noqa: E402, F401

@@ -9,7 +9,8 @@
 
 Each call keeps the ``Explainer`` it builds for a model and settings, so that a loop of calls
 builds the twin and compiles the engines once; an ``Explainer`` of one's own does the same
-explicitly.
+explicitly. They are kept in ``complexstep.explain.cache``, never on the model, for the last few
+models; ``complexstep.explain.cache.clear()`` lets them, and the models they hold, go.
 """
 
 import os
@@ -21,9 +22,10 @@ import numpy as np
 
 from complexstep import defaults, progress
 from complexstep.errors import ImageError, ModelError
+from complexstep.explain import cache
 from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
-from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model, path_of
+from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model
 from complexstep.progress import Progress
 
 if TYPE_CHECKING:
@@ -227,46 +229,11 @@ def _check_model(model) -> None:
         )
 
 
-# How many settings an explained model keeps Explainers for, and how many model files are kept.
-_KEPT_SETTINGS = 4
-_KEPT_FILES = 4
-_FILE_EXPLAINERS: dict[tuple, dict] = {}
-
-
 def _explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **settings) -> Explainer:
-    """The ``Explainer`` for a model and settings, kept from an earlier call where there was one,
-    so that a loop of calls builds the twin and compiles the engines once.
-
-    A model held in memory (a ``keras.Model``, a ``torch.nn.Module`` or an exported program)
-    keeps its Explainers in an attribute of its own: they refer to the model and the model to
-    them, a cycle the garbage collector frees with the model, so keeping them never keeps a
-    model alive. A model file is known by its path, size and modification time, so
-    that a file trained anew is loaded anew.
-    """
+    """The kept ``Explainer`` for a model and settings (``explain.cache``), once the model is
+    checked."""
     _check_model(model)
-    key = tuple(sorted(settings.items()))
-    if not isinstance(model, str | os.PathLike):
-        kept = model.__dict__.get("_complexstep_explainers")
-        if kept is None:
-            kept = {}
-            # Past Keras's and PyTorch's attribute tracking, which would take the cache for model
-            # state.
-            object.__setattr__(model, "_complexstep_explainers", kept)
-    else:
-        path = path_of(model)
-        try:
-            status = path.stat()
-        except OSError:
-            return Explainer(model, **settings)
-        file = (str(path.resolve()), status.st_size, status.st_mtime_ns)
-        if file not in _FILE_EXPLAINERS and len(_FILE_EXPLAINERS) >= _KEPT_FILES:
-            _FILE_EXPLAINERS.pop(next(iter(_FILE_EXPLAINERS)))
-        kept = _FILE_EXPLAINERS.setdefault(file, {})
-    if key not in kept:
-        if len(kept) >= _KEPT_SETTINGS:
-            kept.pop(next(iter(kept)))
-        kept[key] = Explainer(model, **settings)
-    return kept[key]
+    return cache.explainer(model, **settings)
 
 
 def _starting(total: int, on_progress: Progress | None) -> None:

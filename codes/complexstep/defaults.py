@@ -1,6 +1,6 @@
 """Every default of the project in one place: the paper's settings, folder and file names.
 
-This module imports nothing, so that the scripts can show these values in ``--help`` and check
+This module imports nothing, so that the scripts can show these values in their help and check
 their flags before Keras takes seconds to start; the scripts, the benchmarks and the README's tables
 all take their defaults from here.
 """
@@ -83,6 +83,14 @@ MODELS_DIR = "models"
 CONTOUR_INPUTS = "contour_inputs"
 CONTOUR_OUTPUTS = "contour_outputs/all"
 SMAPS = "smaps"
+# Synthetic micrographs, written where a folder holds none so that the pipeline runs without the
+# study's: how many go into the training and test folders (a subfolder of each, as the paper's
+# were) and into the contour inputs.
+SYNTHETIC_TRAIN = 400
+SYNTHETIC_TRAIN_DIR = f"{TRAIN_DIR}/all"
+SYNTHETIC_TEST = 100
+SYNTHETIC_TEST_DIR = f"{TEST_DIR}/all"
+SYNTHETIC_CONTOUR_INPUTS = 4
 
 # A partial file (``.<name>.partial-*``) older than this is taken for one a killed run left behind
 # and removed by the next run into its folder; a younger one may be another run's, still writing.
@@ -244,3 +252,8 @@ SCALE_BAR_LOCATION = "lower right"
 # phases (ferrite) as well as over dark ones.
 SCALE_BAR_BOX_COLOUR = "black"
 SCALE_BAR_BOX_ALPHA = 0.5
+
+# Importing the package makes process-wide settings for TensorFlow and Keras (the package's
+# docstring lists them); this environment variable, set to anything but "" or "0" before the
+# import, declines them all.
+NO_PROCESS_SETTINGS = "COMPLEXSTEP_NO_PROCESS_SETTINGS"

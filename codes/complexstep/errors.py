@@ -5,6 +5,8 @@ apart from its own; the stage scripts print each as one line. Errors about a val
 also derive from ``ValueError``.
 """
 
+from pathlib import Path
+
 
 class ComplexStepError(Exception):
     """A problem with what the library was asked to do or was given."""
@@ -12,6 +14,10 @@ class ComplexStepError(Exception):
 
 class SettingError(ComplexStepError, ValueError):
     """A setting out of range or unknown: a step size, a method, a colormap, a count."""
+
+
+class DeviceError(SettingError):
+    """Devices to train on that the backend does not have, or cannot train on together."""
 
 
 class ImageError(ComplexStepError, ValueError):
@@ -36,6 +42,10 @@ class FolderError(ComplexStepError):
     """A folder that is missing, holds no image, or cannot be written."""
 
 
+class NoMicrographsError(FolderError):
+    """A training or test folder that is missing, or holds no micrograph training can use."""
+
+
 class ModelError(ComplexStepError):
     """A model that cannot be loaded, or has no layer of the name asked for."""
 
@@ -44,8 +54,44 @@ class UnsupportedLayerError(ModelError):
     """A layer the complex twin cannot mirror."""
 
 
+class Refusal(ComplexStepError):
+    """Why one layer or operation has no twin, and the nearest form that has one.
+
+    A twin maker (one of one's own, registered with ``register_twin``, too) raises it; the twin's
+    builder gathers every layer's and raises one ``UnsupportedLayerError`` naming them all.
+    """
+
+    def __init__(self, reason: str, nearest: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.nearest = nearest
+
+
 class TrainingStateError(ComplexStepError):
     """A saved training state that cannot be resumed with the settings asked for."""
+
+
+class UnfinishedRunError(TrainingStateError):
+    """A models folder holding an unfinished run, whose epochs starting afresh would lose.
+
+    Attributes:
+        folder: the models folder.
+        done: the epochs the run completed.
+        epochs: the epochs it was started for.
+        settings_path: the settings file whose removal lets a new run start there.
+    """
+
+    def __init__(self, folder: Path, done: int, epochs: int, settings_path: Path):
+        super().__init__(
+            f"{folder} holds an unfinished run ({done} of {epochs} epochs): resume it to "
+            f"continue, or delete {settings_path} to start afresh"
+        )
+        self.folder, self.done, self.epochs, self.settings_path = (
+            folder,
+            done,
+            epochs,
+            settings_path,
+        )
 
 
 class RegionError(ComplexStepError, ValueError):
@@ -55,3 +101,7 @@ class RegionError(ComplexStepError, ValueError):
 
 class ClusterError(ComplexStepError):
     """A Dask cluster that cannot be reached or started, or Dask missing."""
+
+
+class UsageError(ComplexStepError):
+    """A command line that cannot be carried out, reported as one line."""

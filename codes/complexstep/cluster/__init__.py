@@ -10,6 +10,6 @@
   evaluation's methods), built from the model's bytes.
 
 Nothing else in the package imports Dask, and this package imports it only in ``executor`` and
-``workers`` and when ``clients.connect`` is called, so that ``--help`` and runs without
-``--cluster`` never load it.
+``workers`` and when ``clients.connect`` is called, so that a command's help, and a run on no
+cluster, never load it.
 """

@@ -20,8 +20,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from complexstep import api, defaults
+from complexstep import defaults
 from complexstep.errors import ModelError
+from complexstep.explain.explainer import Explainer
 
 _IDLE: dict[tuple, list] = {}
 """What this worker built from models that no task is using, by model SHA-256 and settings."""
@@ -67,7 +68,7 @@ def explainer(data: bytes, sha256: str, settings: dict):
     """The ``Explainer`` of these settings for the model of these bytes, kept by this worker
     between tasks (a context manager, as ``built``)."""
     key = ("explainer", *sorted(settings.items()))
-    return built(data, sha256, key, lambda path: api.Explainer(path, **settings))
+    return built(data, sha256, key, lambda path: Explainer(path, **settings))
 
 
 def attribute(data: bytes, sha256: str, settings: dict, images: np.ndarray) -> np.ndarray:

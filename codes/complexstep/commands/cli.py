@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from complexstep import defaults, quiet
-from complexstep.errors import ComplexStepError
+from complexstep.errors import ComplexStepError, UsageError
 from complexstep.folders import loop
 
 EXIT_FAILURE = 1
 T = TypeVar("T")
-
-
-class UsageError(ComplexStepError):
-    """A command line that cannot be carried out, reported as one line."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -347,18 +343,40 @@ def cluster(address: str | None) -> Iterator[object]:
         yield client
 
 
+# Each subcommand, the module holding its flags and main, the script in codes/ that runs the same,
+# and what it does; in the order of the pipeline.
+SUBCOMMANDS = {
+    "synthesize": (
+        "generate_synthetic_micrographs.py",
+        "fill empty folders with synthetic micrographs",
+    ),
+    "train": ("build_convolutional_autoencoder.py", "stage 1: train the autoencoder"),
+    "explain": (
+        "obtain_attribution_contours.py",
+        "stage 2: the attribution map of every micrograph",
+    ),
+    "heatmaps": ("generate_heatmaps.py", "stage 3: heatmaps, overlays and panels of the maps"),
+    "regions": (
+        "measure_regions.py",
+        "how much of each map the phases and boundaries of its micrograph carry",
+    ),
+    "explore": ("explore_attributions.py", "a browser page of each micrograph's code and Jacobian"),
+    "evaluate": (
+        "evaluate_attributions.py",
+        "measure how faithful the maps are, beside other methods",
+    ),
+}
+
+
 def command_for(subcommand: str, prog: str | None) -> str:
     """The command that runs a subcommand, named the way the user ran this one: ``complexstep
     train`` after ``complexstep ...`` (as a pip install gives), ``python
     codes/build_convolutional_autoencoder.py`` after one of the scripts of a clone.
 
     Args:
-        subcommand: a name of ``main.SUBCOMMANDS``.
+        subcommand: a name of ``SUBCOMMANDS``.
         prog: the program name the command was run as, None for a script.
     """
-    # main imports this module for its errors; the table of subcommands is read when needed.
-    from complexstep.commands.main import SUBCOMMANDS
-
     if prog is not None and prog.startswith("complexstep"):
         return f"complexstep {subcommand}"
     return f"python codes/{SUBCOMMANDS[subcommand][0]}"

@@ -10,41 +10,17 @@ from collections.abc import Sequence
 
 from complexstep.commands import cli
 
-# Each subcommand, the module holding its flags and main, the script in codes/ that runs the same,
-# and what it does; in the order of the pipeline.
-SUBCOMMANDS = {
-    "synthesize": (
-        "generate_synthetic_micrographs.py",
-        "fill empty folders with synthetic micrographs",
-    ),
-    "train": ("build_convolutional_autoencoder.py", "stage 1: train the autoencoder"),
-    "explain": (
-        "obtain_attribution_contours.py",
-        "stage 2: the attribution map of every micrograph",
-    ),
-    "heatmaps": ("generate_heatmaps.py", "stage 3: heatmaps, overlays and panels of the maps"),
-    "regions": (
-        "measure_regions.py",
-        "how much of each map the phases and boundaries of its micrograph carry",
-    ),
-    "explore": ("explore_attributions.py", "a browser page of each micrograph's code and Jacobian"),
-    "evaluate": (
-        "evaluate_attributions.py",
-        "measure how faithful the maps are, beside other methods",
-    ),
-}
-
 
 def usage() -> str:
     """The command's help: its subcommands and what each does."""
-    width = max(map(len, SUBCOMMANDS))
+    width = max(map(len, cli.SUBCOMMANDS))
     lines = [
         "usage: complexstep COMMAND [flags]",
         "",
         "Complex-step saliency maps for convolutional autoencoders of metal micrographs.",
         "",
         "commands:",
-        *(f"  {name:<{width}}  {what}" for name, (_, what) in SUBCOMMANDS.items()),
+        *(f"  {name:<{width}}  {what}" for name, (_, what) in cli.SUBCOMMANDS.items()),
         "",
         "complexstep COMMAND --help explains a command's flags.",
         cli.RELATIVE_FOLDERS,
@@ -66,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in SUBCOMMANDS:
-        raise cli.UsageError(f"unknown command {name!r}; the commands are {', '.join(SUBCOMMANDS)}")
+    if name not in cli.SUBCOMMANDS:
+        raise cli.UsageError(
+            f"unknown command {name!r}; the commands are {', '.join(cli.SUBCOMMANDS)}"
+        )
     module = importlib.import_module(f"complexstep.commands.{name}")
     return module.main(rest, prog=f"complexstep {name}")
 

@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from complexstep import defaults
 from complexstep.commands import cli
 from complexstep.folders import synthetic
 
@@ -32,41 +33,44 @@ def parse_arguments(
     parser.add_argument(
         "--train",
         type=cli.at_least(0),
-        default=400,
+        default=defaults.SYNTHETIC_TRAIN,
         help="how many images to write into the training folder if it holds none",
     )
     parser.add_argument(
         "--train-dir",
         type=Path,
-        default=Path("microstructural_images/train/all"),
+        default=Path(defaults.SYNTHETIC_TRAIN_DIR),
         help="folder for the training images",
     )
     parser.add_argument(
         "--test",
         type=cli.at_least(0),
-        default=100,
+        default=defaults.SYNTHETIC_TEST,
         help="how many images to write into the test folder if it holds none",
     )
     parser.add_argument(
         "--test-dir",
         type=Path,
-        default=Path("microstructural_images/test/all"),
+        default=Path(defaults.SYNTHETIC_TEST_DIR),
         help="folder for the test images",
     )
     parser.add_argument(
         "--contour-inputs",
         type=cli.at_least(0),
-        default=4,
+        default=defaults.SYNTHETIC_CONTOUR_INPUTS,
         help="how many images to write into the contour-input folder if it holds none",
     )
     parser.add_argument(
         "--contour-dir",
         type=Path,
-        default=Path("contour_inputs"),
+        default=Path(defaults.CONTOUR_INPUTS),
         help="folder of the images stage 2 draws attribution contours on",
     )
     parser.add_argument(
-        "--seed", type=cli.at_least(0), default=0, help="seed the images are drawn from, 0 or more"
+        "--seed",
+        type=cli.at_least(0),
+        default=defaults.SEED,
+        help="seed the images are drawn from, 0 or more",
     )
     return parser.parse_args(arguments)
 

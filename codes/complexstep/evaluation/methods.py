@@ -34,10 +34,12 @@ import keras
 import numpy as np
 from skimage.filters import sobel
 
-from complexstep import api, defaults
+from complexstep import defaults
 from complexstep.engines import ignore_passes
 from complexstep.errors import SettingError
 from complexstep.explain import kinds
+from complexstep.explain.explainer import Explainer, as_images
+from complexstep.explain.jacobian import Jacobian
 from complexstep.twin import geometry
 
 OCCLUSION_CHUNK = 64
@@ -127,9 +129,7 @@ class AttributionMethods:
         layer: str = defaults.LAYER,
         settings: MethodSettings = MethodSettings(),
     ):
-        self.explainer = api.Explainer(
-            model, layer=layer, integration_steps=settings.integration_steps
-        )
+        self.explainer = Explainer(model, layer=layer, integration_steps=settings.integration_steps)
         self.settings = settings
         # Each method is the method of its name, with underscores for hyphens.
         self._methods: dict[str, Callable] = {
@@ -172,7 +172,7 @@ class AttributionMethods:
         gradients = sum(self.explainer.vjp(point, target) for point in self.path(image, baseline))
         return np.abs((image - baseline) * gradients / self.settings.integration_steps)
 
-    def path_jacobian(self, image: np.ndarray, baseline: np.ndarray) -> api.Jacobian:
+    def path_jacobian(self, image: np.ndarray, baseline: np.ndarray) -> Jacobian:
         """The mean of the Jacobians at the path's midpoints: ``(1/T) sum_t J(z_t)``.
 
         Its product with ``x - b``, ``.jvp(image - baseline)``, is ``sum_k c_k``, which
@@ -197,7 +197,7 @@ class AttributionMethods:
 
     def _kind(self, name: str, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """The map of one of stage 2's weighted kinds, from the given baseline."""
-        images, _ = api.as_images(image)
+        images, _ = as_images(image)
         explainer = self.explainer
         kind = kinds.kind_of(
             name, explainer.domain, integration_steps=explainer.kind.integration_steps

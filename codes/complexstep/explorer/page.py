@@ -35,8 +35,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from complexstep import api, defaults
+from complexstep import defaults
 from complexstep.errors import ModelError, SettingError
+from complexstep.explain.explainer import Explainer
+from complexstep.explain.jacobian import Jacobian
 from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
 from complexstep.model.architecture import zero_channels
@@ -74,7 +76,7 @@ class Exploration:
     name: str
     layer: str
     micrograph: np.ndarray
-    jacobian: api.Jacobian
+    jacobian: Jacobian
     row_fields: tuple[np.ndarray, np.ndarray]
     column_fields: tuple[np.ndarray, np.ndarray]
     reconstruction: np.ndarray
@@ -111,7 +113,7 @@ class Explorer:
         kind: str = defaults.MAP_KIND,
         baseline: str = defaults.BASELINE,
     ):
-        explainer = api.Explainer(
+        explainer = Explainer(
             model,
             layer=layer,
             method="jacobian",
@@ -119,10 +121,10 @@ class Explorer:
             kind=kind,
             baseline=baseline,
         )
-        self._take(explainer, api.Explainer(explainer.model, layer=_last_layer(explainer.model)))
+        self._take(explainer, Explainer(explainer.model, layer=_last_layer(explainer.model)))
 
     @classmethod
-    def of(cls, explainer: api.Explainer, autoencoder: api.Explainer) -> "Explorer":
+    def of(cls, explainer: Explainer, autoencoder: Explainer) -> "Explorer":
         """An explorer from the two explainers it uses, built elsewhere: on a Dask worker, those
         it keeps between tasks for the ``settings`` of an explorer of the same model.
 
@@ -134,7 +136,7 @@ class Explorer:
         explorer._take(explainer, autoencoder)
         return explorer
 
-    def _take(self, explainer: api.Explainer, autoencoder: api.Explainer) -> None:
+    def _take(self, explainer: Explainer, autoencoder: Explainer) -> None:
         if explainer.model.output_shape[-1] != 1:
             raise ModelError(
                 f"the model's output has {explainer.model.output_shape[-1]} channels; the "

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from complexstep import defaults
-from complexstep.api import Explainer
 from complexstep.errors import (
     ComplexStepError,
     FolderError,
@@ -27,6 +26,7 @@ from complexstep.errors import (
     UnreadableImageError,
 )
 from complexstep.explain.domains import Pixels, Wavelets
+from complexstep.explain.explainer import Explainer
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs, provenance

@@ -188,7 +188,7 @@ def measure_folder(
     inputs, outputs = Path(inputs), Path(outputs)
     if shard is not None:
         loop.check_shard(shard)
-    paths = _find_pixel_maps(inputs) + wavelet_rendering.find_wavelet_maps(inputs)
+    paths = _find_pixel_maps(inputs) + _find_wavelet_maps(inputs)
     if not paths:
         raise FolderError(
             f"no maps in {inputs} or its subfolders (looked for stage 2's <stem>.npy and "
@@ -270,6 +270,20 @@ def _find_pixel_maps(folder: Path) -> list[Path]:
         if path.is_file()
         and not path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def _find_wavelet_maps(folder: Path) -> list[Path]:
+    """Stage 2's wavelet maps, ``<stem>.wavelet.npy``, in a folder and its subfolders, sorted;
+    not the lossless halves of pixel maps that share the suffix (``is_pixel_map``)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob(f"*{wavelet_rendering.WAVELET_SUFFIX}")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and not wavelet_rendering.is_pixel_map(path)
     )
 
 

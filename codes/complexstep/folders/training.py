@@ -16,7 +16,15 @@ import keras
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
+from complexstep.errors import (
+    DeviceError,
+    FolderError,
+    ImageSizeError,
+    NoMicrographsError,
+    SettingError,
+    UnfinishedRunError,
+    UnreadableImageError,
+)
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs
@@ -31,11 +39,9 @@ from complexstep.model.training import (
     SETTINGS_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
-    DeviceError,
     EpochEnd,
     SavedState,
     TrainingEvent,
-    UnfinishedRunError,
     distributed,
     new_model,
 )
@@ -98,10 +104,6 @@ class TrainingResult:
     dead_channels: tuple[int, ...]
     code_channels: int
     checked_images: int
-
-
-class NoMicrographsError(FolderError):
-    """A training or test folder that is missing, or holds no micrograph training can use."""
 
 
 def _ignore(event: TrainingEvent) -> None:

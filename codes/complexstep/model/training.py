@@ -26,10 +26,7 @@ import keras
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import (
-    SettingError,
-    TrainingStateError,
-)
+from complexstep.errors import DeviceError, TrainingStateError, UnfinishedRunError
 from complexstep.io import images
 from complexstep.model import architecture
 
@@ -50,33 +47,6 @@ RECONSTRUCTIONS_FILE = "reconstructions.png"
 STATE_FILE = "training_state.keras"
 SETTINGS_FILE = "training_settings.json"
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "seconds")
-
-
-class DeviceError(SettingError):
-    """Devices to train on that the backend does not have, or cannot train on together."""
-
-
-class UnfinishedRunError(TrainingStateError):
-    """A models folder holding an unfinished run, whose epochs starting afresh would lose.
-
-    Attributes:
-        folder: the models folder.
-        done: the epochs the run completed.
-        epochs: the epochs it was started for.
-        settings_path: the settings file whose removal lets a new run start there.
-    """
-
-    def __init__(self, folder: Path, done: int, epochs: int, settings_path: Path):
-        super().__init__(
-            f"{folder} holds an unfinished run ({done} of {epochs} epochs): resume it to "
-            f"continue, or delete {settings_path} to start afresh"
-        )
-        self.folder, self.done, self.epochs, self.settings_path = (
-            folder,
-            done,
-            epochs,
-            settings_path,
-        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ and a Keras model's twin lay them out.
 
 import dataclasses
 import operator
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -30,15 +31,15 @@ import torch
 from torch.nn import functional
 
 from complexstep import defaults
-from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
+from complexstep.errors import ImageSizeError, ModelError, Refusal, UnsupportedLayerError
 from complexstep.twin import fields
 from complexstep.twin.fields import IDENTITY, per_dim, shifted, transposed_fields, upsampled
 
 ATEN = torch.ops.aten
 
-
-class Refusal(Exception):
-    """Why an operation has no twin."""
+# Each module's exported programs by image sides, beside the module rather than written onto it;
+# a program holds the module's tensors, not the module, so an entry goes when its module does.
+_PROGRAMS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -748,9 +749,9 @@ class TorchGraph:
         return self._captured[spatial]
 
     def _export(self, spatial: tuple[int, ...]):
-        """The module exported for images of these sides, kept on the module: exporting takes
-        seconds, and every Explainer of the module (one per layer and settings) needs it."""
-        programs = self.model.__dict__.setdefault("_complexstep_programs", {})
+        """The module exported for images of these sides, kept while the module lives: exporting
+        takes seconds, and every Explainer of the module (one per layer and settings) needs it."""
+        programs = _PROGRAMS.setdefault(self.model, {})
         if spatial not in programs:
             example = torch.zeros(1, self.channels, *spatial, device=self.device)
             with torch.no_grad():

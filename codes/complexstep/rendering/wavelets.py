@@ -99,28 +99,10 @@ class WaveletStyle:
         return f"{low * factor:g}–{high * factor:g} {unit}"
 
 
-def find_wavelet_maps(folder: str | os.PathLike) -> list[Path]:
-    """The wavelet maps in a folder and its subfolders, sorted; none where it does not exist.
-
-    A ``<stem>.wavelet.npy`` with no ``<stem>.wavelet.json`` beside it but a grey image
-    ``<stem>.wavelet.png`` is not a wavelet map: it is what stage 2 writes for the pixel map of a
-    micrograph named ``<stem>.wavelet.<suffix>``, and is read as such with its image.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path
-        for path in folder.rglob(f"*{WAVELET_SUFFIX}")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        and not is_pixel_map(path)
-    )
-
-
 def is_pixel_map(path: Path) -> bool:
-    """Whether a ``.wavelet.npy`` is the lossless half of a pixel map's pair (see
-    ``find_wavelet_maps``)."""
+    """Whether a ``.wavelet.npy`` is the lossless half of a pixel map's pair, not a wavelet map:
+    what stage 2 writes, with no ``<stem>.wavelet.json`` beside it but a grey image
+    ``<stem>.wavelet.png``, for the pixel map of a micrograph named ``<stem>.wavelet.<suffix>``."""
     if summary_path(path).is_file():
         return False
     return any(path.with_suffix(suffix).is_file() for suffix in IMAGE_SUFFIXES)

@@ -24,9 +24,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from complexstep.errors import ModelError, UnsupportedLayerError
+from complexstep.errors import ModelError, Refusal, UnsupportedLayerError
 from complexstep.twin import fields, graph_layers
-from complexstep.twin.graph_layers import LayerTwin, Refusal
+from complexstep.twin.graph_layers import LayerTwin
 
 
 @dataclasses.dataclass

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from complexstep.errors import Refusal
 from complexstep.twin import autodiff
 from complexstep.twin.fields import (
     IDENTITY,
@@ -37,15 +38,6 @@ from complexstep.twin.fields import (
     upsampled,
     window_fields,
 )
-
-
-class Refusal(Exception):
-    """Why a layer has no twin, and the nearest form that has one."""
-
-    def __init__(self, reason: str, nearest: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.nearest = nearest
 
 
 class LayerTwin:
