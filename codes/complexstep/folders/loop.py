@@ -257,13 +257,23 @@ def explained_size(
     else:
         # With a resize, the stored size is enough to refuse what is too small.
         sides = micrographs.frame_size(path, crop_bottom=0 if resize is not None else crop_bottom)
+    check_least_size(path, sides, step)
     size = tuple(side // step * step for side in sides)
-    if 0 in size:
+    return size if resize is None else (resize, resize)
+
+
+def check_least_size(path: Path, sides: tuple[int, ...], step: int) -> None:
+    """Refuses a micrograph with a side shorter than the network's step, whatever resize is
+    asked for: resizing would blow it up, and a 1x1 or 2x100000 image is no micrograph.
+
+    Raises:
+        ImageSizeError: naming its size and the least the network takes.
+    """
+    if min(sides) < step:
         raise ImageSizeError(
             f"{path} is {'x'.join(map(str, sides))}, smaller than the network's least size, "
             + "x".join([str(step)] * len(sides))
         )
-    return size if resize is None else (resize, resize)
 
 
 def sizer(

@@ -431,20 +431,14 @@ def usable_images(
                     f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} "
                     "crops"
                 )
-            step = architecture.SIDE_STEP
-            if min(height, width) < step:
-                # Resizing would blow it up: a 1x1 or 2x100000 image is no micrograph.
-                raise ImageSizeError(
-                    f"{path} is {height}x{width}, smaller than the network's least size, "
-                    f"{step}x{step}"
-                )
+            loop.check_least_size(path, (height, width), architecture.SIDE_STEP)
         except (UnreadableImageError, SettingError, ImageSizeError) as error:
             report.failed.append(str(error))
         else:
             report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
             if crop is None:
-                resized = micrograph.resized(defaults.IMAGE_SIZE)
-                report.notes.extend(f"{path}: {note}" for note in resized.resize_notes)
+                notes = micrograph.resize_notes_at(defaults.IMAGE_SIZE)
+                report.notes.extend(f"{path}: {note}" for note in notes)
             usable.append(path)
         on_event(TrainingEvent("check", number, len(paths), label=label))
     if not usable:

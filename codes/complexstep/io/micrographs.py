@@ -157,6 +157,19 @@ class Micrograph:
     volume: bool = False
     resize_notes: tuple[str, ...] = ()
 
+    def resize_notes_at(self, size: int) -> tuple[str, ...]:
+        """What resampling the micrograph to (size, size) would say, without resampling it."""
+        height, width = self.pixels.shape[:2]
+        if (height, width) == (size, size):
+            return ()
+        notes = (f"resized {height}x{width} to {size}x{size}",)
+        if self.pixel_size is not None and height != width:
+            notes += (
+                f"resizing {height}x{width} to {size}x{size} stretches it; the pixel size given "
+                "is the width's",
+            )
+        return notes
+
     def resized(self, size: int) -> "Micrograph":
         """The micrograph resampled to (size, size), its pixel size scaled with its width, with
         ``resize_notes`` that say so.
@@ -169,12 +182,7 @@ class Micrograph:
         height, width = self.pixels.shape[:2]
         if (height, width) == (size, size):
             return self
-        notes = (f"resized {height}x{width} to {size}x{size}",)
-        if self.pixel_size is not None and height != width:
-            notes += (
-                f"resizing {height}x{width} to {size}x{size} stretches it; the pixel size given "
-                "is the width's",
-            )
+        notes = self.resize_notes_at(size)
         if self.pixels.ndim == 3:
             pixels = np.stack(
                 [resize(plane, size) for plane in np.moveaxis(self.pixels, -1, 0)], -1
