@@ -75,19 +75,23 @@ def test_tiles_of_any_graph_give_the_whole_image_s_map(family):
     """An image larger than the tile size is explained in overlapping tiles wherever the code's
     cells read windows of it, and in one piece where they read all of it; either way the map is
     the one the whole image gives, to 1e-5 of its maximum."""
-    # The volume family takes volumes of half the side it is built for.
-    encoder = build(family, side=48 if family == "volume_encoder" else 56)
-    x = image(encoder)
-    tile_size = encoder.sides[0] * 2 // 3
+    # The volume family takes volumes of half the side it is built for. Each tile takes as many
+    # passes as the whole, so the volume's are two a side, not three.
+    volume = family == "volume_encoder"
+    encoder = build(family, side=48 if volume else 56)
+    tile_size = encoder.sides[0] - 2 if volume else encoder.sides[0] * 2 // 3
     tiled = complexstep.Explainer(encoder.model, layer=encoder.layer, tile_size=tile_size)
-    whole = complexstep.Explainer(encoder.model, layer=encoder.layer)
-    expected = whole.attribute(x)
     tiles = tiled.tiling.plan(*encoder.sides)
     assert (len(tiles) > 1) == (family in LOCAL)
+    if family not in LOCAL:
+        # One tile is the whole image, whose map the zoo's test checks.
+        return
+    assert f"in {len(tiles)} tiles" in tiled.describe_passes(*encoder.sides)
+    x = image(encoder)
+    whole = complexstep.Explainer(encoder.model, layer=encoder.layer)
     assert len(whole.tiling.plan(*encoder.sides)) == 1
+    expected = whole.attribute(x)
     np.testing.assert_allclose(tiled.attribute(x), expected, rtol=0, atol=1e-5 * expected.max())
-    if len(tiles) > 1:
-        assert f"in {len(tiles)} tiles" in tiled.describe_passes(*encoder.sides)
 
 
 def test_a_unet_is_cut_before_its_concatenations_are_seen():
