@@ -12,6 +12,7 @@ import pytest
 from scipy import ndimage
 
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.io import maps
 from complexstep.rendering import heatmaps as rendering
 from rendering_helpers import (
     MAX_TOLERANCE,
@@ -62,14 +63,14 @@ def test_load_attribution_prefers_npy_beside_png(tmp_path):
     raw = sample_map().astype(np.float32)
     np.save(tmp_path / "grain.npy", raw)
     save_grey(tmp_path / "grain.png", np.zeros((24, 24)))
-    np.testing.assert_array_equal(rendering.load_attribution(tmp_path / "grain.png"), raw)
+    np.testing.assert_array_equal(maps.load_attribution(tmp_path / "grain.png"), raw)
 
 
 def test_load_attribution_reads_grey_image_without_npy(tmp_path):
     """Without a .npy, the grey image's values are read at its own size, scaled to [0, 1]."""
     grey = np.arange(40, dtype=np.uint8).reshape(5, 8) * 6
     save_grey(tmp_path / "grain.png", grey / 255.0)
-    values = rendering.load_attribution(tmp_path / "grain.png")
+    values = maps.load_attribution(tmp_path / "grain.png")
     np.testing.assert_allclose(values, grey / 255.0, atol=1e-6)
 
 
@@ -86,7 +87,7 @@ def test_load_attribution_rejects_npy_without_finite_map(tmp_path, content):
         np.save(tmp_path / "grain.npy", content)
     save_grey(tmp_path / "grain.png", np.zeros((4, 4)))
     with pytest.raises(UnreadableImageError, match="grain.npy"):
-        rendering.load_attribution(tmp_path / "grain.png")
+        maps.load_attribution(tmp_path / "grain.png")
 
 
 def test_auto_limits_are_the_2nd_and_98th_percentiles():

@@ -6,7 +6,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.io import maps
 from complexstep.rendering import wavelets as wavelet_rendering
 from rendering_helpers import WAVELET_BASIS as BASIS
 from rendering_helpers import colours, read_rgb, sample_wavelet_map, save_wavelet_map
@@ -185,13 +187,13 @@ def test_shares_are_bars_as_tall_as_the_shares(tmp_path):
 def test_maps_that_do_not_fit_their_summary_are_unreadable(tmp_path):
     """A map of another shape than its summary's, or without its summary, cannot be read."""
     path = save_wavelet_map(tmp_path, "a", sample_wavelet_map())
-    values, basis, summary = wavelet_rendering.load_wavelet_map(path)
+    values, basis, summary = maps.load_wavelet_map(path, WaveletBasis)
     assert basis == BASIS and values.shape == (32, 48) and summary["levels"] == 2
     np.save(path, np.zeros((16, 16), np.float32))
     with pytest.raises(UnreadableImageError, match=r"expected a map of shape \(32, 48\)"):
-        wavelet_rendering.load_wavelet_map(path)
+        maps.load_wavelet_map(path, WaveletBasis)
     (tmp_path / "a.wavelet.json").unlink()
     with pytest.raises(
         UnreadableImageError, match="^cannot read .*a.wavelet.npy: no a.wavelet.json"
     ):
-        wavelet_rendering.load_wavelet_map(path)
+        maps.load_wavelet_map(path, WaveletBasis)

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
+from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
+from complexstep.io import maps as map_files
 from complexstep.io import provenance
 from complexstep.io.images import IMAGE_SUFFIXES
 from complexstep.io.micrographs import read_micrograph, resize
@@ -31,7 +33,6 @@ from complexstep.rendering.heatmaps import (
     HeatmapStyle,
     folder_range,
     heatmap_values,
-    load_attribution,
     middle_slices,
     render_heatmap,
     render_overlay,
@@ -53,7 +54,7 @@ def written_counts(report: FolderReport) -> collections.Counter:
         for view, prefix in VIEW_PREFIXES.items():
             if path.name.startswith(prefix):
                 counts[view] += 1
-    wavelets = sum(path.name.endswith(wavelet_rendering.WAVELET_SUFFIX) for path in report.written)
+    wavelets = sum(path.name.endswith(map_files.WAVELET_SUFFIX) for path in report.written)
     if wavelets:
         counts["wavelet"] = wavelets
     return counts
@@ -124,8 +125,7 @@ def render_folder(
     wavelet_paths = [
         path
         for path in found
-        if path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
-        and not wavelet_rendering.is_pixel_map(path)
+        if path.name.endswith(map_files.WAVELET_SUFFIX) and not map_files.is_pixel_map(path)
     ]
     image_paths = [
         path
@@ -270,7 +270,7 @@ def _folder_ranges(
             continue
         try:
             readable.setdefault(kinds[image_path], []).append(
-                load_attribution(image_path, _axes(sidecars[image_path]))
+                map_files.load_attribution(image_path, _axes(sidecars[image_path]))
             )
         except UnreadableImageError:
             continue
@@ -502,7 +502,7 @@ def _render_views(
     stem = image_path.stem
     folder = outputs / subfolder
     try:
-        attribution = load_attribution(image_path, views.axes)
+        attribution = map_files.load_attribution(image_path, views.axes)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
@@ -571,10 +571,10 @@ def _render_wavelet_views(
         report: where what was written and what went wrong are recorded.
         outputs: the output folder.
     """
-    stem = wavelet_rendering.stem_of(path)
+    stem = map_files.stem_of(path)
     folder = outputs / subfolder
     try:
-        values, basis, summary = wavelet_rendering.load_wavelet_map(path)
+        values, basis, summary = map_files.load_wavelet_map(path, WaveletBasis)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return

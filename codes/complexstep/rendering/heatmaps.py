@@ -33,8 +33,7 @@ from skimage.filters import gaussian
 
 from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError
-from complexstep.io.images import read_image, scale_to_unit, write_atomically
-from complexstep.io.maps import read_map
+from complexstep.io.images import scale_to_unit, write_atomically
 from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
@@ -201,28 +200,6 @@ class HeatmapStyle:
             )
 
 
-def load_attribution(image_path: str | os.PathLike, axes: int = 2) -> np.ndarray:
-    """Reads an attribution map, from the lossless ``.npy`` beside its grey image where present.
-
-    Args:
-        image_path: a grey attribution image, such as stage 2's ``<stem>.png``.
-        axes: the map's axes: 2, or 3 for a volume's, which only its ``.npy`` holds.
-
-    Returns:
-        A 2-D (or 3-D) float64 array: the ``.npy``'s raw values, or else the image's grey values
-        in [0, 1].
-
-    Raises:
-        UnreadableImageError: if the ``.npy`` or the image cannot be read, or the ``.npy`` does
-            not hold a map stage 2 could have written (``maps.read_map``).
-    """
-    image_path = Path(image_path)
-    array_path = image_path.with_suffix(".npy")
-    if not array_path.is_file() and axes == 2:
-        return read_image(image_path, size=None).astype(np.float64)
-    return read_map(array_path, axes)
-
-
 def middle_slices(volume: np.ndarray, fill: float, gap: int = 2) -> np.ndarray:
     """A volume's three middle slices side by side, as one picture: across its depth (height x
     width), its height (depth x width) and its width (depth x height), bottoms aligned, ``gap``
@@ -260,7 +237,7 @@ def heatmap_values(
     """Turns a raw attribution map into the values that are coloured: scaled, then smoothed.
 
     Args:
-        attribution: a raw map from ``load_attribution``.
+        attribution: a raw map from ``maps.load_attribution``.
         sigma: standard deviation of the smoothing, in pixels.
         value_range: the raw values that become 0 and 1, shared by the maps of a folder
             (``folder_range``); None scales the map by its own minimum and maximum.
@@ -282,7 +259,7 @@ def folder_range(attributions) -> tuple[float, float]:
     """One range for every map of a run: the least and greatest raw value of any of them.
 
     Args:
-        attributions: raw maps, from ``load_attribution``.
+        attributions: raw maps, from ``maps.load_attribution``.
 
     Returns:
         (low, high).
@@ -444,7 +421,7 @@ def render_panel(
     Args:
         path: destination; its suffix chooses the format (the pipeline writes ``.png``).
         stem: the micrograph's name, used as the title.
-        attribution: the raw map from ``load_attribution``.
+        attribution: the raw map from ``maps.load_attribution``.
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap, limits and dpi.
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
@@ -475,7 +452,7 @@ def panel_figure(
 
     Args:
         stem: the micrograph's name, used as the title.
-        attribution: the raw map from ``load_attribution``.
+        attribution: the raw map from ``maps.load_attribution``.
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap and limits.
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
