@@ -21,7 +21,7 @@ from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
 from complexstep.io import maps as map_files
 from complexstep.io import provenance
-from complexstep.io.images import IMAGE_SUFFIXES
+from complexstep.io.images import IMAGE_SUFFIXES, save_figure
 from complexstep.io.micrographs import read_micrograph, resize
 from complexstep.progress import Progress
 from complexstep.rendering import wavelets as wavelet_rendering
@@ -29,14 +29,15 @@ from complexstep.rendering.heatmaps import (
     CROP_MARGIN,
     HEATMAP_PREFIX,
     OVERLAY_PREFIX,
+    PANEL_MAXIMUM_DPI,
     PANEL_PREFIX,
     HeatmapStyle,
     folder_range,
+    heatmap_figure,
     heatmap_values,
     middle_slices,
-    render_heatmap,
-    render_overlay,
-    render_panel,
+    overlay_figure,
+    panel_figure,
 )
 
 # What stage 3 reads: stage 2's grey images (with the lossless .npy beside each) and wavelet maps.
@@ -522,7 +523,9 @@ def _render_views(
         _write(
             report,
             folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-            lambda path: render_heatmap(path, middle_slices(values, 0.0), style, None),
+            lambda path: save_figure(
+                heatmap_figure(middle_slices(values, 0.0), style), path, style.dpi
+            ),
         )
         return
     micrograph = None
@@ -534,20 +537,24 @@ def _render_views(
     _write(
         report,
         folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-        lambda path: render_heatmap(path, values, style, pixel_size),
+        lambda path: save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi),
     )
     if overlay and micrograph is not None:
         _write(
             report,
             folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
-            lambda path: render_overlay(path, values, micrograph, style, pixel_size),
+            lambda path: save_figure(
+                overlay_figure(values, micrograph, style, pixel_size), path, style.dpi
+            ),
         )
     if panel:
         _write(
             report,
             folder / f"{PANEL_PREFIX}{stem}.png",
-            lambda path: render_panel(
-                path, stem, attribution, values, style, micrograph, pixel_size
+            lambda path: save_figure(
+                panel_figure(stem, attribution, values, style, micrograph, pixel_size),
+                path,
+                min(style.dpi, PANEL_MAXIMUM_DPI),
             ),
         )
 
@@ -586,24 +593,22 @@ def _render_wavelet_views(
     views = [
         (
             wavelet_rendering.LAYOUT_PREFIX,
-            lambda target: wavelet_rendering.render_layout(target, stem, values, basis, style),
+            lambda: wavelet_rendering.layout_figure(stem, values, basis, style),
         ),
         (
             wavelet_rendering.SCALES_PREFIX,
-            lambda target: wavelet_rendering.render_scales(
-                target, stem, values, basis, style, micrograph
-            ),
+            lambda: wavelet_rendering.scales_figure(stem, values, basis, style, micrograph),
         ),
         (
             wavelet_rendering.SHARES_PREFIX,
-            lambda target: wavelet_rendering.render_shares(target, stem, summary, style),
+            lambda: wavelet_rendering.shares_figure(stem, summary, style),
         ),
     ]
     failed = len(report.failed)
-    for prefix, render in views:
+    for prefix, draw in views:
         target = folder / f"{prefix}{stem}.png"
         try:
-            render(target)
+            save_figure(draw(), target, style.dpi)
         except OSError as error:
             report.failed.append(f"cannot write {target}: {error}")
         else:

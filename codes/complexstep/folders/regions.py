@@ -45,12 +45,12 @@ from complexstep.folders.heatmaps import Micrographs, micrograph_on_grid
 from complexstep.folders.loop import FolderReport
 from complexstep.io import maps as map_files
 from complexstep.io import provenance
-from complexstep.io.images import write_atomically
+from complexstep.io.images import save_figure, write_atomically
 from complexstep.progress import Progress
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
-from complexstep.rendering.heatmaps import HeatmapStyle
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, HeatmapStyle
 
 if TYPE_CHECKING:
     import distributed
@@ -253,7 +253,9 @@ def measure_folder(
             (tables.SUMMARY_NAME, tables.write_summary, report.summaries),
             (
                 region_rendering.ENRICHMENT_NAME,
-                region_rendering.render_enrichment,
+                lambda path, summaries: save_figure(
+                    region_rendering.enrichment_figure(summaries), path, PANEL_MAXIMUM_DPI
+                ),
                 report.summaries,
             ),
         ):
@@ -406,7 +408,7 @@ def _measure(
         return str(error)
     with tempfile.TemporaryDirectory() as folder:
         picture = Path(folder) / "outlines.png"
-        region_rendering.render_outlines(picture, drawn, regions, style)
+        save_figure(region_rendering.outlines_figure(drawn, regions, style), picture, style.dpi)
         return rows, picture.read_bytes()
 
 

@@ -12,15 +12,14 @@ them bare, as the paper printed them.
 
 Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
 no global state or interactive backend is involved. Each picture is made by a ``*_figure``
-function, which a notebook shows as it is, and written atomically by the ``render_*`` function
-that calls it, so that the files and the figures cannot differ.
+function from arrays, which a notebook shows as it is and stage 3 writes with
+``images.save_figure``, so that the files and the figures cannot differ; nothing here reads or
+writes a file.
 """
 
 import dataclasses
 import difflib
 import math
-import os
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -33,7 +32,7 @@ from skimage.filters import gaussian
 
 from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError
-from complexstep.io.images import scale_to_unit, write_atomically
+from complexstep.io.images import scale_to_unit
 from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
@@ -68,10 +67,6 @@ PANEL_MAXIMUM_DPI = 150.0
 
 PANEL_COLUMN_INCHES = 3.0
 """Width of one view in a panel."""
-
-JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
-"""Pillow JPEG settings: high quality and full-resolution chroma, so that the thin borders between
-red and blue regions keep their colours instead of bleeding into each other."""
 
 HEATMAP_PREFIX = "smp_cpa_"
 """Start of a heatmap's name, ``smp_cpa_<stem>.jpeg``, as in the paper's code."""
@@ -308,7 +303,7 @@ def heatmap_figure(
     """The heatmap of a map: coloured values, no axes and no margin, and the colour bar beside
     them unless the style is the paper's bare look.
 
-    A notebook shows the figure as it is returned; ``render_heatmap`` writes the same figure.
+    A notebook shows the figure as it is returned; stage 3 writes it at the style's dpi.
 
     Args:
         values: the scaled and smoothed map from ``heatmap_values``.
@@ -326,30 +321,6 @@ def heatmap_figure(
     _scale_bar(figure.axes[0], pixel_size)
     _beside_colour_bar(figure, image, values, style)
     return figure
-
-
-def render_heatmap(
-    path: str | os.PathLike,
-    values: np.ndarray,
-    style: HeatmapStyle,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``heatmap_figure`` at the style's dpi.
-
-    Args:
-        path: destination; its suffix chooses the format (the pipeline writes ``.jpeg``).
-        values: the scaled and smoothed map from ``heatmap_values``.
-        style: colormap, limits and dpi.
-        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
-
-    Returns:
-        The destination path.
-
-    Raises:
-        ImageSizeError: if the map at the style's dpi makes a picture under one pixel or over
-            ``MAXIMUM_PICTURE_SIDE`` pixels a side.
-    """
-    return save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi)
 
 
 def overlay_figure(
@@ -380,58 +351,6 @@ def overlay_figure(
     _scale_bar(axes, pixel_size)
     _beside_colour_bar(figure, image, values, style)
     return figure
-
-
-def render_overlay(
-    path: str | os.PathLike,
-    values: np.ndarray,
-    micrograph: np.ndarray,
-    style: HeatmapStyle,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``overlay_figure`` at the style's dpi.
-
-    Args:
-        path: destination; its suffix chooses the format.
-        values: the scaled and smoothed map from ``heatmap_values``.
-        micrograph: the grey micrograph, values in [0, 1], of any size.
-        style: colormap, limits and dpi.
-        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
-
-    Returns:
-        The destination path.
-
-    Raises:
-        ImageSizeError: as ``render_heatmap`` does.
-    """
-    return save_figure(overlay_figure(values, micrograph, style, pixel_size), path, style.dpi)
-
-
-def render_panel(
-    path: str | os.PathLike,
-    stem: str,
-    attribution: np.ndarray,
-    values: np.ndarray,
-    style: HeatmapStyle,
-    micrograph: np.ndarray | None = None,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``panel_figure`` at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
-
-    Args:
-        path: destination; its suffix chooses the format (the pipeline writes ``.png``).
-        stem: the micrograph's name, used as the title.
-        attribution: the raw map from ``maps.load_attribution``.
-        values: the scaled and smoothed map from ``heatmap_values``.
-        style: colormap, limits and dpi.
-        micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
-        pixel_size: the side of a map pixel in µm, for a scale bar on each view; None draws none.
-
-    Returns:
-        The destination path.
-    """
-    figure = panel_figure(stem, attribution, values, style, micrograph, pixel_size)
-    return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
 
 
 def panel_figure(
@@ -672,10 +591,3 @@ def draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) 
         interpolation="auto",
         aspect="auto",
     )
-
-
-def save_figure(figure: Figure, path: str | os.PathLike, dpi: float) -> Path:
-    """Writes a figure atomically, in the format its suffix names."""
-    suffix = Path(path).suffix.lower()
-    options = {"pil_kwargs": JPEG_OPTIONS} if suffix in (".jpg", ".jpeg") else {}
-    return write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=dpi, **options))

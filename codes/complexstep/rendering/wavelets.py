@@ -19,8 +19,6 @@ pixels, or in micrometres given the pixel size.
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -33,7 +31,6 @@ from complexstep.rendering.heatmaps import (
     OVERLAY_ALPHA,
     PANEL_MAXIMUM_DPI,
     draw_micrograph,
-    save_figure,
 )
 from complexstep.rendering.titles import draw_title
 
@@ -134,7 +131,7 @@ def layout_figure(
         style: a ``WaveletStyle``.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_layout`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     height, width = basis.shape
     figure = Figure(figsize=(7.0, 6.0 * height / width + 0.5))
@@ -173,17 +170,6 @@ def layout_figure(
     return figure
 
 
-def render_layout(
-    path: str | os.PathLike, stem: str, values: np.ndarray, basis: WaveletBasis, style: WaveletStyle
-) -> Path:
-    """Writes ``layout_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(layout_figure(stem, values, basis, style), path, style.dpi)
-
-
 def scales_figure(
     stem: str,
     values: np.ndarray,
@@ -206,7 +192,7 @@ def scales_figure(
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_scales`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     energies = level_energies(values, basis)
     total = sum(float(np.sum(np.square(values[block.region]))) for block in basis.blocks)
@@ -245,22 +231,6 @@ def scales_figure(
     return figure
 
 
-def render_scales(
-    path: str | os.PathLike,
-    stem: str,
-    values: np.ndarray,
-    basis: WaveletBasis,
-    style: WaveletStyle,
-    micrograph: np.ndarray | None = None,
-) -> Path:
-    """Writes ``scales_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(scales_figure(stem, values, basis, style, micrograph), path, style.dpi)
-
-
 def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
     """A bar chart of the share of the squared attribution per level and orientation.
 
@@ -270,7 +240,7 @@ def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
         style: a ``WaveletStyle``.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_shares`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     levels = summary["levels"]
     shares = {(share["level"], share["orientation"]): share["share"] for share in summary["shares"]}
@@ -297,12 +267,3 @@ def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
     axes.legend(fontsize=8)
     draw_title(axes, f"{stem}: {summary['wavelet']}, {levels} levels", fontsize=10)
     return figure
-
-
-def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: WaveletStyle) -> Path:
-    """Writes ``shares_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(shares_figure(stem, summary, style), path, style.dpi)
