@@ -38,11 +38,11 @@ from complexstep import defaults
 from complexstep.evaluation.methods import AttributionMethods
 from complexstep.folders.loop import FolderReport, find_micrographs
 from complexstep.folders.regions import _micrograph_at, measure_folder
-from complexstep.io.images import read_image, write_array
+from complexstep.io.images import read_image, save_figure, write_array
 from complexstep.io.maps import read_map
 from complexstep.regions import BOUNDARY, HEADLINE, bootstrap_mean, otsu_phases, with_boundary
 from complexstep.rendering.heatmaps import HeatmapStyle
-from complexstep.rendering.regions import render_enrichment
+from complexstep.rendering.regions import enrichment_figure
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PAPER_KIND = defaults.MAP_KIND
@@ -232,7 +232,7 @@ def main() -> None:
         rows += report.rows
 
     figure = arguments.figure or arguments.outputs / "regions_enrichment_test.png"
-    render_enrichment(figure, summaries, dpi=100)
+    save_figure(enrichment_figure(summaries), figure, 100)
     print(f"wrote {figure}\n")
     print(f"Means over micrographs, [bootstrap 95 % interval]; headline {HEADLINE}:\n")
     print(markdown_table(summaries))

@@ -5,7 +5,9 @@ import matplotlib
 import numpy as np
 
 from complexstep.evaluation.faithfulness import Curve
-from complexstep.rendering.evaluation import MAP_CMAP, render_curves, render_method_panel
+from complexstep.io.images import save_figure
+from complexstep.rendering.evaluation import MAP_CMAP, curves_figure, method_panel_figure
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
 from rendering_helpers import read_rgb
 
 FRACTIONS = np.linspace(0, 1, 11)
@@ -22,11 +24,10 @@ def test_curves_are_drawn_in_each_methods_colour_where_their_values_lie(tmp_path
     height in the second, in both plots."""
     rising = Curve(FRACTIONS, FRACTIONS.copy())
     flat = Curve(FRACTIONS, np.full(11, 0.5))
-    path = render_curves(
-        tmp_path / "curves.png",
-        {"rising": [(rising, rising), (rising, rising)], "flat": [(flat, flat)]},
-        "blur",
+    figure = curves_figure(
+        {"rising": [(rising, rising), (rising, rising)], "flat": [(flat, flat)]}, "blur"
     )
+    path = save_figure(figure, tmp_path / "curves.png", PANEL_MAXIMUM_DPI)
     picture = read_rgb(path)
     palette = matplotlib.colormaps["tab10"]
     middle = picture.shape[1] // 2
@@ -48,9 +49,8 @@ def test_a_panel_shows_the_micrograph_and_each_map_in_its_colours(tmp_path):
     way."""
     micrograph = np.full((32, 48), 0.5, np.float32)
     ramp = np.tile(np.linspace(0, 3, 48, dtype=np.float32), (32, 1))
-    path = render_method_panel(
-        tmp_path / "panel.png", "sample", micrograph, {"ramp": ramp, "mirror": ramp[:, ::-1]}
-    )
+    figure = method_panel_figure("sample", micrograph, {"ramp": ramp, "mirror": ramp[:, ::-1]})
+    path = save_figure(figure, tmp_path / "panel.png", PANEL_MAXIMUM_DPI)
     picture = read_rgb(path)
     # The middle row crosses every view; the colormap's ends are told from the colour bar's black
     # outline by exact colours, which PNG keeps.

@@ -21,7 +21,9 @@ import models
 import reference
 from complexstep.errors import ModelError, SettingError
 from complexstep.explorer import page as explorer
-from complexstep.rendering.activations import activations_figure, render_activations
+from complexstep.io.images import save_figure
+from complexstep.rendering.activations import activations_figure
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
 
 # A non-square image, so that rows and columns cannot be swapped unnoticed; the small network
 # takes multiples of 4.
@@ -188,13 +190,13 @@ def test_a_256_pixel_page_of_the_paper_code_stays_under_15_mb(random_model, tmp_
 
 def test_activation_figure_shows_every_channel_on_one_scale(exploration, tmp_path):
     """The figure holds the viridis ends: the code's zero and its largest activation."""
-    path = render_activations(
-        tmp_path / "activations.png",
+    figure = activations_figure(
         exploration.micrograph,
         exploration.jacobian.output,
         exploration.name,
         exploration.layer,
     )
+    path = save_figure(figure, tmp_path / "activations.png", PANEL_MAXIMUM_DPI)
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
     assert exploration.jacobian.output.min() == 0.0

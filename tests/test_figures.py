@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 import complexstep
 import models
+from complexstep.io.images import save_figure
 from complexstep.rendering import heatmaps as rendering
 from rendering_helpers import (
     TEST_DPI,
@@ -44,8 +45,8 @@ def test_heatmap_figure_colours_match_independent_rendering(tmp_path):
 
 @pytest.mark.parametrize("view", ["heatmap", "overlay", "panel"])
 def test_written_pictures_are_the_figures(tmp_path, view):
-    """render_heatmap, render_overlay and render_panel write exactly the pixels of the figure
-    the matching function returns."""
+    """A heatmap, an overlay and a panel saved by ``images.save_figure`` hold exactly the pixels
+    of the figure the matching function returns."""
     raw = sample_map()
     micrograph = np.linspace(0.0, 1.0, raw.size).reshape(raw.shape)
     style = rendering.HeatmapStyle(dpi=TEST_DPI)
@@ -53,14 +54,14 @@ def test_written_pictures_are_the_figures(tmp_path, view):
     path = tmp_path / f"{view}.png"
     if view == "heatmap":
         figure, dpi = rendering.heatmap_figure(values, style), TEST_DPI
-        rendering.render_heatmap(path, values, style)
+        save_figure(rendering.heatmap_figure(values, style), path, dpi)
     elif view == "overlay":
         figure, dpi = rendering.overlay_figure(values, micrograph, style), TEST_DPI
-        rendering.render_overlay(path, values, micrograph, style)
+        save_figure(rendering.overlay_figure(values, micrograph, style), path, dpi)
     else:
         figure = rendering.panel_figure("sample", raw, values, style, micrograph)
         dpi = rendering.PANEL_MAXIMUM_DPI
-        rendering.render_panel(path, "sample", raw, values, style, micrograph)
+        save_figure(rendering.panel_figure("sample", raw, values, style, micrograph), path, dpi)
     np.testing.assert_array_equal(figure_pixels(figure, dpi), read_rgb(path))
 
 
@@ -121,19 +122,27 @@ def test_wavelet_and_region_pictures_are_their_figures(tmp_path):
     pairs = {
         "layout": (
             wavelet_rendering.layout_figure("a", values, WAVELET_BASIS, style),
-            lambda path: wavelet_rendering.render_layout(path, "a", values, WAVELET_BASIS, style),
+            lambda path: save_figure(
+                wavelet_rendering.layout_figure("a", values, WAVELET_BASIS, style), path, TEST_DPI
+            ),
         ),
         "scales": (
             wavelet_rendering.scales_figure("a", values, WAVELET_BASIS, style),
-            lambda path: wavelet_rendering.render_scales(path, "a", values, WAVELET_BASIS, style),
+            lambda path: save_figure(
+                wavelet_rendering.scales_figure("a", values, WAVELET_BASIS, style), path, TEST_DPI
+            ),
         ),
         "shares": (
             wavelet_rendering.shares_figure("a", summary, style),
-            lambda path: wavelet_rendering.render_shares(path, "a", summary, style),
+            lambda path: save_figure(
+                wavelet_rendering.shares_figure("a", summary, style), path, TEST_DPI
+            ),
         ),
         "outlines": (
             region_rendering.outlines_figure(raw, regions, heat),
-            lambda path: region_rendering.render_outlines(path, raw, regions, heat),
+            lambda path: save_figure(
+                region_rendering.outlines_figure(raw, regions, heat), path, TEST_DPI
+            ),
         ),
     }
     for name, (figure, render) in pairs.items():

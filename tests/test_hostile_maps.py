@@ -180,9 +180,7 @@ def test_a_map_too_large_for_its_dpi_is_refused_before_drawing(tmp_path):
     with pytest.raises(
         ImageSizeError, match=r"4x20000 map at 400 dpi .* 80000 pixels wide.* at most 327 dpi"
     ):
-        rendering.render_heatmap(
-            tmp_path / "wide.jpeg", values, rendering.HeatmapStyle(dpi=400, look="paper")
-        )
+        rendering.heatmap_figure(values, rendering.HeatmapStyle(dpi=400, look="paper"))
     assert not list(tmp_path.iterdir())
 
 

@@ -23,10 +23,11 @@ from complexstep.evaluation.measure import EvaluationSettings
 from complexstep.evaluation.methods import AttributionMethods
 from complexstep.explorer import page as explorer
 from complexstep.folders import evaluation as evaluation_folder
+from complexstep.io.images import save_figure
 from complexstep.io.names import printable
 from complexstep.rendering import evaluation as evaluation_rendering
 from complexstep.rendering import training as rendering_training
-from complexstep.rendering.activations import render_activations
+from complexstep.rendering.activations import activations_figure
 from complexstep.rendering.titles import draw_title
 from models import grains, small_autoencoder
 from rendering_helpers import sample_map, sample_wavelet_map, save_grey, save_wavelet_map
@@ -120,7 +121,8 @@ def test_the_evaluation_writes_tables_and_panels_of_any_name(tmp_path, stem):
 def test_the_evaluation_panel_draws_any_name(tmp_path, stem):
     """A method panel titled by either name is written."""
     image = np.zeros((8, 8))
-    evaluation_rendering.render_method_panel(tmp_path / "panel.png", stem, image, {"a": image})
+    figure = evaluation_rendering.method_panel_figure(stem, image, {"a": image})
+    save_figure(figure, tmp_path / "panel.png", 100)
     assert (tmp_path / "panel.png").is_file()
 
 
@@ -140,20 +142,16 @@ def test_the_explorer_page_and_figure_show_any_name(tmp_path, exploration, stem)
     assert re.search(r"<title>(.*?)</title>", text).group(1).startswith(printable(stem))
     data = json.loads(re.search(r'type="application/json"[^>]*>(.*?)</script>', text, re.S)[1])
     assert data["name"] == printable(stem)
-    render_activations(
-        tmp_path / "activations.png",
-        named.micrograph,
-        named.jacobian.output,
-        named.name,
-        named.layer,
-    )
+    figure = activations_figure(named.micrograph, named.jacobian.output, named.name, named.layer)
+    save_figure(figure, tmp_path / "activations.png", 100)
     assert (tmp_path / "activations.png").is_file()
 
 
 def test_stage_1_figure_titles_any_name(tmp_path):
     """Stage 1's reconstruction figure is written for test micrographs of either name."""
     originals = np.zeros((2, 8, 8))
-    path = rendering_training.plot_reconstructions(
-        tmp_path / "reconstructions.png", originals, originals, [f"{stem}.png" for stem in STEMS]
+    figure = rendering_training.reconstructions_figure(
+        originals, originals, [f"{stem}.png" for stem in STEMS]
     )
+    path = save_figure(figure, tmp_path / "reconstructions.png", 100)
     assert path.is_file()

@@ -9,6 +9,7 @@ from PIL import Image
 
 import encoder_zoo
 import scripts
+from complexstep.io.images import save_figure
 from complexstep.model import synthetic
 from complexstep.rendering import heatmaps
 
@@ -70,9 +71,8 @@ def test_the_readme_figure_is_drawn_as_the_tool_draws_a_panel_now(tmp_path):
     rng = np.random.default_rng(0)
     raw = rng.random((256, 256))
     values, _ = heatmaps.heatmap_values(raw, sigma=1.0)
-    path = heatmaps.render_panel(
-        tmp_path / "panel.png", "image_1018", raw, values, heatmaps.HeatmapStyle(), raw
-    )
+    figure = heatmaps.panel_figure("image_1018", raw, values, heatmaps.HeatmapStyle(), raw)
+    path = save_figure(figure, tmp_path / "panel.png", heatmaps.PANEL_MAXIMUM_DPI)
     with Image.open(scripts.REPOSITORY / "figures" / "pretrained_panel.png") as shipped:
         shipped_pixels = np.asarray(shipped.convert("RGB"), dtype=int)
     with Image.open(path) as drawn:

@@ -12,6 +12,8 @@ import pytest
 from scipy import ndimage
 
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.io import maps
+from complexstep.io.images import save_figure
 from complexstep.rendering import heatmaps as rendering
 from rendering_helpers import (
     MAX_TOLERANCE,
@@ -62,14 +64,14 @@ def test_load_attribution_prefers_npy_beside_png(tmp_path):
     raw = sample_map().astype(np.float32)
     np.save(tmp_path / "grain.npy", raw)
     save_grey(tmp_path / "grain.png", np.zeros((24, 24)))
-    np.testing.assert_array_equal(rendering.load_attribution(tmp_path / "grain.png"), raw)
+    np.testing.assert_array_equal(maps.load_attribution(tmp_path / "grain.png"), raw)
 
 
 def test_load_attribution_reads_grey_image_without_npy(tmp_path):
     """Without a .npy, the grey image's values are read at its own size, scaled to [0, 1]."""
     grey = np.arange(40, dtype=np.uint8).reshape(5, 8) * 6
     save_grey(tmp_path / "grain.png", grey / 255.0)
-    values = rendering.load_attribution(tmp_path / "grain.png")
+    values = maps.load_attribution(tmp_path / "grain.png")
     np.testing.assert_allclose(values, grey / 255.0, atol=1e-6)
 
 
@@ -86,7 +88,7 @@ def test_load_attribution_rejects_npy_without_finite_map(tmp_path, content):
         np.save(tmp_path / "grain.npy", content)
     save_grey(tmp_path / "grain.png", np.zeros((4, 4)))
     with pytest.raises(UnreadableImageError, match="grain.npy"):
-        rendering.load_attribution(tmp_path / "grain.png")
+        maps.load_attribution(tmp_path / "grain.png")
 
 
 def test_auto_limits_are_the_2nd_and_98th_percentiles():
@@ -131,7 +133,7 @@ def test_heatmap_colours_match_independent_rendering(tmp_path, shape, sigma, cma
     raw = sample_map(*shape)
     style = rendering.HeatmapStyle(sigma=sigma, cmap=cmap, vmin=vmin, vmax=vmax, dpi=TEST_DPI)
     values, _ = rendering.heatmap_values(raw, sigma)
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, style)
+    save_figure(rendering.heatmap_figure(values, style), tmp_path / "heat.jpeg", style.dpi)
     assert_close_colours(
         block_centres(tmp_path / "heat.jpeg", raw.shape),
         expected_colours(raw, sigma, cmap, vmin, vmax),
@@ -143,7 +145,7 @@ def test_auto_limit_colours_match_independent_percentiles(tmp_path):
     raw = sample_map()
     style = rendering.HeatmapStyle(vmin="auto", vmax="auto", dpi=TEST_DPI)
     values, _ = rendering.heatmap_values(raw, style.sigma)
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, style)
+    save_figure(rendering.heatmap_figure(values, style), tmp_path / "heat.jpeg", style.dpi)
     scaled = (raw - raw.min()) / (raw.max() - raw.min())
     low, high = np.percentile(ndimage.gaussian_filter(scaled, 1.0, mode="nearest"), [2, 98])
     assert_close_colours(
@@ -159,7 +161,7 @@ def test_paper_sized_heatmap_fills_1536_pixel_canvas(tmp_path):
     raw[:, 128:] = 1.0
     values, _ = rendering.heatmap_values(raw, 1.0)
     style = rendering.HeatmapStyle(look="paper")
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, style)
+    save_figure(rendering.heatmap_figure(values, style), tmp_path / "heat.jpeg", style.dpi)
     pixels = read_rgb(tmp_path / "heat.jpeg")
     assert pixels.shape == (1536, 1536, 3)
     for row, column, colour in [(0, 0, BLUE), (-1, 0, BLUE), (0, -1, RED), (-1, -1, RED)]:
@@ -172,7 +174,11 @@ def test_readable_heatmap_has_its_colour_bar_beside_the_map(tmp_path):
     raw = np.zeros((256, 256))
     raw[:, 128:] = 1.0
     values, _ = rendering.heatmap_values(raw, 1.0)
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, rendering.HeatmapStyle())
+    save_figure(
+        rendering.heatmap_figure(values, rendering.HeatmapStyle()),
+        tmp_path / "heat.jpeg",
+        rendering.HeatmapStyle().dpi,
+    )
     pixels = read_rgb(tmp_path / "heat.jpeg")
     assert pixels.shape[0] == 1536 and 1536 + 300 < pixels.shape[1] < 1536 + 800
     assert np.abs(pixels[0, 1535] - RED).max() < MAX_TOLERANCE
@@ -209,9 +215,13 @@ def test_non_square_map_keeps_its_aspect(tmp_path, view, dpi):
     values, _ = rendering.heatmap_values(sample_map(48, 80), 1.0)
     style = rendering.HeatmapStyle(dpi=dpi, look="paper")
     if view == "heatmap":
-        rendering.render_heatmap(tmp_path / "view.jpeg", values, style)
+        save_figure(rendering.heatmap_figure(values, style), tmp_path / "view.jpeg", style.dpi)
     else:
-        rendering.render_overlay(tmp_path / "view.jpeg", values, np.full((48, 80), 0.5), style)
+        save_figure(
+            rendering.overlay_figure(values, np.full((48, 80), 0.5), style),
+            tmp_path / "view.jpeg",
+            style.dpi,
+        )
     assert image_size(tmp_path / "view.jpeg") == (80 * dpi // 100, 48 * dpi // 100)
 
 
@@ -219,7 +229,11 @@ def test_constant_map_renders_in_the_colormaps_first_colour(tmp_path):
     """A constant map is drawn uniformly in the lowest colour, without NaN artefacts."""
     values, was_constant = rendering.heatmap_values(np.full((16, 16), 7.0), 1.0)
     assert was_constant
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, rendering.HeatmapStyle(dpi=TEST_DPI))
+    save_figure(
+        rendering.heatmap_figure(values, rendering.HeatmapStyle(dpi=TEST_DPI)),
+        tmp_path / "heat.jpeg",
+        TEST_DPI,
+    )
     lowest = np.array(matplotlib.colormaps["bwr"](0.0)[:3]) * 255.0
     centres = block_centres(tmp_path / "heat.jpeg", (16, 16))
     assert np.abs(centres - lowest).max() < MAX_TOLERANCE
@@ -236,8 +250,10 @@ def test_overlay_of_uniform_regions_is_half_heatmap_half_micrograph(tmp_path):
     values = np.repeat(band_values, 16)[:, np.newaxis] * np.ones((1, 64))
     micrograph = np.zeros((64, 64))
     micrograph[:, 32:] = 1.0
-    rendering.render_overlay(
-        tmp_path / "overlay.jpeg", values, micrograph, rendering.HeatmapStyle(dpi=100, look="paper")
+    save_figure(
+        rendering.overlay_figure(values, micrograph, rendering.HeatmapStyle(dpi=100, look="paper")),
+        tmp_path / "overlay.jpeg",
+        100,
     )
     pixels = read_rgb(tmp_path / "overlay.jpeg")
     assert pixels.shape == (64, 64, 3)
@@ -267,7 +283,11 @@ def drawn_micrograph(tmp_path, micrograph: np.ndarray, shape: tuple[int, int]) -
     channel is half the micrograph's grey, so twice it recovers the grey.
     """
     style = rendering.HeatmapStyle(dpi=100, look="paper")
-    rendering.render_overlay(tmp_path / "overlay.jpeg", np.zeros(shape), micrograph, style)
+    save_figure(
+        rendering.overlay_figure(np.zeros(shape), micrograph, style),
+        tmp_path / "overlay.jpeg",
+        style.dpi,
+    )
     return 2.0 * read_rgb(tmp_path / "overlay.jpeg")[..., 0] / 255.0
 
 
@@ -369,7 +389,11 @@ def panel(tmp_path_factory) -> np.ndarray:
     micrograph[:, 64:] = BRIGHT
     path = tmp_path_factory.mktemp("panel") / "panel.png"
     style = rendering.HeatmapStyle(sigma=0.0, dpi=100)
-    rendering.render_panel(path, "grain", values, values, style, micrograph)
+    save_figure(
+        rendering.panel_figure("grain", values, values, style, micrograph),
+        path,
+        min(style.dpi, rendering.PANEL_MAXIMUM_DPI),
+    )
     return read_rgb(path)
 
 
@@ -419,7 +443,11 @@ def test_panel_without_micrograph_shows_attribution_and_heatmap(tmp_path):
     values = np.zeros((24, 24))
     values[:12] = 1.0
     style = rendering.HeatmapStyle(sigma=0.0, dpi=50)
-    rendering.render_panel(tmp_path / "panel.png", "grain", values, values, style)
+    save_figure(
+        rendering.panel_figure("grain", values, values, style),
+        tmp_path / "panel.png",
+        min(style.dpi, rendering.PANEL_MAXIMUM_DPI),
+    )
     pixels = read_rgb(tmp_path / "panel.png")
     assert pixels.shape[1] == (2 * rendering.PANEL_COLUMN_INCHES + 1.0) * 50
     black = colour_box(pixels, 0.0)
@@ -433,7 +461,11 @@ def test_panel_dpi_is_capped(tmp_path):
     """Panels are written at no more than the panel dpi cap, however high the heatmap dpi."""
     raw = sample_map()
     values, _ = rendering.heatmap_values(raw, 1.0)
-    rendering.render_panel(tmp_path / "panel.png", "grain", raw, values, rendering.HeatmapStyle())
+    save_figure(
+        rendering.panel_figure("grain", raw, values, rendering.HeatmapStyle()),
+        tmp_path / "panel.png",
+        min(rendering.HeatmapStyle().dpi, rendering.PANEL_MAXIMUM_DPI),
+    )
     width, _ = image_size(tmp_path / "panel.png")
     assert width == 7 * rendering.PANEL_MAXIMUM_DPI
 
@@ -459,7 +491,11 @@ def test_style_rejects_invalid_settings(settings, message):
 def test_render_leaves_only_the_destination_file(tmp_path):
     """A render writes its file atomically, leaving no temporary file beside it."""
     values, _ = rendering.heatmap_values(sample_map(), 1.0)
-    rendering.render_heatmap(tmp_path / "heat.jpeg", values, rendering.HeatmapStyle(dpi=100))
+    save_figure(
+        rendering.heatmap_figure(values, rendering.HeatmapStyle(dpi=100)),
+        tmp_path / "heat.jpeg",
+        100,
+    )
     assert [path.name for path in tmp_path.iterdir()] == ["heat.jpeg"]
 
 
@@ -467,5 +503,9 @@ def test_failed_render_leaves_no_file(tmp_path):
     """A render that fails (here, to an unknown format) leaves neither the file nor a temporary."""
     values, _ = rendering.heatmap_values(sample_map(), 1.0)
     with pytest.raises(ValueError):
-        rendering.render_heatmap(tmp_path / "heat.unknown", values, rendering.HeatmapStyle(dpi=100))
+        save_figure(
+            rendering.heatmap_figure(values, rendering.HeatmapStyle(dpi=100)),
+            tmp_path / "heat.unknown",
+            100,
+        )
     assert list(tmp_path.iterdir()) == []

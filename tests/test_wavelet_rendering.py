@@ -6,7 +6,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.errors import SettingError, UnreadableImageError
+from complexstep.io import maps
+from complexstep.io.images import save_figure
 from complexstep.rendering import wavelets as wavelet_rendering
 from rendering_helpers import WAVELET_BASIS as BASIS
 from rendering_helpers import colours, read_rgb, sample_wavelet_map, save_wavelet_map
@@ -68,14 +71,16 @@ def test_each_picture_is_written_as_a_png(tmp_path):
     micrograph = np.random.default_rng(6).random((40, 50))
     summary = BASIS.summary(values)
     written = [
-        wavelet_rendering.render_layout(tmp_path / "layout.png", "a", values, BASIS, style),
-        wavelet_rendering.render_scales(tmp_path / "alone.png", "a", values, BASIS, style),
-        wavelet_rendering.render_scales(
-            tmp_path / "over.png", "a", values, BASIS, style, micrograph
+        (tmp_path / "layout.png", wavelet_rendering.layout_figure("a", values, BASIS, style)),
+        (tmp_path / "alone.png", wavelet_rendering.scales_figure("a", values, BASIS, style)),
+        (
+            tmp_path / "over.png",
+            wavelet_rendering.scales_figure("a", values, BASIS, style, micrograph),
         ),
-        wavelet_rendering.render_shares(tmp_path / "shares.png", "a", summary, style),
+        (tmp_path / "shares.png", wavelet_rendering.shares_figure("a", summary, style)),
     ]
-    for path in written:
+    for path, figure in written:
+        save_figure(figure, path, style.dpi)
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 100
 
@@ -105,7 +110,9 @@ def test_layout_draws_each_block_in_its_quadrant_in_its_colour(tmp_path):
     values[:16, 24:] = 1.0
     values[16:, :24] = 0.5
     style = wavelet_rendering.WaveletStyle(dpi=100)
-    path = wavelet_rendering.render_layout(tmp_path / "layout.png", "a", values, BASIS, style)
+    path = save_figure(
+        wavelet_rendering.layout_figure("a", values, BASIS, style), tmp_path / "layout.png", 100
+    )
     pixels = read_rgb(path)
     vertical = _regions(pixels, BRIGHTEST)[0]
     horizontal = _regions(pixels, MIDDLE)[0]
@@ -126,7 +133,9 @@ def test_scales_draw_each_level_in_its_own_panel(tmp_path):
             values[block.region] = 1.0
     values[:8, :6] = 1.0
     style = wavelet_rendering.WaveletStyle(dpi=100)
-    path = wavelet_rendering.render_scales(tmp_path / "scales.png", "a", values, BASIS, style)
+    path = save_figure(
+        wavelet_rendering.scales_figure("a", values, BASIS, style), tmp_path / "scales.png", 100
+    )
     pixels = read_rgb(path)
     level_1 = _regions(pixels, BRIGHTEST)[0]
     level_2 = _regions(pixels, DARKEST)[0]
@@ -163,7 +172,9 @@ def test_shares_are_bars_as_tall_as_the_shares(tmp_path):
         ],
     }
     style = wavelet_rendering.WaveletStyle(dpi=100)
-    path = wavelet_rendering.render_shares(tmp_path / "shares.png", "a", summary, style)
+    path = save_figure(
+        wavelet_rendering.shares_figure("a", summary, style), tmp_path / "shares.png", 100
+    )
     pixels = read_rgb(path)
     # Bars take matplotlib's colour cycle in the order they are drawn: the orientations, then the
     # approximation; each level's bar of an orientation lies to the right of the one before.
@@ -185,13 +196,13 @@ def test_shares_are_bars_as_tall_as_the_shares(tmp_path):
 def test_maps_that_do_not_fit_their_summary_are_unreadable(tmp_path):
     """A map of another shape than its summary's, or without its summary, cannot be read."""
     path = save_wavelet_map(tmp_path, "a", sample_wavelet_map())
-    values, basis, summary = wavelet_rendering.load_wavelet_map(path)
+    values, basis, summary = maps.load_wavelet_map(path, WaveletBasis)
     assert basis == BASIS and values.shape == (32, 48) and summary["levels"] == 2
     np.save(path, np.zeros((16, 16), np.float32))
     with pytest.raises(UnreadableImageError, match=r"expected a map of shape \(32, 48\)"):
-        wavelet_rendering.load_wavelet_map(path)
+        maps.load_wavelet_map(path, WaveletBasis)
     (tmp_path / "a.wavelet.json").unlink()
     with pytest.raises(
         UnreadableImageError, match="^cannot read .*a.wavelet.npy: no a.wavelet.json"
     ):
-        wavelet_rendering.load_wavelet_map(path)
+        maps.load_wavelet_map(path, WaveletBasis)

@@ -16,6 +16,7 @@ import numpy as np
 from complexstep import defaults
 from complexstep.engines import wavelet_basis as wavelets
 from complexstep.errors import SettingError
+from complexstep.io import maps
 
 # Names for hints only: the domains are made before Keras starts, to check a command's flags.
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Pixels:
     """Attribution to every pixel: ``||J e_k||``."""
 
     name: ClassVar[str] = "pixel"
-    suffixes: ClassVar[tuple[str, ...]] = (".npy", ".png", ".json")
+    suffixes: ClassVar[tuple[str, ...]] = maps.PIXEL_MAP_SUFFIXES
     """The files of a map, ``<stem><suffix>``: the raw map first, its sidecar last."""
 
     def engine(self, engines: "EngineKind") -> type:
@@ -77,7 +78,7 @@ class Wavelets:
     wavelet: str = defaults.WAVELET
     levels: int = defaults.WAVELET_LEVELS
     name: ClassVar[str] = "wavelet"
-    suffixes: ClassVar[tuple[str, ...]] = (".wavelet.npy", ".wavelet.json")
+    suffixes: ClassVar[tuple[str, ...]] = maps.WAVELET_MAP_SUFFIXES
 
     def __post_init__(self) -> None:
         wavelets.check_wavelet(self.wavelet)

@@ -12,7 +12,6 @@ as ``<stem>_c<k>``. Interrupted runs over thousands of micrographs continue
 where they stopped with ``skip_existing``.
 """
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -349,12 +348,5 @@ def _write_one(
     for png_path in pictures:
         if not report.write(png_path, lambda path: images.write_grey_png(path, picture)):
             return False
-    return _write_json(report, json_path, made | explainer.domain.sidecar(values))
-
-
-def _write_json(report: FolderReport, path: Path, content: dict) -> bool:
-    """Writes a JSON object atomically through the report."""
-    text = json.dumps(content, indent=2)
-    return report.write(
-        path, lambda target: images.write_atomically(target, lambda part: part.write_text(text))
-    )
+    sidecar = made | explainer.domain.sidecar(values)
+    return report.write(json_path, lambda path: provenance.write_sidecar(path, sidecar))

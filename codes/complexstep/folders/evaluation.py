@@ -49,9 +49,10 @@ from complexstep.progress import Progress
 from complexstep.rendering.evaluation import (
     CURVES_FILE,
     PANEL_PREFIX,
-    render_curves,
-    render_method_panel,
+    curves_figure,
+    method_panel_figure,
 )
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
 
 if TYPE_CHECKING:
     import distributed
@@ -231,8 +232,12 @@ def evaluate_folder(
         _write(
             report,
             outputs / loop.shard_name(CURVES_FILE, shard),
-            lambda target: render_curves(
-                target, {name: pairs for name, pairs in curves.items() if pairs}, settings.baseline
+            lambda target: images.save_figure(
+                curves_figure(
+                    {name: pairs for name, pairs in curves.items() if pairs}, settings.baseline
+                ),
+                target,
+                PANEL_MAXIMUM_DPI,
             ),
         )
     return report
@@ -349,9 +354,8 @@ def _panel_path(inputs: Path, path: Path, outputs: Path) -> Path:
 
 
 def _panel(target: Path, stem: str, image: np.ndarray, results: dict[str, MethodResult]) -> None:
-    render_method_panel(
-        target, stem, image, {method: result.attribution for method, result in results.items()}
-    )
+    maps = {method: result.attribution for method, result in results.items()}
+    images.save_figure(method_panel_figure(stem, image, maps), target, PANEL_MAXIMUM_DPI)
 
 
 def _write_metrics(target: Path, rows: list[dict]) -> None:

@@ -41,9 +41,10 @@ from complexstep.explorer.page import (
 )
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
+from complexstep.io.images import save_figure
 from complexstep.progress import Progress
-from complexstep.rendering.activations import render_activations
-from complexstep.rendering.heatmaps import folder_range
+from complexstep.rendering.activations import activations_figure
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, folder_range
 
 if TYPE_CHECKING:
     import distributed
@@ -247,13 +248,16 @@ def _write_figure(report: FolderReport, path: Path, exploration: Exploration) ->
     """Writes a micrograph's activation figure through the report."""
     return report.write(
         path,
-        lambda target: render_activations(
+        lambda target: save_figure(
+            activations_figure(
+                exploration.micrograph,
+                exploration.jacobian.output,
+                exploration.name,
+                exploration.layer,
+                exploration.pixel_size,
+            ),
             target,
-            exploration.micrograph,
-            exploration.jacobian.output,
-            exploration.name,
-            exploration.layer,
-            exploration.pixel_size,
+            PANEL_MAXIMUM_DPI,
         ),
     )
 

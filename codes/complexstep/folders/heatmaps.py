@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from complexstep import defaults
+from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.errors import FolderError, ImageSizeError, SettingError, UnreadableImageError
 from complexstep.folders import loop
 from complexstep.folders.loop import FolderReport
+from complexstep.io import maps as map_files
 from complexstep.io import provenance
-from complexstep.io.images import IMAGE_SUFFIXES
+from complexstep.io.images import IMAGE_SUFFIXES, save_figure
 from complexstep.io.micrographs import read_micrograph, resize
 from complexstep.progress import Progress
 from complexstep.rendering import wavelets as wavelet_rendering
@@ -27,15 +29,15 @@ from complexstep.rendering.heatmaps import (
     CROP_MARGIN,
     HEATMAP_PREFIX,
     OVERLAY_PREFIX,
+    PANEL_MAXIMUM_DPI,
     PANEL_PREFIX,
     HeatmapStyle,
     folder_range,
+    heatmap_figure,
     heatmap_values,
-    load_attribution,
     middle_slices,
-    render_heatmap,
-    render_overlay,
-    render_panel,
+    overlay_figure,
+    panel_figure,
 )
 
 # What stage 3 reads: stage 2's grey images (with the lossless .npy beside each) and wavelet maps.
@@ -53,7 +55,7 @@ def written_counts(report: FolderReport) -> collections.Counter:
         for view, prefix in VIEW_PREFIXES.items():
             if path.name.startswith(prefix):
                 counts[view] += 1
-    wavelets = sum(path.name.endswith(wavelet_rendering.WAVELET_SUFFIX) for path in report.written)
+    wavelets = sum(path.name.endswith(map_files.WAVELET_SUFFIX) for path in report.written)
     if wavelets:
         counts["wavelet"] = wavelets
     return counts
@@ -124,8 +126,7 @@ def render_folder(
     wavelet_paths = [
         path
         for path in found
-        if path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
-        and not wavelet_rendering.is_pixel_map(path)
+        if path.name.endswith(map_files.WAVELET_SUFFIX) and not map_files.is_pixel_map(path)
     ]
     image_paths = [
         path
@@ -270,7 +271,7 @@ def _folder_ranges(
             continue
         try:
             readable.setdefault(kinds[image_path], []).append(
-                load_attribution(image_path, _axes(sidecars[image_path]))
+                map_files.load_attribution(image_path, _axes(sidecars[image_path]))
             )
         except UnreadableImageError:
             continue
@@ -502,7 +503,7 @@ def _render_views(
     stem = image_path.stem
     folder = outputs / subfolder
     try:
-        attribution = load_attribution(image_path, views.axes)
+        attribution = map_files.load_attribution(image_path, views.axes)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
@@ -522,7 +523,9 @@ def _render_views(
         _write(
             report,
             folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-            lambda path: render_heatmap(path, middle_slices(values, 0.0), style, None),
+            lambda path: save_figure(
+                heatmap_figure(middle_slices(values, 0.0), style), path, style.dpi
+            ),
         )
         return
     micrograph = None
@@ -534,20 +537,24 @@ def _render_views(
     _write(
         report,
         folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-        lambda path: render_heatmap(path, values, style, pixel_size),
+        lambda path: save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi),
     )
     if overlay and micrograph is not None:
         _write(
             report,
             folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
-            lambda path: render_overlay(path, values, micrograph, style, pixel_size),
+            lambda path: save_figure(
+                overlay_figure(values, micrograph, style, pixel_size), path, style.dpi
+            ),
         )
     if panel:
         _write(
             report,
             folder / f"{PANEL_PREFIX}{stem}.png",
-            lambda path: render_panel(
-                path, stem, attribution, values, style, micrograph, pixel_size
+            lambda path: save_figure(
+                panel_figure(stem, attribution, values, style, micrograph, pixel_size),
+                path,
+                min(style.dpi, PANEL_MAXIMUM_DPI),
             ),
         )
 
@@ -571,10 +578,10 @@ def _render_wavelet_views(
         report: where what was written and what went wrong are recorded.
         outputs: the output folder.
     """
-    stem = wavelet_rendering.stem_of(path)
+    stem = map_files.stem_of(path)
     folder = outputs / subfolder
     try:
-        values, basis, summary = wavelet_rendering.load_wavelet_map(path)
+        values, basis, summary = map_files.load_wavelet_map(path, WaveletBasis)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
@@ -586,24 +593,22 @@ def _render_wavelet_views(
     views = [
         (
             wavelet_rendering.LAYOUT_PREFIX,
-            lambda target: wavelet_rendering.render_layout(target, stem, values, basis, style),
+            lambda: wavelet_rendering.layout_figure(stem, values, basis, style),
         ),
         (
             wavelet_rendering.SCALES_PREFIX,
-            lambda target: wavelet_rendering.render_scales(
-                target, stem, values, basis, style, micrograph
-            ),
+            lambda: wavelet_rendering.scales_figure(stem, values, basis, style, micrograph),
         ),
         (
             wavelet_rendering.SHARES_PREFIX,
-            lambda target: wavelet_rendering.render_shares(target, stem, summary, style),
+            lambda: wavelet_rendering.shares_figure(stem, summary, style),
         ),
     ]
     failed = len(report.failed)
-    for prefix, render in views:
+    for prefix, draw in views:
         target = folder / f"{prefix}{stem}.png"
         try:
-            render(target)
+            save_figure(draw(), target, style.dpi)
         except OSError as error:
             report.failed.append(f"cannot write {target}: {error}")
         else:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from complexstep import defaults
+from complexstep.engines.wavelet_basis import WaveletBasis
 from complexstep.errors import (
     FolderError,
     ImageSizeError,
@@ -42,13 +43,14 @@ from complexstep.errors import (
 from complexstep.folders import loop
 from complexstep.folders.heatmaps import Micrographs, micrograph_on_grid
 from complexstep.folders.loop import FolderReport
+from complexstep.io import maps as map_files
 from complexstep.io import provenance
-from complexstep.io.images import write_atomically
+from complexstep.io.images import save_figure, write_atomically
 from complexstep.progress import Progress
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
-from complexstep.rendering.heatmaps import HeatmapStyle, load_attribution
+from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, HeatmapStyle
 
 if TYPE_CHECKING:
     import distributed
@@ -251,7 +253,9 @@ def measure_folder(
             (tables.SUMMARY_NAME, tables.write_summary, report.summaries),
             (
                 region_rendering.ENRICHMENT_NAME,
-                region_rendering.render_enrichment,
+                lambda path, summaries: save_figure(
+                    region_rendering.enrichment_figure(summaries), path, PANEL_MAXIMUM_DPI
+                ),
                 report.summaries,
             ),
         ):
@@ -268,7 +272,7 @@ def _find_pixel_maps(folder: Path) -> list[Path]:
         path
         for path in folder.rglob("*.npy")
         if path.is_file()
-        and not path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
+        and not path.name.endswith(map_files.WAVELET_SUFFIX)
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
 
@@ -280,10 +284,10 @@ def _find_wavelet_maps(folder: Path) -> list[Path]:
         return []
     return sorted(
         path
-        for path in folder.rglob(f"*{wavelet_rendering.WAVELET_SUFFIX}")
+        for path in folder.rglob(f"*{map_files.WAVELET_SUFFIX}")
         if path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        and not wavelet_rendering.is_pixel_map(path)
+        and not map_files.is_pixel_map(path)
     )
 
 
@@ -404,7 +408,7 @@ def _measure(
         return str(error)
     with tempfile.TemporaryDirectory() as folder:
         picture = Path(folder) / "outlines.png"
-        region_rendering.render_outlines(picture, drawn, regions, style)
+        save_figure(region_rendering.outlines_figure(drawn, regions, style), picture, style.dpi)
         return rows, picture.read_bytes()
 
 
@@ -421,8 +425,8 @@ def _record(
         return
     rows[path], picture = outcome
     report.written.append(path)
-    wavelet = path.name.endswith(wavelet_rendering.WAVELET_SUFFIX)
-    stem = wavelet_rendering.stem_of(path) if wavelet else path.stem
+    wavelet = path.name.endswith(map_files.WAVELET_SUFFIX)
+    stem = map_files.stem_of(path) if wavelet else path.stem
     name = f"{region_rendering.OUTLINES_PREFIX}{stem}{'.wavelet' if wavelet else ''}.png"
     report.write(
         report.folder / path.parent.relative_to(inputs) / name,
@@ -441,13 +445,13 @@ def _read_map(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[int,
     Raises:
         UnreadableImageError: if the map cannot be read.
     """
-    if not path.name.endswith(wavelet_rendering.WAVELET_SUFFIX):
-        values = load_attribution(path.with_suffix(".png"))
+    if not path.name.endswith(map_files.WAVELET_SUFFIX):
+        values = map_files.load_attribution(path.with_suffix(".png"))
         return {PIXEL_MAP: values}, values, values.shape, path.stem
-    values, basis, _ = wavelet_rendering.load_wavelet_map(path)
+    values, basis, _ = map_files.load_wavelet_map(path, WaveletBasis)
     energies = wavelet_rendering.level_energies(values, basis)
     maps = {
         ("approximation" if level == 0 else f"level {level}"): np.sqrt(energy)
         for level, energy in sorted(energies.items(), key=lambda item: item[0] or 1 << 30)
     }
-    return maps, np.sqrt(sum(energies.values())), basis.shape, wavelet_rendering.stem_of(path)
+    return maps, np.sqrt(sum(energies.values())), basis.shape, map_files.stem_of(path)

@@ -45,7 +45,12 @@ from complexstep.model.training import (
     distributed,
     new_model,
 )
-from complexstep.rendering.training import plot_loss_curves, plot_reconstructions
+from complexstep.rendering.training import (
+    LOSS_CURVES_DPI,
+    RECONSTRUCTIONS_DPI,
+    loss_curves_figure,
+    reconstructions_figure,
+)
 
 __all__ = [
     "DeviceError",
@@ -337,12 +342,17 @@ def _write_results(
         model_path=images.write_atomically(models_dir / MODEL_FILE, model.save),
         weights_path=images.write_atomically(models_dir / WEIGHTS_FILE, model.save_weights),
         history_path=models_dir / HISTORY_FILE,
-        loss_curves_path=plot_loss_curves(models_dir / LOSS_CURVES_FILE, history),
-        reconstructions_path=plot_reconstructions(
+        loss_curves_path=images.save_figure(
+            loss_curves_figure(history), models_dir / LOSS_CURVES_FILE, LOSS_CURVES_DPI
+        ),
+        reconstructions_path=images.save_figure(
+            reconstructions_figure(
+                examples,
+                reconstructions,
+                [path.name for path in run.test_paths[:RECONSTRUCTION_EXAMPLES]],
+            ),
             models_dir / RECONSTRUCTIONS_FILE,
-            examples,
-            reconstructions,
-            [path.name for path in run.test_paths[:RECONSTRUCTION_EXAMPLES]],
+            RECONSTRUCTIONS_DPI,
         ),
         train_images=len(run.train_paths),
         test_images=len(run.test_paths),

@@ -94,6 +94,22 @@ def _partial_name(path: Path) -> tuple[str, str]:
     return f".{os.fsdecode(name)}{marker}", suffix
 
 
+JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
+"""Pillow JPEG settings: high quality and full-resolution chroma, so that the thin borders between
+red and blue regions keep their colours instead of bleeding into each other."""
+
+
+def save_figure(figure, path: str | os.PathLike, dpi: float) -> Path:
+    """Writes a matplotlib ``Figure`` atomically, in the format its suffix names, at ``dpi``.
+
+    Returns:
+        The destination path.
+    """
+    suffix = Path(path).suffix.lower()
+    options = {"pil_kwargs": JPEG_OPTIONS} if suffix in (".jpg", ".jpeg") else {}
+    return write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=dpi, **options))
+
+
 def write_grey_png(path: str | os.PathLike, values: np.ndarray) -> Path:
     """Writes a 2-D array as an 8-bit grey PNG, min-max scaled (a constant array becomes black)."""
     return write_atomically(

@@ -5,8 +5,8 @@ sidecar ``<stem>.wavelet.json``: the package's version, the Keras backend, the m
 SHA-256, the layer, method, domain, step and map kind, and how the micrograph was read (its size,
 the data bar cropped and what found it, the page, the channels, the resize or crop to the
 network's sizes, the intensity scaling, the pixel size and where it came from, and every note the
-reader made). Stage 3, the explorer and the region statistics read it back with
-``read_sidecar``.
+reader made), with ``write_sidecar``. Stage 3, the explorer and the region statistics read it
+back with ``read_sidecar``.
 """
 
 import hashlib
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from complexstep import defaults
 from complexstep.errors import UnreadableImageError
+from complexstep.io.images import write_atomically
 
 _CHUNK = 1 << 20
 
@@ -113,6 +114,16 @@ def sidecar_path(map_path: str | os.PathLike) -> Path:
     """The JSON beside a map: ``<stem>.json`` for ``<stem>.npy`` or ``<stem>.png``,
     ``<stem>.wavelet.json`` for ``<stem>.wavelet.npy``."""
     return Path(map_path).with_suffix(".json")
+
+
+def write_sidecar(path: str | os.PathLike, content: dict) -> Path:
+    """Writes a map's sidecar, ``content`` as indented JSON, atomically.
+
+    Returns:
+        The destination path.
+    """
+    text = json.dumps(content, indent=2)
+    return write_atomically(path, lambda part: part.write_text(text))
 
 
 def _number(value) -> bool:

@@ -1,15 +1,11 @@
 """The explorer's activation figure: a micrograph beside every channel of a layer's output."""
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from complexstep.io.images import write_atomically
-from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI
 from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
@@ -25,7 +21,7 @@ def activations_figure(
 
     All channels share one colour scale, from zero (or the least activation, where it is negative)
     to the largest, so that their strengths compare. A notebook shows the figure as it is
-    returned; ``render_activations`` writes the same figure.
+    returned; the explorer writes the same figure at ``PANEL_MAXIMUM_DPI``.
 
     Args:
         micrograph: the micrograph, values in [0, 1].
@@ -70,30 +66,3 @@ def activations_figure(
         f"{name}: layer {layer!r}, {code_rows}x{code_columns}x{channels}",
     )
     return figure
-
-
-def render_activations(
-    path: str | os.PathLike,
-    micrograph: np.ndarray,
-    code: np.ndarray,
-    name: str,
-    layer: str,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``activations_figure`` at ``PANEL_MAXIMUM_DPI``.
-
-    Args:
-        path: the destination PNG.
-        micrograph: the micrograph, values in [0, 1].
-        code: the layer's output for it, ``(rows, columns, channels)``.
-        name: the micrograph's name, for the title.
-        layer: the layer's name, for the title.
-        pixel_size: the side of a micrograph pixel in µm, for a scale bar; None draws none.
-
-    Returns:
-        The destination path.
-    """
-    figure = activations_figure(micrograph, code, name, layer, pixel_size)
-    return write_atomically(
-        path, lambda temporary: figure.savefig(temporary, dpi=PANEL_MAXIMUM_DPI)
-    )

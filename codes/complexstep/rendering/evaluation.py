@@ -1,14 +1,12 @@
 """The evaluation's pictures: mean deletion and insertion curves per method, and each micrograph's
 maps by every method side by side.
 
-Figures are drawn with matplotlib's ``Figure`` and the Agg canvas, as stage 3 draws its own, and
-written atomically.
+Figures are drawn from arrays with matplotlib's ``Figure`` and the Agg canvas, as stage 3 draws its
+own; the evaluation's folder driver writes them.
 """
 
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -16,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from complexstep.evaluation.faithfulness import Curve
-from complexstep.rendering.heatmaps import PANEL_COLUMN_INCHES, PANEL_MAXIMUM_DPI, save_figure
+from complexstep.rendering.heatmaps import PANEL_COLUMN_INCHES
 from complexstep.rendering.titles import draw_title
 
 CURVES_FILE = "curves.png"
@@ -40,18 +38,16 @@ CURVE_COLOURS = "tab10"
 """The qualitative colormap that gives each method its colour, the same in both plots."""
 
 
-def render_curves(
-    path: str | os.PathLike,
-    curves: dict[str, Sequence[tuple[Curve, Curve]]],
-    baseline: str,
-) -> Path:
-    """Writes the mean deletion and insertion curves of every method, each with a band of one
-    standard deviation over the images.
+def curves_figure(curves: dict[str, Sequence[tuple[Curve, Curve]]], baseline: str) -> Figure:
+    """The mean deletion and insertion curves of every method, each with a band of one standard
+    deviation over the images.
 
     Args:
-        path: destination; its suffix chooses the format.
         curves: for each method, the ``(deletion, insertion)`` curves of every image.
         baseline: the baseline's name, for the titles.
+
+    Returns:
+        The figure, written at ``PANEL_MAXIMUM_DPI``.
     """
     figure = Figure(figsize=(11.0, 5.2))
     figure.set_layout_engine("constrained")
@@ -84,20 +80,20 @@ def render_curves(
         fontsize="small",
     )
     figure.suptitle(f"mean and standard deviation over {count} micrograph(s)")
-    return save_figure(figure, path, PANEL_MAXIMUM_DPI)
+    return figure
 
 
-def render_method_panel(
-    path: str | os.PathLike, stem: str, micrograph: np.ndarray, maps: dict[str, np.ndarray]
-) -> Path:
-    """Writes a micrograph beside every method's map of it, each map on its own scale, from its
-    1st to its 99th percentile.
+def method_panel_figure(stem: str, micrograph: np.ndarray, maps: dict[str, np.ndarray]) -> Figure:
+    """A micrograph beside every method's map of it, each map on its own scale, from its 1st to
+    its 99th percentile.
 
     Args:
-        path: destination; its suffix chooses the format.
         stem: the micrograph's name, for the title.
         micrograph: grey values in [0, 1].
         maps: each method's map, of the micrograph's shape.
+
+    Returns:
+        The figure, written at ``PANEL_MAXIMUM_DPI``.
     """
     views = 1 + len(maps)
     columns = min(PANEL_COLUMNS, views)
@@ -127,4 +123,4 @@ def render_method_panel(
             image, ax=list(all_axes), shrink=0.6, label="map, from its 1st to its 99th percentile"
         )
     draw_title(figure, stem)
-    return save_figure(figure, path, PANEL_MAXIMUM_DPI)
+    return figure

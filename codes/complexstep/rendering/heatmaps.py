@@ -12,15 +12,14 @@ them bare, as the paper printed them.
 
 Figures are drawn with matplotlib's ``Figure`` and the Agg canvas directly, without pyplot, so that
 no global state or interactive backend is involved. Each picture is made by a ``*_figure``
-function, which a notebook shows as it is, and written atomically by the ``render_*`` function
-that calls it, so that the files and the figures cannot differ.
+function from arrays, which a notebook shows as it is and stage 3 writes with
+``images.save_figure``, so that the files and the figures cannot differ; nothing here reads or
+writes a file.
 """
 
 import dataclasses
 import difflib
 import math
-import os
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -33,8 +32,7 @@ from skimage.filters import gaussian
 
 from complexstep import defaults
 from complexstep.errors import ImageSizeError, SettingError
-from complexstep.io.images import read_image, scale_to_unit, write_atomically
-from complexstep.io.maps import read_map
+from complexstep.io.images import scale_to_unit
 from complexstep.rendering.scalebar import add_scale_bar
 from complexstep.rendering.titles import draw_title
 
@@ -69,10 +67,6 @@ PANEL_MAXIMUM_DPI = 150.0
 
 PANEL_COLUMN_INCHES = 3.0
 """Width of one view in a panel."""
-
-JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
-"""Pillow JPEG settings: high quality and full-resolution chroma, so that the thin borders between
-red and blue regions keep their colours instead of bleeding into each other."""
 
 HEATMAP_PREFIX = "smp_cpa_"
 """Start of a heatmap's name, ``smp_cpa_<stem>.jpeg``, as in the paper's code."""
@@ -201,28 +195,6 @@ class HeatmapStyle:
             )
 
 
-def load_attribution(image_path: str | os.PathLike, axes: int = 2) -> np.ndarray:
-    """Reads an attribution map, from the lossless ``.npy`` beside its grey image where present.
-
-    Args:
-        image_path: a grey attribution image, such as stage 2's ``<stem>.png``.
-        axes: the map's axes: 2, or 3 for a volume's, which only its ``.npy`` holds.
-
-    Returns:
-        A 2-D (or 3-D) float64 array: the ``.npy``'s raw values, or else the image's grey values
-        in [0, 1].
-
-    Raises:
-        UnreadableImageError: if the ``.npy`` or the image cannot be read, or the ``.npy`` does
-            not hold a map stage 2 could have written (``maps.read_map``).
-    """
-    image_path = Path(image_path)
-    array_path = image_path.with_suffix(".npy")
-    if not array_path.is_file() and axes == 2:
-        return read_image(image_path, size=None).astype(np.float64)
-    return read_map(array_path, axes)
-
-
 def middle_slices(volume: np.ndarray, fill: float, gap: int = 2) -> np.ndarray:
     """A volume's three middle slices side by side, as one picture: across its depth (height x
     width), its height (depth x width) and its width (depth x height), bottoms aligned, ``gap``
@@ -260,7 +232,7 @@ def heatmap_values(
     """Turns a raw attribution map into the values that are coloured: scaled, then smoothed.
 
     Args:
-        attribution: a raw map from ``load_attribution``.
+        attribution: a raw map from ``maps.load_attribution``.
         sigma: standard deviation of the smoothing, in pixels.
         value_range: the raw values that become 0 and 1, shared by the maps of a folder
             (``folder_range``); None scales the map by its own minimum and maximum.
@@ -282,7 +254,7 @@ def folder_range(attributions) -> tuple[float, float]:
     """One range for every map of a run: the least and greatest raw value of any of them.
 
     Args:
-        attributions: raw maps, from ``load_attribution``.
+        attributions: raw maps, from ``maps.load_attribution``.
 
     Returns:
         (low, high).
@@ -331,7 +303,7 @@ def heatmap_figure(
     """The heatmap of a map: coloured values, no axes and no margin, and the colour bar beside
     them unless the style is the paper's bare look.
 
-    A notebook shows the figure as it is returned; ``render_heatmap`` writes the same figure.
+    A notebook shows the figure as it is returned; stage 3 writes it at the style's dpi.
 
     Args:
         values: the scaled and smoothed map from ``heatmap_values``.
@@ -349,30 +321,6 @@ def heatmap_figure(
     _scale_bar(figure.axes[0], pixel_size)
     _beside_colour_bar(figure, image, values, style)
     return figure
-
-
-def render_heatmap(
-    path: str | os.PathLike,
-    values: np.ndarray,
-    style: HeatmapStyle,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``heatmap_figure`` at the style's dpi.
-
-    Args:
-        path: destination; its suffix chooses the format (the pipeline writes ``.jpeg``).
-        values: the scaled and smoothed map from ``heatmap_values``.
-        style: colormap, limits and dpi.
-        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
-
-    Returns:
-        The destination path.
-
-    Raises:
-        ImageSizeError: if the map at the style's dpi makes a picture under one pixel or over
-            ``MAXIMUM_PICTURE_SIDE`` pixels a side.
-    """
-    return save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi)
 
 
 def overlay_figure(
@@ -405,58 +353,6 @@ def overlay_figure(
     return figure
 
 
-def render_overlay(
-    path: str | os.PathLike,
-    values: np.ndarray,
-    micrograph: np.ndarray,
-    style: HeatmapStyle,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``overlay_figure`` at the style's dpi.
-
-    Args:
-        path: destination; its suffix chooses the format.
-        values: the scaled and smoothed map from ``heatmap_values``.
-        micrograph: the grey micrograph, values in [0, 1], of any size.
-        style: colormap, limits and dpi.
-        pixel_size: the side of a map pixel in µm, for a scale bar; None draws none.
-
-    Returns:
-        The destination path.
-
-    Raises:
-        ImageSizeError: as ``render_heatmap`` does.
-    """
-    return save_figure(overlay_figure(values, micrograph, style, pixel_size), path, style.dpi)
-
-
-def render_panel(
-    path: str | os.PathLike,
-    stem: str,
-    attribution: np.ndarray,
-    values: np.ndarray,
-    style: HeatmapStyle,
-    micrograph: np.ndarray | None = None,
-    pixel_size: float | None = None,
-) -> Path:
-    """Writes ``panel_figure`` at the lower of ``style.dpi`` and ``PANEL_MAXIMUM_DPI``.
-
-    Args:
-        path: destination; its suffix chooses the format (the pipeline writes ``.png``).
-        stem: the micrograph's name, used as the title.
-        attribution: the raw map from ``load_attribution``.
-        values: the scaled and smoothed map from ``heatmap_values``.
-        style: colormap, limits and dpi.
-        micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
-        pixel_size: the side of a map pixel in µm, for a scale bar on each view; None draws none.
-
-    Returns:
-        The destination path.
-    """
-    figure = panel_figure(stem, attribution, values, style, micrograph, pixel_size)
-    return save_figure(figure, path, min(style.dpi, PANEL_MAXIMUM_DPI))
-
-
 def panel_figure(
     stem: str,
     attribution: np.ndarray,
@@ -475,7 +371,7 @@ def panel_figure(
 
     Args:
         stem: the micrograph's name, used as the title.
-        attribution: the raw map from ``load_attribution``.
+        attribution: the raw map from ``maps.load_attribution``.
         values: the scaled and smoothed map from ``heatmap_values``.
         style: colormap and limits.
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
@@ -695,10 +591,3 @@ def draw_micrograph(axes: Axes, micrograph: np.ndarray, shape: tuple[int, ...]) 
         interpolation="auto",
         aspect="auto",
     )
-
-
-def save_figure(figure: Figure, path: str | os.PathLike, dpi: float) -> Path:
-    """Writes a figure atomically, in the format its suffix names."""
-    suffix = Path(path).suffix.lower()
-    options = {"pil_kwargs": JPEG_OPTIONS} if suffix in (".jpg", ".jpeg") else {}
-    return write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=dpi, **options))

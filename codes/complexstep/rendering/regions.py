@@ -6,9 +6,6 @@ in the region's colour over the heatmap stage 3 draws (scaled, smoothed and colo
 way), with the regions' names written in their colours above the map.
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, to_rgba
@@ -20,11 +17,9 @@ from complexstep.regions.statistics import HEADLINE, Summary
 from complexstep.regions.tables import LABELS
 from complexstep.rendering.heatmaps import (
     MAP_PIXELS_PER_INCH,
-    PANEL_MAXIMUM_DPI,
     HeatmapStyle,
     colour_limits,
     heatmap_values,
-    save_figure,
 )
 
 OUTLINE_COLOURS = ("black", "lime", "yellow", "cyan", "magenta", "orange", "darkgreen", "grey")
@@ -78,7 +73,7 @@ def outlines_figure(
         style: how the heatmap is smoothed and coloured, and the dpi.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_outlines`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     values, _ = heatmap_values(attribution, style.sigma)
     height, width = values.shape
@@ -122,31 +117,16 @@ def outlines_figure(
     return figure
 
 
-def render_outlines(
-    path: str | os.PathLike,
-    attribution: np.ndarray,
-    regions: dict[str, np.ndarray],
-    style: HeatmapStyle,
-) -> Path:
-    """Writes ``outlines_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(outlines_figure(attribution, regions, style), path, style.dpi)
-
-
-def enrichment_figure(summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI) -> Figure:
+def enrichment_figure(summaries: list[Summary]) -> Figure:
     """The headline enrichment of each region, with its interval, one panel per map.
 
     A dashed line marks 1, where a region carries as much of the map as of the area.
 
     Args:
         summaries: from ``statistics.summarise``, one panel each.
-        dpi: the picture's resolution.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_enrichment`` writes it.
+        The figure, shown as it is in a notebook.
     """
     columns = max(len(summaries), 1)
     figure = Figure(figsize=(3.2 * columns + 0.4, 3.4))
@@ -168,14 +148,3 @@ def enrichment_figure(summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI) 
         axes.set_title(f"{summary.kind}, {summary.map} map", fontsize=9)
         axes.set_ylabel(f"{LABELS[HEADLINE]}, {summary.confidence * 100:g} % interval")
     return figure
-
-
-def render_enrichment(
-    path: str | os.PathLike, summaries: list[Summary], dpi: float = PANEL_MAXIMUM_DPI
-) -> Path:
-    """Writes ``enrichment_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(enrichment_figure(summaries, dpi), path, dpi)

@@ -1,28 +1,31 @@
 """Stage 1's figures: the loss per epoch, and test micrographs beside their reconstructions."""
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from complexstep.io import images
 from complexstep.rendering.titles import draw_title
 
+LOSS_CURVES_DPI = 120
+"""The loss curves' resolution."""
 
-def plot_loss_curves(path: Path, history: Sequence[dict]) -> Path:
-    """Plots the training and validation mean squared error per epoch on a logarithmic scale.
+RECONSTRUCTIONS_DPI = 100
+"""The reconstructions' resolution: their rows of small micrographs need no more."""
+
+
+def loss_curves_figure(history: Sequence[dict]) -> Figure:
+    """The training and validation mean squared error per epoch on a logarithmic scale.
 
     The scale is logarithmic because the error falls by orders of magnitude over a run, which a
     linear axis would flatten into a line along the bottom after the first epochs.
 
     Args:
-        path: the destination PNG.
         history: one dict per epoch with "loss" and "val_loss".
 
     Returns:
-        The destination path.
+        The figure, written at ``LOSS_CURVES_DPI``.
     """
     epochs = np.arange(1, len(history) + 1)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
@@ -36,25 +39,24 @@ def plot_loss_curves(path: Path, history: Sequence[dict]) -> Path:
     axes.set_title("Autoencoder reconstruction error per epoch")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
-    return images.write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120))
+    return figure
 
 
-def plot_reconstructions(
-    path: Path, originals: np.ndarray, reconstructions: np.ndarray, names: Sequence[str]
-) -> Path:
-    """Plots micrographs in the top row and the autoencoder's reconstructions beneath them.
+def reconstructions_figure(
+    originals: np.ndarray, reconstructions: np.ndarray, names: Sequence[str]
+) -> Figure:
+    """Micrographs in the top row and the autoencoder's reconstructions beneath them.
 
     Both rows share the grey scale 0 (black) to 1 (white), so that a loss of contrast in a
     reconstruction shows as such rather than being stretched away.
 
     Args:
-        path: the destination PNG.
         originals: micrographs, shape (count, height, width), values in [0, 1].
         reconstructions: the model's outputs for them, same shape.
         names: a label for each micrograph, such as its file name.
 
     Returns:
-        The destination path.
+        The figure, written at ``RECONSTRUCTIONS_DPI``.
     """
     count = len(originals)
     # Two columns' width at least, so that the title fits above a single example.
@@ -75,4 +77,4 @@ def plot_reconstructions(
     grid[0, 0].set_ylabel("test micrograph")
     grid[1, 0].set_ylabel("reconstruction")
     figure.suptitle("Test micrographs (top row) and\ntheir reconstructions by the autoencoder")
-    return images.write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=100))
+    return figure

@@ -18,10 +18,7 @@ pixels, or in micrometres given the pixel size.
 """
 
 import dataclasses
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,20 +26,13 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from complexstep.engines.wavelet_basis import ORIENTATIONS, WaveletBasis, level_periods
-from complexstep.errors import SettingError, UnreadableImageError
-from complexstep.io.images import IMAGE_SUFFIXES
-from complexstep.io.maps import read_map
+from complexstep.errors import SettingError
 from complexstep.rendering.heatmaps import (
     OVERLAY_ALPHA,
     PANEL_MAXIMUM_DPI,
     draw_micrograph,
-    save_figure,
 )
 from complexstep.rendering.titles import draw_title
-
-WAVELET_SUFFIX = ".wavelet.npy"
-"""The end of a wavelet map's name, ``<stem>.wavelet.npy``; its summary is ``<stem>.wavelet.json``
-beside it."""
 
 LAYOUT_PREFIX = "wavelet_"
 """Start of the layout picture's name, ``wavelet_<stem>.png``."""
@@ -99,107 +89,6 @@ class WaveletStyle:
         return f"{low * factor:g}–{high * factor:g} {unit}"
 
 
-def is_pixel_map(path: Path) -> bool:
-    """Whether a ``.wavelet.npy`` is the lossless half of a pixel map's pair, not a wavelet map:
-    what stage 2 writes, with no ``<stem>.wavelet.json`` beside it but a grey image
-    ``<stem>.wavelet.png``, for the pixel map of a micrograph named ``<stem>.wavelet.<suffix>``."""
-    if summary_path(path).is_file():
-        return False
-    return any(path.with_suffix(suffix).is_file() for suffix in IMAGE_SUFFIXES)
-
-
-def stem_of(path: Path) -> str:
-    """The micrograph's stem of a wavelet map, ``<stem>`` of ``<stem>.wavelet.npy``."""
-    return path.name[: -len(WAVELET_SUFFIX)]
-
-
-def summary_path(path: Path) -> Path:
-    """Where stage 2 writes a wavelet map's summary: ``<stem>.wavelet.json`` beside it."""
-    return path.with_name(f"{stem_of(path)}.wavelet.json")
-
-
-def load_wavelet_map(path: str | os.PathLike) -> tuple[np.ndarray, WaveletBasis, dict]:
-    """Reads a wavelet map and the summary beside it.
-
-    Returns:
-        The float64 map, the basis its summary names, and the summary.
-
-    Raises:
-        UnreadableImageError: if either file cannot be read, either is not what stage 2 writes
-            (``maps.read_map``, ``read_summary``), or they do not fit each other.
-    """
-    path = Path(path)
-    values = read_map(path)
-    if not summary_path(path).is_file():
-        raise UnreadableImageError(
-            f"cannot read {path}: no {summary_path(path).name} beside it, which stage 2 writes "
-            "with every wavelet map"
-        )
-    basis, summary = read_summary(summary_path(path))
-    if values.shape != basis.shape:
-        raise UnreadableImageError(
-            f"cannot read {path}: expected a map of shape {basis.shape} as "
-            f"{summary_path(path).name} says, found {values.shape}"
-        )
-    return values, basis, summary
-
-
-def read_summary(path: str | os.PathLike) -> tuple[WaveletBasis, dict]:
-    """Reads a wavelet map's summary, checking every field the pictures use.
-
-    Args:
-        path: stage 2's ``<stem>.wavelet.json``.
-
-    Returns:
-        The basis the summary names, and the summary.
-
-    Raises:
-        UnreadableImageError: if the file cannot be read or is not JSON, lacks a field, names no
-            basis (an unknown wavelet, a shape of other than two sides above 0, levels the shape
-            does not take), or does not give a finite share for every block of its basis.
-    """
-    path = Path(path)
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UnreadableImageError.of(path, error) from None
-    if not isinstance(summary, dict):
-        raise UnreadableImageError(f"cannot read {path}: expected a JSON object")
-    for key in ("wavelet", "levels", "shape", "shares"):
-        if key not in summary:
-            raise UnreadableImageError(f"cannot read {path}: it has no {key!r}")
-    shape = summary["shape"]
-    if not (
-        isinstance(shape, list)
-        and len(shape) == 2
-        and all(type(side) is int and side > 0 for side in shape)
-    ):
-        raise UnreadableImageError(
-            f"cannot read {path}: 'shape' must be two whole numbers above 0, not "
-            f"{json.dumps(shape)}"
-        )
-    try:
-        basis = WaveletBasis(summary["wavelet"], summary["levels"], tuple(shape))
-    except (SettingError, TypeError, ValueError) as error:
-        raise UnreadableImageError(f"cannot read {path}: {error}") from None
-    try:
-        shares = {
-            (share["level"], share["orientation"]): float(share["share"])
-            for share in summary["shares"]
-        }
-    except (KeyError, TypeError, ValueError):
-        raise UnreadableImageError(
-            f"cannot read {path}: 'shares' must list a level, an orientation and a share each"
-        ) from None
-    for block in basis.blocks:
-        if not math.isfinite(shares.get((block.level, block.orientation), math.nan)):
-            raise UnreadableImageError(
-                f"cannot read {path}: 'shares' gives no finite share for level {block.level}'s "
-                f"{block.orientation}"
-            )
-    return basis, summary
-
-
 def layout_colours(values: np.ndarray, basis: WaveletBasis, per_level: bool) -> np.ndarray:
     """The map scaled to [0, 1] for colouring: by its maximum, or level by level (the
     approximation on its own); a block of zeros stays 0."""
@@ -242,7 +131,7 @@ def layout_figure(
         style: a ``WaveletStyle``.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_layout`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     height, width = basis.shape
     figure = Figure(figsize=(7.0, 6.0 * height / width + 0.5))
@@ -281,17 +170,6 @@ def layout_figure(
     return figure
 
 
-def render_layout(
-    path: str | os.PathLike, stem: str, values: np.ndarray, basis: WaveletBasis, style: WaveletStyle
-) -> Path:
-    """Writes ``layout_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(layout_figure(stem, values, basis, style), path, style.dpi)
-
-
 def scales_figure(
     stem: str,
     values: np.ndarray,
@@ -314,7 +192,7 @@ def scales_figure(
         micrograph: the grey micrograph, values in [0, 1], or None where it was not found.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_scales`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     energies = level_energies(values, basis)
     total = sum(float(np.sum(np.square(values[block.region]))) for block in basis.blocks)
@@ -353,22 +231,6 @@ def scales_figure(
     return figure
 
 
-def render_scales(
-    path: str | os.PathLike,
-    stem: str,
-    values: np.ndarray,
-    basis: WaveletBasis,
-    style: WaveletStyle,
-    micrograph: np.ndarray | None = None,
-) -> Path:
-    """Writes ``scales_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(scales_figure(stem, values, basis, style, micrograph), path, style.dpi)
-
-
 def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
     """A bar chart of the share of the squared attribution per level and orientation.
 
@@ -378,7 +240,7 @@ def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
         style: a ``WaveletStyle``.
 
     Returns:
-        The figure, shown as it is in a notebook; ``render_shares`` writes it.
+        The figure, shown as it is in a notebook; stage 3 writes it at the style's dpi.
     """
     levels = summary["levels"]
     shares = {(share["level"], share["orientation"]): share["share"] for share in summary["shares"]}
@@ -405,12 +267,3 @@ def shares_figure(stem: str, summary: dict, style: WaveletStyle) -> Figure:
     axes.legend(fontsize=8)
     draw_title(axes, f"{stem}: {summary['wavelet']}, {levels} levels", fontsize=10)
     return figure
-
-
-def render_shares(path: str | os.PathLike, stem: str, summary: dict, style: WaveletStyle) -> Path:
-    """Writes ``shares_figure`` to ``path``, whose suffix chooses the format.
-
-    Returns:
-        The destination path.
-    """
-    return save_figure(shares_figure(stem, summary, style), path, style.dpi)
