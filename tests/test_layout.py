@@ -207,6 +207,46 @@ def walks(tree: ast.Module) -> list[str]:
     return _lines(found)
 
 
+FILE_CALLS = {
+    "open",
+    "save",
+    "savefig",
+    "load",
+    "dump",
+    "read_text",
+    "write_text",
+    "read_bytes",
+    "write_bytes",
+    "imread",
+    "imwrite",
+    "imsave",
+}
+FILE_HELPERS = {"write_atomically", "save_figure", "read_image", "read_micrograph", "read_map"}
+
+
+def touches_files(tree: ast.Module) -> list[str]:
+    """Rule 11: where a module opens, reads or writes a file, or imports the package's helpers
+    that do."""
+    found = [
+        (node.lineno, f"imports {alias.name}")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name in FILE_HELPERS
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = (
+                function.attr
+                if isinstance(function, ast.Attribute)
+                else getattr(function, "id", None)
+            )
+            if name in FILE_CALLS | FILE_HELPERS:
+                found.append((node.lineno, ast.unparse(function)))
+    return _lines(found)
+
+
 def _made_of_defaults(value: ast.expr) -> bool:
     """``None``, a bool, or an expression of ``defaults``' names alone, types called on them."""
     if isinstance(value, ast.Constant):
@@ -487,6 +527,16 @@ def test_no_modules_import_one_another():
     assert import_cycles(MODULES) == []
 
 
+def test_rendering_reads_and_writes_no_file():
+    """Rule 11: rendering/ makes Figures from arrays and touches no file."""
+    found = {
+        module: touches_files(tree)
+        for module, tree in MODULES.items()
+        if _concern(module) == "rendering" and touches_files(tree)
+    }
+    assert found == {}
+
+
 # Each checker catches a module written to break its rule.
 
 
@@ -642,3 +692,24 @@ def test_the_cycle_checker_catches_modules_that_import_one_another():
     ]
     modules["explain/domains.py"] = ast.parse("import numpy\n")
     assert import_cycles(modules) == []
+
+
+def test_the_file_checker_catches_every_way_to_a_file():
+    """Opening, NumPy's, JSON's, pathlib's, Pillow's and matplotlib's reads and writes, and the
+    package's own file helpers, are caught; drawing is not."""
+    tree = ast.parse(
+        "from complexstep.io.images import write_atomically\nopen(p)\nnp.save(p, a)\n"
+        "np.load(p)\njson.dump(d, f)\np.write_text(t)\nImage.open(p)\nfigure.savefig(p)\n"
+        "read_map(p)\naxes.imshow(a)\n"
+    )
+    assert touches_files(tree) == [
+        "line 1: imports write_atomically",
+        "line 2: open",
+        "line 3: np.save",
+        "line 4: np.load",
+        "line 5: json.dump",
+        "line 6: p.write_text",
+        "line 7: Image.open",
+        "line 8: figure.savefig",
+        "line 9: read_map",
+    ]
