@@ -1,11 +1,12 @@
 """One layer of one model as the engines see it: a graph of linear maps at each image, the engine
 of each tile shape, and the tiles of each image size.
 
-Where the network up to the layer is the paper's kind of chain, images larger than ``tile_size``
-are split into overlapping tiles whose outputs are exact (``geometry.plan_tiles``), so work grows
-with the image's area and memory does not; any other graph is explained by the graph engine, one
-tile the whole image. A ``Tiling`` knows nothing of what a map attributes to or which map it is:
-the domains and kinds are given one and ask it for engines, tiles and passes.
+Images larger than ``tile_size`` are split into overlapping tiles whose outputs are exact, so
+work grows with the image's area and memory does not: the paper's kind of chain by
+``geometry.plan_tiles``, any other graph along each axis whose output cells read windows of the
+image (``_graph_plan``), and in one piece along an axis they read whole. A ``Tiling`` knows
+nothing of what a map attributes to or which map it is: the domains and kinds are given one and
+ask it for engines, tiles and passes.
 """
 
 import itertools
