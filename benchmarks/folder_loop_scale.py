@@ -39,6 +39,8 @@ class StubExplainer:
     spatial, channels, per_channel = 2, 1, False
     # The sidecar names the framework that made a map; the stub's maps are made by none.
     backend = "none"
+    # Nothing to send to a cluster: the benchmark runs in one process.
+    settings = model = None
 
     def __init__(self):
         self.domain = Pixels()

@@ -14,7 +14,7 @@ from PIL import Image
 import scripts
 from complexstep import defaults
 from complexstep.errors import FolderError
-from complexstep.folders import loop
+from complexstep.folders import loop, runner
 
 
 def _micrograph(path, shape=(32, 32)):
@@ -200,7 +200,7 @@ def test_ahead_keeps_the_order_and_takes_items_at_most_its_depth_ahead():
         time.sleep(0.02 * (item % 3))
         return item * item
 
-    for held, result in enumerate(loop.ahead(slow, items(), depth=2)):
+    for held, result in enumerate(runner.ahead(slow, items(), depth=2)):
         assert result == held * held
         assert len(taken) <= held + 1 + 2
     assert taken == list(range(8)) and not _ahead_threads()
@@ -214,7 +214,7 @@ def test_ahead_raises_the_threads_error_in_the_caller_after_the_results_before_i
 
     results = []
     with pytest.raises(ValueError, match="item 2 is bad"):
-        for result in loop.ahead(failing, range(5), depth=1):
+        for result in runner.ahead(failing, range(5), depth=1):
             results.append(result)
     assert results == [0, 1] and not _ahead_threads()
 
@@ -234,7 +234,7 @@ def test_a_caller_interrupted_stops_the_thread_at_its_next_progress():
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        for _ in loop.ahead(endless, range(5), depth=1, on_progress=interrupt):
+        for _ in runner.ahead(endless, range(5), depth=1, on_progress=interrupt):
             pass
     assert started == [0] and not _ahead_threads()
 

@@ -22,6 +22,31 @@ class Progress(Protocol):
     def __call__(self, done: int, total: int, detail: str = "") -> None: ...
 
 
+class Tally:
+    """Counts work done towards a ``Progress``: what a long call hands to the parts that do the
+    work, which know how much they did, not how much there is in all.
+
+    Args:
+        total: the work in all, in the call's units.
+        on_progress: told of every step, or None to count silently.
+    """
+
+    def __init__(self, total: int, on_progress: Progress | None = None):
+        self.total, self.done = total, 0
+        self.on_progress = on_progress
+
+    def add(self, units: int, detail: str = "") -> None:
+        """Counts ``units`` more done, on what ``detail`` names, and reports the count."""
+        self.done += units
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total, detail)
+
+    def skip(self, units: int) -> None:
+        """Counts ``units`` that will not be done (a file that could not be read), silently: the
+        count moves on at the next step reported."""
+        self.done += units
+
+
 def tqdm_progress(description: str, units: str = "passes", starting: str = "") -> Progress | None:
     """A progress callback that draws a ``tqdm.auto`` bar, or None where tqdm is not installed.
 

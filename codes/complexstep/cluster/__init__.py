@@ -3,9 +3,8 @@
 
 - ``clients``: a ``distributed.Client`` for a scheduler's address, or for a ``LocalCluster``.
 - ``executor``: ``run``, which runs a function of each chunk of a folder as a Dask task, a
-  bounded number at a time, and yields the results as they come back (the evaluation's and the
-  regions' drivers give theirs), and ``DaskExecutor``, which explains chunks of read micrographs
-  with it; ``folders.loop.executor`` hands that to stage 2.
+  bounded number at a time, and yields the results as they come back; ``folders.runner`` runs
+  every driver's step with it on a cluster.
 - ``workers``: what runs on the workers, and what each keeps between tasks (explainers, the
   evaluation's methods), built from the model's bytes.
 

@@ -4,7 +4,7 @@ The client reads every micrograph and writes every result, as in process, so tha
 crops and failures and the atomic writes are the same, and the workers need neither the inputs
 nor the outputs folder. Each task carries its images; the model is one more task, whose result
 (the model's bytes) each worker fetches once and keeps. ``run`` does this for any function of
-a chunk, which the evaluation's and the regions' drivers give. A bounded number of tasks is in
+a chunk, which each folder driver's step gives (``folders.runner``). A bounded number of tasks is in
 flight, so that the client holds few images however large the folder. Dask runs the tasks of a
 worker that is lost again on another; a map does not depend on where it was computed.
 """
@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import distributed
-import numpy as np
 
 from complexstep import defaults
 from complexstep.cluster import workers
@@ -89,44 +88,3 @@ def run(
             fill()
     finally:
         client.cancel([*pending, *shared[:1]])
-
-
-class DaskExecutor:
-    """Explains chunks on the Dask cluster of a client, one task a chunk.
-
-    Args:
-        client: the ``distributed.Client`` of the cluster.
-        explainer: the ``Explainer`` whose model and settings the workers explain with, or
-            another object with a ``model``, the ``settings`` its task takes and ``passes``.
-        per_call: micrographs a task holds (of one size). One balances the work best; several
-            let a GPU worker on JAX explain them in one compiled call.
-        task: what a task runs on a worker, ``task(model bytes, their SHA-256, settings,
-            images)``, giving one result for each image: ``workers.attribute``'s maps by default.
-    """
-
-    def __init__(
-        self,
-        client: distributed.Client,
-        explainer,
-        per_call: int = 1,
-        task: Callable = workers.attribute,
-    ):
-        self.client = client
-        self.explainer = explainer
-        self.per_call = per_call
-        self.task = task
-
-    def map(self, chunks: Iterable[list], on_pass) -> Iterator[tuple[list, np.ndarray]]:
-        """Yields each chunk (``(item, micrograph)`` pairs, as ``folders.loop`` reads them) with
-        its task's results, by default maps, float32 ``(len(chunk), height, width)``, in the order
-        they come back; ``on_pass`` hears of a chunk's passes when its results arrive."""
-        settings = self.explainer.settings
-        for chunk, maps in run(
-            self.client,
-            self.task,
-            chunks,
-            lambda chunk: (settings, np.stack([micrograph.pixels for _, micrograph in chunk])),
-            model=self.explainer.model,
-        ):
-            on_pass(self.explainer.passes(*chunk[0][0].size) * len(chunk), chunk)
-            yield chunk, maps

@@ -12,12 +12,14 @@ as ``<stem>_c<k>``. Interrupted runs over thousands of micrographs continue
 where they stopped with ``skip_existing``.
 """
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from complexstep import defaults
+from complexstep.cluster import workers
 from complexstep.errors import (
     ComplexStepError,
     FolderError,
@@ -26,11 +28,11 @@ from complexstep.errors import (
 )
 from complexstep.explain.domains import Pixels, Wavelets
 from complexstep.explain.explainer import Explainer
-from complexstep.folders import loop
+from complexstep.folders import loop, runner
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images, micrographs, provenance
 from complexstep.model import files
-from complexstep.progress import Progress
+from complexstep.progress import Progress, Tally
 from complexstep.rendering.heatmaps import middle_slices
 
 if TYPE_CHECKING:
@@ -70,37 +72,24 @@ def attribute_folder(
     client: "distributed.Client | None" = None,
     pages: str | int = defaults.PAGE_CHOICE,
 ) -> FolderReport:
-    """Writes the attribution map of every micrograph in a folder and its subfolders.
-
-    For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/<stem>.npy`` (float32,
-    the raw attribution) and ``<outputs>/<sub>/<stem>.png`` (8-bit grey, min-max scaled), each
-    atomically, with ``<stem>.json`` saying what made it (``provenance.map_provenance``); in the
-    wavelet domain ``<stem>.wavelet.npy`` and ``<stem>.wavelet.json``, which holds the same keys
-    beside the shares of levels and orientations. A micrograph that cannot be read or written is
-    recorded and the run goes on.
+    """Writes the attribution map of every micrograph in a folder and its subfolders, in the
+    files this module names, each atomically, with a sidecar saying what made it
+    (``provenance.map_provenance``). A micrograph that cannot be read or written is recorded and
+    the run goes on.
 
     Args:
-        inputs: the folder of micrographs.
-        outputs: the folder to write into.
+        inputs, outputs: the folder of micrographs and the folder to write into.
         explainer: the model, layer, method and domain to explain with.
-        resize: the side micrographs are resized to, or None to explain each at its own
-            resolution, cropped from the bottom and right to the largest size the network takes.
         skip_existing: leave alone every micrograph whose files are all there, if its sidecar
             names the kind of map asked for and its settings.
-        on_progress: called with the passes done, the passes in all, and the micrograph being
-            explained, as passes finish.
-        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
-            ``pixel_size``, ``max_pixels``); its defaults where None.
         model_path: the explainer's model file, or "pretrained" for the shipped model, whose
             name and SHA-256 the sidecars give; None where the model was given as an object.
-        shard: explain only the k-th of n disjoint parts of the micrographs, ``(k, n)`` (see
-            ``loop.in_shard``), so that n runs cover the folder once; all of them if None.
-        client: a ``distributed.Client`` whose cluster explains the micrographs, one task each;
-            this process still reads and writes every file. In this process if None.
         pages: the pages of multi-page files explained, as ``micrographs.page_numbers`` takes
             them: "first" explains page 0 as ``<stem>`` (``reading``'s ``page`` another), "all"
             each page k as ``<stem>_p<k>``, a number that page alone as ``<stem>_p<k>``. A file's
             pages are used at the size of its first.
+        resize, on_progress, reading, shard, client: as every folder driver takes them (see
+            ``folders.runner``); progress is counted in passes.
 
     Returns:
         What was written, left alone, cropped and failed. On a cluster, ``written`` is in the
@@ -115,6 +104,62 @@ def attribute_folder(
             3-D model, if ``resize`` or ``pages`` is given.
     """
     inputs, outputs = Path(inputs), Path(outputs)
+    reading = _reading(explainer, resize, pages, reading)
+    report = FolderReport()
+    run = _run(explainer, model_path)
+    defining = _defining(run, explainer, resize, reading)
+    asked = _Asked(inputs, outputs, explainer, resize, reading, defining, skip_existing, shard)
+    rounds = [
+        _plan_page(asked, report, *chosen) for chosen in _pages(inputs, outputs, pages, report)
+    ]
+    step = explaining(explainer)
+    tally = Tally(sum(step.total(work) for _, _, work in rounds), on_progress)
+    for page, named, work in rounds:
+
+        def write(item: loop.Item, micrograph: micrographs.Micrograph, values, named=named) -> bool:
+            made = provenance.map_provenance(run, micrograph, resize)
+            return _write_map(report, named(item.path), values, explainer, made)
+
+        paged = reading if page is None else reading | {"page": page}
+        read = loop.reader(resize, paged)
+        runner.run(work, step, report, read=read, write=write, tally=tally, client=client)
+    return report
+
+
+def _run(explainer: Explainer, model_path: str | os.PathLike | None) -> dict:
+    """What made every map of the run, as ``provenance.run_provenance`` says it."""
+    return provenance.run_provenance(
+        None if model_path is None else files.path_of(model_path),
+        model_name=None if model_path is None else os.fspath(model_path),
+        layer=explainer.layer,
+        method=explainer.method,
+        domain=explainer.domain.name,
+        h=explainer.h,
+        backend=explainer.backend,
+        kind=explainer.kind.sidecar(),
+    )
+
+
+def explaining(explainer: Explainer) -> runner.Step:
+    """Explaining chunks of micrographs of one size with an ``Explainer``, in passes: in one
+    compiled call in this process, or one micrograph a task on a cluster, where each worker
+    builds the explainer of these settings once."""
+    return runner.Step(
+        compute=lambda chunk, add: explainer.attribute_many(
+            [micrograph.pixels for _, micrograph in chunk], add
+        ),
+        worker=workers.attribute,
+        settings=explainer.settings,
+        model=explainer.model,
+        per_call=explainer.images_per_call,
+        cost=lambda item: explainer.passes(*item.size),
+    )
+
+
+def _reading(
+    explainer: Explainer, resize: int | None, pages: str | int, reading: dict | None
+) -> dict:
+    """How the explainer's model reads micrographs, after refusing what it cannot take."""
     # A 3-D model explains each TIFF stack or .npy array whole, at its own size, as one volume.
     volume = explainer.spatial == 3
     if volume and resize is not None:
@@ -132,80 +177,59 @@ def attribute_folder(
             "one map per channel is made for a model of several input channels; this one takes "
             "grey micrographs: leave out per_channel (--per-channel)"
         )
-    per_channel = explainer.channels if explainer.per_channel else 0
     if resize is not None:
         explainer.check_size(resize, resize)
     # A model of several channels reads each micrograph's as they are; a grey one gets grey.
-    reading = (
+    return (
         dict(reading or {})
         | ({"channels": explainer.channels} if explainer.channels > 1 else {})
         | ({"volume": True} if volume else {})
     )
-    report = FolderReport()
-    run = provenance.run_provenance(
-        None if model_path is None else files.path_of(model_path),
-        model_name=None if model_path is None else os.fspath(model_path),
-        layer=explainer.layer,
-        method=explainer.method,
-        domain=explainer.domain.name,
-        h=explainer.h,
-        backend=explainer.backend,
-        kind=explainer.kind.sidecar(),
+
+
+@dataclasses.dataclass(frozen=True)
+class _Asked:
+    """What a run of ``attribute_folder`` was asked, which each of its rounds plans by."""
+
+    inputs: Path
+    outputs: Path
+    explainer: Explainer
+    resize: int | None
+    reading: dict
+    defining: dict
+    skip_existing: bool
+    shard: loop.Shard | None
+
+
+def _plan_page(
+    asked: _Asked, report: FolderReport, page: int | None, paths: list[Path] | None
+) -> tuple[int | None, Callable[[Path], tuple[Path, ...]], list[loop.Item]]:
+    """One round of a run: the page, how its maps are named, and the micrographs to explain."""
+    explainer, reading = asked.explainer, asked.reading
+    per_channel = explainer.channels if explainer.per_channel else 0
+    volume = "volume" in reading
+
+    def named(path: Path) -> tuple[Path, ...]:
+        counted = None if page is None else (page, _page_count(path))
+        return targets(asked.inputs, path, asked.outputs, explainer.domain, counted, per_channel)
+
+    existing = len(report.existing)
+    crop_bottom = reading.get("crop_bottom")
+    size_of = loop.sizer(explainer, asked.resize, crop_bottom=crop_bottom, volume=volume)
+    work = loop.plan(
+        asked.inputs,
+        asked.outputs,
+        named,
+        report,
+        size_of=size_of,
+        noun="map",
+        skip_existing=asked.skip_existing,
+        paths=paths,
+        suffixes=images.VOLUME_SUFFIXES if volume else images.IMAGE_SUFFIXES,
+        shard=asked.shard,
     )
-
-    defining = _defining(run, explainer, resize, reading)
-    rounds = []
-    for page, paths in _pages(inputs, outputs, pages, report):
-
-        def named(path: Path, page: int | None = page) -> tuple[Path, ...]:
-            counted = None if page is None else (page, _page_count(path))
-            return targets(inputs, path, outputs, explainer.domain, counted, per_channel)
-
-        existing = len(report.existing)
-        size_of = loop.sizer(
-            explainer, resize, crop_bottom=reading.get("crop_bottom"), volume=volume
-        )
-        work = loop.plan(
-            inputs,
-            outputs,
-            named,
-            report,
-            size_of=size_of,
-            noun="map",
-            skip_existing=skip_existing,
-            paths=paths,
-            suffixes=images.VOLUME_SUFFIXES if volume else images.IMAGE_SUFFIXES,
-            shard=shard,
-        )
-        work += _check_existing(report, existing, named, defining, size_of)
-        rounds.append((page, named, work))
-    total = sum(explainer.passes(*item.size) for _, _, work in rounds for item in work)
-    done = 0
-
-    def advance(count: int, path: Path) -> None:
-        nonlocal done
-        done += count
-        if on_progress is not None:
-            on_progress(done, total, path.name)
-
-    def unread(item: loop.Item) -> None:
-        # Its passes will not be done; the bar moves on at the next micrograph explained.
-        nonlocal done
-        done += explainer.passes(*item.size)
-
-    def on_pass(count: int, chunk: loop.Chunk) -> None:
-        advance(count, chunk[-1][0].path)
-
-    runner = loop.executor(explainer, client)
-    for page, named, work in rounds:
-        paged = reading if page is None else reading | {"page": page}
-        chunks = loop.read_chunks(work, runner.per_call, resize, report, unread, **paged)
-        for chunk, maps in runner.map(chunks, on_pass):
-            for (item, micrograph), values in zip(chunk, maps, strict=True):
-                made = provenance.map_provenance(run, micrograph, resize)
-                if _write_map(report, named(item.path), values, explainer, made):
-                    report.written.append(item.path)
-    return report
+    work += _check_existing(report, existing, named, asked.defining, size_of)
+    return page, named, work
 
 
 def _pages(

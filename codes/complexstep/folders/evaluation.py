@@ -41,11 +41,11 @@ from complexstep.evaluation.measure import (
 )
 from complexstep.evaluation.methods import AttributionMethods, MethodSettings, check_methods
 from complexstep.explain.kinds import baseline_of
-from complexstep.folders import loop
+from complexstep.folders import loop, runner
 from complexstep.folders.loop import FolderReport
 from complexstep.io import images
 from complexstep.io.names import printable
-from complexstep.progress import Progress
+from complexstep.progress import Progress, Tally
 from complexstep.rendering.evaluation import (
     CURVES_FILE,
     PANEL_PREFIX,
@@ -107,30 +107,21 @@ def evaluate_folder(
     """Evaluates every method on every micrograph of a folder and its subfolders.
 
     Args:
-        inputs: the folder of micrographs.
-        outputs: the folder to write into.
+        inputs, outputs: the folder of micrographs and the folder to write into.
         methods: the model, layer and method settings.
         names: the methods to evaluate.
         settings: the baseline, the curves' steps and the seed.
-        resize: the side micrographs are resized to, or None to keep each at its own resolution,
-            cropped from the bottom and right to the largest size the network takes.
         sample: evaluate only this many micrographs, drawn at random with the seed.
-        on_progress: called after each method of each micrograph with the maps done, the maps
-            to do, the micrograph and the method; on a cluster, after each micrograph, with its
-            last method.
-        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
-            ``pixel_size``, ``max_pixels``); its defaults where None.
         shard: evaluate only the k-th of n disjoint parts of the micrographs (of the sample,
             which is drawn from the whole folder), ``(k, n)``; the tables and figures of the
             folder are then named for it (``loop.shard_name``), so that n runs into one outputs
             folder write none twice, and their ``metrics.csv`` rows together are the whole run's.
-        client: a ``distributed.Client`` whose cluster evaluates the micrographs, one task each;
-            this process still reads and writes every file. In this process if None. The seconds
-            each method takes are measured where it runs.
+        resize, on_progress, reading, client: as every folder driver takes them (see
+            ``folders.runner``); progress is counted in maps, with the micrograph and method,
+            and on a cluster after each micrograph, where the methods are timed.
 
     Returns:
-        What was evaluated, written, cropped and failed. The tables' rows are in the folder's
-        order; on a cluster ``written`` is in the order the micrographs came back.
+        What was evaluated, written, cropped and failed; the rows in the folder's order.
 
     Raises:
         FolderError: if the input folder is missing or holds no image.
@@ -145,138 +136,147 @@ def evaluate_folder(
     reading = dict(reading or {})
     report = EvaluationReport()
     paths = choose(loop.find_micrographs(inputs, outputs, report), sample, settings.seed)
-
+    size_of = loop.sizer(methods.explainer, resize, crop_bottom=reading.get("crop_bottom"))
+    panels = functools.partial(_panel_paths, inputs, outputs)
     work = loop.plan(
-        inputs,
-        outputs,
-        lambda path: [_panel_path(inputs, path, outputs)],
-        report,
-        size_of=loop.sizer(methods.explainer, resize, crop_bottom=reading.get("crop_bottom")),
-        noun="panel",
-        paths=paths,
-        shard=shard,
+        inputs, outputs, panels, report, size_of=size_of, noun="panel", paths=paths, shard=shard
     )
     if shard is not None:
         paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
-    order = {item.path: index for index, item in enumerate(work)}
-    measured: dict[Path, tuple[str, dict[str, MethodResult]]] = {}
-    total, done = len(work) * len(names), 0
+    tables = _Tables(report, inputs, outputs, names, shard, [item.path for item in work])
+    step = _evaluating(inputs, methods, names, settings)
+    tally = Tally(step.total(work), on_progress)
+    read = loop.reader(resize, reading)
+    runner.run(work, step, report, read=read, write=tables.write, tally=tally, client=client)
+    tables.finish(settings, methods, len(paths))
+    return report
 
-    def unread(item: loop.Item) -> None:
-        nonlocal done
-        done += len(names)
 
-    def on_method(path: Path, method: str) -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total, f"{path.name}: {method}")
+@dataclasses.dataclass(frozen=True)
+class EvaluationTask:
+    """What evaluating one micrograph needs beside it, as it travels to a Dask worker."""
 
-    def task(chunk: loop.Chunk) -> tuple:
-        """What evaluating a chunk's one micrograph takes, after the methods."""
+    layer: str
+    methods: MethodSettings
+    names: tuple[str, ...]
+    settings: EvaluationSettings
+
+
+def _evaluating(
+    inputs: Path, methods: AttributionMethods, names: Sequence[str], settings: EvaluationSettings
+) -> runner.Step:
+    """Evaluating one micrograph a chunk, counted in maps: in this process, where nothing else
+    runs beside it while its seconds are measured, or on a cluster."""
+    warm: set = set()
+
+    def compute(chunk: runner.Chunk, add) -> list[dict[str, MethodResult] | str]:
         ((item, micrograph),) = chunk
-        return micrograph.pixels, _name(inputs, item.path), names, settings
+        name = _name(inputs, item.path)
+        on_method = functools.partial(_heard, add, item.path.name)
+        return [_evaluate(methods, warm, micrograph.pixels, name, names, settings, on_method)]
 
-    chunks = loop.read_chunks(work, 1, resize, report, unread, **reading)
-    if client is None:
-        warm: set = set()
-        results = (
-            (
-                chunk,
-                _evaluate(
-                    methods, warm, *task(chunk), functools.partial(on_method, chunk[0][0].path)
-                ),
-            )
-            for chunk in chunks
-        )
-    else:
-        from complexstep.cluster import executor
+    return runner.Step(
+        compute=compute,
+        worker=_evaluate_on_worker,
+        settings=EvaluationTask(methods.explainer.layer, methods.settings, tuple(names), settings),
+        model=methods.explainer.model,
+        payload=lambda chunk: (chunk[0][1].pixels, _name(inputs, chunk[0][0].path)),
+        cost=lambda item: len(names),
+        overlap=False,
+    )
 
-        layer, method_settings = methods.explainer.layer, methods.settings
-        results = executor.run(
-            client,
-            _evaluate_on_worker,
-            chunks,
-            lambda chunk: (layer, method_settings, *task(chunk)),
-            model=methods.explainer.model,
-        )
-    for chunk, outcome in results:
-        micrograph, path = chunk[0][1], chunk[0][0].path
-        if client is not None:
-            done += len(names) - 1
-            on_method(path, names[-1])
+
+def _heard(add, micrograph: str, method: str) -> None:
+    """Counts one map done, naming its micrograph and method."""
+    add(1, f"{micrograph}: {method}")
+
+
+class _Tables:
+    """What the evaluation writes: each micrograph's panel, and the folder's tables and figures
+    of what was measured so far.
+
+    ``metrics.csv`` and ``curves.csv`` are rewritten, each atomically, whenever the number of
+    micrographs measured doubles and once at the end: rewritten after every micrograph they would
+    cost the square of their number; so, about three writings of the whole run.
+
+    Args:
+        report: the run's report, whose ``rows`` they are.
+        inputs: the folder of micrographs, which their names are relative to.
+        outputs: the folder they go in.
+        names: the methods evaluated.
+        shard: the run's shard, which names them.
+        order: the micrographs planned, in the folder's order, which the rows keep whatever
+            order a cluster gives them back in.
+    """
+
+    def __init__(self, report, inputs: Path, outputs: Path, names, shard, order: Sequence[Path]):
+        self.report, self.inputs, self.outputs = report, inputs, outputs
+        self.names, self.shard = names, shard
+        self.order = {path: index for index, path in enumerate(order)}
+        self.measured: dict[Path, tuple[str, dict[str, MethodResult]]] = {}
+        self.curves: dict[str, list] = {}
+
+    def write(self, item: loop.Item, micrograph, outcome: dict[str, MethodResult] | str) -> bool:
+        """Keeps one micrograph's results and writes its panel, and the tables when their count
+        doubles; records a micrograph that could not be evaluated."""
         if isinstance(outcome, str):
-            report.failed.append(f"cannot evaluate {path}: {outcome}")
-            continue
-        report.written.append(path)
-        measured[path] = (_name(inputs, path), outcome)
-        _write(
-            report,
-            _panel_path(inputs, path, outputs),
-            lambda target: _panel(target, path.stem, micrograph.pixels, outcome),
+            self.report.failed.append(f"cannot evaluate {item.path}: {outcome}")
+            return False
+        self.measured[item.path] = (_name(self.inputs, item.path), outcome)
+        panel = functools.partial(
+            _panel, results=outcome, stem=item.path.stem, image=micrograph.pixels
         )
-        # Rewriting the tables after every micrograph would cost the square of their number;
-        # rewritten each time the count doubles, they cost about three writings of the whole run.
-        if len(measured) & (len(measured) - 1) == 0:
-            curves = _write_tables(report, measured, order, names, outputs, shard)
-    if measured and len(measured) & (len(measured) - 1):
-        curves = _write_tables(report, measured, order, names, outputs, shard)
-    if report.rows:
+        _write(self.report, _panel_path(self.inputs, item.path, self.outputs), panel)
+        if len(self.measured) & (len(self.measured) - 1) == 0:
+            self._write_tables()
+        return True
+
+    def finish(
+        self, settings: EvaluationSettings, methods: AttributionMethods, chosen: int
+    ) -> None:
+        """Writes the tables of every result, the summary and the curves' figure."""
+        report, measured = self.report, self.measured
+        if measured and len(measured) & (len(measured) - 1):
+            self._write_tables()
+        if not report.rows:
+            return
         report.summary = summary_table(summarise(report.rows))
-        text = _summary_text(report, settings, methods, len(paths))
+        text = _summary_text(report, settings, methods, chosen)
         _write(
             report,
-            outputs / loop.shard_name(SUMMARY_FILE, shard),
+            self.outputs / loop.shard_name(SUMMARY_FILE, self.shard),
             lambda target: target.write_text(text, encoding="utf-8"),
         )
+        curves = {name: pairs for name, pairs in self.curves.items() if pairs}
         _write(
             report,
-            outputs / loop.shard_name(CURVES_FILE, shard),
+            self.outputs / loop.shard_name(CURVES_FILE, self.shard),
             lambda target: images.save_figure(
-                curves_figure(
-                    {name: pairs for name, pairs in curves.items() if pairs}, settings.baseline
-                ),
-                target,
-                PANEL_MAXIMUM_DPI,
+                curves_figure(curves, settings.baseline), target, PANEL_MAXIMUM_DPI
             ),
         )
-    return report
+
+    def _write_tables(self) -> None:
+        """Writes ``metrics.csv`` and ``curves.csv`` of what was measured so far, each
+        atomically, and keeps the rows in the report and each method's curves."""
+        report, outputs, shard = self.report, self.outputs, self.shard
+        ordered = sorted(self.measured, key=self.order.__getitem__)
+        report.rows, self.curves = _tables([self.measured[path] for path in ordered], self.names)
+        _write(
+            report,
+            outputs / loop.shard_name(METRICS_FILE, shard),
+            lambda target: _write_metrics(target, report.rows),
+        )
+        _write(
+            report,
+            outputs / loop.shard_name(CURVES_TABLE, shard),
+            lambda target: _write_curves(target, self.curves, report),
+        )
 
 
 def _name(inputs: Path, path: Path) -> str:
     """A micrograph's name in the tables, which also seeds its random draws; both need UTF-8."""
     return printable(path.relative_to(inputs).as_posix())
-
-
-def _write_tables(
-    report: EvaluationReport,
-    measured: dict[Path, tuple[str, dict[str, MethodResult]]],
-    order: dict[Path, int],
-    names: Sequence[str],
-    outputs: Path,
-    shard: loop.Shard | None,
-) -> dict[str, list]:
-    """Writes ``metrics.csv`` and ``curves.csv`` of what was measured so far, each atomically,
-    and keeps the rows in the report.
-
-    Returns:
-        Each method's curves, in the rows' order.
-    """
-    # Rows in the folder's order, whatever order a cluster gives them back in.
-    report.rows, curves = _tables(
-        [measured[path] for path in sorted(measured, key=order.__getitem__)], names
-    )
-    _write(
-        report,
-        outputs / loop.shard_name(METRICS_FILE, shard),
-        lambda target: _write_metrics(target, report.rows),
-    )
-    _write(
-        report,
-        outputs / loop.shard_name(CURVES_TABLE, shard),
-        lambda target: _write_curves(target, curves, report),
-    )
-    return curves
 
 
 def _tables(
@@ -312,27 +312,20 @@ def _evaluate(
 
 
 def _evaluate_on_worker(
-    data: bytes,
-    sha256: str,
-    layer: str,
-    method_settings: MethodSettings,
-    image: np.ndarray,
-    name: str,
-    names: Sequence[str],
-    settings: EvaluationSettings,
-) -> dict[str, MethodResult] | str:
+    data: bytes, sha256: str, task: EvaluationTask, image: np.ndarray, name: str
+) -> list[dict[str, MethodResult] | str]:
     """``_evaluate`` on a Dask worker, with the methods (and the sizes they have warmed up on)
     the worker keeps for the model and settings."""
     from complexstep.cluster import workers
 
-    key = ("evaluation", layer, method_settings)
+    key = ("evaluation", task.layer, task.methods)
     with workers.built(
         data,
         sha256,
         key,
-        lambda path: (AttributionMethods(path, layer=layer, settings=method_settings), set()),
+        lambda path: (AttributionMethods(path, layer=task.layer, settings=task.methods), set()),
     ) as (methods, warm):
-        return _evaluate(methods, warm, image, name, names, settings)
+        return [_evaluate(methods, warm, image, name, task.names, task.settings)]
 
 
 def _warm_up(methods, image: np.ndarray, names, settings: EvaluationSettings) -> None:
@@ -348,12 +341,17 @@ def _write(report: EvaluationReport, path: Path, write: Callable[[Path], object]
     report.write(path, lambda target: images.write_atomically(target, write))
 
 
+def _panel_paths(inputs: Path, outputs: Path, path: Path) -> list[Path]:
+    """The panel of the micrograph at ``path``, as ``loop.plan`` takes a micrograph's files."""
+    return [_panel_path(inputs, path, outputs)]
+
+
 def _panel_path(inputs: Path, path: Path, outputs: Path) -> Path:
     """Where the panel of the micrograph at ``path`` goes, mirroring its subfolder."""
     return outputs / path.parent.relative_to(inputs) / f"{PANEL_PREFIX}{path.stem}.png"
 
 
-def _panel(target: Path, stem: str, image: np.ndarray, results: dict[str, MethodResult]) -> None:
+def _panel(target: Path, *, results: dict[str, MethodResult], stem: str, image: np.ndarray) -> None:
     maps = {method: result.attribution for method, result in results.items()}
     images.save_figure(method_panel_figure(stem, image, maps), target, PANEL_MAXIMUM_DPI)
 

@@ -19,10 +19,10 @@ micrograph and writes every file, as in process.
 """
 
 import dataclasses
+import functools
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,10 +39,10 @@ from complexstep.explorer.page import (
     check_bits,
     write_page,
 )
-from complexstep.folders import loop
+from complexstep.folders import loop, runner
 from complexstep.folders.loop import FolderReport
 from complexstep.io.images import save_figure
-from complexstep.progress import Progress
+from complexstep.progress import Progress, Tally
 from complexstep.rendering.activations import activations_figure
 from complexstep.rendering.heatmaps import PANEL_MAXIMUM_DPI, folder_range
 
@@ -88,28 +88,15 @@ def explore_folder(
     stem another micrograph of its folder already took, is recorded and the run goes on.
 
     Args:
-        inputs: the folder of micrographs.
-        outputs: the folder to write into.
+        inputs, outputs: the folder of micrographs and the folder to write into.
         explorer: the model and layer to explore.
-        resize: the side micrographs are resized to, or None to keep each at its own resolution,
-            cropped from the bottom and right to the largest size the network takes.
         max_pixels: the most pixels a page explains.
         bits: bits per Jacobian value in the pages, 8 or 16.
         scale: how heatmaps are scaled, one of ``defaults.SCALES``: "map", each by its own
             minimum and maximum; "folder", all pages of the run (of the shard, with ``shard``) by
             the least and greatest raw attribution of any, which the report's notes give.
-        on_progress: called with the micrographs done, the micrographs to explore, and the one
-            just done, after each.
-        reading: ``micrographs.read_micrograph``'s options (``intensity``, ``crop_bottom``,
-            ``pixel_size``, ``max_pixels``); its defaults where None.
-        shard: explore only the k-th of n disjoint parts of the micrographs, ``(k, n)`` (see
-            ``loop.in_shard``), so that n runs cover the folder once; all of them if None.
-        client: a ``distributed.Client`` whose cluster explores the micrographs, one task each;
-            this process still reads and writes every file. In this process if None.
-
-    Returns:
-        What was written (the report's outputs are the pages and figures), cropped and failed.
-        On a cluster, ``written`` is in the order the explorations came back.
+        resize, on_progress, reading, shard, client: as every folder driver takes them (see
+            ``folders.runner``); progress is counted in micrographs.
 
     Raises:
         FolderError: if the input folder is missing or holds no image, or the outputs would
@@ -119,27 +106,10 @@ def explore_folder(
             or a shard that is not ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
-    if max_pixels < 1:
-        raise SettingError(f"max_pixels must be at least 1, not {max_pixels}")
-    check_bits(bits)
-    if scale not in defaults.SCALES:
-        raise SettingError(f"unknown scale {scale!r}: choose one of {', '.join(defaults.SCALES)}")
-    if resize is not None:
-        explorer.explainer.check_size(resize, resize)
+    _check_settings(explorer, resize, max_pixels, bits, scale)
     reading = dict(reading or {})
     report = FolderReport()
-
-    def size_of(path: Path) -> tuple[int, int]:
-        size = loop.explained_size(
-            path, resize, explorer.step, crop_bottom=reading.get("crop_bottom")
-        )
-        if size[0] * size[1] > max_pixels:
-            raise ImageSizeError(
-                f"left out {path}: {size[0]}x{size[1]} is {size[0] * size[1]:,} pixels, more "
-                f"than the {max_pixels:,} a page holds; crop the region to explore, or resize it"
-            )
-        return size
-
+    size_of = functools.partial(_size_of, explorer, resize, reading.get("crop_bottom"), max_pixels)
     work = loop.plan(
         inputs,
         outputs,
@@ -149,86 +119,130 @@ def explore_folder(
         noun="page",
         shard=shard,
     )
-    done = 0
-
-    def advance(path: Path) -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, len(work), path.name)
-
-    def chunks() -> Iterator[loop.Chunk]:
-        # One micrograph a chunk, in the folder's order.
-        for item in work:
-            micrograph = loop.read_micrograph(item, resize, report, **reading)
-            if micrograph is None:
-                advance(item.path)
-            else:
-                yield [(item, micrograph)]
-
-    explored = _explorations(explorer, chunks(), client)
+    run = functools.partial(
+        runner.run,
+        work,
+        exploring(explorer),
+        report,
+        read=loop.reader(resize, reading),
+        tally=Tally(len(work), on_progress),
+        client=client,
+    )
     if scale == "map":
-        for item, exploration in explored:
+
+        def write(item: loop.Item, micrograph, exploration: Exploration) -> bool:
+            exploration = _named(exploration, item, micrograph)
             page_path, figure_path = targets(inputs, item.path, outputs)
-            if _write_page(report, page_path, exploration, bits, None) and _write_figure(
+            return _write_page(report, page_path, exploration, bits, None) and _write_figure(
                 report, figure_path, exploration
-            ):
-                report.written.append(item.path)
-            advance(item.path)
+            )
+
+        run(write=write)
         return report
-    with tempfile.TemporaryDirectory(dir=outputs, prefix=SPOOL_PREFIX) as spool:
-        waiting: list[tuple[loop.Item, Path]] = []
-        extremes = []
-        for item, exploration in explored:
-            _, figure_path = targets(inputs, item.path, outputs)
-            if _write_figure(report, figure_path, exploration):
-                kept = _keep(report, Path(spool) / f"{len(waiting)}.pickle", exploration)
-                if kept is not None:
-                    waiting.append((item, kept))
-                    attribution = exploration.attribution
-                    extremes.append(np.array([attribution.min(), attribution.max()]))
-            advance(item.path)
-        if not waiting:
-            return report
-        value_range = folder_range(extremes)
-        report.notes.append(
-            f"coloured {len(waiting)} page(s) on one range of raw attributions, "
-            f"{value_range[0]:.6g} to {value_range[1]:.6g}"
-        )
-        for item, kept in waiting:
-            with open(kept, "rb") as file:
-                exploration = pickle.load(file)
-            kept.unlink()
-            page_path, _ = targets(inputs, item.path, outputs)
-            if _write_page(report, page_path, exploration, bits, value_range):
-                report.written.append(item.path)
+    with tempfile.TemporaryDirectory(dir=outputs, prefix=SPOOL_PREFIX) as folder:
+        spool = _Spool(Path(folder), report, lambda path: targets(inputs, path, outputs))
+        run(write=spool.keep)
+        spool.write_pages(bits)
     return report
 
 
-def _explorations(
-    explorer: Explorer, chunks: Iterable[loop.Chunk], client: "distributed.Client | None"
-) -> Iterator[Explored]:
-    """Each micrograph of the chunks explored, in this process or on the cluster of ``client``
-    (whose package is imported only then), with its name and pixel size."""
-    if client is None:
-        explored = (
-            (chunk, [explorer.explore(micrograph.pixels, "") for _, micrograph in chunk])
-            for chunk in chunks
-        )
-    else:
-        from complexstep.cluster.executor import DaskExecutor
+def _check_settings(
+    explorer: Explorer, resize: int | None, max_pixels: int, bits: int, scale: str
+) -> None:
+    """Refuses settings no page can be made with."""
+    if max_pixels < 1:
+        raise SettingError(f"max_pixels must be at least 1, not {max_pixels}")
+    check_bits(bits)
+    if scale not in defaults.SCALES:
+        raise SettingError(f"unknown scale {scale!r}: choose one of {', '.join(defaults.SCALES)}")
+    if resize is not None:
+        explorer.explainer.check_size(resize, resize)
 
-        runner = DaskExecutor(client, explorer, task=explore_on_worker)
-        # Progress is counted in micrographs as each is written, not in the executor's passes.
-        explored = runner.map(chunks, lambda count, chunk: None)
-    for chunk, explorations in explored:
-        for (item, micrograph), exploration in zip(chunk, explorations, strict=True):
-            yield (
-                item,
-                dataclasses.replace(
-                    exploration, name=item.path.stem, pixel_size=micrograph.pixel_size
-                ),
-            )
+
+def _size_of(
+    explorer: Explorer,
+    resize: int | None,
+    crop_bottom: int | None,
+    max_pixels: int,
+    path: Path,
+) -> tuple[int, int]:
+    """The size a micrograph is explored at, refusing one larger than a page holds."""
+    size = loop.explained_size(path, resize, explorer.step, crop_bottom=crop_bottom)
+    if size[0] * size[1] > max_pixels:
+        raise ImageSizeError(
+            f"left out {path}: {size[0]}x{size[1]} is {size[0] * size[1]:,} pixels, more "
+            f"than the {max_pixels:,} a page holds; crop the region to explore, or resize it"
+        )
+    return size
+
+
+def exploring(explorer: Explorer) -> runner.Step:
+    """Exploring micrographs one at a time, in this process or one a task on a cluster, where
+    each worker builds the explorer's explainers once."""
+
+    def explore(chunk: runner.Chunk, add) -> list[Exploration]:
+        explored = []
+        for _, micrograph in chunk:
+            explored.append(explorer.explore(micrograph.pixels, ""))
+            add(1)
+        return explored
+
+    return runner.Step(
+        compute=explore,
+        worker=explore_on_worker,
+        settings=explorer.settings,
+        model=explorer.model,
+    )
+
+
+def _named(exploration: Exploration, item: loop.Item, micrograph) -> Exploration:
+    """An exploration with its micrograph's name and pixel size, which the worker knew not."""
+    return dataclasses.replace(exploration, name=item.path.stem, pixel_size=micrograph.pixel_size)
+
+
+class _Spool:
+    """Where a ``scale="folder"`` run's explorations wait, pickled, until the range of every
+    page is known; their activation figures, which need no range, are written at once.
+
+    Args:
+        folder: the hidden temporary folder they wait in.
+        report: the run's report.
+        targets: the page and the figure of a micrograph.
+    """
+
+    def __init__(self, folder: Path, report: FolderReport, targets):
+        self.folder, self.report, self.targets = folder, report, targets
+        self.waiting: list[tuple[loop.Item, Path]] = []
+        self.extremes: list[np.ndarray] = []
+
+    def keep(self, item: loop.Item, micrograph, exploration: Exploration) -> bool:
+        """Writes the figure and keeps the exploration; its page is not written yet."""
+        exploration = _named(exploration, item, micrograph)
+        _, figure_path = self.targets(item.path)
+        if _write_figure(self.report, figure_path, exploration):
+            kept = _keep(self.report, self.folder / f"{len(self.waiting)}.pickle", exploration)
+            if kept is not None:
+                self.waiting.append((item, kept))
+                attribution = exploration.attribution
+                self.extremes.append(np.array([attribution.min(), attribution.max()]))
+        return False
+
+    def write_pages(self, bits: int) -> None:
+        """Writes every page kept, coloured on the range of them all."""
+        if not self.waiting:
+            return
+        value_range = folder_range(self.extremes)
+        self.report.notes.append(
+            f"coloured {len(self.waiting)} page(s) on one range of raw attributions, "
+            f"{value_range[0]:.6g} to {value_range[1]:.6g}"
+        )
+        for item, kept in self.waiting:
+            with open(kept, "rb") as file:
+                exploration = pickle.load(file)
+            kept.unlink()
+            page_path, _ = self.targets(item.path)
+            if _write_page(self.report, page_path, exploration, bits, value_range):
+                self.report.written.append(item.path)
 
 
 def explore_on_worker(

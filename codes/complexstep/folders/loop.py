@@ -1,4 +1,4 @@
-"""The loop every folder driver shares: find micrographs, plan their outputs, read, write, report.
+"""What every folder driver plans the same way: find micrographs, plan their outputs, read, report.
 
 A driver names the files each micrograph becomes (its *targets*); this module does the rest the
 same way for every stage, so that what one stage guarantees they all do:
@@ -15,31 +15,19 @@ same way for every stage, so that what one stage guarantees they all do:
 - temporary files a killed run left behind (``.<name>.partial-*``, from ``io.write_atomically``)
   are removed by the next run into that folder, once old enough not to be another run's.
 
-Two ways to spread a folder over machines meet here. A *shard* ``(k, n)`` keeps the k-th of n
-disjoint parts of the micrographs, so that n runs (a SLURM job array) cover a folder exactly once.
-An *executor* explains chunks of read micrographs: ``InProcess`` here, one chunk after another, or
-``complexstep.cluster.DaskExecutor`` on a Dask cluster; drivers get theirs from ``executor`` and
-never ask which it is.
-
-In one process the engines wait for no file: a thread reads the next chunks while the engines
-explain the current one in another, and the caller writes the last one meanwhile (``ahead``).
-Queues between them are bounded, so that few images are held, and every line of the report is
-still recorded by the caller's thread in one fixed order, whatever the threads' timing.
+A *shard* ``(k, n)`` keeps the k-th of n disjoint parts of the micrographs, so that n runs (a
+SLURM job array) cover a folder exactly once. What is planned here is read, computed and written
+by ``runner``, in this process or on a Dask cluster.
 """
 
 import dataclasses
 import hashlib
-import itertools
 import os
-import queue
 import re
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePath
-
-import numpy as np
 
 from complexstep import defaults
 from complexstep.errors import (
@@ -406,171 +394,6 @@ def shard_name(name: str, shard: Shard | None) -> str:
     return f"{stem}.shard-{shard[0]}-of-{shard[1]}{suffix}"
 
 
-def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
-    """Chunks of at most ``per_call`` micrographs of one size, wherever they lie in the folder;
-    each size keeps the folder's order."""
-    ordered = sorted(work, key=lambda item: item.size)
-    for _, group in itertools.groupby(ordered, key=lambda item: item.size):
-        group = list(group)
-        for start in range(0, len(group), per_call):
-            yield group[start : start + per_call]
-
-
-Chunk = list[tuple[Item, micrographs.Micrograph]]
-"""Micrographs of one size as read, with their items."""
-
-OnPass = Callable[[int, Chunk], None]
-"""Called with a number of passes done and the chunk they were done for."""
-
-
-class InProcess:
-    """Explains chunks in this process, in a thread of its own, one after another: while it
-    explains one, the caller writes the one before and the next is read (see ``ahead``).
-
-    Args:
-        explainer: the ``Explainer`` to explain with.
-    """
-
-    def __init__(self, explainer):
-        self.explainer = explainer
-        self.per_call = explainer.images_per_call
-
-    def map(self, chunks: Iterable[Chunk], on_pass: OnPass) -> Iterator[tuple[Chunk, np.ndarray]]:
-        """Yields each chunk with its maps, float32 ``(len(chunk), height, width)``, in the order
-        of ``chunks``; ``on_pass`` is called in the caller's thread."""
-
-        def explain(chunk: Chunk, progress: Callable[..., None]) -> tuple[Chunk, np.ndarray]:
-            pixels = [micrograph.pixels for _, micrograph in chunk]
-            maps = self.explainer.attribute_many(pixels, lambda count: progress(count, chunk))
-            return chunk, maps
-
-        return ahead(explain, chunks, defaults.CHUNKS_COMPUTED_AHEAD, on_pass)
-
-
-class _Stopped(Exception):
-    """Raised in the thread of ``ahead`` at its next progress once its caller stopped."""
-
-
-def ahead(
-    function: Callable[..., object],
-    items: Iterable,
-    depth: int,
-    on_progress: Callable[..., None] | None = None,
-) -> Iterator:
-    """``function(item, progress)`` of each item, computed in a thread of its own while the
-    caller uses the result before; yields the results in the items' order.
-
-    The items are taken from ``items`` in the caller's thread, at most ``depth`` ahead of the
-    result the caller holds, so that what taking one records (a chunk's reading lines) is
-    recorded there, in a fixed order, and memory stays bounded. ``progress(*arguments)``, called
-    by ``function``, reaches ``on_progress(*arguments)`` in the caller's thread. An exception in
-    ``function`` is raised in the caller's. When the caller stops early (an error, Ctrl-C), the
-    item being worked on stops at its next progress, and the thread is waited for, so that it
-    writes nothing afterwards.
-
-    Args:
-        function: what is computed for an item; called with the item and ``progress``.
-        items: the items, taken one at a time as room is made.
-        depth: items handed to the thread beyond the one whose result the caller holds; >= 1.
-        on_progress: called with what ``function`` passes to ``progress``.
-    """
-    items = iter(items)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    outbox: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def progress(*arguments) -> None:
-        if stop.is_set():
-            raise _Stopped
-        outbox.put((progress, arguments))
-
-    def work() -> None:
-        while (item := inbox.get()) is not stop:
-            try:
-                outbox.put((None, function(item, progress)))
-            except BaseException as error:  # raised again in the caller's thread
-                outbox.put((error, None))
-                return
-
-    thread = threading.Thread(target=work, name="complexstep-ahead", daemon=True)
-    thread.start()
-    waiting = 0
-    try:
-        for item in itertools.islice(items, depth):
-            inbox.put(item)
-            waiting += 1
-        while waiting:
-            kind, value = outbox.get()
-            if kind is progress:
-                if on_progress is not None:
-                    on_progress(*value)
-                continue
-            if kind is not None:
-                raise kind
-            waiting -= 1
-            for item in itertools.islice(items, 1):
-                inbox.put(item)
-                waiting += 1
-            yield value
-    finally:
-        stop.set()
-        inbox.put(stop)
-        thread.join()
-        # Items that are themselves made ahead (read chunks) stop now too, not when collected.
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
-
-
-def executor(explainer, client=None):
-    """Where an explainer's chunks are explained: in this process, or on the Dask cluster of
-    ``client`` (a ``distributed.Client``), whose package is imported only then.
-
-    Both have ``per_call``, the micrographs a chunk should hold, and ``map(chunks, on_pass)``,
-    which yields each chunk with its maps, in the order they are done.
-    """
-    if client is None:
-        return InProcess(explainer)
-    from complexstep.cluster.executor import DaskExecutor
-
-    return DaskExecutor(client, explainer)
-
-
-def read_chunks(
-    work: Sequence[Item],
-    per_call: int,
-    resize: int | None,
-    report: FolderReport,
-    on_unread: Callable[[Item], None],
-    **reading,
-) -> Iterator[Chunk]:
-    """The chunks of ``by_size``, read with ``read_micrograph``'s options by a thread of their
-    own, ``defaults.CHUNKS_READ_AHEAD`` ahead of the one taken, so that the engines wait for no
-    file. A micrograph that cannot be read is recorded and handed to ``on_unread``, when its chunk
-    is taken and in the taker's thread, so that the report keeps the folder's order; a chunk left
-    empty is not yielded."""
-
-    def read_chunk(chunk: list[Item], progress) -> tuple[FolderReport, list[Item], Chunk]:
-        noted = FolderReport()
-        unread, readable = [], []
-        for item in chunk:
-            micrograph = read_micrograph(item, resize, noted, **reading)
-            if micrograph is None:
-                unread.append(item)
-            else:
-                readable.append((item, micrograph))
-        return noted, unread, readable
-
-    for noted, unread, readable in ahead(
-        read_chunk, by_size(work, per_call), defaults.CHUNKS_READ_AHEAD
-    ):
-        report.extend(noted)
-        for item in unread:
-            on_unread(item)
-        if readable:
-            yield readable
-
-
 def read_micrograph(
     item: Item, resize: int | None, report: FolderReport, **reading
 ) -> micrographs.Micrograph | None:
@@ -618,11 +441,9 @@ def read_micrograph(
     return dataclasses.replace(micrograph, pixels=pixels[tuple(map(slice, item.size))])
 
 
-def read(item: Item, resize: int | None, report: FolderReport, **reading):
-    """The pixels of ``read_micrograph``, or None, recorded, where the micrograph cannot be
-    read."""
-    micrograph = read_micrograph(item, resize, report, **reading)
-    return None if micrograph is None else micrograph.pixels
+def reader(resize: int | None, reading: dict) -> Callable[[Item, FolderReport], object]:
+    """``read_micrograph`` with these options, as ``runner.run`` reads each item."""
+    return lambda item, report: read_micrograph(item, resize, report, **reading)
 
 
 def make_folder(folder: Path) -> None:
