@@ -95,8 +95,10 @@ def test_the_mean_baseline_changes_what_is_deleted(methods, image):
 
 def test_the_callback_hears_every_method(methods, image):
     heard = []
-    evaluate_image(methods, image, "m", ["edges", "darkness"], SETTINGS, heard.append)
-    assert heard == ["edges", "darkness"]
+    evaluate_image(
+        methods, image, "m", ["edges", "darkness"], SETTINGS, lambda *told: heard.append(told)
+    )
+    assert heard == [(1, 2, "edges"), (2, 2, "darkness")]
 
 
 def test_spreads_and_the_summary_table():

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from complexstep.evaluation import faithfulness
 from complexstep.evaluation.methods import AttributionMethods, check_methods
 from complexstep.explain import kinds
 from complexstep.explain.kinds import baseline_of
+from complexstep.progress import Progress
 
 SHIFT_NAMES = tuple(f"shift_{round(100 * fraction)}" for fraction in defaults.SHIFT_FRACTIONS)
 
@@ -101,7 +102,7 @@ def evaluate_image(
     name: str,
     names: Sequence[str],
     settings: EvaluationSettings = EvaluationSettings(),
-    on_method: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> dict[str, MethodResult]:
     """Every method's map of one image, and its metrics.
 
@@ -111,7 +112,8 @@ def evaluate_image(
         name: the image's name, which seeds its random draws.
         names: the methods to evaluate, from ``defaults.ATTRIBUTION_METHODS``.
         settings: the baseline, the curves' steps and the seed.
-        on_method: called with each method's name once it is measured.
+        on_progress: told of the methods measured, the methods in all, and the method just
+            measured, after each.
 
     Returns:
         Each method's result, in the order asked for.
@@ -159,8 +161,8 @@ def evaluate_image(
             "seconds": seconds,
         }
         results[method] = MethodResult(attribution, metrics, deletion, insertion)
-        if on_method is not None:
-            on_method(method)
+        if on_progress is not None:
+            on_progress(len(results), len(names), method)
     return results
 
 

@@ -172,8 +172,8 @@ def _evaluating(
     def compute(chunk: runner.Chunk, add) -> list[dict[str, MethodResult] | str]:
         ((item, micrograph),) = chunk
         name = _name(inputs, item.path)
-        on_method = functools.partial(_heard, add, item.path.name)
-        return [_evaluate(methods, warm, micrograph.pixels, name, names, settings, on_method)]
+        heard = functools.partial(_heard, add, item.path.name)
+        return [_evaluate(methods, warm, micrograph.pixels, name, names, settings, heard)]
 
     return runner.Step(
         compute=compute,
@@ -186,7 +186,7 @@ def _evaluating(
     )
 
 
-def _heard(add, micrograph: str, method: str) -> None:
+def _heard(add, micrograph: str, done: int, total: int, method: str) -> None:
     """Counts one map done, naming its micrograph and method."""
     add(1, f"{micrograph}: {method}")
 
@@ -298,7 +298,7 @@ def _evaluate(
     name: str,
     names: Sequence[str],
     settings: EvaluationSettings,
-    on_method: Callable[[str], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> dict[str, MethodResult] | str:
     """Every method's result on one micrograph, or why it cannot be evaluated; each method runs
     once, untimed, on the first image of each size (``warm`` holds the sizes done)."""
@@ -306,7 +306,7 @@ def _evaluate(
         _warm_up(methods, image, names, settings)
         warm.add(image.shape)
     try:
-        return evaluate_image(methods, image, name, names, settings, on_method)
+        return evaluate_image(methods, image, name, names, settings, on_progress)
     except SettingError as error:
         return str(error)
 

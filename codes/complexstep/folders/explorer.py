@@ -192,6 +192,7 @@ def exploring(explorer: Explorer) -> runner.Step:
         worker=explore_on_worker,
         settings=explorer.settings,
         model=explorer.model,
+        grouped=False,
     )
 
 

@@ -82,6 +82,9 @@ class Step:
         per_call: items read into one chunk in this process; one a task on a cluster.
         cost: the units of work an item takes, which ``compute`` reports.
         overlap: whether the next chunk may be computed while this one is written.
+        grouped: whether chunks gather micrographs of one size from across the folder, so
+            that a batch is computed at once; else each micrograph is done alone, in the
+            folder's order.
     """
 
     compute: Callable[[Chunk, Callable[..., None]], Sequence]
@@ -92,6 +95,7 @@ class Step:
     per_call: int = 1
     cost: Callable[[Item], int] = _one
     overlap: bool = True
+    grouped: bool = True
 
     def total(self, work: Iterable[Item]) -> int:
         """The units of work of these items."""
@@ -109,14 +113,15 @@ def run(
     client: "distributed.Client | None" = None,
 ) -> None:
     """Reads, computes and writes every item of ``work``, recording each item written in
-    ``report.written``; on a cluster in the order they come back, else by size, in the folder's
-    order within a size."""
-    per_call = step.per_call if client is None else 1
+    ``report.written``; on a cluster in the order they come back, else in the order computed
+    (by size where the step groups sizes, in the folder's order within a size)."""
+    per_call = step.per_call if client is None and step.grouped else 1
 
     def unread(item: Item) -> None:
         tally.skip(step.cost(item))
 
-    chunks = read_chunks(work, per_call, read, report, unread)
+    planned = by_size(work, per_call) if step.grouped else ([item] for item in work)
+    chunks = read_chunks(planned, read, report, unread)
     for chunk, results in _computed(step, chunks, tally, client):
         for (item, value), result in zip(chunk, results, strict=True):
             if write(item, value, result):
@@ -169,13 +174,12 @@ def by_size(work: Sequence[Item], per_call: int) -> Iterator[list[Item]]:
 
 
 def read_chunks(
-    work: Sequence[Item],
-    per_call: int,
+    planned: Iterable[list[Item]],
     read: Read,
     report: FolderReport,
     on_unread: Callable[[Item], None],
 ) -> Iterator[Chunk]:
-    """The chunks of ``by_size``, read by a thread of their own, ``defaults.CHUNKS_READ_AHEAD``
+    """The chunks planned, read by a thread of their own, ``defaults.CHUNKS_READ_AHEAD``
     ahead of the one taken, so that the engines wait for no file. A micrograph that cannot be
     read is recorded and handed to ``on_unread``, when its chunk is taken and in the taker's
     thread, so that the report keeps the folder's order; a chunk left empty is not yielded."""
@@ -191,9 +195,7 @@ def read_chunks(
                 readable.append((item, value))
         return noted, unread, readable
 
-    for noted, unread, readable in ahead(
-        read_chunk, by_size(work, per_call), defaults.CHUNKS_READ_AHEAD
-    ):
+    for noted, unread, readable in ahead(read_chunk, planned, defaults.CHUNKS_READ_AHEAD):
         report.extend(noted)
         for item in unread:
             on_unread(item)

@@ -18,7 +18,8 @@ from complexstep.errors import SettingError
 INPUT_SHAPE = (defaults.IMAGE_SIZE, defaults.IMAGE_SIZE, 1)
 KERNEL_SIZE = 3
 POOL_SIZE = 2
-CODE_LAYER = "code"
+# The paper names its code layer as the explainers look for it by default.
+CODE_LAYER = defaults.LAYER
 
 
 @dataclasses.dataclass(frozen=True)
