@@ -88,9 +88,11 @@ def measure(run: str, train_dir: Path, test_dir: Path, epochs: int, batch_size: 
             train_dir,
             test_dir,
             tempfile.mkdtemp(),
-            epochs=epochs,
-            batch_size=batch_size,
-            deterministic=run.endswith("deterministic"),
+            settings=training.TrainingSettings(
+                epochs=epochs,
+                batch_size=batch_size,
+                deterministic=run.endswith("deterministic"),
+            ),
         )
         with open(result.history_path) as file:
             seconds = [float(line.split(",")[3]) for line in file.readlines()[1:]]

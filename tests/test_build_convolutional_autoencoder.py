@@ -354,3 +354,40 @@ def test_dead_code_channels_are_named_on_one_line(dead, line):
     """The shipped model's code has four dead channels: stage 1 names such channels."""
     result = SimpleNamespace(dead_channels=dead, code_channels=8, checked_images=32)
     assert script.dead_channels_line(result) == line
+
+
+def test_progress_on_a_terminal_shows_a_bar_per_folder_and_epoch_and_a_line_per_epoch(
+    monkeypatch, capsys
+):
+    """On a terminal, the command draws a bar for each folder checked and for each epoch's
+    batches, finishing an epoch's bar and printing its line once the epoch's last batch is
+    reported, when its state is saved."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    reporter = script._Reporter(epochs=2)
+    first, second = (
+        f"epoch {epoch}/2: loss 0.{epoch}, val_loss 0.{epoch}, 1 s; state saved" for epoch in (1, 2)
+    )
+    for report in [
+        (1, 2, "checking training images"),
+        (2, 2, "checking training images"),
+        (1, 1, "checking test images"),
+        (1, 6, "epoch 1/2"),
+        (2, 6, "epoch 1/2"),
+        (3, 6, first),
+        (4, 6, "epoch 2/2"),
+        (5, 6, "epoch 2/2"),
+        (6, 6, second),
+    ]:
+        reporter(*report)
+    # A terminal's bar is redrawn in place: what stays of each line is what follows its last \r.
+    shown = [line.rsplit("\r", 1)[-1] for line in capsys.readouterr().err.split("\n")[:-1]]
+    assert [line.split(" [")[0] for line in shown] == [
+        "checking training images",
+        "checking test images",
+        "epoch 1",
+        first,
+        "epoch 2",
+        second,
+    ]
+    assert [line for line in shown if " batches" in line][0].startswith("epoch 1 [")
+    assert all(" 3/3 batches" in line for line in shown if "batches" in line)

@@ -3,6 +3,7 @@ progress reports and errors."""
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -35,14 +36,12 @@ CROP_TEST_IMAGES = 2
 SMALL_FILE = "small.png"
 SMALL_SHAPE = (48, 96)
 CROP_EPOCHS = 3
-CROP_OPTIONS = {
-    "epochs": CROP_EPOCHS,
-    "batch_size": 2,
-    "seed": 5,
-    "crop": CROP,
-    "deterministic": True,
-}
+CROP_SETTINGS = training.TrainingSettings(
+    epochs=CROP_EPOCHS, batch_size=2, seed=5, crop=CROP, deterministic=True
+)
 STEPS = CROP_TRAIN_IMAGES // 2
+# One epoch of batches of two, for the runs that stop before training.
+TINY_SETTINGS = training.TrainingSettings(epochs=1, batch_size=2)
 
 
 def _write_micrograph(path: Path, rng: np.random.Generator, shape=(64, 64)) -> Path:
@@ -72,16 +71,34 @@ def _assert_same_weights(first: keras.Model, second: keras.Model) -> None:
 
 
 class _Recorder:
-    """An on_event callback that keeps every report."""
+    """An on_progress callback that keeps every report as (done, total, detail)."""
 
     def __init__(self):
-        self.reports: list[training.TrainingEvent] = []
+        self.reports: list[tuple[int, int, str]] = []
 
-    def __call__(self, progress: training.TrainingEvent) -> None:
-        self.reports.append(progress)
+    def __call__(self, done: int, total: int, detail: str = "") -> None:
+        self.reports.append((done, total, detail))
 
-    def of(self, kind: str) -> list[training.TrainingEvent]:
-        return [report for report in self.reports if report.kind == kind]
+    def checks(self) -> list[tuple[int, int, str]]:
+        """The reports of images checked before training."""
+        return [report for report in self.reports if _is_check(report)]
+
+    def batches(self) -> list[tuple[int, int, str]]:
+        """The reports of batches done, epochs' ends included."""
+        return [report for report in self.reports if not _is_check(report)]
+
+    def epoch_ends(self) -> list[tuple[int, int, str]]:
+        """The reports of a crop run's epochs' last batches, made once the epoch is saved."""
+        return [report for report in self.batches() if _ends_epoch(report)]
+
+
+def _is_check(report: tuple[int, int, str]) -> bool:
+    return report[2].startswith("checking ")
+
+
+def _ends_epoch(report: tuple[int, int, str]) -> bool:
+    """Whether a report of a crop run is an epoch's last batch."""
+    return not _is_check(report) and report[0] % STEPS == 0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -116,7 +133,9 @@ def run(folders, tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         result = training.train(
-            *folders, tmp_path_factory.mktemp("models"), epochs=1, batch_size=2, seed=0
+            *folders,
+            tmp_path_factory.mktemp("models"),
+            settings=training.TrainingSettings(epochs=1, batch_size=2, seed=0),
         )
     return result, printed.getvalue()
 
@@ -155,9 +174,9 @@ def reference(crop_folders, tmp_path_factory):
     recorder = _Recorder()
     snapshots = []
 
-    def on_event(progress: training.TrainingEvent) -> None:
-        recorder(progress)
-        if progress.kind == "epoch":
+    def on_progress(done: int, total: int, detail: str = "") -> None:
+        recorder(done, total, detail)
+        if _ends_epoch((done, total, detail)):
             state_path = models_dir / training.STATE_FILE
             state = keras.models.load_model(state_path) if state_path.exists() else None
             snapshots.append(
@@ -168,7 +187,9 @@ def reference(crop_folders, tmp_path_factory):
                 )
             )
 
-    result = training.train(*crop_folders, models_dir, on_event=on_event, **CROP_OPTIONS)
+    result = training.train(
+        *crop_folders, models_dir, settings=CROP_SETTINGS, on_progress=on_progress
+    )
     return result, recorder, snapshots
 
 
@@ -177,12 +198,12 @@ def interrupted(crop_folders, tmp_path_factory) -> Path:
     """The models folder of the reference's run stopped by Ctrl-C as its first epoch ended."""
     models_dir = tmp_path_factory.mktemp("interrupted")
 
-    def on_event(progress: training.TrainingEvent) -> None:
-        if progress.kind == "epoch":
+    def on_progress(done: int, total: int, detail: str = "") -> None:
+        if _ends_epoch((done, total, detail)):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(*crop_folders, models_dir, on_event=on_event, **CROP_OPTIONS)
+        training.train(*crop_folders, models_dir, settings=CROP_SETTINGS, on_progress=on_progress)
     return models_dir
 
 
@@ -319,11 +340,11 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     assert not (unfinished / training.MODEL_FILE).exists()
     recorder = _Recorder()
     resumed = training.train(
-        *crop_folders, unfinished, resume=True, on_event=recorder, **CROP_OPTIONS
+        *crop_folders, unfinished, settings=CROP_SETTINGS, resume=True, on_progress=recorder
     )
     assert resumed.first_epoch == 1
-    assert [report.done for report in recorder.of("epoch")] == [2, 3]
-    assert {report.epoch for report in recorder.of("batch")} == {2, 3}
+    assert [done // STEPS for done, _, _ in recorder.epoch_ends()] == [2, 3]
+    assert {(done - 1) // STEPS + 1 for done, _, _ in recorder.batches()} == {2, 3}
     _assert_same_weights(resumed.model, reference_result.model)
     columns = ("epoch", "loss", "val_loss")
     assert [[row[name] for name in columns] for row in _read_history(resumed.history_path)] == [
@@ -336,7 +357,9 @@ def test_rerun_with_the_same_seed_and_two_workers_gives_identical_weights(
 ):
     """A second run with the same seed and images, decoding on two threads instead of one, trains
     on the same batches epoch after epoch and ends with bit-identical weights."""
-    again = training.train(*crop_folders, tmp_path, workers=2, **CROP_OPTIONS)
+    again = training.train(
+        *crop_folders, tmp_path, settings=dataclasses.replace(CROP_SETTINGS, workers=2)
+    )
     _assert_same_weights(again.model, reference[0].model)
 
 
@@ -358,7 +381,12 @@ def test_resuming_with_another_setting_is_refused_naming_it(
     setting, and the saved run is left as it was."""
     saved = {path.name: path.read_bytes() for path in unfinished.iterdir()}
     with pytest.raises(TrainingStateError, match=rf"made with other (\w+, )*{setting}\b"):
-        training.train(*crop_folders, unfinished, resume=True, **{**CROP_OPTIONS, **change})
+        training.train(
+            *crop_folders,
+            unfinished,
+            settings=dataclasses.replace(CROP_SETTINGS, **change),
+            resume=True,
+        )
     assert {path.name: path.read_bytes() for path in unfinished.iterdir()} == saved
 
 
@@ -367,7 +395,7 @@ def test_resuming_with_other_images_is_refused(crop_folders, unfinished, tmp_pat
     train_dir = Path(shutil.copytree(crop_folders[0], tmp_path / "train"))
     _write_folder(train_dir, ["extra.png"], seed=6, shape=CROP_SHAPE)
     with pytest.raises(TrainingStateError, match=r"made with other train_images;"):
-        training.train(train_dir, crop_folders[1], unfinished, resume=True, **CROP_OPTIONS)
+        training.train(train_dir, crop_folders[1], unfinished, settings=CROP_SETTINGS, resume=True)
 
 
 def test_starting_afresh_over_an_unfinished_run_is_refused(crop_folders, unfinished):
@@ -379,7 +407,7 @@ def test_starting_afresh_over_an_unfinished_run_is_refused(crop_folders, unfinis
         rf".*{training.SETTINGS_FILE} to start afresh"
     )
     with pytest.raises(training.UnfinishedRunError, match=expected):
-        training.train(*crop_folders, unfinished, on_event=recorder, **CROP_OPTIONS)
+        training.train(*crop_folders, unfinished, settings=CROP_SETTINGS, on_progress=recorder)
     assert recorder.reports == []
     assert (unfinished / training.STATE_FILE).is_file()
 
@@ -388,7 +416,9 @@ def test_resuming_where_nothing_was_saved_is_refused(crop_folders, tmp_path):
     """Resuming in a folder without a saved run is refused before any image is checked."""
     recorder = _Recorder()
     with pytest.raises(TrainingStateError, match=rf"^nothing to resume in {tmp_path}: "):
-        training.train(*crop_folders, tmp_path, resume=True, on_event=recorder, **CROP_OPTIONS)
+        training.train(
+            *crop_folders, tmp_path, settings=CROP_SETTINGS, resume=True, on_progress=recorder
+        )
     assert recorder.reports == []
 
 
@@ -421,41 +451,93 @@ def test_crop_that_is_not_a_multiple_of_16_is_refused(crop_folders, tmp_path):
     """A crop the network's four poolings cannot halve evenly is refused before anything is
     written."""
     with pytest.raises(SettingError, match="multiple of 16 .* not 40"):
-        training.train(*crop_folders, tmp_path / "models", **{**CROP_OPTIONS, "crop": 40})
+        training.train(
+            *crop_folders, tmp_path / "models", settings=dataclasses.replace(CROP_SETTINGS, crop=40)
+        )
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1, not 0"),
+        ({"batch_size": 0}, "batch_size must be at least 1, not 0"),
+        ({"seed": -1}, "seed must be at least 0, not -1"),
+        ({"workers": 0}, "workers must be at least 1, not 0"),
+        ({"learning_rate": 0.0}, "the learning rate must be a positive finite number, not 0.0"),
+        ({"learning_rate": float("nan")}, "the learning rate must be .* not nan"),
+        ({"crop": 8}, "the crop must be a multiple of 16 of at least 16, not 8"),
+        ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
+    ],
+)
+def test_settings_out_of_range_are_refused_when_made(setting, message):
+    """Each setting training cannot use is refused with one line as the settings are made, before
+    any folder is looked at."""
+    with pytest.raises(SettingError, match=f"^{message}$"):
+        training.TrainingSettings(**setting)
+
+
+def test_settings_are_frozen_and_record_what_a_resume_must_match():
+    """The settings cannot be changed once made, default to the paper's, and record the settings
+    and images a resume checks, the reader's options only where given."""
+    settings = training.TrainingSettings(devices=["cpu:0"], reading={"crop_bottom": 16})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.epochs = 3
+    with pytest.raises(TypeError):
+        settings.reading["crop_bottom"] = 0
+    assert (settings.epochs, settings.batch_size, settings.learning_rate) == (50, 32, 5e-4)
+    assert settings.devices == ("cpu:0",)
+    assert hash(settings) == hash(dataclasses.replace(settings, reading=None))
+    assert settings.record(["a.png"], ["b.png"]) == {
+        "batch_size": 32,
+        "learning_rate": 5e-4,
+        "seed": 0,
+        "crop": None,
+        "precision": "float32",
+        "deterministic": False,
+        "train_images": ["a.png"],
+        "test_images": ["b.png"],
+        "reading": {"crop_bottom": 16},
+    }
+    assert "reading" not in training.TrainingSettings().record([], [])
+
+
 def test_check_reports_count_every_file_of_each_folder(reference):
-    """Before training, one "check" report per file of each folder, unusable ones included, counts
-    up to the folder's total under the folder's label."""
+    """Before training, one "checking" report per file of each folder, unusable ones included,
+    counts up to the folder's total under the folder's label."""
     recorder = reference[1]
-    checks = [(report.label, report.done, report.total) for report in recorder.of("check")]
+    checks = [(detail, done, total) for done, total, detail in recorder.checks()]
     train_files = CROP_TRAIN_IMAGES + 1
     assert checks == [
-        *(("training images", done, train_files) for done in range(1, train_files + 1)),
-        *(("test images", done, CROP_TEST_IMAGES) for done in range(1, CROP_TEST_IMAGES + 1)),
+        *(("checking training images", done, train_files) for done in range(1, train_files + 1)),
+        *(
+            ("checking test images", done, CROP_TEST_IMAGES)
+            for done in range(1, CROP_TEST_IMAGES + 1)
+        ),
     ]
-    assert recorder.reports[: len(checks)] == recorder.of("check")
+    assert recorder.reports[: len(checks)] == recorder.checks()
 
 
 def test_batch_and_epoch_reports_carry_the_progress_and_the_losses(reference):
-    """Every step is reported within its epoch, and every epoch with the loss, validation loss and
-    seconds its history row holds."""
+    """Every step is reported once, counted over the run and named by its epoch, and every epoch's
+    last step with the loss, validation loss and seconds its history row holds."""
     result, recorder, _ = reference
-    batches = [(report.epoch, report.done, report.total) for report in recorder.of("batch")]
-    assert batches == [
-        (epoch, done, STEPS) for epoch in range(1, CROP_EPOCHS + 1) for done in range(1, STEPS + 1)
-    ]
-    epochs = recorder.of("epoch")
-    assert [(report.epoch, report.done, report.total) for report in epochs] == [
-        (epoch, epoch, CROP_EPOCHS) for epoch in range(1, CROP_EPOCHS + 1)
-    ]
+    total = CROP_EPOCHS * STEPS
+    batches = [(done, of) for done, of, _ in recorder.batches()]
+    assert batches == [(done, total) for done in range(1, total + 1)]
+    for done, _, detail in recorder.batches():
+        assert detail.startswith(f"epoch {(done - 1) // STEPS + 1}/{CROP_EPOCHS}")
+        assert (":" in detail) == (done % STEPS == 0)
+    epochs = recorder.epoch_ends()
+    assert [done for done, _, _ in epochs] == [epoch * STEPS for epoch in range(1, CROP_EPOCHS + 1)]
     rows = _read_history(result.history_path)
-    for report, row in zip(epochs, rows, strict=True):
-        assert set(report.logs) == {"loss", "val_loss", "seconds"}
-        assert report.logs == {name: float(row[name]) for name in report.logs}
-        assert report.logs["seconds"] > 0
-    assert epochs[-1].logs["val_loss"] == result.val_loss
+    for epoch, ((_, _, detail), row) in enumerate(zip(epochs, rows, strict=True), start=1):
+        assert detail == (
+            f"epoch {epoch}/{CROP_EPOCHS}: loss {float(row['loss']):.4g}, val_loss "
+            f"{float(row['val_loss']):.4g}, {float(row['seconds']):.0f} s; state saved"
+        )
+        assert float(row["seconds"]) > 0
+    assert f"val_loss {result.val_loss:.4g}," in epochs[-1][2]
 
 
 # Errors about folders.
@@ -466,7 +548,7 @@ def test_empty_training_folder_is_a_one_line_error(folders, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FolderError, match=r"^no images in .*empty or its subfolders") as raised:
-        training.train(empty, folders[1], tmp_path / "models", epochs=1, batch_size=2)
+        training.train(empty, folders[1], tmp_path / "models", settings=TINY_SETTINGS)
     assert "\n" not in str(raised.value)
     assert isinstance(raised.value, training.NoMicrographsError)
 
@@ -477,7 +559,7 @@ def test_folder_of_only_unreadable_files_is_an_error(folders, tmp_path):
     broken.mkdir()
     (broken / "bad.png").write_text("not a picture")
     with pytest.raises(FolderError, match="none of the 1"):
-        training.train(broken, folders[1], tmp_path / "models", epochs=1, batch_size=2)
+        training.train(broken, folders[1], tmp_path / "models", settings=TINY_SETTINGS)
     assert not (tmp_path / "models" / training.MODEL_FILE).exists()
 
 
@@ -487,7 +569,7 @@ def test_models_path_that_is_a_file_fails_before_reading_images(folders, tmp_pat
     occupied.write_text("a file, not a folder")
     recorder = _Recorder()
     with pytest.raises(FolderError, match="is a file") as raised:
-        training.train(*folders, occupied, epochs=1, batch_size=2, on_event=recorder)
+        training.train(*folders, occupied, settings=TINY_SETTINGS, on_progress=recorder)
     assert str(occupied) in str(raised.value)
     assert recorder.reports == []
 
@@ -511,7 +593,10 @@ train_dir, test_dir = sys.argv[1:3]
 losses = {}
 for devices in (None, ["cpu:0"]):
     result = training.train(
-        train_dir, test_dir, tempfile.mkdtemp(), epochs=2, batch_size=2, devices=devices
+        train_dir,
+        test_dir,
+        tempfile.mkdtemp(),
+        settings=training.TrainingSettings(epochs=2, batch_size=2, devices=devices),
     )
     with open(result.history_path, newline="") as file:
         losses[len(devices or "ab")] = [
@@ -520,7 +605,12 @@ for devices in (None, ["cpu:0"]):
 refused = []
 for options in ({"devices": ["cpu:0", "gpu:7"]}, {"batch_size": 3}):
     try:
-        training.train(train_dir, test_dir, tempfile.mkdtemp(), epochs=1, **options)
+        training.train(
+            train_dir,
+            test_dir,
+            tempfile.mkdtemp(),
+            settings=training.TrainingSettings(epochs=1, **options),
+        )
     except errors.SettingError as error:
         refused.append(str(error))
 print(json.dumps({"losses": losses, "refused": refused}))
@@ -558,7 +648,11 @@ def test_a_loss_that_becomes_non_finite_stops_the_run_and_keeps_nothing_bad(fold
     """A learning rate far too large drives the weights to overflow: the run stops with one
     line instead of saving a NaN model, and no model file is written."""
     with pytest.raises(TrainingStateError, match=r"the loss became .* in epoch 1") as raised:
-        training.train(*folders, tmp_path / "models", epochs=2, batch_size=2, learning_rate=1e38)
+        training.train(
+            *folders,
+            tmp_path / "models",
+            settings=training.TrainingSettings(epochs=2, batch_size=2, learning_rate=1e38),
+        )
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "models" / training.MODEL_FILE).exists()
 

@@ -158,21 +158,23 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     reading.pop("pixel_size")
     try:
         result = training.train(
-            train_dir=arguments.train_dir,
-            test_dir=arguments.test_dir,
-            models_dir=arguments.models_dir,
-            epochs=arguments.epochs,
-            batch_size=arguments.batch_size,
-            learning_rate=arguments.learning_rate,
-            seed=arguments.seed,
-            crop=arguments.crop,
+            arguments.train_dir,
+            arguments.test_dir,
+            arguments.models_dir,
+            settings=training.TrainingSettings(
+                epochs=arguments.epochs,
+                batch_size=arguments.batch_size,
+                learning_rate=arguments.learning_rate,
+                seed=arguments.seed,
+                crop=arguments.crop,
+                deterministic=arguments.deterministic,
+                precision=arguments.precision,
+                devices=None if arguments.devices is None else arguments.devices.split(","),
+                workers=arguments.workers,
+                reading=reading,
+            ),
             resume=arguments.resume,
-            deterministic=arguments.deterministic,
-            precision=arguments.precision,
-            devices=None if arguments.devices is None else arguments.devices.split(","),
-            workers=arguments.workers,
-            reading=reading,
-            on_event=_Reporter(),
+            on_progress=_Reporter(arguments.epochs),
         )
     except training.NoMicrographsError as error:
         raise cli.UsageError(
@@ -215,28 +217,29 @@ def dead_channels_line(result) -> str:
 
 
 class _Reporter:
-    """Turns training's progress reports into progress bars and a line per epoch."""
+    """Shows training's progress reports: a bar for each folder checked, on a terminal a bar for
+    each epoch's batches, and a line for each epoch saved, which its last batch's report carries.
 
-    def __init__(self):
+    Args:
+        epochs: the run's epochs, which its batches are counted over.
+    """
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
         self.bar = None
 
-    def __call__(self, progress) -> None:
-        if progress.kind == "check":
-            if progress.done == 1:
-                self.bar = cli.ProgressBar(progress.total, f"checking {progress.label}")
+    def __call__(self, done: int, total: int, detail: str = "") -> None:
+        if detail.startswith("checking "):
+            if done == 1:
+                self.bar = cli.ProgressBar(total, detail)
             self.bar.advance()
-        elif progress.kind == "batch" and sys.stderr.isatty():
-            # In a log, the line per epoch says enough.
-            if progress.done == 1:
-                self.bar = cli.ProgressBar(
-                    progress.total, f"epoch {progress.epoch}", units="batches"
-                )
+            return
+        steps = total // self.epochs
+        epoch, batch = divmod(done - 1, steps)
+        # In a log, the line per epoch says enough.
+        if sys.stderr.isatty():
+            if batch == 0:
+                self.bar = cli.ProgressBar(steps, f"epoch {epoch + 1}", units="batches")
             self.bar.advance()
-        elif progress.kind == "epoch":
-            logs = progress.logs
-            print(
-                f"epoch {progress.done}/{progress.total}: loss {logs['loss']:.4g}, "
-                f"val_loss {logs['val_loss']:.4g}, {logs['seconds']:.0f} s; state saved",
-                file=sys.stderr,
-                flush=True,
-            )
+        if batch + 1 == steps:
+            print(detail, file=sys.stderr, flush=True)

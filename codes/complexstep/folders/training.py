@@ -1,7 +1,7 @@
 """Stage 1 over folders: train the autoencoder on one folder of micrographs, validate it on
 another, and write the model, its history and its figures into the models folder.
 
-The model's own pieces (its saved state, the end of an epoch, the devices) are in
+The model's own pieces (its settings, its saved state, the end of an epoch, the devices) are in
 ``model.training``; this module finds and checks the micrographs, runs the epochs and writes what a
 user opens afterwards, every file atomically, after checking the models folder before any work.
 """
@@ -9,7 +9,7 @@ user opens afterwards, every file atomically, after checking the models folder b
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
@@ -41,10 +41,12 @@ from complexstep.model.training import (
     WEIGHTS_FILE,
     EpochEnd,
     SavedState,
-    TrainingEvent,
+    TrainingSettings,
     distributed,
     new_model,
+    seed_everything,
 )
+from complexstep.progress import Progress
 from complexstep.rendering.training import (
     LOSS_CURVES_DPI,
     RECONSTRUCTIONS_DPI,
@@ -59,8 +61,8 @@ __all__ = [
     "SETTINGS_FILE",
     "STATE_FILE",
     "NoMicrographsError",
-    "TrainingEvent",
     "TrainingResult",
+    "TrainingSettings",
     "UnfinishedRunError",
     "prepare_models_dir",
     "train",
@@ -111,114 +113,52 @@ class TrainingResult:
     checked_images: int
 
 
-def _ignore(event: TrainingEvent) -> None:
-    """The default ``on_event``: nobody is told."""
-
-
 def train(
     train_dir: str | os.PathLike,
     test_dir: str | os.PathLike,
     models_dir: str | os.PathLike,
     *,
-    epochs: int = defaults.EPOCHS,
-    batch_size: int = defaults.BATCH_SIZE,
-    learning_rate: float = defaults.LEARNING_RATE,
-    seed: int = defaults.SEED,
-    crop: int | None = None,
+    settings: TrainingSettings | None = None,
     resume: bool = False,
-    deterministic: bool = False,
-    precision: str = defaults.PRECISION,
-    devices: Sequence[str] | None = None,
-    workers: int = defaults.WORKERS,
-    reading: Mapping | None = None,
-    on_event: Callable[[TrainingEvent], None] = _ignore,
+    on_progress: Progress | None = None,
 ) -> TrainingResult:
     """Trains the autoencoder on one folder, validates it on another and saves the results.
-
-    The seed fixes the initial weights, the order of the batches and the crops; it is set globally,
-    so Python's, NumPy's and the backend's generators are reset too. With ``deterministic``, the
-    TensorFlow backend also uses deterministic kernels for the rest of the process, so that the
-    same seed and images give the same weights on the same machine; JAX and PyTorch on a CPU are
-    deterministic as they are.
 
     Args:
         train_dir: folder of training micrographs, searched recursively.
         test_dir: folder of test micrographs, searched recursively, for the validation loss.
         models_dir: folder that receives the model, weights, history, plots and training state.
-        epochs: passes over the training images, counting those done before a resume.
-        batch_size: images per gradient step.
-        learning_rate: Adam's learning rate.
-        seed: seed of the initial weights, the shuffling and the crops.
-        crop: train on random ``crop`` x ``crop`` windows of the micrographs at their own
-            resolution, drawn afresh each epoch, and validate on their centres; None resizes
-            every micrograph to 256x256, as the paper does. A multiple of 16.
+        settings: how to train (epochs, batches, learning rate, seed, crops, kernels, precision,
+            devices, decoding threads, reading), checked when made; None for the paper's,
+            ``TrainingSettings()``.
         resume: continue the unfinished run saved in ``models_dir`` from its last completed epoch.
-        deterministic: use deterministic kernels on TensorFlow (slower on some machines).
-        precision: "float32", or "bfloat16" for mixed precision (for GPUs; slow on CPUs).
-        devices: the accelerators to train on, as ``keras.distribution.list_devices()`` names
-            them (``gpu:0``); None for all of the backend's accelerators, or its CPU. With
-            several, ``batch_size`` must be a multiple of their number, and each epoch leaves out
-            the few images past the last such multiple.
-        workers: threads that decode images ahead of the model.
-        reading: how micrographs are read, as ``micrographs.read_micrograph`` takes it
-            (``intensity``, ``crop_bottom``, ``max_pixels``), the same as stage 2 reads them;
-            None for its defaults. Recorded with the run, so that a resume reads alike.
-        on_event: called with a ``TrainingEvent`` as images are checked and batches and epochs end.
+        on_progress: called as the run goes, with two counts one after the other. First the
+            files checked of each folder's files, with "checking training images" or "checking
+            test images" as the detail; then the batches done of the run's batches (its epochs
+            times an epoch's batches, those done before a resume included), with the epoch as
+            the detail, "epoch 2/3". An epoch's last batch is reported once the epoch is
+            validated and its state saved, and its detail adds the epoch's losses and seconds:
+            "epoch 2/3: loss 0.0123, val_loss 0.0145, 12 s; state saved".
 
     Returns:
         The trained model, the paths written and the final losses.
 
     Raises:
-        SettingError: for a crop that is not a positive multiple of 16, an unknown precision,
-            devices the backend does not have, or a batch size they do not divide.
+        SettingError: for devices the backend does not have, or a batch size they do not divide.
         FolderError: if the models folder cannot be written, or fills up during the run;
             ``NoMicrographsError`` if a folder is missing or holds no usable image.
         TrainingStateError: if ``resume`` finds nothing to resume or a run with other settings,
             or if, without ``resume``, the folder holds an unfinished run that would be lost
             (``UnfinishedRunError``).
     """
-    _check_settings(crop, precision)
-    reading = dict(reading or {})
+    settings = TrainingSettings() if settings is None else settings
     models_dir = prepare_models_dir(models_dir)
     state = SavedState(models_dir)
-    if resume:
-        state.check_saved()
-    else:
-        state.check_not_unfinished()
+    state.check_before(resume)
     report = FolderReport()
-    train_paths, test_paths = (
-        usable_images(
-            folder, crop, label, on_event, report=report, leave_out=models_dir, reading=reading
-        )
-        for folder, label in ((train_dir, "training images"), (test_dir, "test images"))
-    )
-    settings = {
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "seed": seed,
-        "crop": crop,
-        "precision": precision,
-        # Recorded so that a resume cannot switch kernels, and with them bit-identical weights.
-        "deterministic": deterministic,
-        "train_images": [path.relative_to(train_dir).as_posix() for path in train_paths],
-        "test_images": [path.relative_to(test_dir).as_posix() for path in test_paths],
-    }
-    if reading:
-        # Only where given, so that runs saved before the reader's options resume as they were.
-        settings["reading"] = reading
-    run = _Run(train_paths, test_paths, batch_size, crop, seed, workers, reading)
+    run = _Run.of_folders(train_dir, test_dir, settings, report, on_progress, models_dir)
     try:
-        model, history, first_epoch = run.fit(
-            state,
-            settings,
-            devices,
-            resume,
-            deterministic,
-            precision,
-            learning_rate,
-            epochs,
-            on_event,
-        )
+        model, history, first_epoch = run.fit(state, resume, on_progress)
         return _write_results(models_dir, model, history, run, report, first_epoch)
     except OSError as error:
         # Every file is written atomically, so the last epoch saved whole is what a resume takes.
@@ -228,86 +168,92 @@ def train(
         ) from None
 
 
-def _check_settings(crop: int | None, precision: str) -> None:
-    """Refuses a crop or a precision training cannot use, before anything is read."""
-    if crop is not None and (crop < 16 or crop % 16):
-        raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {crop}")
-    if precision not in defaults.PRECISIONS:
-        raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
-
-
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """The micrographs of one run and how they are served."""
+    """The micrographs of one run, how it trains, and how its micrographs are served."""
 
+    train_dir: Path
+    test_dir: Path
     train_paths: list[Path]
     test_paths: list[Path]
-    batch_size: int
-    crop: int | None
-    seed: int
-    workers: int
-    reading: dict
+    settings: TrainingSettings
+
+    @classmethod
+    def of_folders(
+        cls,
+        train_dir: str | os.PathLike,
+        test_dir: str | os.PathLike,
+        settings: TrainingSettings,
+        report: FolderReport,
+        on_progress: Progress | None,
+        models_dir: Path,
+    ) -> "_Run":
+        """The run of the usable micrographs of both folders, as ``usable_images`` finds them."""
+        train_paths, test_paths = (
+            usable_images(
+                folder,
+                settings.crop,
+                label,
+                on_progress,
+                report=report,
+                leave_out=models_dir,
+                reading=settings.reading,
+            )
+            for folder, label in ((train_dir, "training images"), (test_dir, "test images"))
+        )
+        return cls(Path(train_dir), Path(test_dir), train_paths, test_paths, settings)
+
+    def record(self) -> dict:
+        """What the run records of itself for a resume to match: its settings and images."""
+        return self.settings.record(
+            [path.relative_to(self.train_dir).as_posix() for path in self.train_paths],
+            [path.relative_to(self.test_dir).as_posix() for path in self.test_paths],
+        )
 
     def batches(self, paths: list[Path], count: int, **options) -> data.MicrographBatches:
         """The batches of these micrographs, split evenly over ``count`` devices."""
         return data.MicrographBatches(
             paths,
-            options.pop("batch_size", self.batch_size),
-            crop=self.crop,
+            options.pop("batch_size", self.settings.batch_size),
+            crop=self.settings.crop,
             multiple=count,
-            reading=self.reading,
+            reading=self.settings.reading,
             **options,
         )
 
     def fit(
-        self,
-        state,
-        settings,
-        devices,
-        resume,
-        deterministic,
-        precision,
-        learning_rate,
-        epochs,
-        on_event,
+        self, state: SavedState, resume: bool, on_progress: Progress | None
     ) -> tuple[keras.Model, list[dict], int]:
-        """Builds or resumes the model and trains it up to ``epochs``, saving every epoch.
+        """Builds or resumes the model and trains it up to the settings' epochs, saving every
+        epoch.
 
         Returns:
             The model, the history of every epoch, and the epoch this run started from.
         """
-        scope, count = distributed(devices)
-        if self.batch_size % count or min(len(self.train_paths), len(self.test_paths)) < count:
-            raise SettingError(
-                f"batches of {self.batch_size} and folders of {len(self.train_paths)} and "
-                f"{len(self.test_paths)} images cannot be split evenly over {count} devices; "
-                "choose a batch size that is a multiple of the number of devices, or fewer devices"
-            )
-        steps = self.batches(self.train_paths, count, seed=self.seed).batches_per_epoch
-        keras.utils.set_random_seed(self.seed)
-        if deterministic and keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.enable_op_determinism()
+        settings = self.settings
+        scope, count = distributed(settings.devices)
+        self._check_split(count)
+        steps = self.batches(self.train_paths, count, seed=settings.seed).batches_per_epoch
+        seed_everything(settings)
         with scope:
             if resume:
-                model, history = state.load(settings, steps, epochs)
+                model, history = state.load(self.record(), steps, settings.epochs)
             else:
-                model, history = new_model(self.crop, precision, learning_rate), []
-                state.start(settings, epochs)
+                model, history = new_model(settings), []
+                state.start(self.record(), settings.epochs)
             first_epoch = len(history)
-            validation = self.batches(self.test_paths, count, workers=self.workers)
-            epoch_end = EpochEnd(state, history, steps, epochs, on_event)
+            validation = self.batches(self.test_paths, count, workers=settings.workers)
+            epoch_end = EpochEnd(state, history, steps, settings.epochs, on_progress)
             # One fit per epoch, each given that epoch's batches alone, so that nothing a loader
             # prefetched can carry batches from one epoch into the next.
-            for epoch in range(first_epoch, epochs):
+            for epoch in range(first_epoch, settings.epochs):
                 model.fit(
                     self.batches(
                         self.train_paths,
                         count,
-                        seed=self.seed,
+                        seed=settings.seed,
                         first_epoch=epoch,
-                        workers=self.workers,
+                        workers=settings.workers,
                     ),
                     validation_data=validation,
                     epochs=epoch + 1,
@@ -318,6 +264,16 @@ class _Run:
                     shuffle=False,
                 )
         return model, history, first_epoch
+
+    def _check_split(self, count: int) -> None:
+        """Refuses batches or folders that cannot be split evenly over ``count`` devices."""
+        batch_size = self.settings.batch_size
+        if batch_size % count or min(len(self.train_paths), len(self.test_paths)) < count:
+            raise SettingError(
+                f"batches of {batch_size} and folders of {len(self.train_paths)} and "
+                f"{len(self.test_paths)} images cannot be split evenly over {count} devices; "
+                "choose a batch size that is a multiple of the number of devices, or fewer devices"
+            )
 
 
 def _write_results(
@@ -397,7 +353,7 @@ def usable_images(
     folder: str | os.PathLike,
     crop: int | None,
     label: str,
-    on_event: Callable[[TrainingEvent], None] = _ignore,
+    on_progress: Progress | None = None,
     *,
     report: FolderReport | None = None,
     leave_out: str | os.PathLike | None = None,
@@ -411,7 +367,8 @@ def usable_images(
             each image is resized to ``defaults.IMAGE_SIZE`` square, which is noted where it
             changes its size.
         label: what the images are, for the progress reports.
-        on_event: called with a "check" ``TrainingEvent`` after each image.
+        on_progress: called after each file with the files checked, the files found, and
+            "checking " and the label as the detail.
         report: where the images left out (its ``failed``: unreadable, smaller than the
             network's least size or the crops) and the links, special files, reader's notes and
             resizes (its ``notes``) are recorded, one line each; None forgets them.
@@ -433,24 +390,31 @@ def usable_images(
         raise NoMicrographsError(str(error)) from None
     usable = []
     for number, path in enumerate(paths, start=1):
-        try:
-            micrograph = micrographs.read_micrograph(path, **(reading or {}))
-            height, width = micrograph.pixels.shape
-            if crop is not None and min(height, width) < crop:
-                raise UnreadableImageError(
-                    f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} "
-                    "crops"
-                )
-            loop.check_least_size(path, (height, width), architecture.SIDE_STEP)
-        except (UnreadableImageError, SettingError, ImageSizeError) as error:
-            report.failed.append(str(error))
-        else:
-            report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
-            if crop is None:
-                notes = micrograph.resize_notes_at(defaults.IMAGE_SIZE)
-                report.notes.extend(f"{path}: {note}" for note in notes)
+        if _is_usable(path, crop, report, reading or {}):
             usable.append(path)
-        on_event(TrainingEvent("check", number, len(paths), label=label))
+        if on_progress is not None:
+            on_progress(number, len(paths), f"checking {label}")
     if not usable:
         raise NoMicrographsError(f"none of the {len(paths)} images in {folder} could be used")
     return usable
+
+
+def _is_usable(path: Path, crop: int | None, report: FolderReport, reading: Mapping) -> bool:
+    """Whether training can use this image, decoding it once; why not goes to the report's
+    ``failed``, and what the reader noted and any resize to its ``notes``."""
+    try:
+        micrograph = micrographs.read_micrograph(path, **reading)
+        height, width = micrograph.pixels.shape
+        if crop is not None and min(height, width) < crop:
+            raise UnreadableImageError(
+                f"cannot crop {path}: it is {height}x{width}, smaller than the {crop}x{crop} crops"
+            )
+        loop.check_least_size(path, (height, width), architecture.SIDE_STEP)
+    except (UnreadableImageError, SettingError, ImageSizeError) as error:
+        report.failed.append(str(error))
+        return False
+    report.notes.extend(f"{path}: {note}" for note in micrograph.notes)
+    if crop is None:
+        notes = micrograph.resize_notes_at(defaults.IMAGE_SIZE)
+        report.notes.extend(f"{path}: {note}" for note in notes)
+    return True

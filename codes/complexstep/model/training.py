@@ -1,8 +1,9 @@
-"""Stage 1's model side: the autoencoder's training state, epochs and devices.
+"""Stage 1's model side: the autoencoder's training settings, state, epochs and devices.
 
 The model learns to reproduce grey micrographs through a code 16 times smaller, with the paper's
 settings: Adam at a learning rate of 5e-4, mean squared error, batches of 32, 50 epochs
-(``folders.training.train`` runs it over folders of micrographs).
+(``TrainingSettings``, checked once when made; ``folders.training.train`` runs it over folders of
+micrographs).
 
 A run survives a crash. At the end of every epoch the training state (weights and optimiser) and
 the loss history are saved in the models folder (``SavedState``), and a resume continues from the
@@ -18,17 +19,20 @@ import contextlib
 import csv
 import dataclasses
 import json
+import math
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from complexstep import defaults
-from complexstep.errors import DeviceError, TrainingStateError, UnfinishedRunError
+from complexstep.errors import DeviceError, SettingError, TrainingStateError, UnfinishedRunError
 from complexstep.io import images
 from complexstep.model import architecture
+from complexstep.progress import Progress
 
 LOSS = "mse"
 
@@ -50,33 +54,113 @@ HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "seconds")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingEvent:
-    """What training reports as it goes, through the ``on_event`` callback: not a ``Progress``
-    but an event, since an epoch's report carries its losses.
+class TrainingSettings:
+    """How the autoencoder is trained, checked once, when made: the paper's settings by default.
+
+    The first six are recorded with a run (``record``), so that a resume cannot change them; the
+    devices and the decoding threads change only how fast the same run goes.
 
     Attributes:
-        kind: "check" (an image decoded before training), "batch" (a training step done) or
-            "epoch" (an epoch done and saved).
-        done: images checked, batches done in the epoch, or epochs done.
-        total: of how many.
-        epoch: the epoch, from 1, of a "batch" or "epoch" report; 0 for "check".
-        logs: for "epoch", the epoch's "loss", "val_loss" and "seconds".
-        label: for "check", which folder is being checked.
+        epochs: passes over the training images, counting those done before a resume.
+        batch_size: images per gradient step.
+        learning_rate: Adam's learning rate.
+        seed: seed of the initial weights, the shuffling and the crops. It is set globally, so
+            Python's, NumPy's and the backend's generators are reset too.
+        crop: train on random ``crop`` x ``crop`` windows of the micrographs at their own
+            resolution, drawn afresh each epoch, and validate on their centres; None resizes
+            every micrograph to ``defaults.IMAGE_SIZE`` square, as the paper does. A multiple
+            of 16.
+        deterministic: use deterministic kernels on TensorFlow for the rest of the process, so
+            that the same seed and images give the same weights on the same machine (slower on
+            some machines); JAX and PyTorch on a CPU are deterministic as they are.
+        precision: "float32", or "bfloat16" for mixed precision (for GPUs; slow on CPUs).
+        devices: the accelerators to train on, as ``keras.distribution.list_devices()`` names
+            them (``gpu:0``); None for all of the backend's accelerators, or its CPU. With
+            several, ``batch_size`` must be a multiple of their number, and each epoch leaves out
+            the few images past the last such multiple.
+        workers: threads that decode images ahead of the model.
+        reading: how micrographs are read, as ``micrographs.read_micrograph`` takes it
+            (``intensity``, ``crop_bottom``, ``max_pixels``), the same as stage 2 reads them;
+            None or empty for its defaults. Recorded with the run, so that a resume reads alike.
+
+    Raises:
+        SettingError: for a count below its least, a learning rate that is not a positive finite
+            number, a crop that is not a positive multiple of 16, or an unknown precision.
     """
 
-    kind: str
-    done: int
-    total: int
-    epoch: int = 0
-    logs: dict = dataclasses.field(default_factory=dict)
-    label: str = ""
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    learning_rate: float = defaults.LEARNING_RATE
+    seed: int = defaults.SEED
+    crop: int | None = None
+    deterministic: bool = False
+    precision: str = defaults.PRECISION
+    devices: Sequence[str] | None = None
+    workers: int = defaults.WORKERS
+    # Kept read-only, and out of the hash, as a mapping cannot be hashed.
+    reading: Mapping | None = dataclasses.field(default=None, hash=False)
+
+    def __post_init__(self):
+        for name, least in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("workers", 1)):
+            value = getattr(self, name)
+            if value < least:
+                raise SettingError(f"{name} must be at least {least}, not {value}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise SettingError(
+                f"the learning rate must be a positive finite number, not {self.learning_rate}"
+            )
+        if self.crop is not None and (self.crop < 16 or self.crop % 16):
+            raise SettingError(f"the crop must be a multiple of 16 of at least 16, not {self.crop}")
+        if self.precision not in defaults.PRECISIONS:
+            raise SettingError(f"precision must be one of {', '.join(defaults.PRECISIONS)}")
+        if self.devices is not None:
+            devices = (self.devices,) if isinstance(self.devices, str) else tuple(self.devices)
+            object.__setattr__(self, "devices", devices)
+        object.__setattr__(self, "reading", types.MappingProxyType(dict(self.reading or {})))
+
+    def record(self, train_images: list[str], test_images: list[str]) -> dict:
+        """What a run records of itself for a resume to match: these settings and its images.
+
+        Args:
+            train_images: the training micrographs, as paths relative to their folder.
+            test_images: the test micrographs, likewise.
+
+        Returns:
+            The settings saved in ``SETTINGS_FILE`` but the epochs, which a resume may raise.
+        """
+        record = {
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+            "crop": self.crop,
+            "precision": self.precision,
+            # Recorded so that a resume cannot switch kernels, and with them bit-identical weights.
+            "deterministic": self.deterministic,
+            "train_images": train_images,
+            "test_images": test_images,
+        }
+        if self.reading:
+            # Only where given, so that runs saved before the reader's options resume as they were.
+            record["reading"] = dict(self.reading)
+        return record
 
 
-def new_model(crop: int | None, precision: str, learning_rate: float) -> keras.Model:
+def seed_everything(settings: TrainingSettings) -> None:
+    """Sets the seed of every generator and, with ``deterministic``, TensorFlow's deterministic
+    kernels, for the rest of the process."""
+    keras.utils.set_random_seed(settings.seed)
+    if settings.deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def new_model(settings: TrainingSettings) -> keras.Model:
     """A freshly initialised autoencoder for the training images' size, compiled with Adam."""
-    shape = architecture.INPUT_SHAPE if crop is None else (crop, crop, 1)
-    model = architecture.build_autoencoder(shape, precision)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=LOSS)
+    shape = architecture.INPUT_SHAPE if settings.crop is None else (settings.crop, settings.crop, 1)
+    model = architecture.build_autoencoder(shape, settings.precision)
+    optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate)
+    model.compile(optimizer=optimizer, loss=LOSS)
     return model
 
 
@@ -141,6 +225,19 @@ class SavedState:
         self.settings_path = folder / SETTINGS_FILE
         self.model_path = folder / STATE_FILE
         self.history_path = folder / HISTORY_FILE
+
+    def check_before(self, resume: bool) -> None:
+        """Refuses, before any image is checked, to resume where no run was saved or to start
+        afresh over an unfinished run.
+
+        Raises:
+            TrainingStateError: for nothing to resume; ``UnfinishedRunError`` for a run that
+                starting afresh would lose.
+        """
+        if resume:
+            self.check_saved()
+        else:
+            self.check_not_unfinished()
 
     def check_not_unfinished(self) -> None:
         """Refuses to start afresh over an unfinished run, whose hours of work would be lost."""
@@ -230,22 +327,38 @@ class SavedState:
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """Saves the training state after every epoch and reports batches and epochs as they end."""
+    """Saves the training state after every epoch and reports the run's batches as they end.
 
-    def __init__(self, state: SavedState, history: list, steps: int, epochs: int, report):
+    The reports count the batches done of the run's batches (its epochs times ``steps``, those
+    done before a resume included), with the epoch as the detail, "epoch 2/3". An epoch's last
+    batch is reported only once the epoch is validated and its state saved, and its detail adds
+    the epoch's losses and seconds: "epoch 2/3: loss 0.0123, val_loss 0.0145, 12 s; state
+    saved". So every count is reported once, and one that completes an epoch says its state is
+    safe.
+    """
+
+    def __init__(
+        self,
+        state: SavedState,
+        history: list,
+        steps: int,
+        epochs: int,
+        on_progress: Progress | None = None,
+    ):
         super().__init__()
         self.state = state
         self.history = history
         self.steps = steps
         self.epochs = epochs
-        self.report = report
+        self.on_progress = on_progress
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch + 1
+        self._epoch = epoch
         self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.report(TrainingEvent("batch", batch + 1, self.steps, epoch=self._epoch))
+        if batch + 1 < self.steps:
+            self._report(batch + 1, f"epoch {self._epoch + 1}/{self.epochs}")
 
     def on_epoch_end(self, epoch, logs=None):
         row = {
@@ -264,7 +377,16 @@ class EpochEnd(keras.callbacks.Callback):
             )
         self.history.append(row)
         self.state.save(self.model, self.history)
-        self.report(TrainingEvent("epoch", epoch + 1, self.epochs, epoch=epoch + 1, logs=row))
+        self._report(
+            self.steps,
+            f"epoch {epoch + 1}/{self.epochs}: loss {row['loss']:.4g}, val_loss "
+            f"{row['val_loss']:.4g}, {row['seconds']:.0f} s; state saved",
+        )
+
+    def _report(self, batch: int, detail: str) -> None:
+        """Reports the ``batch``-th batch of the current epoch, counted over the run."""
+        if self.on_progress is not None:
+            self.on_progress(self._epoch * self.steps + batch, self.epochs * self.steps, detail)
 
 
 def write_history(path: Path, history: Sequence[dict]) -> Path:
