@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs a SLURM started by make test-slurm (COMPLEXSTEP_SLURM=1)",
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 DOCS = REPOSITORY / "docs" / "many-micrographs.md"
 STARTED_WITHIN = 60.0
 """Seconds SLURM's daemons get to show the node idle, and a job's workers to start."""

@@ -25,7 +25,7 @@ from complexstep.folders import evaluation as evaluation_folder
 from complexstep.folders import regions as regions_folder
 from complexstep.rendering.heatmaps import HeatmapStyle
 
-CODES = Path(__file__).resolve().parents[1] / "codes"
+CODES = Path(__file__).resolve().parents[2] / "codes"
 STARTED_WITHIN = 60.0
 """Seconds the scheduler and workers get to start; workers import TensorFlow."""
 EVALUATED = ["gradient-input", "edges"]
