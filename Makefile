@@ -15,11 +15,11 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
 # The tests that run again on JAX: the twin, the engines, training, the stage scripts, and the
 # zoo of encoders against jax.jacrev.
-CORE_TESTS := tests/test_twin.py tests/test_engines.py tests/test_training.py \
-	tests/test_build_convolutional_autoencoder.py tests/test_obtain_attribution_contours.py \
-	tests/test_encoders.py
+CORE_TESTS := tests/twin/test_twin.py tests/engines/test_engines.py tests/model/test_training.py \
+	tests/commands/test_build_convolutional_autoencoder.py \
+	tests/commands/test_obtain_attribution_contours.py tests/twin/test_encoders.py
 # PyTorch encoders, run in the JAX environment, which has torch and no TensorFlow.
-TORCH_TESTS := tests/test_pytorch.py
+TORCH_TESTS := tests/pytorch/test_pytorch.py
 # Left to the TensorFlow run: stage 2's argument errors, its --skip-existing bookkeeping, its
 # two-method comparison and the graphs' tiles against their whole images, which do not depend on
 # the backend (the engines' agreement is checked on JAX by test_engines.py and the zoo), so that
@@ -74,10 +74,11 @@ test: $(INSTALLED) $(JAX_INSTALLED) browser
 	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest -n auto $(CORE_TESTS) $(TORCH_TESTS) \
 		-k "not ($(CORE_SKIP))"
 
-# Stage 2 on a real single-node SLURM (tests/test_slurm.py): slurm-wlm and munge are installed
-# where missing (as root, with apt-get), and dask-jobqueue into the venv where pip can; the tests
-# start munged, slurmctld and slurmd with a slurm.conf of their own in a temporary folder, run
-# the docs' job array and a SLURMCluster, and stop them. Left out of make test: CI's time is tight.
+# Stage 2 on a real single-node SLURM (tests/cluster/test_slurm.py): slurm-wlm and munge are
+# installed where missing (as root, with apt-get), and dask-jobqueue into the venv where pip can;
+# the tests start munged, slurmctld and slurmd with a slurm.conf of their own in a temporary
+# folder, run the docs' job array and a SLURMCluster, and stop them. Left out of make test: CI's
+# time is tight.
 SLURM_PACKAGES := slurm-wlm munge
 
 test-slurm: $(INSTALLED)
@@ -93,7 +94,7 @@ test-slurm: $(INSTALLED)
 	@$(BIN)/python -c "import dask_jobqueue" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet dask-jobqueue || \
 		echo "could not install dask-jobqueue: its test is skipped"
-	COMPLEXSTEP_SLURM=1 $(BIN)/python -m pytest -v -p no:xdist tests/test_slurm.py
+	COMPLEXSTEP_SLURM=1 $(BIN)/python -m pytest -v -p no:xdist tests/cluster/test_slurm.py
 
 # The documentation site, into site/: warnings (a broken link, a docstring the API reference
 # cannot read) are errors.

@@ -3,6 +3,7 @@
 import pytest
 
 import models
+from complexstep import api
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,12 @@ def saved_model(tmp_path_factory, random_model):
     path = tmp_path_factory.mktemp("models") / "autoencoder_microstructure.keras"
     random_model.save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def explainer(random_model):
+    """An Explainer of ``random_model`` at its default layer, one per test module."""
+    return api.Explainer(random_model)
 
 
 @pytest.fixture(scope="session")

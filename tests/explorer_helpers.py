@@ -50,3 +50,10 @@ def small_autoencoder(seed: int) -> keras.Model:
         ],
         seed,
     )
+
+
+def saved_small_autoencoder(folder: Path, seed: int) -> Path:
+    """``small_autoencoder(seed)`` saved in ``folder`` as a user saves a model, for the scripts."""
+    path = folder / "autoencoder.keras"
+    small_autoencoder(seed=seed).save(path)
+    return path

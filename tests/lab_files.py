@@ -120,6 +120,23 @@ def write_imagej_tiff(path: Path, frame: np.ndarray, unit: str, per_unit: float)
     return path
 
 
+# SEM frames as FEI and Thermo Fisher microscopes write them.
+WIDTH = 256
+"""Columns of the FEI frames the tests write, as the metadata's ResolutionX says."""
+FEI_PIXEL_WIDTH_METRES = 1.5e-08
+
+
+def _fei_text(scanned_rows: int = FRAME) -> str:
+    """The metadata FEI and Thermo Fisher SEMs write, cut to the sections the reader uses."""
+    return (
+        "[User]\r\nDate=03/14/2024\r\nTime=09:26:53 AM\r\n"
+        "[Beam]\r\nHV=10000\r\n"
+        f"[Scan]\r\nPixelWidth={FEI_PIXEL_WIDTH_METRES}\r\n"
+        f"PixelHeight={FEI_PIXEL_WIDTH_METRES}\r\nHorFieldsize=3.84e-06\r\n"
+        f"[Image]\r\nResolutionX={WIDTH}\r\nResolutionY={scanned_rows}\r\nZoomFactor=1\r\n"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LabFile:
     """A file of the lab folder: what each of its maps should explain, and the line its reading

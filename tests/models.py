@@ -88,3 +88,12 @@ def write_micrograph_folder(folder: Path, seed: int) -> Path:
         values = (rng.random((32, 32)) * 255).astype(np.uint8)
         Image.fromarray(values).save(where / f"m{index}.png")
     return folder
+
+
+def write_grain_folder(folder: Path, count: int, height: int, width: int, seed: int) -> Path:
+    """``count`` 8-bit grey micrographs of seeded ``grains``, ``m0.png`` on, in ``folder``."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        values = np.round(255 * grains(rng, height, width)).astype(np.uint8)
+        Image.fromarray(values).save(folder / f"m{index}.png")
+    return folder

@@ -87,6 +87,17 @@ def assert_close_colours(actual: np.ndarray, expected: np.ndarray) -> None:
     assert difference.max() < MAX_TOLERANCE, difference.max()
 
 
+def _longest_white_run(picture: np.ndarray) -> tuple[int, int]:
+    """The length of the longest horizontal run of bright pixels, and the row it is on."""
+    best = (0, -1)
+    for row, line in enumerate(picture > 127):
+        padded = np.concatenate([[False], line, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(padded))
+        if edges.size:
+            best = max(best, (int(np.max(edges[1::2] - edges[::2])), row))
+    return best
+
+
 def save_grey(path, values: np.ndarray) -> None:
     """Writes values in [0, 1] as an 8-bit grey image, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

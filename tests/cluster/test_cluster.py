@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 import distributed
-import numpy as np
 import pytest
 
-import models
-from complexstep import api
+from cluster_helpers import assert_same_maps
 from complexstep.cluster import clients
 from complexstep.errors import ClusterError
 from complexstep.evaluation.measure import EvaluationSettings
@@ -25,49 +23,11 @@ from complexstep.folders import evaluation as evaluation_folder
 from complexstep.folders import regions as regions_folder
 from complexstep.rendering.heatmaps import HeatmapStyle
 
-CODES = Path(__file__).resolve().parents[1] / "codes"
+CODES = Path(__file__).resolve().parents[2] / "codes"
 STARTED_WITHIN = 60.0
 """Seconds the scheduler and workers get to start; workers import TensorFlow."""
 EVALUATED = ["gradient-input", "edges"]
 """Methods the evaluation's test runs: one of the model, one control."""
-
-
-@pytest.fixture(scope="module")
-def explainer(random_model):
-    return api.Explainer(random_model)
-
-
-@pytest.fixture(scope="module")
-def micrographs(tmp_path_factory):
-    """Six 32x32 micrographs, two in a subfolder."""
-    return models.write_micrograph_folder(tmp_path_factory.mktemp("micrographs"), seed=20)
-
-
-@pytest.fixture(scope="module")
-def in_process(micrographs, explainer, tmp_path_factory):
-    """The maps of the micrographs explained in this process, by path relative to the outputs."""
-    outputs = tmp_path_factory.mktemp("in_process")
-    report = attribution_folder.attribute_folder(micrographs, outputs, explainer, resize=None)
-    assert len(report.written) == 6 and not report.failed
-    return maps_of(outputs)
-
-
-def maps_of(outputs: Path) -> dict[str, np.ndarray]:
-    return {
-        str(path.relative_to(outputs)): np.load(path) for path in sorted(outputs.rglob("*.npy"))
-    }
-
-
-def assert_same_maps(outputs: Path, expected: dict[str, np.ndarray]) -> None:
-    """Every map of ``outputs`` is the in-process one to 1e-6, and none is missing."""
-    found = maps_of(outputs)
-    assert sorted(found) == sorted(expected)
-    for name, values in expected.items():
-        np.testing.assert_allclose(
-            found[name], values, rtol=1e-6, atol=1e-7 * float(values.max()), err_msg=name
-        )
-    for name in expected:
-        assert (outputs / name).with_suffix(".png").is_file()
 
 
 def start(module: str, *arguments: str, log: Path) -> subprocess.Popen:
@@ -147,7 +107,7 @@ def test_a_worker_killed_mid_run_loses_no_map(
     assert workers[killed[0][0]].returncode == -signal.SIGKILL
     assert len(report.written) == 6 and not report.failed
     assert heard[-1][0] == heard[-1][1]
-    assert_same_maps(outputs, in_process)
+    assert_same_maps(outputs, in_process, pictures=True)
 
     again = attribution_folder.attribute_folder(
         micrographs, outputs, explainer, resize=None, skip_existing=True, client=client
@@ -163,7 +123,7 @@ def test_a_local_cluster_gives_the_in_process_maps(micrographs, in_process, expl
             micrographs, tmp_path / "out", explainer, resize=None, client=client
         )
     assert len(report.written) == 6 and not report.failed
-    assert_same_maps(tmp_path / "out", in_process)
+    assert_same_maps(tmp_path / "out", in_process, pictures=True)
 
 
 @pytest.mark.parametrize(

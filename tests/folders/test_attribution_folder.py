@@ -10,11 +10,6 @@ from complexstep.folders import attribution as attribution_folder
 from complexstep.io import images
 
 
-@pytest.fixture(scope="module")
-def explainer(random_model):
-    return api.Explainer(random_model)
-
-
 @pytest.fixture
 def inputs(tmp_path):
     """A 70x40 micrograph in a subfolder, an 8x8 one too small for the network, a broken file."""

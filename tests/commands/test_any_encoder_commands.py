@@ -28,12 +28,7 @@ def unet(tmp_path_factory):
 @pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Two grey 24x32 micrographs of grains."""
-    folder = tmp_path_factory.mktemp("micrographs")
-    rng = np.random.default_rng(4)
-    for index in range(2):
-        values = np.round(255 * models.grains(rng, 24, 32)).astype(np.uint8)
-        Image.fromarray(values).save(folder / f"m{index}.png")
-    return folder
+    return models.write_grain_folder(tmp_path_factory.mktemp("micrographs"), 2, 24, 32, seed=4)
 
 
 def test_stage_2_explains_a_unet_at_its_bottleneck_as_the_api_does(unet, micrographs, tmp_path):

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from complexstep.errors import SettingError
 from complexstep.rendering import scalebar
+from rendering_helpers import _longest_white_run
 
 
 def _render(height: int, width: int, pixel_size: float, dpi: float):
@@ -19,17 +20,6 @@ def _render(height: int, width: int, pixel_size: float, dpi: float):
     bar = scalebar.add_scale_bar(axes, pixel_size)
     canvas.draw()
     return bar, np.asarray(canvas.buffer_rgba())[..., 0]
-
-
-def _longest_white_run(picture: np.ndarray) -> tuple[int, int]:
-    """The length of the longest horizontal run of bright pixels, and the row it is on."""
-    best = (0, -1)
-    for row, line in enumerate(picture > 127):
-        padded = np.concatenate([[False], line, [False]]).astype(np.int8)
-        edges = np.flatnonzero(np.diff(padded))
-        if edges.size:
-            best = max(best, (int(np.max(edges[1::2] - edges[::2])), row))
-    return best
 
 
 @pytest.mark.parametrize(

@@ -24,11 +24,6 @@ def sample_coefficients(basis: WaveletBasis) -> list[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def small_model():
-    return models.small_autoencoder(seed=5)
-
-
-@pytest.fixture(scope="module")
 def small_twin(small_model):
     return twin.build_complex_twin(small_model, "out")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tifffile
+from lab_files import FEI_PIXEL_WIDTH_METRES, WIDTH, _fei_text
 from PIL import Image
 from scipy import ndimage
-from test_micrographs import FEI_PIXEL_WIDTH_METRES, WIDTH, _fei_text
 
 import explorer_helpers
 from complexstep.errors import ImageSizeError, SettingError

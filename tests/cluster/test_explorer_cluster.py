@@ -17,9 +17,7 @@ PAGES = 5
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "autoencoder.keras"
-    explorer_helpers.small_autoencoder(seed=15).save(path)
-    return path
+    return explorer_helpers.saved_small_autoencoder(tmp_path_factory.mktemp("models"), seed=15)
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import models
+from cluster_helpers import assert_same_maps
 from complexstep import api
 from complexstep.folders import attribution as attribution_folder
 from complexstep.folders import loop
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs a SLURM started by make test-slurm (COMPLEXSTEP_SLURM=1)",
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 DOCS = REPOSITORY / "docs" / "many-micrographs.md"
 STARTED_WITHIN = 60.0
 """Seconds SLURM's daemons get to show the node idle, and a job's workers to start."""
@@ -123,38 +122,6 @@ def slurm(tmp_path_factory):
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
-
-
-@pytest.fixture(scope="module")
-def micrographs(tmp_path_factory):
-    """Six 32x32 micrographs, two in a subfolder."""
-    return models.write_micrograph_folder(tmp_path_factory.mktemp("micrographs"), seed=21)
-
-
-@pytest.fixture(scope="module")
-def in_process(micrographs, saved_model, tmp_path_factory):
-    """The maps of the micrographs explained in this process, by path relative to the outputs."""
-    outputs = tmp_path_factory.mktemp("in_process")
-    report = attribution_folder.attribute_folder(
-        micrographs, outputs, api.Explainer(saved_model), resize=None
-    )
-    assert len(report.written) == 6 and not report.failed
-    return maps_of(outputs)
-
-
-def maps_of(outputs: Path) -> dict[str, np.ndarray]:
-    return {
-        str(path.relative_to(outputs)): np.load(path) for path in sorted(outputs.rglob("*.npy"))
-    }
-
-
-def assert_same_maps(outputs: Path, expected: dict[str, np.ndarray]) -> None:
-    found = maps_of(outputs)
-    assert sorted(found) == sorted(expected)
-    for name, values in expected.items():
-        np.testing.assert_allclose(
-            found[name], values, rtol=1e-6, atol=1e-7 * float(values.max()), err_msg=name
-        )
 
 
 def docs_job_array() -> str:

@@ -22,7 +22,7 @@ from complexstep.errors import ImageSizeError, ModelError, UnsupportedLayerError
 from complexstep.io.images import read_image  # noqa: E402
 from torch_zoo import ZOO, build, dense_column_norms, image, output_of  # noqa: E402
 
-CODES = Path(__file__).resolve().parents[1] / "codes"
+CODES = Path(__file__).resolve().parents[2] / "codes"
 MICROGRAPHS = Path("/work/shared/data/micrographs/test")
 
 # Larger batches than the default: the zoo's images are small, and each pass is a Python loop

@@ -2,9 +2,7 @@
 
 import csv
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import explorer_helpers
 import models
@@ -15,20 +13,13 @@ run_evaluation = scripts.runner("evaluate_attributions.py")
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "autoencoder.keras"
-    explorer_helpers.small_autoencoder(seed=21).save(path)
-    return path
+    return explorer_helpers.saved_small_autoencoder(tmp_path_factory.mktemp("models"), seed=21)
 
 
 @pytest.fixture(scope="module")
 def micrographs(tmp_path_factory):
     """Three grey micrographs of blobs on noise, 48x40."""
-    folder = tmp_path_factory.mktemp("micrographs")
-    rng = np.random.default_rng(11)
-    for index in range(3):
-        values = models.grains(rng, 48, 40)
-        Image.fromarray(np.round(255 * values).astype(np.uint8)).save(folder / f"m{index}.png")
-    return folder
+    return models.write_grain_folder(tmp_path_factory.mktemp("micrographs"), 3, 48, 40, seed=11)
 
 
 def test_evaluates_a_sample_and_prints_the_summary(saved_model, micrographs, tmp_path):

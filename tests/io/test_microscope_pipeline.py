@@ -6,15 +6,15 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from lab_files import FEI_PIXEL_WIDTH_METRES, WIDTH, _fei_text
 from PIL import Image
-from test_micrographs import FEI_PIXEL_WIDTH_METRES, WIDTH, _fei_text
-from test_scalebar import _longest_white_run
 
 from complexstep import api
 from complexstep.folders import attribution as attribution_folder
 from complexstep.folders import heatmaps as heatmap_folder
 from complexstep.io import images, provenance
 from complexstep.rendering.heatmaps import HeatmapStyle
+from rendering_helpers import _longest_white_run
 
 FRAME_ROWS = 32
 BAR_ROWS = 16

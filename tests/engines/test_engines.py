@@ -67,11 +67,6 @@ def test_other_layers_match_literal_step(random_model, image, layer):
     np.testing.assert_allclose([complex_step[pixel] for pixel in pixels], expected, rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def small_model():
-    return models.small_autoencoder(seed=5)
-
-
 def test_step_size_changes_nothing_beyond_rounding(small_model):
     """The complex step has no truncation error, so h only moves the last digits."""
     made = twin.build_complex_twin(small_model, "out")

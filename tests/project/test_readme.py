@@ -1,5 +1,6 @@
 """The README is short, and the Python examples of the README and the API page run as written and
-say what they claim. (tests/test_docs.py checks the commands, flags and pictures of both.)"""
+say what they claim. (tests/project/test_docs.py checks the commands, flags and pictures of
+both.)"""
 
 import re
 

@@ -11,7 +11,6 @@ import pytest
 import tifffile
 from lab_files import frames, write_imagej_tiff, write_lab_folder
 from PIL import Image
-from test_scalebar import _longest_white_run
 
 from complexstep import api
 from complexstep.commands import cli, explain
@@ -20,6 +19,7 @@ from complexstep.folders import attribution as attribution_folder
 from complexstep.folders import heatmaps as heatmap_folder
 from complexstep.io import images, micrographs
 from complexstep.rendering.heatmaps import HeatmapStyle
+from rendering_helpers import _longest_white_run
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from lab_files import WIDTH, _fei_text
 from PIL import Image
 
 from complexstep.errors import SettingError, UnreadableImageError
@@ -19,19 +20,6 @@ from complexstep.io import images, micrographs
 
 FRAME_ROWS = 256
 BAR_ROWS = 32
-WIDTH = 256
-FEI_PIXEL_WIDTH_METRES = 1.5e-08
-
-
-def _fei_text(scanned_rows: int = FRAME_ROWS) -> str:
-    """The metadata FEI and Thermo Fisher SEMs write, cut to the sections the reader uses."""
-    return (
-        "[User]\r\nDate=03/14/2024\r\nTime=09:26:53 AM\r\n"
-        "[Beam]\r\nHV=10000\r\n"
-        f"[Scan]\r\nPixelWidth={FEI_PIXEL_WIDTH_METRES}\r\n"
-        f"PixelHeight={FEI_PIXEL_WIDTH_METRES}\r\nHorFieldsize=3.84e-06\r\n"
-        f"[Image]\r\nResolutionX={WIDTH}\r\nResolutionY={scanned_rows}\r\nZoomFactor=1\r\n"
-    )
 
 
 def _twelve_bit_frame(rows: int = FRAME_ROWS, seed: int = 0) -> np.ndarray:

@@ -16,9 +16,7 @@ run_explorer = scripts.runner("explore_attributions.py")
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "autoencoder.keras"
-    explorer_helpers.small_autoencoder(seed=14).save(path)
-    return path
+    return explorer_helpers.saved_small_autoencoder(tmp_path_factory.mktemp("models"), seed=14)
 
 
 @pytest.fixture(scope="module")

@@ -188,12 +188,14 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SKIPPED_LINES = {
     "make demo": "the whole demo, minutes of training; the commands it runs are run here",
     "make test": "this suite itself",
-    "pip install": "installs from a package index; tests/test_entry_point.py installs the package",
+    "pip install": "installs from a package index; tests/commands/test_entry_point.py installs "
+    "the package",
     "tcp://scheduler": "the address of a Dask scheduler that exists only on a cluster",
-    "--cluster local:2": "starts a Dask cluster of processes; tests/test_cluster.py runs one",
+    "--cluster local:2": "starts a Dask cluster of processes; tests/cluster/test_cluster.py runs "
+    "one",
     "examples/regions_on_test_micrographs.py": (
         "the study's numbers: stage 2 twice in subprocesses over its micrographs; the folder "
-        "driver it calls is tested by tests/test_regions_folder.py"
+        "driver it calls is tested by tests/folders/test_regions_folder.py"
     ),
 }
 SKIPPED_BLOCKS = {
@@ -203,13 +205,14 @@ SKIPPED_BLOCKS = {
     "LocalCUDACluster": "needs NVIDIA GPUs and dask-cuda",
     "SLURMCluster": "submits SLURM jobs; make test-slurm runs it on a real SLURM",
     # PyTorch is installed beside JAX, not beside TensorFlow, where these blocks run.
-    "MyEncoder()": "a PyTorch module of the reader's own; tests/test_pytorch.py makes the same "
-    "calls on its zoo of modules, in the environment that has PyTorch",
-    "torch.export": "exports a PyTorch module; tests/test_pytorch.py exports and explains one",
-    "encoder.pt2": "a PyTorch archive; tests/test_pytorch.py runs stage 2 on one",
+    "MyEncoder()": "a PyTorch module of the reader's own; tests/pytorch/test_pytorch.py makes "
+    "the same calls on its zoo of modules, in the environment that has PyTorch",
+    "torch.export": "exports a PyTorch module; tests/pytorch/test_pytorch.py exports and "
+    "explains one",
+    "encoder.pt2": "a PyTorch archive; tests/pytorch/test_pytorch.py runs stage 2 on one",
     "benchmarks/pytorch_speed.py": "the PyTorch benchmark, run where PyTorch is installed",
 }
-# The Python blocks tests/test_readme.py runs, and checks that they give what they say.
+# The Python blocks tests/project/test_readme.py runs, and checks that they give what they say.
 CHECKED_ELSEWHERE = ("README.md", "api.md")
 # A placeholder of the docs for a folder of the reader's, and the name the test gives it.
 PLACEHOLDERS = {"<study>": "study"}
