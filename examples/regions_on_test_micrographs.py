@@ -36,8 +36,9 @@ import numpy as np
 
 from complexstep import defaults
 from complexstep.evaluation.methods import AttributionMethods
+from complexstep.folders.heatmaps import micrograph_on_grid
 from complexstep.folders.loop import FolderReport, find_micrographs
-from complexstep.folders.regions import _micrograph_at, measure_folder
+from complexstep.folders.regions import measure_folder
 from complexstep.io.images import read_image, save_figure, write_array
 from complexstep.io.maps import read_map
 from complexstep.regions import BOUNDARY, HEADLINE, bootstrap_mean, otsu_phases, with_boundary
@@ -119,9 +120,10 @@ def boundary_beyond_phases(micrographs: Path, folder: Path):
     observed, expected = [], []
     for path in find_micrographs(micrographs, micrographs, FolderReport()):
         stem = path.relative_to(micrographs).with_suffix("")
-        squares = read_map(folder / stem.with_name(stem.name + ".npy")) ** 2
+        map_path = folder / stem.with_name(stem.name + ".npy")
+        squares = read_map(map_path) ** 2
         regions = with_boundary(
-            otsu_phases(_micrograph_at(path, squares.shape)), defaults.BOUNDARY_WIDTH
+            otsu_phases(micrograph_on_grid(path, map_path, squares.shape)), defaults.BOUNDARY_WIDTH
         )
         boundary = regions.pop(BOUNDARY)
         phase_only = np.zeros_like(squares)

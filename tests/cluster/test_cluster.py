@@ -169,8 +169,9 @@ def test_the_evaluation_and_the_regions_on_a_local_cluster_give_the_in_process_t
         )
 
     def measure(outputs: Path, client=None):
+        short = regions_folder.Bootstrap(samples=50)
         return regions_folder.measure_folder(
-            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), samples=50, client=client
+            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), bootstrap=short, client=client
         )
 
     here, regions_here = evaluate(tmp_path / "here"), measure(tmp_path / "regions-here")

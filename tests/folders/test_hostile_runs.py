@@ -148,7 +148,9 @@ def test_a_broken_sidecar_is_one_line_in_stage_3_and_the_regions(made, tmp_path,
         "smp_cpa_a.jpeg",
         "smp_cpa_c.jpeg",
     ]
-    measured = regions_folder.measure_folder(outputs, tmp_path / "regions", inputs, samples=50)
+    measured = regions_folder.measure_folder(
+        outputs, tmp_path / "regions", inputs, bootstrap=regions_folder.Bootstrap(samples=50)
+    )
     assert len(measured.failed) == 1 and measured.failed[0].startswith(
         f"skipped {outputs / 'b.npy'}: cannot read {outputs / 'b.json'}: "
     )
@@ -221,7 +223,9 @@ def test_a_map_its_micrograph_does_not_give_is_one_line_never_stretched(made, tm
         f"{inputs / 'b.png'} is 40x40, not the 32x32 the sidecar of {outputs / 'b.npy'} says "
         "was read: it is not the micrograph the map was made from"
     )
-    measured = regions_folder.measure_folder(outputs, tmp_path / "regions", inputs, samples=50)
+    measured = regions_folder.measure_folder(
+        outputs, tmp_path / "regions", inputs, bootstrap=regions_folder.Bootstrap(samples=50)
+    )
     assert measured.failed == [f"{outputs / 'b.npy'}: {problem}"]
     drawn = heatmap_folder.render_folder(
         outputs, tmp_path / "heatmaps", HeatmapStyle(), overlay=True, micrographs=inputs
@@ -263,7 +267,9 @@ def test_partial_files_a_killed_stage_3_or_regions_run_left_are_removed(made, tm
         old = time.time() - defaults.STALE_PARTIAL_SECONDS - 60
         os.utime(stale, (old, old))
     drawn = heatmap_folder.render_folder(outputs, tmp_path / "heatmaps", HeatmapStyle())
-    measured = regions_folder.measure_folder(outputs, tmp_path / "regions", inputs, samples=50)
+    measured = regions_folder.measure_folder(
+        outputs, tmp_path / "regions", inputs, bootstrap=regions_folder.Bootstrap(samples=50)
+    )
     for report, folder in ((drawn, "heatmaps"), (measured, "regions")):
         assert not (tmp_path / folder / ".smp_cpa_a.jpeg.partial-abcd1234.jpeg").exists()
         assert f"removed 1 partial file(s) an interrupted run left in {tmp_path / folder}" in (

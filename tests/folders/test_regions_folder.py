@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from complexstep.errors import RegionError
-from complexstep.folders.regions import Segmentation, measure_folder
+from complexstep.folders.regions import Bootstrap, Segmentation, measure_folder
 from complexstep.rendering.heatmaps import HeatmapStyle
 from complexstep.rendering.regions import LEGEND_INCHES
 from rendering_helpers import BLOCK, TEST_DPI, WAVELET_BASIS, read_rgb, save_grey, save_wavelet_map
@@ -38,7 +38,7 @@ def measure(tree, **settings):
         tree / "out",
         micrographs=tree / "micrographs",
         style=HeatmapStyle(dpi=TEST_DPI),
-        samples=200,
+        bootstrap=Bootstrap(samples=200),
         **settings,
     )
 
@@ -177,7 +177,7 @@ def test_label_images_replace_phases_and_bad_ones_are_one_line_each(tree, tmp_pa
         tmp_path / "out",
         segmentation=Segmentation(labels=labels, boundary_width=0),
         style=HeatmapStyle(dpi=100),
-        samples=50,
+        bootstrap=Bootstrap(samples=50),
     )
     assert {row["region"] for row in report.rows} == {"pearlite", "ferrite"}
     pearlite = next(row for row in report.rows if row["region"] == "pearlite")
@@ -209,7 +209,7 @@ def test_kind_is_written_into_every_row(tree, tmp_path):
         micrographs=tree / "micrographs",
         kind="gradient-input",
         style=HeatmapStyle(dpi=100),
-        samples=50,
+        bootstrap=Bootstrap(samples=50),
     )
     kinds = {row["kind"] for row in read_rows(tmp_path / "out" / "regions.csv")}
     assert kinds == {"gradient-input"} and report.kind == "gradient-input"

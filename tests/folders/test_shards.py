@@ -162,8 +162,9 @@ def test_the_shards_of_the_evaluation_and_the_regions_are_their_whole_runs(
         )
 
     def measure(outputs: Path, shard=None):
+        short = regions_folder.Bootstrap(samples=20)
         return regions_folder.measure_folder(
-            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), samples=20, shard=shard
+            maps, outputs, micrographs, style=HeatmapStyle(dpi=100), bootstrap=short, shard=shard
         )
 
     evaluate(tmp_path / "whole")

@@ -1,8 +1,28 @@
 """Stage 3's folder driver: every attribution map in a folder rendered as heatmaps.
 
 ``render_folder`` renders each map of a folder and its subfolders with ``rendering``, and each
-wavelet map with ``wavelet_rendering``, mirroring them under the output folder, and records, rather
-than stops at, maps that cannot be read or views that cannot be written.
+wavelet map with ``wavelet_rendering``, mirroring them under the output folder, each file
+atomically, and records, rather than stops at, maps that cannot be read or views that cannot be
+written:
+
+- an image ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
+  ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
+  ``panel_<stem>.png`` beside it;
+- a wavelet map ``<inputs>/<sub>/<stem>.wavelet.npy`` becomes ``wavelet_<stem>.png`` (its
+  layout), ``scales_<stem>.png`` (a map per level, over the micrograph where it is found) and
+  ``shares_<stem>.png`` (the shares of levels and orientations) in ``<outputs>/<sub>``.
+
+The folders are searched as every stage searches them (``loop.find_micrographs``): links to
+folders, links to nothing and special files are skipped and noted. Where the output folder lies
+inside the input folder, it is not searched, and files this stage wrote are never inputs.
+
+Each map is coloured as suits its kind, which its sidecar (``<stem>.json``, which stage 2 writes)
+names: the style's limits left None are the kind's (``defaults.KIND_COLOUR_LIMITS``), and a map
+without sidecar is the paper's. Heatmaps, overlays and panels get a scale bar where the sidecar
+gives the pixel size, or else ``render_folder``'s ``pixel_size`` does. With ``style.scale``
+"folder", the maps of each kind are scaled by one range, the least and greatest raw value of all
+maps of that kind in the run, so that one colour is one raw value in every heatmap of a kind;
+kinds are never pooled, as their values measure different things.
 """
 
 import collections
@@ -75,41 +95,18 @@ def render_folder(
 ) -> FolderReport:
     """Renders every attribution image and wavelet map in a folder and its subfolders.
 
-    An input ``<inputs>/<sub>/<stem>.png`` (or any image suffix) becomes
-    ``<outputs>/<sub>/smp_cpa_<stem>.jpeg``, and, where asked for, ``overlay_cpa_<stem>.jpeg`` and
-    ``panel_<stem>.png`` beside it. Where the output folder lies inside the input folder, it is
-    not searched, and files this stage wrote are never inputs. An input that cannot be read or a
-    file that cannot be written does not stop the run: it is recorded in the report's ``failed``.
-    The folders are searched as every stage searches them (``loop.find_micrographs``): links to
-    folders, links to nothing and special files are skipped and noted.
-
-    A wavelet map ``<inputs>/<sub>/<stem>.wavelet.npy`` becomes ``wavelet_<stem>.png`` (its
-    layout), ``scales_<stem>.png`` (a map per level, over the micrograph where it is found) and
-    ``shares_<stem>.png`` (the shares of levels and orientations) in ``<outputs>/<sub>``.
-
-    Each map is coloured as suits its kind, which its sidecar (``<stem>.json``, which stage 2
-    writes) names: the style's limits left None are the kind's (``defaults.KIND_COLOUR_LIMITS``),
-    and a map without sidecar is the paper's. Heatmaps, overlays and panels get a scale bar where
-    the sidecar gives the pixel size, or else ``pixel_size`` does. With ``style.scale`` "folder",
-    the maps of each kind are scaled by one range, the least and greatest raw value of all maps of
-    that kind in the run, so that one colour is one raw value in every heatmap of a kind; kinds are
-    never pooled, as their values measure different things.
-
     Args:
-        inputs: the folder of grey attribution images.
-        outputs: the folder to write into; created where missing.
+        inputs, outputs: the folder of maps, and the folder to write into, created where missing.
         style: how maps are smoothed and coloured.
-        overlay: whether to write each heatmap blended over its micrograph.
-        panel: whether to write a panel of all views of each map.
+        overlay, panel: whether to write each heatmap over its micrograph, and a panel of its views.
         micrographs: the folder, searched with its subfolders, of the micrographs the maps were
             computed from, matched by stem; read only for overlays and panels.
         on_progress: called with the maps done and the maps in all, after each map.
         wavelet_style: how wavelet maps are drawn; None for the defaults.
         pixel_size: the side of a map pixel in µm, for maps whose sidecar gives none; None
             draws no scale bar on those.
-        model: the model the maps should come from; a map whose sidecar names another (by its
-            SHA-256) is noted, and still drawn. Without it, and in every case, maps of one run
-            whose sidecars name several models or several kinds are noted.
+        model: the model the maps should come from: a map whose sidecar names another (by its
+            SHA-256) is noted, and still drawn. A run's maps of several models or kinds are noted.
 
     Returns:
         What was written (``outputs``; ``written``, the wavelet maps drawn whole), ``notes`` and
@@ -122,6 +119,37 @@ def render_folder(
     """
     inputs, outputs = Path(inputs), Path(outputs)
     report = FolderReport()
+    image_paths, wavelet_paths = _find_maps(inputs, outputs, report)
+    index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
+    loop.make_folder(outputs)
+    loop.remove_stale_partials(outputs, report)
+    plan = _plan(image_paths, inputs, report)
+    views = _views_of(plan, style, pixel_size, inputs, model, report)
+    asked = _Asked(outputs, index, overlay, panel)
+    # Not ``runner.run``: what this stage computes of a map is its drawing, which ``save_figure``
+    # writes as it draws, in this process alone; and every map, even one that cannot be read, is
+    # counted as it is done, with no detail, its lines in the order they are drawn.
+    total = len(plan) + len(wavelet_paths)
+    for done, (image_path, subfolder) in enumerate(plan, start=1):
+        if image_path in views:
+            _render_views(image_path, subfolder, views[image_path], asked, report)
+        if on_progress is not None:
+            on_progress(done, total)
+    wavelet_style = wavelet_style or wavelet_rendering.WaveletStyle()
+    for done, path in enumerate(wavelet_paths, start=len(plan) + 1):
+        _render_wavelet_views(path, path.parent.relative_to(inputs), wavelet_style, asked, report)
+        if on_progress is not None:
+            on_progress(done, total)
+    return report
+
+
+def _find_maps(inputs: Path, outputs: Path, report: FolderReport) -> tuple[list[Path], list[Path]]:
+    """The attribution images of a folder and its subfolders that are not this stage's outputs,
+    and its wavelet maps.
+
+    Raises:
+        FolderError: if the folder is missing, or holds neither but earlier outputs.
+    """
     found = loop.find_micrographs(inputs, outputs, report, suffixes=MAP_SUFFIXES)
     wavelet_paths = [
         path
@@ -135,36 +163,7 @@ def render_folder(
     ]
     if not image_paths and not wavelet_paths:
         raise FolderError(f"no attribution images in {inputs} other than earlier heatmaps")
-    index = _micrographs_for(Path(micrographs), outputs, report, overlay or panel, wavelet_paths)
-    loop.make_folder(outputs)
-    loop.remove_stale_partials(outputs, report)
-
-    plan = _plan(image_paths, inputs, report)
-    sidecars = _sidecars(plan, report)
-    kinds = {path: sidecar.get("kind", defaults.MAP_KIND) for path, sidecar in sidecars.items()}
-    _note_provenance(sidecars, inputs, model, report)
-    value_ranges = _folder_ranges(plan, kinds, sidecars, report) if style.scale == "folder" else {}
-    total = len(plan) + len(wavelet_paths)
-    for done, (image_path, subfolder) in enumerate(plan, start=1):
-        if image_path in kinds:
-            kind = kinds[image_path]
-            given = _pixel_size(sidecars[image_path], pixel_size)
-            views = _Views(
-                dataclasses.replace(style, kind=kind),
-                value_ranges.get(kind),
-                given,
-                _axes(sidecars[image_path]),
-            )
-            _render_views(image_path, subfolder, views, index, report, overlay, panel, outputs)
-        if on_progress is not None:
-            on_progress(done, total)
-    wavelet_style = wavelet_style or wavelet_rendering.WaveletStyle()
-    for done, path in enumerate(wavelet_paths, start=len(plan) + 1):
-        subfolder = path.parent.relative_to(inputs)
-        _render_wavelet_views(path, subfolder, wavelet_style, index, report, outputs)
-        if on_progress is not None:
-            on_progress(done, total)
-    return report
+    return image_paths, wavelet_paths
 
 
 def _micrographs_for(
@@ -191,6 +190,44 @@ class _Views:
     value_range: tuple[float, float] | None
     pixel_size: float | None
     axes: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Asked:
+    """What a run draws and where: the output folder, the micrographs (None where none are
+    read), and whether overlays and panels are asked for."""
+
+    outputs: Path
+    micrographs: "Micrographs | None"
+    overlay: bool = False
+    panel: bool = False
+
+
+def _views_of(
+    plan: list[tuple[Path, Path]],
+    style: HeatmapStyle,
+    pixel_size: float | None,
+    inputs: Path,
+    model: str | os.PathLike | None,
+    report: FolderReport,
+) -> dict[Path, _Views]:
+    """How each map that can be drawn is drawn, by its sidecar: in its kind's style and range,
+    at its pixel size (else ``pixel_size``), in its axes. Sidecars that cannot be read are
+    recorded, the maps' models and kinds noted, and, with ``style.scale`` "folder", each kind's
+    range."""
+    sidecars = _sidecars(plan, report)
+    kinds = {path: sidecar.get("kind", defaults.MAP_KIND) for path, sidecar in sidecars.items()}
+    _note_provenance(sidecars, inputs, model, report)
+    ranges = _folder_ranges(plan, kinds, sidecars, report) if style.scale == "folder" else {}
+    return {
+        path: _Views(
+            dataclasses.replace(style, kind=kinds[path]),
+            ranges.get(kinds[path]),
+            _pixel_size(sidecar, pixel_size),
+            _axes(sidecar),
+        )
+        for path, sidecar in sidecars.items()
+    }
 
 
 def _sidecars(plan: list[tuple[Path, Path]], report: FolderReport) -> dict[Path, dict]:
@@ -479,67 +516,80 @@ class Micrographs:
 
 
 def _render_views(
-    image_path: Path,
-    subfolder: Path,
-    views: _Views,
-    micrographs: Micrographs | None,
-    report: FolderReport,
-    overlay: bool,
-    panel: bool,
-    outputs: Path,
+    image_path: Path, subfolder: Path, views: _Views, asked: _Asked, report: FolderReport
 ) -> None:
     """Writes the heatmap of one attribution image, and its overlay and panel where asked for.
 
     Args:
         image_path: the attribution image.
         subfolder: its folder relative to the input folder, mirrored under the output folder.
-        views: how maps are smoothed, scaled and coloured, and the fallback pixel size.
-        micrographs: the micrographs, or None where neither overlay nor panel is asked for.
+        views: how the map is smoothed, scaled and coloured, its pixel size and its axes.
+        asked: the output folder, the micrographs, and the views asked for.
         report: where what was written and what went wrong are recorded.
-        overlay: whether the overlay is asked for.
-        panel: whether the panel is asked for.
-        outputs: the output folder.
     """
-    stem = image_path.stem
-    folder = outputs / subfolder
     try:
         attribution = map_files.load_attribution(image_path, views.axes)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
-    style = views.style
-    pixel_size = views.pixel_size
-    values, was_constant = heatmap_values(attribution, style.sigma, views.value_range)
+    values, was_constant = heatmap_values(attribution, views.style.sigma, views.value_range)
     if was_constant:
         report.notes.append(f"{image_path}: the map is constant, so it is rendered in one colour")
     if views.axes == 3:
-        # A volume's map, smoothed in 3-D, is drawn as its three middle slices; its slices'
-        # spacing is not known, so no bar, and no micrograph is a page of it to lay it over.
-        report.notes.append(
-            f"{image_path}: a volume's map, drawn as its middle slices across depth, height and "
-            "width, with no scale bar"
-            + ("; overlays and panels are drawn for 2-D maps alone" if overlay or panel else "")
-        )
-        _write(
-            report,
-            folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
-            lambda path: save_figure(
-                heatmap_figure(middle_slices(values, 0.0), style), path, style.dpi
-            ),
-        )
-        return
+        _render_volume(image_path, subfolder, values, views.style, asked, report)
+    else:
+        _render_flat(image_path, subfolder, (attribution, values), views, asked, report)
+
+
+def _render_volume(
+    image_path: Path,
+    subfolder: Path,
+    values: np.ndarray,
+    style: HeatmapStyle,
+    asked: _Asked,
+    report: FolderReport,
+) -> None:
+    """Writes the heatmap of a volume's map, smoothed in 3-D, as its three middle slices: its
+    slices' spacing is not known, so no bar, and no micrograph is a page of it to lay it over."""
+    others = "; overlays and panels are drawn for 2-D maps alone"
+    report.notes.append(
+        f"{image_path}: a volume's map, drawn as its middle slices across depth, height and "
+        "width, with no scale bar" + (others if asked.overlay or asked.panel else "")
+    )
+    _write(
+        report,
+        asked.outputs / subfolder / f"{HEATMAP_PREFIX}{image_path.stem}.jpeg",
+        lambda path: save_figure(
+            heatmap_figure(middle_slices(values, 0.0), style), path, style.dpi
+        ),
+    )
+
+
+def _render_flat(
+    image_path: Path,
+    subfolder: Path,
+    maps: tuple[np.ndarray, np.ndarray],
+    views: _Views,
+    asked: _Asked,
+    report: FolderReport,
+) -> None:
+    """Writes the heatmap of a 2-D map, and its overlay and panel where asked for, with its
+    micrograph where it is found; ``maps`` are the map as read and as ``heatmap_values`` gives it
+    to colour, and the rest as ``_render_views`` takes them."""
+    attribution, values = maps
     micrograph = None
-    if micrographs is not None:
-        micrograph = micrographs.read_for(
+    if asked.micrographs is not None:
+        micrograph = asked.micrographs.read_for(
             image_path, subfolder, report, image_path, attribution.shape
         )
-
+    stem, folder = image_path.stem, asked.outputs / subfolder
+    style, pixel_size = views.style, views.pixel_size
     _write(
         report,
         folder / f"{HEATMAP_PREFIX}{stem}.jpeg",
         lambda path: save_figure(heatmap_figure(values, style, pixel_size), path, style.dpi),
     )
-    if overlay and micrograph is not None:
+    if asked.overlay and micrograph is not None:
         _write(
             report,
             folder / f"{OVERLAY_PREFIX}{stem}.jpeg",
@@ -547,7 +597,7 @@ def _render_views(
                 overlay_figure(values, micrograph, style, pixel_size), path, style.dpi
             ),
         )
-    if panel:
+    if asked.panel:
         _write(
             report,
             folder / f"{PANEL_PREFIX}{stem}.png",
@@ -563,9 +613,8 @@ def _render_wavelet_views(
     path: Path,
     subfolder: Path,
     style: wavelet_rendering.WaveletStyle,
-    micrographs: Micrographs | None,
+    asked: _Asked,
     report: FolderReport,
-    outputs: Path,
 ) -> None:
     """Writes the layout, per-scale maps and shares of one wavelet map, recorded as written
     where all three are.
@@ -574,20 +623,20 @@ def _render_wavelet_views(
         path: the wavelet map, ``<stem>.wavelet.npy``.
         subfolder: its folder relative to the input folder, mirrored under the output folder.
         style: how wavelet maps are drawn.
-        micrographs: the micrographs, or None where there are none to draw the scales over.
+        asked: the output folder, and the micrographs, or None where there are none to draw the
+            scales over.
         report: where what was written and what went wrong are recorded.
-        outputs: the output folder.
     """
     stem = map_files.stem_of(path)
-    folder = outputs / subfolder
+    folder = asked.outputs / subfolder
     try:
         values, basis, summary = map_files.load_wavelet_map(path, WaveletBasis)
     except UnreadableImageError as error:
         report.failed.append(str(error))
         return
     micrograph = None
-    if micrographs is not None:
-        micrograph = micrographs.read_for(
+    if asked.micrographs is not None:
+        micrograph = asked.micrographs.read_for(
             path.with_name(f"{stem}.wavelet"), subfolder, report, path, basis.shape
         )
     views = [

@@ -291,11 +291,11 @@ def plan(
     suffixes: Sequence[str] = images.IMAGE_SUFFIXES,
     shard: Shard | None = None,
 ) -> list[Item]:
-    """The micrographs to do and their sizes, after every check that needs no pixel.
+    """The micrographs to do, in the folder's order, and their sizes, after every check that
+    needs no pixel.
 
     Args:
-        inputs: the folder of micrographs.
-        outputs: the folder the targets lie in.
+        inputs, outputs: the folder of micrographs, and the folder the targets lie in.
         targets: the files each micrograph becomes.
         report: where skipped micrographs, clashes and refusals are recorded.
         size_of: the size a micrograph is used at, from its header; raises a ``ComplexStepError``
@@ -305,9 +305,6 @@ def plan(
         paths: the micrographs, where the driver chose some; all of the folder's by default.
         suffixes: the files of the folder that are micrographs, where ``paths`` is None.
         shard: do only this part of the micrographs (see ``in_shard``); all of them if None.
-
-    Returns:
-        The micrographs to do, in the folder's order.
 
     Raises:
         FolderError: for a missing or empty inputs folder, outputs that cannot be written, or a
@@ -334,24 +331,35 @@ def plan(
             report.failed.append(f"skipped {path}: its {noun} would overwrite that of {clash}")
             continue
         claimed.update(dict.fromkeys(written, path))
-        try:
-            blocked = next((target for target in written if target.is_dir()), None)
-            there = skip_existing and all(target.is_file() for target in written)
-        except OSError as error:
-            # A name the file system cannot hold (over 255 bytes) fails here, before any work.
-            report.failed.append(f"cannot write the outputs of {path}: {error.strerror or error}")
-            continue
-        if blocked is not None:
-            report.failed.append(f"cannot write {blocked}: a folder is in the way")
-            continue
-        if there:
-            report.existing.append(path)
+        if not _to_write(path, written, skip_existing, report):
             continue
         try:
             work.append(Item(path, size_of(path)))
         except ComplexStepError as error:
             report.failed.append(str(error))
     return work
+
+
+def _to_write(
+    path: Path, written: Sequence[Path], skip_existing: bool, report: FolderReport
+) -> bool:
+    """Whether the targets of the micrograph at ``path`` are to be written: not where a folder
+    is in the way or the file system cannot hold their names, which is recorded as a failure,
+    nor, with ``skip_existing``, where all are there, which is recorded as left alone."""
+    try:
+        blocked = next((target for target in written if target.is_dir()), None)
+        there = skip_existing and all(target.is_file() for target in written)
+    except OSError as error:
+        # A name the file system cannot hold (over 255 bytes) fails here, before any work.
+        report.failed.append(f"cannot write the outputs of {path}: {error.strerror or error}")
+        return False
+    if blocked is not None:
+        report.failed.append(f"cannot write {blocked}: a folder is in the way")
+        return False
+    if there:
+        report.existing.append(path)
+        return False
+    return True
 
 
 def check_shard(shard: Shard) -> None:

@@ -23,11 +23,11 @@ and the run goes on; maps of different kinds are never measured together.
 
 import collections
 import dataclasses
+import functools
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -40,13 +40,13 @@ from complexstep.errors import (
     SettingError,
     UnreadableImageError,
 )
-from complexstep.folders import loop
+from complexstep.folders import loop, runner
 from complexstep.folders.heatmaps import Micrographs, micrograph_on_grid
 from complexstep.folders.loop import FolderReport
 from complexstep.io import maps as map_files
 from complexstep.io import provenance
 from complexstep.io.images import save_figure, write_atomically
-from complexstep.progress import Progress
+from complexstep.progress import Progress, Tally
 from complexstep.regions import sources, statistics, tables
 from complexstep.rendering import regions as region_rendering
 from complexstep.rendering import wavelets as wavelet_rendering
@@ -92,6 +92,58 @@ class Segmentation:
     def width(self) -> float:
         """The boundary's half-width in pixels."""
         return sources.boundary_width_in_pixels(self.boundary_width, self.pixel_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bootstrap:
+    """How the folder's intervals are drawn, checked on construction rather than after every map
+    was measured.
+
+    Attributes:
+        samples: bootstrap resamples, at least ``defaults.BOOTSTRAP_MIN_SAMPLES``.
+        confidence: the intervals' level, between 0 and 1.
+        seed: seeds the bootstrap, so that a rerun gives the same intervals.
+
+    Raises:
+        SettingError: on construction, for too few resamples or a level outside (0, 1).
+    """
+
+    samples: int = defaults.BOOTSTRAP_SAMPLES
+    confidence: float = defaults.CONFIDENCE
+    seed: int = defaults.SEED
+
+    def __post_init__(self) -> None:
+        statistics.check_bootstrap(self.samples, self.confidence)
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionTask:
+    """What measuring one map needs beside what is read of it, as it travels to a Dask worker.
+
+    Attributes:
+        segmentation: how the micrograph is divided.
+        style: how the heatmap under the outlines is drawn.
+        kind: the maps' kind, written into every row.
+        names: the labels' names, or None.
+    """
+
+    segmentation: Segmentation
+    style: HeatmapStyle
+    kind: str
+    names: dict[int, str] | None = None
+
+
+class _Inputs(NamedTuple):
+    """What one map is measured from, as ``_read_inputs`` reads it."""
+
+    micrograph: str
+    """The micrograph's name in the rows: its path under the folder, without suffix."""
+    maps: dict[str, np.ndarray]
+    """The maps measured, by name."""
+    drawn: np.ndarray
+    """The map the outlines are drawn over."""
+    source: np.ndarray
+    """The label image, or the micrograph, on the map's grid."""
 
 
 @dataclasses.dataclass
@@ -141,12 +193,11 @@ def measure_folder(
     inputs: str | os.PathLike,
     outputs: str | os.PathLike,
     micrographs: str | os.PathLike = defaults.CONTOUR_INPUTS,
+    *,
     segmentation: Segmentation = Segmentation(),
     kind: str | None = None,
     style: HeatmapStyle = HeatmapStyle(),
-    samples: int = defaults.BOOTSTRAP_SAMPLES,
-    confidence: float = defaults.CONFIDENCE,
-    seed: int = defaults.SEED,
+    bootstrap: Bootstrap = Bootstrap(),
     on_progress: Progress | None = None,
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
@@ -157,25 +208,18 @@ def measure_folder(
     names, where it names one, else ``kind``, else ``defaults.MAP_KIND``.
 
     Args:
-        inputs: the folder of maps stage 2 wrote.
-        outputs: the folder to write into; created where missing.
+        inputs, outputs: the folder of maps stage 2 wrote, and the folder to write into.
         micrographs: the folder, searched with its subfolders, of the micrographs the maps were
             computed from, matched by stem; not read where label images are given.
         segmentation: how micrographs are divided into regions.
-        kind: the maps' kind, as ``defaults.MAP_KINDS`` names them; None to take it from the
-            sidecars.
+        kind: the maps' kind, one of ``defaults.MAP_KINDS``; None to take it from the sidecars.
         style: how the heatmaps under the outlines are drawn.
-        samples: bootstrap resamples.
-        confidence: the intervals' level.
-        seed: seeds the bootstrap.
-        on_progress: called with the maps done and the maps in all, after each map.
-        shard: measure only the k-th of n disjoint parts of the maps, ``(k, n)`` (by the map's
-            path, see ``loop.in_shard``); the folder's tables and figure are then named for it
-            (``loop.shard_name``), and the n runs' ``regions.csv`` rows together are the
-            whole folder's.
-        client: a ``distributed.Client`` whose cluster divides the micrographs, measures the
-            maps and draws the outlines, one task a map; this process still reads and writes
-            every file. In this process if None.
+        bootstrap: how the folder's intervals are drawn.
+        shard: measure only the k-th of n disjoint parts of the maps (by the map's path, see
+            ``loop.in_shard``), naming the folder's tables and figure for it
+            (``loop.shard_name``): the n runs' ``regions.csv`` rows together are the folder's.
+        on_progress, client: as every folder driver takes them (see ``folders.runner``), in
+            maps; a cluster's task divides one micrograph, measures its map, draws its outlines.
 
     Returns:
         The rows, summaries, files written, notes and failures.
@@ -188,6 +232,32 @@ def measure_folder(
         SettingError: for a shard that is not ``(k, n)`` with 0 <= k < n.
     """
     inputs, outputs = Path(inputs), Path(outputs)
+    kind, paths, unread = _one_kind(_find_maps(inputs, shard), kind, inputs)
+    index, names = _sources(segmentation, Path(micrographs))
+    loop.make_folder(outputs)
+    report = RegionsReport(folder=outputs, kind=kind)
+    loop.remove_stale_partials(outputs, report)
+    report.failed += unread
+    work = [loop.Item(path, ()) for path in paths]
+    rows: dict[Path, list[dict]] = {}
+    step = measuring(RegionTask(segmentation, style, kind, names))
+    read = functools.partial(_read_inputs, inputs, index, segmentation)
+    write = functools.partial(_record, inputs, rows, report)
+    tally = Tally(len(work), on_progress)
+    runner.run(work, step, report, read=read, write=write, tally=tally, client=client)
+    # Rows in the folder's order, whatever order a cluster gives them back in.
+    report.rows = [row for path in paths if path in rows for row in rows[path]]
+    _write_tables(report, bootstrap, shard)
+    return report
+
+
+def _find_maps(inputs: Path, shard: loop.Shard | None) -> list[Path]:
+    """The pixel maps and then the wavelet maps of a folder and its subfolders, of the shard.
+
+    Raises:
+        FolderError: if the folder holds no map.
+        SettingError: for a shard that is not ``(k, n)`` with 0 <= k < n.
+    """
     if shard is not None:
         loop.check_shard(shard)
     paths = _find_pixel_maps(inputs) + _find_wavelet_maps(inputs)
@@ -199,69 +269,80 @@ def measure_folder(
     if shard is not None:
         # A shard may hold no map of a small folder, as a job array's task may: it measures none.
         paths = [path for path in paths if loop.in_shard(path.relative_to(inputs), shard)]
-    kind, paths, unread = _one_kind(paths, kind, inputs)
+    return paths
+
+
+def _sources(
+    segmentation: Segmentation, micrographs: Path
+) -> tuple[Micrographs, dict[int, str] | None]:
+    """The images the regions come from, the micrographs or the label images, by stem, and the
+    labels' names where a names file gives them.
+
+    Raises:
+        FolderError: if the folder holds no image.
+        RegionError: if the label names cannot be read.
+    """
     if segmentation.labels is None:
-        index = Micrographs.of(Path(micrographs))
-        names = None
-    else:
-        index = Micrographs.of(Path(segmentation.labels), what="label image")
-        names_path = Path(segmentation.labels) / defaults.LABEL_NAMES_FILE
-        names = sources.read_label_names(names_path) if names_path.is_file() else None
-    loop.make_folder(outputs)
+        return Micrographs.of(micrographs), None
+    index = Micrographs.of(Path(segmentation.labels), what="label image")
+    names_path = Path(segmentation.labels) / defaults.LABEL_NAMES_FILE
+    return index, sources.read_label_names(names_path) if names_path.is_file() else None
 
-    report = RegionsReport(folder=outputs, kind=kind)
-    loop.remove_stale_partials(outputs, report)
-    report.failed += unread
-    done = 0
 
-    def advance() -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, len(paths))
-
-    def readable() -> Iterator[tuple]:
-        for path in paths:
-            read = _read_inputs(path, inputs, index, names, segmentation, report)
-            if read is None:
-                advance()
-            else:
-                yield read
-
-    settings = (segmentation, style)
-    if client is None:
-        measured = ((read, _measure(*read[1:], *settings)) for read in readable())
-    else:
-        from complexstep.cluster import executor
-
-        measured = executor.run(client, _measure, readable(), lambda read: (*read[1:], *settings))
-    order = {path: index for index, path in enumerate(paths)}
-    rows: dict[Path, list[dict]] = {}
-    for (path, *_), outcome in measured:
-        _record(path, inputs, outcome, rows, report)
-        advance()
-    # Rows in the folder's order, whatever order a cluster gives them back in.
-    report.rows = [row for path in sorted(rows, key=order.__getitem__) for row in rows[path]]
-    if report.rows:
-        report.summaries = statistics.summarise(report.rows, samples, confidence, seed)
-        named = {
-            name: outputs / loop.shard_name(name, shard)
-            for name in (tables.CSV_NAME, tables.SUMMARY_NAME, region_rendering.ENRICHMENT_NAME)
-        }
-        for name, render, content in (
-            (tables.CSV_NAME, tables.write_csv, report.rows),
-            (tables.SUMMARY_NAME, tables.write_summary, report.summaries),
-            (
-                region_rendering.ENRICHMENT_NAME,
-                lambda path, summaries: save_figure(
-                    region_rendering.enrichment_figure(summaries), path, PANEL_MAXIMUM_DPI
-                ),
-                report.summaries,
+def _write_tables(report: RegionsReport, bootstrap: Bootstrap, shard: loop.Shard | None) -> None:
+    """Summarises the rows measured and writes the folder's tables and enrichment figure, named
+    for the shard, where any map was measured."""
+    if not report.rows:
+        return
+    report.summaries = statistics.summarise(
+        report.rows, bootstrap.samples, bootstrap.confidence, bootstrap.seed
+    )
+    for name, render, content in (
+        (tables.CSV_NAME, tables.write_csv, report.rows),
+        (tables.SUMMARY_NAME, tables.write_summary, report.summaries),
+        (
+            region_rendering.ENRICHMENT_NAME,
+            lambda path, summaries: save_figure(
+                region_rendering.enrichment_figure(summaries), path, PANEL_MAXIMUM_DPI
             ),
-        ):
-            if report.write(named[name], lambda path: render(path, content)):
-                report.tables.append(named[name])
-    return report
+            report.summaries,
+        ),
+    ):
+        named = report.folder / loop.shard_name(name, shard)
+        if report.write(named, lambda path: render(path, content)):
+            report.tables.append(named)
+
+
+def measuring(task: RegionTask) -> runner.Step:
+    """Measuring one map a chunk, counted in maps: in this process, where each map is measured
+    and its outlines drawn before the next map's lines are recorded, as they always were, or one
+    map a task on a cluster."""
+
+    def compute(chunk: runner.Chunk, add) -> list[tuple[list[dict], bytes] | str]:
+        measured = []
+        for _, read in chunk:
+            measured.append(_measure(task, *read))
+            add(1)
+        return measured
+
+    return runner.Step(
+        compute=compute,
+        worker=measure_on_worker,
+        settings=task,
+        payload=lambda chunk: tuple(chunk[0][1]),
+        overlap=False,
+    )
+
+
+def measure_on_worker(
+    task: RegionTask,
+    micrograph: str,
+    maps: dict[str, np.ndarray],
+    drawn: np.ndarray,
+    source: np.ndarray,
+) -> list[tuple[list[dict], bytes] | str]:
+    """A Dask task: one map's rows and its outline picture, or why it cannot be divided."""
+    return [_measure(task, micrograph, maps, drawn, source)]
 
 
 def _find_pixel_maps(folder: Path) -> list[Path]:
@@ -327,28 +408,25 @@ def _one_kind(
 
 
 def _read_inputs(
-    path: Path,
     inputs: Path,
     index: Micrographs,
-    names: dict[int, str] | None,
     segmentation: Segmentation,
-    report: RegionsReport,
-) -> tuple | None:
+    item: loop.Item,
+    report: FolderReport,
+) -> _Inputs | None:
     """Reads what one map is measured from, recording what goes wrong.
 
     Args:
-        path: the map, ``<stem>.npy`` or ``<stem>.wavelet.npy``.
         inputs: the input folder, whose subfolders are mirrored under the output folder.
         index: the micrographs, or the label images.
-        names: the labels' names, or None.
         segmentation: how the micrograph is divided.
+        item: the map, ``<stem>.npy`` or ``<stem>.wavelet.npy``.
         report: where notes and failures go.
 
     Returns:
-        ``(path, the micrograph's name in the rows, the maps by name, the map drawn, the
-        micrograph or label image on the map's grid, the labels' names, the kind)``, the
-        arguments of ``_measure`` after the path; None where the map cannot be measured.
+        What ``_measure`` takes of the map; None where it cannot be measured.
     """
+    path = item.path
     subfolder = path.parent.relative_to(inputs)
     try:
         maps, drawn, shape, stem = _read_map(path)
@@ -367,40 +445,27 @@ def _read_inputs(
     except (RegionError, UnreadableImageError, SettingError, ImageSizeError) as error:
         report.failed.append(f"{path}: {error}")
         return None
-    return path, (subfolder / stem).as_posix(), maps, drawn, source, names, report.kind
+    return _Inputs((subfolder / stem).as_posix(), maps, drawn, source)
 
 
 def _measure(
+    task: RegionTask,
     micrograph: str,
     maps: dict[str, np.ndarray],
     drawn: np.ndarray,
     source: np.ndarray,
-    names: dict[int, str] | None,
-    kind: str,
-    segmentation: Segmentation,
-    style: HeatmapStyle,
 ) -> tuple[list[dict], bytes] | str:
-    """One map's rows and its outline picture as PNG bytes, or why it cannot be divided; what a
-    cluster's task does.
-
-    Args:
-        micrograph: the micrograph's name in the rows: its path under the folder, without suffix.
-        maps: the maps measured, by name.
-        drawn: the map the outlines are drawn over.
-        source: the label image, or the micrograph, on the map's grid.
-        names: the labels' names, or None.
-        kind: the maps' kind.
-        segmentation: how the micrograph is divided.
-        style: how the heatmap is drawn.
-    """
+    """One map's rows and its outline picture as PNG bytes, or why it cannot be divided; what
+    ``_Inputs`` names its arguments after the task."""
+    segmentation = task.segmentation
     try:
         if segmentation.labels is not None:
-            regions = sources.label_regions(source, names)
+            regions = sources.label_regions(source, task.names)
         else:
             regions = sources.otsu_phases(source, segmentation.classes, segmentation.sigma)
         regions = sources.with_boundary(regions, segmentation.width)
         rows = [
-            {"micrograph": micrograph, "kind": kind, "map": name} | row
+            {"micrograph": micrograph, "kind": task.kind, "map": name} | row
             for name, values in maps.items()
             for row in statistics.region_statistics(values, regions)
         ]
@@ -408,23 +473,27 @@ def _measure(
         return str(error)
     with tempfile.TemporaryDirectory() as folder:
         picture = Path(folder) / "outlines.png"
-        save_figure(region_rendering.outlines_figure(drawn, regions, style), picture, style.dpi)
+        save_figure(
+            region_rendering.outlines_figure(drawn, regions, task.style), picture, task.style.dpi
+        )
         return rows, picture.read_bytes()
 
 
 def _record(
-    path: Path,
     inputs: Path,
-    outcome: tuple[list[dict], bytes] | str,
     rows: dict[Path, list[dict]],
     report: RegionsReport,
-) -> None:
-    """Keeps one map's rows and writes its outline picture, or records why it failed."""
+    item: loop.Item,
+    read: _Inputs,
+    outcome: tuple[list[dict], bytes] | str,
+) -> bool:
+    """Keeps one map's rows and writes its outline picture, or records why it failed; says
+    whether the map was measured."""
+    path = item.path
     if isinstance(outcome, str):
         report.failed.append(f"{path}: {outcome}")
-        return
+        return False
     rows[path], picture = outcome
-    report.written.append(path)
     wavelet = path.name.endswith(map_files.WAVELET_SUFFIX)
     stem = map_files.stem_of(path) if wavelet else path.stem
     name = f"{region_rendering.OUTLINES_PREFIX}{stem}{'.wavelet' if wavelet else ''}.png"
@@ -432,6 +501,7 @@ def _record(
         report.folder / path.parent.relative_to(inputs) / name,
         lambda target: write_atomically(target, lambda part: part.write_bytes(picture)),
     )
+    return True
 
 
 def _read_map(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[int, int], str]:

@@ -216,19 +216,13 @@ def ahead(
     """``function(item, progress)`` of each item, computed in a thread of its own while the
     caller uses the result before; yields the results in the items' order.
 
-    The items are taken from ``items`` in the caller's thread, at most ``depth`` ahead of the
-    result the caller holds, so that what taking one records (a chunk's reading lines) is
-    recorded there, in a fixed order, and memory stays bounded. ``progress(*arguments)``, called
-    by ``function``, reaches ``on_progress(*arguments)`` in the caller's thread. An exception in
-    ``function`` is raised in the caller's. When the caller stops early (an error, Ctrl-C), the
-    item being worked on stops at its next progress, and the thread is waited for, so that it
-    writes nothing afterwards.
-
-    Args:
-        function: what is computed for an item; called with the item and ``progress``.
-        items: the items, taken one at a time as room is made.
-        depth: items handed to the thread beyond the one whose result the caller holds; >= 1.
-        on_progress: called with what ``function`` passes to ``progress``.
+    The items are taken from ``items`` one at a time as room is made, in the caller's thread, at
+    most ``depth`` (>= 1) beyond the one whose result the caller holds, so that what taking one
+    records (a chunk's reading lines) is recorded there, in a fixed order, and memory stays
+    bounded. ``progress(*arguments)``, called by ``function``, reaches ``on_progress(*arguments)``
+    in the caller's thread. An exception in ``function`` is raised in the caller's. When the
+    caller stops early (an error, Ctrl-C), the item being worked on stops at its next progress,
+    and the thread is waited for, so that it writes nothing afterwards.
     """
     items = iter(items)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -240,15 +234,8 @@ def ahead(
             raise _Stopped
         outbox.put((progress, arguments))
 
-    def work() -> None:
-        while (item := inbox.get()) is not stop:
-            try:
-                outbox.put((None, function(item, progress)))
-            except BaseException as error:  # raised again in the caller's thread
-                outbox.put((error, None))
-                return
-
-    thread = threading.Thread(target=work, name="complexstep-ahead", daemon=True)
+    arguments = (function, progress, inbox, outbox, stop)
+    thread = threading.Thread(target=_work, args=arguments, name="complexstep-ahead", daemon=True)
     thread.start()
     waiting = 0
     try:
@@ -276,3 +263,20 @@ def ahead(
         close = getattr(items, "close", None)
         if close is not None:
             close()
+
+
+def _work(
+    function: Callable[..., object],
+    progress: Callable[..., None],
+    inbox: queue.SimpleQueue,
+    outbox: queue.SimpleQueue,
+    stop: object,
+) -> None:
+    """The thread of ``ahead``: ``function(item, progress)`` of each item from ``inbox`` until
+    ``stop``, each result put in ``outbox``, or the error that ends it, raised again there."""
+    while (item := inbox.get()) is not stop:
+        try:
+            outbox.put((None, function(item, progress)))
+        except BaseException as error:  # raised again in the caller's thread
+            outbox.put((error, None))
+            return

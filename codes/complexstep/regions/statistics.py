@@ -181,6 +181,21 @@ def bootstrap_mean(
     return Estimate(mean, float(interval.low), float(interval.high), int(values.size))
 
 
+def check_bootstrap(samples: int, confidence: float) -> None:
+    """Refuses too few resamples for an interval to hold the mean, and a level outside (0, 1).
+
+    Raises:
+        SettingError: naming the setting and what it must be.
+    """
+    if not (isinstance(samples, int) and samples >= defaults.BOOTSTRAP_MIN_SAMPLES):
+        raise SettingError(
+            f"bootstrap samples must be a whole number >= {defaults.BOOTSTRAP_MIN_SAMPLES}, not "
+            f"{samples!r}: fewer give intervals that need not hold the mean"
+        )
+    if not 0 < confidence < 1:
+        raise SettingError(f"confidence must lie between 0 and 1, not {confidence}")
+
+
 def summarise(
     rows: list[dict],
     samples: int = defaults.BOOTSTRAP_SAMPLES,
@@ -202,13 +217,7 @@ def summarise(
         SettingError: for fewer than ``defaults.BOOTSTRAP_MIN_SAMPLES`` resamples or a
             confidence outside (0, 1).
     """
-    if not (isinstance(samples, int) and samples >= defaults.BOOTSTRAP_MIN_SAMPLES):
-        raise SettingError(
-            f"bootstrap samples must be a whole number >= {defaults.BOOTSTRAP_MIN_SAMPLES}, not "
-            f"{samples!r}: fewer give intervals that need not hold the mean"
-        )
-    if not 0 < confidence < 1:
-        raise SettingError(f"confidence must lie between 0 and 1, not {confidence}")
+    check_bootstrap(samples, confidence)
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["kind"], row["map"]), []).append(row)
