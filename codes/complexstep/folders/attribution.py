@@ -13,10 +13,13 @@ where they stopped with ``skip_existing``.
 """
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from complexstep import defaults
 from complexstep.cluster import workers
@@ -91,10 +94,6 @@ def attribute_folder(
         resize, on_progress, reading, shard, client: as every folder driver takes them (see
             ``folders.runner``); progress is counted in passes.
 
-    Returns:
-        What was written, left alone, cropped and failed. On a cluster, ``written`` is in the
-        order the maps came back.
-
     Raises:
         FolderError: if the input folder is missing or holds no image, the outputs would
             replace an input or cannot be written, or maps left alone are of another kind.
@@ -115,13 +114,8 @@ def attribute_folder(
     step = explaining(explainer)
     tally = Tally(sum(step.total(work) for _, _, work in rounds), on_progress)
     for page, named, work in rounds:
-
-        def write(item: loop.Item, micrograph: micrographs.Micrograph, values, named=named) -> bool:
-            made = provenance.map_provenance(run, micrograph, resize)
-            return _write_map(report, named(item.path), values, explainer, made)
-
-        paged = reading if page is None else reading | {"page": page}
-        read = loop.reader(resize, paged)
+        write = functools.partial(_write_map, report, named, explainer, run, resize)
+        read = loop.reader(resize, reading if page is None else reading | {"page": page})
         runner.run(work, step, report, read=read, write=write, tally=tally, client=client)
     return report
 
@@ -341,10 +335,19 @@ def _described(fields: dict) -> str:
 
 
 def _write_map(
-    report: FolderReport, written: tuple[Path, ...], values, explainer, made: dict
+    report: FolderReport,
+    named: Callable[[Path], tuple[Path, ...]],
+    explainer: Explainer,
+    run: dict,
+    resize: int | None,
+    item: loop.Item,
+    micrograph: micrographs.Micrograph,
+    values: np.ndarray,
 ) -> bool:
-    """Writes one micrograph's files, one map's or, per channel, each channel's in turn,
-    recording any that cannot be written."""
+    """Writes one micrograph's files, one map's or, per channel, each channel's in turn, with
+    what made it, recording any that cannot be written."""
+    written = named(item.path)
+    made = provenance.map_provenance(run, micrograph, resize)
     if explainer.per_channel:
         count = len(written) // explainer.channels
         return all(

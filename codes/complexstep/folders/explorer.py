@@ -79,19 +79,15 @@ def explore_folder(
     shard: loop.Shard | None = None,
     client: "distributed.Client | None" = None,
 ) -> FolderReport:
-    """Writes a page and an activation figure for every micrograph in a folder and its subfolders.
-
-    For an input ``<inputs>/<sub>/<stem>.<ext>`` it writes ``<outputs>/<sub>/explore_<stem>.html``
-    and ``<outputs>/<sub>/activations_<stem>.png``, each atomically. Where the micrograph's pixel
-    size is known (from the file, or ``reading``'s ``pixel_size``), both draw a scale bar and the
-    page gives lengths in micrometres. A micrograph that cannot be read, is too large, or whose
-    stem another micrograph of its folder already took, is recorded and the run goes on.
+    """Writes a page and an activation figure for every micrograph in a folder and its
+    subfolders, ``<outputs>/<sub>/explore_<stem>.html`` and ``activations_<stem>.png``, each
+    atomically, with a scale bar where the pixel size is known. A micrograph that cannot be read,
+    is too large, or whose stem another of its folder took, is recorded and the run goes on.
 
     Args:
         inputs, outputs: the folder of micrographs and the folder to write into.
         explorer: the model and layer to explore.
-        max_pixels: the most pixels a page explains.
-        bits: bits per Jacobian value in the pages, 8 or 16.
+        max_pixels, bits: the most pixels a page explains, and its bits per value, 8 or 16.
         scale: how heatmaps are scaled, one of ``defaults.SCALES``: "map", each by its own
             minimum and maximum; "folder", all pages of the run (of the shard, with ``shard``) by
             the least and greatest raw attribution of any, which the report's notes give.
@@ -110,15 +106,8 @@ def explore_folder(
     reading = dict(reading or {})
     report = FolderReport()
     size_of = functools.partial(_size_of, explorer, resize, reading.get("crop_bottom"), max_pixels)
-    work = loop.plan(
-        inputs,
-        outputs,
-        lambda path: targets(inputs, path, outputs),
-        report,
-        size_of=size_of,
-        noun="page",
-        shard=shard,
-    )
+    named = functools.partial(targets, inputs, outputs=outputs)
+    work = loop.plan(inputs, outputs, named, report, size_of=size_of, noun="page", shard=shard)
     run = functools.partial(
         runner.run,
         work,
@@ -129,21 +118,24 @@ def explore_folder(
         client=client,
     )
     if scale == "map":
-
-        def write(item: loop.Item, micrograph, exploration: Exploration) -> bool:
-            exploration = _named(exploration, item, micrograph)
-            page_path, figure_path = targets(inputs, item.path, outputs)
-            return _write_page(report, page_path, exploration, bits, None) and _write_figure(
-                report, figure_path, exploration
-            )
-
-        run(write=write)
+        run(write=functools.partial(_write_both, report, named, bits))
         return report
     with tempfile.TemporaryDirectory(dir=outputs, prefix=SPOOL_PREFIX) as folder:
-        spool = _Spool(Path(folder), report, lambda path: targets(inputs, path, outputs))
+        spool = _Spool(Path(folder), report, named)
         run(write=spool.keep)
         spool.write_pages(bits)
     return report
+
+
+def _write_both(
+    report: FolderReport, named, bits: int, item: loop.Item, micrograph, exploration: Exploration
+) -> bool:
+    """Writes a micrograph's page, coloured by its own range, and its activation figure."""
+    exploration = _named(exploration, item, micrograph)
+    page_path, figure_path = named(item.path)
+    return _write_page(report, page_path, exploration, bits, None) and _write_figure(
+        report, figure_path, exploration
+    )
 
 
 def _check_settings(
