@@ -247,6 +247,20 @@ def touches_files(tree: ast.Module) -> list[str]:
     return _lines(found)
 
 
+DRIVER_LINES = 60
+"""The most lines a function of ``folders/`` takes, its signature and docstring included."""
+
+
+def long_functions(tree: ast.Module) -> list[str]:
+    """Functions and methods longer than ``DRIVER_LINES``, from ``def`` to their last line."""
+    return [
+        f"line {node.lineno}: {node.name} is {node.end_lineno - node.lineno + 1} lines"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > DRIVER_LINES
+    ]
+
+
 def _made_of_defaults(value: ast.expr) -> bool:
     """``None``, a bool, or an expression of ``defaults``' names alone, types called on them."""
     if isinstance(value, ast.Constant):
@@ -495,6 +509,29 @@ def test_only_folders_walk_folders():
         if _concern(module) != "folders" and walks(tree)
     }
     assert found == {}
+
+
+def test_a_folder_driver_fits_in_a_screen():
+    """Rule 12: no function of folders/ is longer than 60 lines."""
+    found = {
+        module: long_functions(tree)
+        for module, tree in MODULES.items()
+        if _concern(module) == "folders" and long_functions(tree)
+    }
+    assert found == {}
+
+
+def test_the_length_checker_catches_a_long_function_and_a_long_method():
+    """A function or a method one line over is caught; one of 60 lines is not."""
+    body = "    x = 1\n" * (DRIVER_LINES - 1)
+    tree = ast.parse(
+        f"def fits():\n{body}\ndef over():\n{body}    x = 2\n"
+        f"class Run:\n    def method(self):\n{body.replace('    ', '        ')}        x = 2\n"
+    )
+    assert long_functions(tree) == [
+        f"line {DRIVER_LINES + 2}: over is 61 lines",
+        f"line {2 * DRIVER_LINES + 4}: method is 61 lines",
+    ]
 
 
 def test_defaults_live_in_defaults():
