@@ -512,9 +512,9 @@ class ProgressBar:
             print(line, file=sys.stderr, flush=True)
 
 
-class Progress:
-    """The library's ``progress.Progress`` for a command: a ``ProgressBar`` drawn from the first
-    report, when the total is known, with what is being worked on beside it."""
+class ProgressBarCallback:
+    """A command's callback for the library's ``progress.Progress``: a ``ProgressBar`` drawn from
+    the first report, when the total is known, with what is being worked on beside it."""
 
     def __init__(self, label: str, units: str = "images"):
         self.label = label

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             ),
             resize=arguments.resize,
             sample=arguments.sample,
-            on_progress=cli.Progress("evaluation", units="maps"),
+            on_progress=cli.ProgressBarCallback("evaluation", units="maps"),
             reading=cli.reading(arguments),
             shard=arguments.shard,
             client=client,

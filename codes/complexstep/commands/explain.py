@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             explainer,
             resize=arguments.resize,
             skip_existing=arguments.skip_existing,
-            on_progress=cli.Progress(f"{arguments.method} attribution", units="passes"),
+            on_progress=cli.ProgressBarCallback(f"{arguments.method} attribution", units="passes"),
             reading=cli.reading(arguments),
             model_path=arguments.model,
             shard=arguments.shard,

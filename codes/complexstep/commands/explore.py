@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             max_pixels=arguments.max_pixels,
             bits=arguments.bits,
             scale=arguments.scale,
-            on_progress=cli.Progress("explorer pages", units="micrographs"),
+            on_progress=cli.ProgressBarCallback("explorer pages", units="micrographs"),
             reading=cli.reading(arguments),
             shard=arguments.shard,
             client=client,

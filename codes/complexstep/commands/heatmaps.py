@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         overlay=arguments.overlay,
         panel=arguments.panel,
         micrographs=arguments.micrographs,
-        on_progress=cli.Progress("heatmaps"),
+        on_progress=cli.ProgressBarCallback("heatmaps"),
         wavelet_style=wavelet_style,
         pixel_size=arguments.pixel_size,
         model=_model_path(arguments.model),

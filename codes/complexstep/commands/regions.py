@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             style=HeatmapStyle(dpi=arguments.dpi),
             samples=arguments.samples,
             seed=arguments.seed,
-            on_progress=cli.Progress("regions", units="maps"),
+            on_progress=cli.ProgressBarCallback("regions", units="maps"),
             shard=arguments.shard,
             client=client,
         )

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if len(counts) < 3:
         raise cli.UsageError("the training, test and contour-input folders must be different")
     written = synthetic.fill_empty_folders(
-        counts, arguments.seed, on_progress=cli.Progress("synthetic micrographs")
+        counts, arguments.seed, on_progress=cli.ProgressBarCallback("synthetic micrographs")
     )
     for folder, count in written.items():
         if count == 0 and counts[folder] > 0:
