@@ -184,14 +184,11 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
         "601 luma weights and other channels by their mean, each said on one line",
     )
     if pixel_size:
-        parser.add_argument(
-            "--pixel-size",
-            type=positive_number,
-            default=None,
-            metavar="MICROMETRES",
-            help="the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, "
-            "OME, ImageJ/Fiji calibrations and TIFF resolution tags are read); written beside "
-            "each map for stage 3's scale bars",
+        add_pixel_size_argument(
+            parser,
+            "the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, OME, "
+            "ImageJ/Fiji calibrations and TIFF resolution tags are read); written beside each map "
+            "for stage 3's scale bars",
         )
     parser.add_argument(
         "--max-image-pixels",
@@ -242,13 +239,76 @@ def add_kind_arguments(parser: argparse.ArgumentParser) -> None:
         "of the path from b to x (pixel domain only, as many times slower); the kind is written "
         "in each map's sidecar",
     )
-    parser.add_argument(
-        "--baseline",
-        default=defaults.BASELINE,
-        choices=defaults.BASELINES,
-        help=f"the b of the weighted kinds, as the evaluation's: blur, the micrograph blurred by "
-        f"a Gaussian of {defaults.BLUR_SIGMA:g} pixels; mean, its mean grey value",
+    add_baseline_argument(
+        parser,
+        f"the b of the weighted kinds, as the evaluation's: blur, the micrograph blurred by a "
+        f"Gaussian of {defaults.BLUR_SIGMA:g} pixels; mean, its mean grey value",
     )
+
+
+def add_baseline_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --baseline, the b of the weighted maps and of the evaluation; ``help`` says what it
+    is to the command."""
+    parser.add_argument(
+        "--baseline", choices=defaults.BASELINES, default=defaults.BASELINE, help=help
+    )
+
+
+def add_layer_argument(parser: argparse.ArgumentParser, whose: str, more: str = "") -> None:
+    """Adds --layer, the layer whose output a command explains.
+
+    Args:
+        parser: the command's parser.
+        whose: what the command does with the layer's output, for the help ("output is
+            explained").
+        more: what the help adds after saying that 'code' is the latent code.
+    """
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help=f"name of the layer whose {whose}; 'code' is the latent code{more}",
+    )
+
+
+def add_maps_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --inputs as the commands that read stage 2's maps take it; ``help`` says which of
+    the folder's files they read."""
+    parser.add_argument("--inputs", default=defaults.CONTOUR_OUTPUTS, metavar="DIR", help=help)
+
+
+def add_scale_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --scale, whether heatmaps are scaled each on its own or by one range for the folder;
+    ``help`` says what each choice does to the command's pictures."""
+    parser.add_argument("--scale", choices=defaults.SCALES, default=defaults.SCALE, help=help)
+
+
+def add_dpi_argument(parser: argparse.ArgumentParser, pictures: str, more: str) -> None:
+    """Adds --dpi, the resolution a command draws its pictures at.
+
+    Args:
+        parser: the command's parser.
+        pictures: what is drawn at that resolution, for the help ("heatmaps and overlays").
+        more: what the help adds after the range.
+    """
+    low, high = defaults.DPI_RANGE
+    parser.add_argument(
+        "--dpi",
+        type=number_between(*defaults.DPI_RANGE),
+        default=defaults.DPI,
+        help=f"resolution of {pictures}, from {low:g} to {high:g} dpi{more}",
+    )
+
+
+def add_pixel_size_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --pixel-size, in micrometres; ``help`` says what the command uses it for."""
+    parser.add_argument(
+        "--pixel-size", type=positive_number, default=None, metavar="MICROMETRES", help=help
+    )
+
+
+def add_seed_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --seed, a whole number from 0; ``help`` says what it seeds."""
+    parser.add_argument("--seed", type=at_least(0), default=defaults.SEED, help=help)
 
 
 def kind(arguments: argparse.Namespace) -> dict:

@@ -28,12 +28,7 @@ def parse_arguments(
     cli.add_inputs_argument(parser, "evaluate the methods on")
     cli.add_model_arguments(parser, "evaluates")
     cli.add_reading_arguments(parser)
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose whole output f every method explains; 'code' is the "
-        "latent code",
-    )
+    cli.add_layer_argument(parser, "whole output f every method explains")
     parser.add_argument(
         "--outputs",
         default=defaults.EVALUATION_DIR,
@@ -47,12 +42,10 @@ def parse_arguments(
         metavar="METHOD",
         help=f"the methods to evaluate, any of: {', '.join(defaults.ATTRIBUTION_METHODS)}",
     )
-    parser.add_argument(
-        "--baseline",
-        choices=defaults.BASELINES,
-        default=defaults.BASELINE,
-        help="what removed pixels are replaced by: the micrograph blurred by a Gaussian of "
-        f"sigma {defaults.BLUR_SIGMA:g} px, or its mean grey value",
+    cli.add_baseline_argument(
+        parser,
+        "what removed pixels are replaced by: the micrograph blurred by a Gaussian of sigma "
+        f"{defaults.BLUR_SIGMA:g} px, or its mean grey value",
     )
     parser.add_argument(
         "--steps",
@@ -73,11 +66,9 @@ def parse_arguments(
         type=cli.at_least(1),
         help="evaluate only this many micrographs, drawn at random with the seed (all if unset)",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
+    cli.add_seed_argument(
+        parser,
+        "seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
         "random maps and the stability test",
     )
     cli.add_spreading_arguments(parser, verb="evaluate")

@@ -52,11 +52,10 @@ def parse_arguments(
         f"does not depend on it beyond rounding), from {defaults.H_RANGE[0]:g} to "
         f"{defaults.H_RANGE[1]:g}, the steps float32 passes carry through a network",
     )
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose output is explained; 'code' is the latent code, any layer "
-        "of the model works (layers further from the input take longer)",
+    cli.add_layer_argument(
+        parser,
+        "output is explained",
+        ", any layer of the model works (layers further from the input take longer)",
     )
     cli.add_model_arguments(parser, "explains")
     cli.add_kind_arguments(parser)

@@ -32,11 +32,10 @@ def parse_arguments(
         help="folder for explore_<stem>.html and activations_<stem>.png, mirroring the inputs' "
         "subfolders",
     )
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose output the pages show as the code; 'code' is the latent "
-        "code; the reconstruction is always the model's last layer",
+    cli.add_layer_argument(
+        parser,
+        "output the pages show as the code",
+        "; the reconstruction is always the model's last layer",
     )
     cli.add_model_arguments(parser, "explores")
     cli.add_kind_arguments(parser)
@@ -57,15 +56,13 @@ def parse_arguments(
         help="bits per Jacobian value in the page, each cell's values scaled by their largest "
         "magnitude; 8 makes pages about half as large",
     )
-    parser.add_argument(
-        "--scale",
-        choices=defaults.SCALES,
-        default=defaults.SCALE,
-        help="map: each page's heatmap min-max scaled on its own, as in the paper; folder: every "
-        "page of the run scaled by one range, the least and greatest raw attribution of all of "
-        "them (of this shard's, with --shard), so that colours compare between micrographs; the "
-        "pages are then written once all are explored, each waiting meanwhile on disk in a "
-        "hidden folder in --outputs; each page states which",
+    cli.add_scale_argument(
+        parser,
+        "map: each page's heatmap min-max scaled on its own, as in the paper; folder: every page "
+        "of the run scaled by one range, the least and greatest raw attribution of all of them "
+        "(of this shard's, with --shard), so that colours compare between micrographs; the pages "
+        "are then written once all are explored, each waiting meanwhile on disk in a hidden "
+        "folder in --outputs; each page states which",
     )
     cli.add_spreading_arguments(parser, verb="explore")
     return parser.parse_args(arguments)

@@ -49,14 +49,10 @@ def parse_arguments(
 
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the maps, the micrographs and the outputs are."""
-    parser.add_argument(
-        "--inputs",
-        default=defaults.CONTOUR_OUTPUTS,
-        metavar="DIR",
-        help=(
-            "folder of stage 2's maps, searched with its subfolders: <stem>.npy pixel maps and "
-            "<stem>.wavelet.npy wavelet maps, the latter measured level by level"
-        ),
+    cli.add_maps_argument(
+        parser,
+        "folder of stage 2's maps, searched with its subfolders: <stem>.npy pixel maps and "
+        "<stem>.wavelet.npy wavelet maps, the latter measured level by level",
     )
     cli.add_micrographs_argument(parser, "divided into Otsu phases")
     parser.add_argument(
@@ -101,12 +97,8 @@ def _add_region_arguments(parser: argparse.ArgumentParser) -> None:
             "regions, in pixels, or in micrometres with --pixel-size; 0 for no boundary region"
         ),
     )
-    parser.add_argument(
-        "--pixel-size",
-        type=cli.positive_number,
-        default=None,
-        metavar="MICROMETRES",
-        help="the micrographs' pixel size, so that --boundary-width is in micrometres",
+    cli.add_pixel_size_argument(
+        parser, "the micrographs' pixel size, so that --boundary-width is in micrometres"
     )
 
 
@@ -127,19 +119,11 @@ def _add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.BOOTSTRAP_SAMPLES,
         help=f"bootstrap resamples for the {defaults.CONFIDENCE * 100:g} %% intervals",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the bootstrap, so that a rerun gives the same intervals",
-    )
-    parser.add_argument(
-        "--dpi",
-        type=cli.number_between(*defaults.DPI_RANGE),
-        default=defaults.DPI,
-        help=f"resolution of the outline pictures, from {defaults.DPI_RANGE[0]:g} to "
-        f"{defaults.DPI_RANGE[1]:g} dpi as for stage 3's heatmaps; each map pixel is dpi/100 "
-        "picture pixels",
+    cli.add_seed_argument(parser, "seed of the bootstrap, so that a rerun gives the same intervals")
+    cli.add_dpi_argument(
+        parser,
+        "the outline pictures",
+        " as for stage 3's heatmaps; each map pixel is dpi/100 picture pixels",
     )
 
 

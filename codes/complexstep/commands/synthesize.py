@@ -66,12 +66,7 @@ def parse_arguments(
         default=Path(defaults.CONTOUR_INPUTS),
         help="folder of the images stage 2 draws attribution contours on",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed the images are drawn from, 0 or more",
-    )
+    cli.add_seed_argument(parser, "seed the images are drawn from, 0 or more")
     return parser.parse_args(arguments)
 
 

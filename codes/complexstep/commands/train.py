@@ -91,12 +91,10 @@ def _add_optimisation_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.LEARNING_RATE,
         help="learning rate of the Adam optimiser",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the initial weights, the shuffling and the crops; with --deterministic the "
-        "same seed and images give the same model on the same machine",
+    cli.add_seed_argument(
+        parser,
+        "seed of the initial weights, the shuffling and the crops; with --deterministic the same "
+        "seed and images give the same model on the same machine",
     )
     parser.add_argument(
         "--crop",
