@@ -13,6 +13,19 @@ from complexstep import defaults
 from complexstep.commands import cli
 from complexstep.folders import synthetic
 
+# Each folder the command fills: the flag of how many images it gets, its name in that flag's
+# help, the flag of the folder and what the folder is for.
+_FOLDERS = (
+    ("--train", "training", "--train-dir", "folder for the training images"),
+    ("--test", "test", "--test-dir", "folder for the test images"),
+    (
+        "--contour-inputs",
+        "contour-input",
+        "--contour-dir",
+        "folder of the images stage 2 draws attribution contours on",
+    ),
+)
+
 
 def parse_arguments(
     arguments: Sequence[str] | None = None, prog: str | None = None
@@ -30,41 +43,20 @@ def parse_arguments(
             "an image."
         ),
     )
-    parser.add_argument(
-        "--train",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_TRAIN,
-        help="how many images to write into the training folder if it holds none",
-    )
-    parser.add_argument(
-        "--train-dir",
-        type=Path,
-        default=Path(defaults.SYNTHETIC_TRAIN_DIR),
-        help="folder for the training images",
-    )
-    parser.add_argument(
-        "--test",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_TEST,
-        help="how many images to write into the test folder if it holds none",
-    )
-    parser.add_argument(
-        "--test-dir",
-        type=Path,
-        default=Path(defaults.SYNTHETIC_TEST_DIR),
-        help="folder for the test images",
-    )
-    parser.add_argument(
-        "--contour-inputs",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_CONTOUR_INPUTS,
-        help="how many images to write into the contour-input folder if it holds none",
-    )
-    parser.add_argument(
-        "--contour-dir",
-        type=Path,
-        default=Path(defaults.CONTOUR_INPUTS),
-        help="folder of the images stage 2 draws attribution contours on",
+    for count, name, folder, use in _FOLDERS:
+        parser.add_argument(
+            count,
+            type=cli.at_least(0),
+            help=f"how many images to write into the {name} folder if it holds none",
+        )
+        parser.add_argument(folder, type=Path, help=use)
+    parser.set_defaults(
+        train=defaults.SYNTHETIC_TRAIN,
+        train_dir=Path(defaults.SYNTHETIC_TRAIN_DIR),
+        test=defaults.SYNTHETIC_TEST,
+        test_dir=Path(defaults.SYNTHETIC_TEST_DIR),
+        contour_inputs=defaults.SYNTHETIC_CONTOUR_INPUTS,
+        contour_dir=Path(defaults.CONTOUR_INPUTS),
     )
     cli.add_seed_argument(parser, "seed the images are drawn from, 0 or more")
     return parser.parse_args(arguments)
