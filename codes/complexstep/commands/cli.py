@@ -480,6 +480,20 @@ def print_report(report) -> None:
         print(line, file=sys.stderr)
 
 
+def exit_status(report, failed: str) -> int:
+    """A command's exit status after a folder driver's run: 0 where its report lists no failure,
+    else ``EXIT_FAILURE`` after a line on standard error that counts them.
+
+    Args:
+        report: the driver's report, with its ``failed`` lines.
+        failed: what the count is of, after it ("image(s) could not be explained").
+    """
+    if not report.failed:
+        return 0
+    print(f"{len(report.failed)} {failed}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def positive_number(text: str) -> float:
     """An argparse type for finite numbers greater than zero."""
     try:

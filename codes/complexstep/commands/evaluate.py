@@ -13,7 +13,6 @@ micrograph, and prints the summary. With --shard K/N the folder's files are name
 """
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 
@@ -119,7 +118,4 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         f"evaluated {len(arguments.methods)} method(s) on {len(report.written)} micrograph(s) "
         f"in {time.monotonic() - start:.0f} s; results in {arguments.outputs}"
     )
-    if report.failed:
-        print(f"{len(report.failed)} problem(s); see above", file=sys.stderr)
-        return cli.EXIT_FAILURE
-    return 0
+    return cli.exit_status(report, "problem(s); see above")

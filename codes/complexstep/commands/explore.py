@@ -102,7 +102,4 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
         f"Jacobians, heatmaps {SCALE_LABELS[arguments.scale]}; largest page {largest / 1e6:.1f} MB)"
     )
-    if report.failed:
-        print(f"{len(report.failed)} micrograph(s) could not be explored", file=sys.stderr)
-        return cli.EXIT_FAILURE
-    return 0
+    return cli.exit_status(report, "micrograph(s) could not be explored")
