@@ -11,7 +11,7 @@ import math
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +45,29 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise UsageError(message)
+
+
+def parse_arguments_with(
+    description: str, *adders: Callable[[argparse.ArgumentParser], None]
+) -> Callable[..., argparse.Namespace]:
+    """A command's ``parse_arguments(arguments=None, prog=None)``: it parses ``arguments`` (None
+    reads ``sys.argv``) with an ``ArgumentParser`` described by ``description``, to which each of
+    ``adders`` adds flags, in order; ``prog`` is the name the command was run as, None for a
+    script.
+
+    Raises:
+        UsageError: if a flag is unknown or its value is invalid.
+    """
+
+    def parse_arguments(
+        arguments: Sequence[str] | None = None, prog: str | None = None
+    ) -> argparse.Namespace:
+        parser = ArgumentParser(prog=prog, description=description)
+        for add in adders:
+            add(parser)
+        return parser.parse_args(arguments)
+
+    return parse_arguments
 
 
 def at_least(minimum: int) -> Callable[[str], int]:

@@ -20,10 +20,7 @@ from complexstep import defaults
 from complexstep.commands import cli
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "evaluate the methods on")
     cli.add_model_arguments(parser, "evaluates")
     cli.add_reading_arguments(parser)
@@ -54,7 +51,7 @@ def parse_arguments(
     )
     parser.add_argument(
         "--stride",
-        type=cli.at_least(1),
+        type=_stride,
         default=defaults.OCCLUSION_STRIDE,
         help=f"how far apart occlusion's {defaults.OCCLUSION_PATCH}x{defaults.OCCLUSION_PATCH} "
         f"patches start, at most {defaults.OCCLUSION_PATCH} so that they cover every pixel; "
@@ -71,13 +68,21 @@ def parse_arguments(
         "random maps and the stability test",
     )
     cli.add_spreading_arguments(parser, verb="evaluate")
-    arguments = parser.parse_args(arguments)
-    if arguments.stride > defaults.OCCLUSION_PATCH:
-        parser.error(
-            f"argument --stride: must be at most the patch's {defaults.OCCLUSION_PATCH}, so that "
-            f"every pixel is covered, got {arguments.stride}"
+
+
+def _stride(text: str) -> int:
+    """Parses --stride: a whole number from 1 up to the occlusion patch's side, so that the
+    patches cover every pixel."""
+    value = cli.at_least(1)(text)
+    if value > defaults.OCCLUSION_PATCH:
+        raise argparse.ArgumentTypeError(
+            f"must be at most the patch's {defaults.OCCLUSION_PATCH}, so that every pixel is "
+            f"covered, got {value}"
         )
-    return arguments
+    return value
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -24,10 +24,7 @@ from complexstep.explain import domains, kinds
 from complexstep.model.torch_files import ARCHIVE
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "explain")
     parser.add_argument(
         "--outputs",
@@ -106,7 +103,9 @@ def parse_arguments(
         "coarser images take proportionally more); larger is faster and uses more memory",
     )
     cli.add_spreading_arguments(parser)
-    return parser.parse_args(arguments)
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -21,10 +21,7 @@ from complexstep import defaults
 from complexstep.commands import cli
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "explore")
     parser.add_argument(
         "--outputs",
@@ -65,7 +62,9 @@ def parse_arguments(
         "folder in --outputs; each page states which",
     )
     cli.add_spreading_arguments(parser, verb="explore")
-    return parser.parse_args(arguments)
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -29,28 +29,6 @@ from complexstep.rendering import heatmaps as rendering
 from complexstep.rendering import wavelets as wavelet_rendering
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The parsed options.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to "
-            "[0, 1], smoothed with a Gaussian and coloured with a matplotlib colormap. The "
-            "defaults are the paper's."
-        ),
-    )
-    _add_folder_arguments(parser)
-    _add_colour_arguments(parser)
-    _add_view_arguments(parser)
-    return parser.parse_args(arguments)
-
-
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the folders read and written, and the model the maps should come from."""
     cli.add_maps_argument(
@@ -182,6 +160,16 @@ def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
         "physical periods they hold (level l: 2**l to 2**(l+1) pixels); without it levels are "
         "labelled in pixels",
     )
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to [0, 1], "
+    "smoothed with a Gaussian and coloured with a matplotlib colormap. The defaults are the "
+    "paper's.",
+    _add_folder_arguments,
+    _add_colour_arguments,
+    _add_view_arguments,
+)
 
 
 def _colour_limit(text: str) -> float | str:

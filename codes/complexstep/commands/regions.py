@@ -11,6 +11,7 @@ Run from the repository root: ``python codes/measure_regions.py [options]``.
 """
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Sequence
@@ -20,31 +21,6 @@ from complexstep.commands import cli
 from complexstep.folders import regions as region_folder
 from complexstep.folders.loop import counted
 from complexstep.rendering.heatmaps import HeatmapStyle
-
-
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The parsed options.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Measure how much of each attribution map the regions of its micrograph carry: "
-            "phases found by Otsu's threshold, or label images, and the boundary between them. "
-            "Per micrograph and region: area fraction, share of the attribution (by sum and by "
-            "sum of squares, the headline), mean attribution and enrichment (share / area "
-            "fraction); over the folder, means with bootstrap intervals and paired comparisons."
-        ),
-    )
-    _add_folder_arguments(parser)
-    _add_region_arguments(parser)
-    _add_statistics_arguments(parser)
-    cli.add_spreading_arguments(parser, what="maps", verb="measure")
-    return parser.parse_args(arguments)
 
 
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +101,19 @@ def _add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
         "the outline pictures",
         " as for stage 3's heatmaps; each map pixel is dpi/100 picture pixels",
     )
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Measure how much of each attribution map the regions of its micrograph carry: phases found "
+    "by Otsu's threshold, or label images, and the boundary between them. Per micrograph and "
+    "region: area fraction, share of the attribution (by sum and by sum of squares, the "
+    "headline), mean attribution and enrichment (share / area fraction); over the folder, means "
+    "with bootstrap intervals and paired comparisons.",
+    _add_folder_arguments,
+    _add_region_arguments,
+    _add_statistics_arguments,
+    functools.partial(cli.add_spreading_arguments, what="maps", verb="measure"),
+)
 
 
 def _width(text: str) -> float:

@@ -27,22 +27,8 @@ _FOLDERS = (
 )
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The image counts, their folders and the seed.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Write seeded synthetic 256x256 grey micrographs of ferrite-pearlite steel into the "
-            "training, test and contour-input folders, skipping any folder that already holds "
-            "an image."
-        ),
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the image counts, their folders and the seed."""
     for count, name, folder, use in _FOLDERS:
         parser.add_argument(
             count,
@@ -59,7 +45,13 @@ def parse_arguments(
         contour_dir=Path(defaults.CONTOUR_INPUTS),
     )
     cli.add_seed_argument(parser, "seed the images are drawn from, 0 or more")
-    return parser.parse_args(arguments)
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Write seeded synthetic 256x256 grey micrographs of ferrite-pearlite steel into the training, "
+    "test and contour-input folders, skipping any folder that already holds an image.",
+    _add_arguments,
+)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
