@@ -503,6 +503,37 @@ def print_report(report) -> None:
         print(line, file=sys.stderr)
 
 
+def run_folder(driver: Callable[..., T], arguments: argparse.Namespace, *subject, **options) -> T:
+    """Runs a folder driver from --inputs to --outputs, on the part of the folder and the cluster
+    that --shard and --cluster name (``add_spreading_arguments``), and prints what its report
+    noted (``print_report``).
+
+    Args:
+        driver: the folder driver: it takes the two folders, then ``subject``, then ``options``
+            and the ``shard`` and ``client`` of the flags.
+        arguments: the command's flags.
+        subject: what the driver works with (an Explainer, the methods), where it takes one.
+        options: the driver's other options.
+
+    Returns:
+        The driver's report.
+
+    Raises:
+        ClusterError: if the cluster cannot be reached or started, or Dask is missing.
+    """
+    with cluster(arguments.cluster) as client:
+        report = driver(
+            arguments.inputs,
+            arguments.outputs,
+            *subject,
+            shard=arguments.shard,
+            client=client,
+            **options,
+        )
+    print_report(report)
+    return report
+
+
 def exit_status(report, failed: str) -> int:
     """A command's exit status after a folder driver's run: 0 where its report lists no failure,
     else ``EXIT_FAILURE`` after a line on standard error that counts them.

@@ -100,23 +100,19 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         layer=arguments.layer,
         settings=evaluation_methods.MethodSettings(occlusion_stride=arguments.stride),
     )
-    with cli.cluster(arguments.cluster) as client:
-        report = evaluation_folder.evaluate_folder(
-            arguments.inputs,
-            arguments.outputs,
-            methods,
-            names=arguments.methods,
-            settings=evaluation.EvaluationSettings(
-                baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
-            ),
-            resize=arguments.resize,
-            sample=arguments.sample,
-            on_progress=cli.ProgressBarCallback("evaluation", units="maps"),
-            reading=cli.reading(arguments),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        evaluation_folder.evaluate_folder,
+        arguments,
+        methods,
+        names=arguments.methods,
+        settings=evaluation.EvaluationSettings(
+            baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
+        ),
+        resize=arguments.resize,
+        sample=arguments.sample,
+        on_progress=cli.ProgressBarCallback("evaluation", units="maps"),
+        reading=cli.reading(arguments),
+    )
     if report.summary:
         print(report.summary)
     print(

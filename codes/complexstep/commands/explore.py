@@ -77,21 +77,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     start = time.monotonic()
 
-    with cli.cluster(arguments.cluster) as client:
-        report = explorer_folder.explore_folder(
-            arguments.inputs,
-            arguments.outputs,
-            explorer.Explorer(arguments.model, layer=arguments.layer, **cli.kind(arguments)),
-            resize=arguments.resize,
-            max_pixels=arguments.max_pixels,
-            bits=arguments.bits,
-            scale=arguments.scale,
-            on_progress=cli.ProgressBarCallback("explorer pages", units="micrographs"),
-            reading=cli.reading(arguments),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        explorer_folder.explore_folder,
+        arguments,
+        explorer.Explorer(arguments.model, layer=arguments.layer, **cli.kind(arguments)),
+        resize=arguments.resize,
+        max_pixels=arguments.max_pixels,
+        bits=arguments.bits,
+        scale=arguments.scale,
+        on_progress=cli.ProgressBarCallback("explorer pages", units="micrographs"),
+        reading=cli.reading(arguments),
+    )
     if any(line.startswith("left out ") for line in report.failed):
         print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
     pages = [path for path in report.outputs if path.suffix == ".html"]

@@ -143,21 +143,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         boundary_width=arguments.boundary_width,
         pixel_size=arguments.pixel_size,
     )
-    with cli.cluster(arguments.cluster) as client:
-        report = region_folder.measure_folder(
-            arguments.inputs,
-            arguments.outputs,
-            micrographs=arguments.micrographs,
-            segmentation=segmentation,
-            kind=arguments.kind,
-            style=HeatmapStyle(dpi=arguments.dpi),
-            samples=arguments.samples,
-            seed=arguments.seed,
-            on_progress=cli.ProgressBarCallback("regions", units="maps"),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        region_folder.measure_folder,
+        arguments,
+        micrographs=arguments.micrographs,
+        segmentation=segmentation,
+        kind=arguments.kind,
+        style=HeatmapStyle(dpi=arguments.dpi),
+        samples=arguments.samples,
+        seed=arguments.seed,
+        on_progress=cli.ProgressBarCallback("regions", units="maps"),
+    )
     print(report.summary())
     micrographs = len({row["micrograph"] for row in report.rows})
     if 0 < micrographs < defaults.FEWEST_MICROGRAPHS_FOR_INTERVALS:
