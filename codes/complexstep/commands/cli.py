@@ -316,7 +316,7 @@ def add_dpi_argument(parser: argparse.ArgumentParser, pictures: str, more: str) 
     low, high = defaults.DPI_RANGE
     parser.add_argument(
         "--dpi",
-        type=number_between(*defaults.DPI_RANGE),
+        type=number_between(low, high),
         default=defaults.DPI,
         help=f"resolution of {pictures}, from {low:g} to {high:g} dpi{more}",
     )
