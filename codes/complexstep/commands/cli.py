@@ -1,4 +1,5 @@
-"""What the stage scripts share: one-line errors, exit statuses and progress lines.
+"""What the stage scripts share: the flags several take, how a command line is parsed and a folder
+driver run, one-line errors, exit statuses and progress lines.
 
 This is the one module of the package that writes to the terminal; the rest of the library raises
 ``errors.ComplexStepError`` and reports progress through callbacks, and the scripts use this module
