@@ -1,9 +1,7 @@
 """Stage 1: trains the paper's convolutional autoencoder on a folder of micrographs.
 
-Run from the repository root as ``python codes/build_convolutional_autoencoder.py``; every flag
-defaults to the paper's setting, and ``--help`` explains each. The trained model, its weights, the
-loss per epoch and two plots are written to the models folder for stages 2 and 3; the training
-state is saved there after every epoch, so that ``--resume`` continues an interrupted run.
+Runs ``complexstep train`` as a script, from a clone's root;
+``complexstep.commands.train`` says what it writes and ``--help`` what each flag does.
 """
 
 from complexstep.commands import cli, train

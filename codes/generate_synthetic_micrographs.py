@@ -1,8 +1,7 @@
 """Fills empty image folders with synthetic ferrite-pearlite micrographs, so the pipeline can run.
 
-Run from the repository root as ``python codes/generate_synthetic_micrographs.py``; ``--help``
-explains each flag. A folder that already holds any image is left alone, so real micrographs put
-in place of the synthetic ones are never overwritten; the same seed always gives the same images.
+Runs ``complexstep synthesize`` as a script, from a clone's root;
+``complexstep.commands.synthesize`` says what it writes and ``--help`` what each flag does.
 """
 
 from complexstep.commands import cli, synthesize

@@ -68,8 +68,9 @@ def test_progress_in_a_log_prints_each_tenth_and_the_end(capsys):
 
 
 def test_progress_draws_its_bar_from_the_first_report(capsys):
-    """A command's Progress opens its bar with the first report's total and shows the detail."""
-    progress = cli.Progress("heatmaps", units="maps")
+    """A command's ProgressBarCallback opens its bar with the first report's total and shows the
+    detail."""
+    progress = cli.ProgressBarCallback("heatmaps", units="maps")
     for done in (1, 2, 3):
         progress(done, 3, f"map {done}")
     assert (

@@ -1,4 +1,5 @@
-"""What the stage scripts share: one-line errors, exit statuses and progress lines.
+"""What the stage scripts share: the flags several take, how a command line is parsed and a folder
+driver run, one-line errors, exit statuses and progress lines.
 
 This is the one module of the package that writes to the terminal; the rest of the library raises
 ``errors.ComplexStepError`` and reports progress through callbacks, and the scripts use this module
@@ -11,7 +12,7 @@ import math
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +46,29 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise UsageError(message)
+
+
+def parse_arguments_with(
+    description: str, *adders: Callable[[argparse.ArgumentParser], None]
+) -> Callable[..., argparse.Namespace]:
+    """A command's ``parse_arguments(arguments=None, prog=None)``: it parses ``arguments`` (None
+    reads ``sys.argv``) with an ``ArgumentParser`` described by ``description``, to which each of
+    ``adders`` adds flags, in order; ``prog`` is the name the command was run as, None for a
+    script.
+
+    Raises:
+        UsageError: if a flag is unknown or its value is invalid.
+    """
+
+    def parse_arguments(
+        arguments: Sequence[str] | None = None, prog: str | None = None
+    ) -> argparse.Namespace:
+        parser = ArgumentParser(prog=prog, description=description)
+        for add in adders:
+            add(parser)
+        return parser.parse_args(arguments)
+
+    return parse_arguments
 
 
 def at_least(minimum: int) -> Callable[[str], int]:
@@ -184,14 +208,11 @@ def add_reading_arguments(parser: argparse.ArgumentParser, pixel_size: bool = Tr
         "601 luma weights and other channels by their mean, each said on one line",
     )
     if pixel_size:
-        parser.add_argument(
-            "--pixel-size",
-            type=positive_number,
-            default=None,
-            metavar="MICROMETRES",
-            help="the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, "
-            "OME, ImageJ/Fiji calibrations and TIFF resolution tags are read); written beside "
-            "each map for stage 3's scale bars",
+        add_pixel_size_argument(
+            parser,
+            "the micrographs' pixel size in µm, used where a file gives none (FEI, Zeiss, OME, "
+            "ImageJ/Fiji calibrations and TIFF resolution tags are read); written beside each map "
+            "for stage 3's scale bars",
         )
     parser.add_argument(
         "--max-image-pixels",
@@ -242,13 +263,76 @@ def add_kind_arguments(parser: argparse.ArgumentParser) -> None:
         "of the path from b to x (pixel domain only, as many times slower); the kind is written "
         "in each map's sidecar",
     )
-    parser.add_argument(
-        "--baseline",
-        default=defaults.BASELINE,
-        choices=defaults.BASELINES,
-        help=f"the b of the weighted kinds, as the evaluation's: blur, the micrograph blurred by "
-        f"a Gaussian of {defaults.BLUR_SIGMA:g} pixels; mean, its mean grey value",
+    add_baseline_argument(
+        parser,
+        f"the b of the weighted kinds, as the evaluation's: blur, the micrograph blurred by a "
+        f"Gaussian of {defaults.BLUR_SIGMA:g} pixels; mean, its mean grey value",
     )
+
+
+def add_baseline_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --baseline, the b of the weighted maps and of the evaluation; ``help`` says what it
+    is to the command."""
+    parser.add_argument(
+        "--baseline", choices=defaults.BASELINES, default=defaults.BASELINE, help=help
+    )
+
+
+def add_layer_argument(parser: argparse.ArgumentParser, whose: str, more: str = "") -> None:
+    """Adds --layer, the layer whose output a command explains.
+
+    Args:
+        parser: the command's parser.
+        whose: what the command does with the layer's output, for the help ("output is
+            explained").
+        more: what the help adds after saying that 'code' is the latent code.
+    """
+    parser.add_argument(
+        "--layer",
+        default=defaults.LAYER,
+        help=f"name of the layer whose {whose}; 'code' is the latent code{more}",
+    )
+
+
+def add_maps_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --inputs as the commands that read stage 2's maps take it; ``help`` says which of
+    the folder's files they read."""
+    parser.add_argument("--inputs", default=defaults.CONTOUR_OUTPUTS, metavar="DIR", help=help)
+
+
+def add_scale_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --scale, whether heatmaps are scaled each on its own or by one range for the folder;
+    ``help`` says what each choice does to the command's pictures."""
+    parser.add_argument("--scale", choices=defaults.SCALES, default=defaults.SCALE, help=help)
+
+
+def add_dpi_argument(parser: argparse.ArgumentParser, pictures: str, more: str) -> None:
+    """Adds --dpi, the resolution a command draws its pictures at.
+
+    Args:
+        parser: the command's parser.
+        pictures: what is drawn at that resolution, for the help ("heatmaps and overlays").
+        more: what the help adds after the range.
+    """
+    low, high = defaults.DPI_RANGE
+    parser.add_argument(
+        "--dpi",
+        type=number_between(low, high),
+        default=defaults.DPI,
+        help=f"resolution of {pictures}, from {low:g} to {high:g} dpi{more}",
+    )
+
+
+def add_pixel_size_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --pixel-size, in micrometres; ``help`` says what the command uses it for."""
+    parser.add_argument(
+        "--pixel-size", type=positive_number, default=None, metavar="MICROMETRES", help=help
+    )
+
+
+def add_seed_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Adds --seed, a whole number from 0; ``help`` says what it seeds."""
+    parser.add_argument("--seed", type=at_least(0), default=defaults.SEED, help=help)
 
 
 def kind(arguments: argparse.Namespace) -> dict:
@@ -420,6 +504,51 @@ def print_report(report) -> None:
         print(line, file=sys.stderr)
 
 
+def run_folder(driver: Callable[..., T], arguments: argparse.Namespace, *subject, **options) -> T:
+    """Runs a folder driver from --inputs to --outputs, on the part of the folder and the cluster
+    that --shard and --cluster name (``add_spreading_arguments``), and prints what its report
+    noted (``print_report``).
+
+    Args:
+        driver: the folder driver: it takes the two folders, then ``subject``, then ``options``
+            and the ``shard`` and ``client`` of the flags.
+        arguments: the command's flags.
+        subject: what the driver works with (an Explainer, the methods), where it takes one.
+        options: the driver's other options.
+
+    Returns:
+        The driver's report.
+
+    Raises:
+        ClusterError: if the cluster cannot be reached or started, or Dask is missing.
+    """
+    with cluster(arguments.cluster) as client:
+        report = driver(
+            arguments.inputs,
+            arguments.outputs,
+            *subject,
+            shard=arguments.shard,
+            client=client,
+            **options,
+        )
+    print_report(report)
+    return report
+
+
+def exit_status(report, failed: str) -> int:
+    """A command's exit status after a folder driver's run: 0 where its report lists no failure,
+    else ``EXIT_FAILURE`` after a line on standard error that counts them.
+
+    Args:
+        report: the driver's report, with its ``failed`` lines.
+        failed: what the count is of, after it ("image(s) could not be explained").
+    """
+    if not report.failed:
+        return 0
+    print(f"{len(report.failed)} {failed}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def positive_number(text: str) -> float:
     """An argparse type for finite numbers greater than zero."""
     try:
@@ -512,9 +641,9 @@ class ProgressBar:
             print(line, file=sys.stderr, flush=True)
 
 
-class Progress:
-    """The library's ``progress.Progress`` for a command: a ``ProgressBar`` drawn from the first
-    report, when the total is known, with what is being worked on beside it."""
+class ProgressBarCallback:
+    """A command's callback for the library's ``progress.Progress``: a ``ProgressBar`` drawn from
+    the first report, when the total is known, with what is being worked on beside it."""
 
     def __init__(self, label: str, units: str = "images"):
         self.label = label

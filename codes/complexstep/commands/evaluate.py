@@ -13,7 +13,6 @@ micrograph, and prints the summary. With --shard K/N the folder's files are name
 """
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 
@@ -21,19 +20,11 @@ from complexstep import defaults
 from complexstep.commands import cli
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "evaluate the methods on")
     cli.add_model_arguments(parser, "evaluates")
     cli.add_reading_arguments(parser)
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose whole output f every method explains; 'code' is the "
-        "latent code",
-    )
+    cli.add_layer_argument(parser, "whole output f every method explains")
     parser.add_argument(
         "--outputs",
         default=defaults.EVALUATION_DIR,
@@ -47,12 +38,10 @@ def parse_arguments(
         metavar="METHOD",
         help=f"the methods to evaluate, any of: {', '.join(defaults.ATTRIBUTION_METHODS)}",
     )
-    parser.add_argument(
-        "--baseline",
-        choices=defaults.BASELINES,
-        default=defaults.BASELINE,
-        help="what removed pixels are replaced by: the micrograph blurred by a Gaussian of "
-        f"sigma {defaults.BLUR_SIGMA:g} px, or its mean grey value",
+    cli.add_baseline_argument(
+        parser,
+        "what removed pixels are replaced by: the micrograph blurred by a Gaussian of sigma "
+        f"{defaults.BLUR_SIGMA:g} px, or its mean grey value",
     )
     parser.add_argument(
         "--steps",
@@ -62,7 +51,7 @@ def parse_arguments(
     )
     parser.add_argument(
         "--stride",
-        type=cli.at_least(1),
+        type=_stride,
         default=defaults.OCCLUSION_STRIDE,
         help=f"how far apart occlusion's {defaults.OCCLUSION_PATCH}x{defaults.OCCLUSION_PATCH} "
         f"patches start, at most {defaults.OCCLUSION_PATCH} so that they cover every pixel; "
@@ -73,21 +62,27 @@ def parse_arguments(
         type=cli.at_least(1),
         help="evaluate only this many micrographs, drawn at random with the seed (all if unset)",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
+    cli.add_seed_argument(
+        parser,
+        "seed of the sample, the fidelity probes' pixels and noise, SmoothGrad's noise, the "
         "random maps and the stability test",
     )
     cli.add_spreading_arguments(parser, verb="evaluate")
-    arguments = parser.parse_args(arguments)
-    if arguments.stride > defaults.OCCLUSION_PATCH:
-        parser.error(
-            f"argument --stride: must be at most the patch's {defaults.OCCLUSION_PATCH}, so that "
-            f"every pixel is covered, got {arguments.stride}"
+
+
+def _stride(text: str) -> int:
+    """Parses --stride: a whole number from 1 up to the occlusion patch's side, so that the
+    patches cover every pixel."""
+    value = cli.at_least(1)(text)
+    if value > defaults.OCCLUSION_PATCH:
+        raise argparse.ArgumentTypeError(
+            f"must be at most the patch's {defaults.OCCLUSION_PATCH}, so that every pixel is "
+            f"covered, got {value}"
         )
-    return arguments
+    return value
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -105,30 +100,23 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         layer=arguments.layer,
         settings=evaluation_methods.MethodSettings(occlusion_stride=arguments.stride),
     )
-    with cli.cluster(arguments.cluster) as client:
-        report = evaluation_folder.evaluate_folder(
-            arguments.inputs,
-            arguments.outputs,
-            methods,
-            names=arguments.methods,
-            settings=evaluation.EvaluationSettings(
-                baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
-            ),
-            resize=arguments.resize,
-            sample=arguments.sample,
-            on_progress=cli.Progress("evaluation", units="maps"),
-            reading=cli.reading(arguments),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        evaluation_folder.evaluate_folder,
+        arguments,
+        methods,
+        names=arguments.methods,
+        settings=evaluation.EvaluationSettings(
+            baseline=arguments.baseline, steps=arguments.steps, seed=arguments.seed
+        ),
+        resize=arguments.resize,
+        sample=arguments.sample,
+        on_progress=cli.ProgressBarCallback("evaluation", units="maps"),
+        reading=cli.reading(arguments),
+    )
     if report.summary:
         print(report.summary)
     print(
         f"evaluated {len(arguments.methods)} method(s) on {len(report.written)} micrograph(s) "
         f"in {time.monotonic() - start:.0f} s; results in {arguments.outputs}"
     )
-    if report.failed:
-        print(f"{len(report.failed)} problem(s); see above", file=sys.stderr)
-        return cli.EXIT_FAILURE
-    return 0
+    return cli.exit_status(report, "problem(s); see above")

@@ -24,10 +24,7 @@ from complexstep.explain import domains, kinds
 from complexstep.model.torch_files import ARCHIVE
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "explain")
     parser.add_argument(
         "--outputs",
@@ -52,11 +49,10 @@ def parse_arguments(
         f"does not depend on it beyond rounding), from {defaults.H_RANGE[0]:g} to "
         f"{defaults.H_RANGE[1]:g}, the steps float32 passes carry through a network",
     )
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose output is explained; 'code' is the latent code, any layer "
-        "of the model works (layers further from the input take longer)",
+    cli.add_layer_argument(
+        parser,
+        "output is explained",
+        ", any layer of the model works (layers further from the input take longer)",
     )
     cli.add_model_arguments(parser, "explains")
     cli.add_kind_arguments(parser)
@@ -107,7 +103,9 @@ def parse_arguments(
         "coarser images take proportionally more); larger is faster and uses more memory",
     )
     cli.add_spreading_arguments(parser)
-    return parser.parse_args(arguments)
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -148,7 +146,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             explainer,
             resize=arguments.resize,
             skip_existing=arguments.skip_existing,
-            on_progress=cli.Progress(f"{arguments.method} attribution", units="passes"),
+            on_progress=cli.ProgressBarCallback(f"{arguments.method} attribution", units="passes"),
             reading=cli.reading(arguments),
             model_path=arguments.model,
             shard=arguments.shard,

@@ -21,10 +21,7 @@ from complexstep import defaults
 from complexstep.commands import cli
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_inputs_argument(parser, "explore")
     parser.add_argument(
         "--outputs",
@@ -32,11 +29,10 @@ def parse_arguments(
         help="folder for explore_<stem>.html and activations_<stem>.png, mirroring the inputs' "
         "subfolders",
     )
-    parser.add_argument(
-        "--layer",
-        default=defaults.LAYER,
-        help="name of the layer whose output the pages show as the code; 'code' is the latent "
-        "code; the reconstruction is always the model's last layer",
+    cli.add_layer_argument(
+        parser,
+        "output the pages show as the code",
+        "; the reconstruction is always the model's last layer",
     )
     cli.add_model_arguments(parser, "explores")
     cli.add_kind_arguments(parser)
@@ -57,18 +53,18 @@ def parse_arguments(
         help="bits per Jacobian value in the page, each cell's values scaled by their largest "
         "magnitude; 8 makes pages about half as large",
     )
-    parser.add_argument(
-        "--scale",
-        choices=defaults.SCALES,
-        default=defaults.SCALE,
-        help="map: each page's heatmap min-max scaled on its own, as in the paper; folder: every "
-        "page of the run scaled by one range, the least and greatest raw attribution of all of "
-        "them (of this shard's, with --shard), so that colours compare between micrographs; the "
-        "pages are then written once all are explored, each waiting meanwhile on disk in a "
-        "hidden folder in --outputs; each page states which",
+    cli.add_scale_argument(
+        parser,
+        "map: each page's heatmap min-max scaled on its own, as in the paper; folder: every page "
+        "of the run scaled by one range, the least and greatest raw attribution of all of them "
+        "(of this shard's, with --shard), so that colours compare between micrographs; the pages "
+        "are then written once all are explored, each waiting meanwhile on disk in a hidden "
+        "folder in --outputs; each page states which",
     )
     cli.add_spreading_arguments(parser, verb="explore")
-    return parser.parse_args(arguments)
+
+
+parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_arguments)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -81,21 +77,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     start = time.monotonic()
 
-    with cli.cluster(arguments.cluster) as client:
-        report = explorer_folder.explore_folder(
-            arguments.inputs,
-            arguments.outputs,
-            explorer.Explorer(arguments.model, layer=arguments.layer, **cli.kind(arguments)),
-            resize=arguments.resize,
-            max_pixels=arguments.max_pixels,
-            bits=arguments.bits,
-            scale=arguments.scale,
-            on_progress=cli.Progress("explorer pages", units="micrographs"),
-            reading=cli.reading(arguments),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        explorer_folder.explore_folder,
+        arguments,
+        explorer.Explorer(arguments.model, layer=arguments.layer, **cli.kind(arguments)),
+        resize=arguments.resize,
+        max_pixels=arguments.max_pixels,
+        bits=arguments.bits,
+        scale=arguments.scale,
+        on_progress=cli.ProgressBarCallback("explorer pages", units="micrographs"),
+        reading=cli.reading(arguments),
+    )
     if any(line.startswith("left out ") for line in report.failed):
         print("(--max-pixels sets how many pixels a page may hold)", file=sys.stderr)
     pages = [path for path in report.outputs if path.suffix == ".html"]
@@ -105,7 +97,4 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         f"{time.monotonic() - start:.1f} s (layer {arguments.layer!r}, {arguments.bits}-bit "
         f"Jacobians, heatmaps {SCALE_LABELS[arguments.scale]}; largest page {largest / 1e6:.1f} MB)"
     )
-    if report.failed:
-        print(f"{len(report.failed)} micrograph(s) could not be explored", file=sys.stderr)
-        return cli.EXIT_FAILURE
-    return 0
+    return cli.exit_status(report, "micrograph(s) could not be explored")

@@ -29,39 +29,13 @@ from complexstep.rendering import heatmaps as rendering
 from complexstep.rendering import wavelets as wavelet_rendering
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The parsed options.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to "
-            "[0, 1], smoothed with a Gaussian and coloured with a matplotlib colormap. The "
-            "defaults are the paper's."
-        ),
-    )
-    _add_folder_arguments(parser)
-    _add_colour_arguments(parser)
-    _add_view_arguments(parser)
-    return parser.parse_args(arguments)
-
-
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the folders read and written, and the model the maps should come from."""
-    parser.add_argument(
-        "--inputs",
-        default=defaults.CONTOUR_OUTPUTS,
-        metavar="DIR",
-        help=(
-            "folder of grey attribution images, searched with its subfolders; where <stem>.npy "
-            "lies beside <stem>.png its lossless values are used; wavelet maps "
-            "(<stem>.wavelet.npy from stage 2's --domain wavelet) are drawn too"
-        ),
+    cli.add_maps_argument(
+        parser,
+        "folder of grey attribution images, searched with its subfolders; where <stem>.npy lies "
+        "beside <stem>.png its lossless values are used; wavelet maps (<stem>.wavelet.npy from "
+        "stage 2's --domain wavelet) are drawn too",
     )
     parser.add_argument(
         "--outputs",
@@ -126,12 +100,10 @@ def _add_colour_arguments(parser: argparse.ArgumentParser) -> None:
                 "near 0"
             ),
         )
-    parser.add_argument(
-        "--scale",
-        choices=defaults.SCALES,
-        default=defaults.SCALE,
-        help="map: each map min-max scaled on its own, as in the paper; folder: every map of the "
-        "run scaled by one range, the least and greatest raw value (.npy) of all of them, so that "
+    cli.add_scale_argument(
+        parser,
+        "map: each map min-max scaled on its own, as in the paper; folder: every map of the run "
+        "scaled by one range, the least and greatest raw value (.npy) of all of them, so that "
         "colours compare between micrographs (one range for each map kind, never pooled); "
         "panels state which",
     )
@@ -139,17 +111,12 @@ def _add_colour_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the pictures written beside the heatmaps, their resolution and their scale bars."""
-    parser.add_argument(
-        "--dpi",
-        type=cli.number_between(*defaults.DPI_RANGE),
-        default=defaults.DPI,
-        help=(
-            f"resolution of heatmaps and overlays, from {defaults.DPI_RANGE[0]:g} to "
-            f"{defaults.DPI_RANGE[1]:g} dpi; a figure is 1/100 inch per map pixel, so a 256x256 "
-            "map at 600 dpi makes 1536x1536 pixels; below the range the smallest maps (16x16) "
-            "make pictures of a few pixels, above it large maps pass the 65535 pixels a side "
-            "matplotlib draws"
-        ),
+    cli.add_dpi_argument(
+        parser,
+        "heatmaps and overlays",
+        "; a figure is 1/100 inch per map pixel, so a 256x256 map at 600 dpi makes 1536x1536 "
+        "pixels; below the range the smallest maps (16x16) make pictures of a few pixels, above "
+        "it large maps pass the 65535 pixels a side matplotlib draws",
     )
     parser.add_argument(
         "--style",
@@ -186,18 +153,23 @@ def _add_view_arguments(parser: argparse.ArgumentParser) -> None:
             "<stem>.png) on its own scale, so that weak fine levels show beside strong coarse ones"
         ),
     )
-    parser.add_argument(
-        "--pixel-size",
-        type=cli.positive_number,
-        default=None,
-        metavar="MICROMETRES",
-        help=(
-            "the maps' pixel size, for the scale bar of heatmaps, overlays and panels whose "
-            "<stem>.json (written by stage 2) gives none, and to label wavelet levels with the "
-            "physical periods they hold (level l: 2**l to 2**(l+1) pixels); without it levels "
-            "are labelled in pixels"
-        ),
+    cli.add_pixel_size_argument(
+        parser,
+        "the maps' pixel size, for the scale bar of heatmaps, overlays and panels whose "
+        "<stem>.json (written by stage 2) gives none, and to label wavelet levels with the "
+        "physical periods they hold (level l: 2**l to 2**(l+1) pixels); without it levels are "
+        "labelled in pixels",
     )
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Render grey attribution images (stage 2's output) as heatmaps: min-max scaled to [0, 1], "
+    "smoothed with a Gaussian and coloured with a matplotlib colormap. The defaults are the "
+    "paper's.",
+    _add_folder_arguments,
+    _add_colour_arguments,
+    _add_view_arguments,
+)
 
 
 def _colour_limit(text: str) -> float | str:
@@ -252,7 +224,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         overlay=arguments.overlay,
         panel=arguments.panel,
         micrographs=arguments.micrographs,
-        on_progress=cli.Progress("heatmaps"),
+        on_progress=cli.ProgressBarCallback("heatmaps"),
         wavelet_style=wavelet_style,
         pixel_size=arguments.pixel_size,
         model=_model_path(arguments.model),

@@ -11,6 +11,7 @@ Run from the repository root: ``python codes/measure_regions.py [options]``.
 """
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Sequence
@@ -22,41 +23,12 @@ from complexstep.folders.loop import counted
 from complexstep.rendering.heatmaps import HeatmapStyle
 
 
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The parsed options.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Measure how much of each attribution map the regions of its micrograph carry: "
-            "phases found by Otsu's threshold, or label images, and the boundary between them. "
-            "Per micrograph and region: area fraction, share of the attribution (by sum and by "
-            "sum of squares, the headline), mean attribution and enrichment (share / area "
-            "fraction); over the folder, means with bootstrap intervals and paired comparisons."
-        ),
-    )
-    _add_folder_arguments(parser)
-    _add_region_arguments(parser)
-    _add_statistics_arguments(parser)
-    cli.add_spreading_arguments(parser, what="maps", verb="measure")
-    return parser.parse_args(arguments)
-
-
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the maps, the micrographs and the outputs are."""
-    parser.add_argument(
-        "--inputs",
-        default=defaults.CONTOUR_OUTPUTS,
-        metavar="DIR",
-        help=(
-            "folder of stage 2's maps, searched with its subfolders: <stem>.npy pixel maps and "
-            "<stem>.wavelet.npy wavelet maps, the latter measured level by level"
-        ),
+    cli.add_maps_argument(
+        parser,
+        "folder of stage 2's maps, searched with its subfolders: <stem>.npy pixel maps and "
+        "<stem>.wavelet.npy wavelet maps, the latter measured level by level",
     )
     cli.add_micrographs_argument(parser, "divided into Otsu phases")
     parser.add_argument(
@@ -101,12 +73,8 @@ def _add_region_arguments(parser: argparse.ArgumentParser) -> None:
             "regions, in pixels, or in micrometres with --pixel-size; 0 for no boundary region"
         ),
     )
-    parser.add_argument(
-        "--pixel-size",
-        type=cli.positive_number,
-        default=None,
-        metavar="MICROMETRES",
-        help="the micrographs' pixel size, so that --boundary-width is in micrometres",
+    cli.add_pixel_size_argument(
+        parser, "the micrographs' pixel size, so that --boundary-width is in micrometres"
     )
 
 
@@ -127,20 +95,25 @@ def _add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.BOOTSTRAP_SAMPLES,
         help=f"bootstrap resamples for the {defaults.CONFIDENCE * 100:g} %% intervals",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the bootstrap, so that a rerun gives the same intervals",
+    cli.add_seed_argument(parser, "seed of the bootstrap, so that a rerun gives the same intervals")
+    cli.add_dpi_argument(
+        parser,
+        "the outline pictures",
+        " as for stage 3's heatmaps; each map pixel is dpi/100 picture pixels",
     )
-    parser.add_argument(
-        "--dpi",
-        type=cli.number_between(*defaults.DPI_RANGE),
-        default=defaults.DPI,
-        help=f"resolution of the outline pictures, from {defaults.DPI_RANGE[0]:g} to "
-        f"{defaults.DPI_RANGE[1]:g} dpi as for stage 3's heatmaps; each map pixel is dpi/100 "
-        "picture pixels",
-    )
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Measure how much of each attribution map the regions of its micrograph carry: phases found "
+    "by Otsu's threshold, or label images, and the boundary between them. Per micrograph and "
+    "region: area fraction, share of the attribution (by sum and by sum of squares, the "
+    "headline), mean attribution and enrichment (share / area fraction); over the folder, means "
+    "with bootstrap intervals and paired comparisons.",
+    _add_folder_arguments,
+    _add_region_arguments,
+    _add_statistics_arguments,
+    functools.partial(cli.add_spreading_arguments, what="maps", verb="measure"),
+)
 
 
 def _width(text: str) -> float:
@@ -170,20 +143,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         boundary_width=arguments.boundary_width,
         pixel_size=arguments.pixel_size,
     )
-    with cli.cluster(arguments.cluster) as client:
-        report = region_folder.measure_folder(
-            arguments.inputs,
-            arguments.outputs,
-            micrographs=arguments.micrographs,
-            segmentation=segmentation,
-            kind=arguments.kind,
-            style=HeatmapStyle(dpi=arguments.dpi),
-            bootstrap=region_folder.Bootstrap(samples=arguments.samples, seed=arguments.seed),
-            on_progress=cli.Progress("regions", units="maps"),
-            shard=arguments.shard,
-            client=client,
-        )
-    cli.print_report(report)
+    report = cli.run_folder(
+        region_folder.measure_folder,
+        arguments,
+        micrographs=arguments.micrographs,
+        segmentation=segmentation,
+        kind=arguments.kind,
+        style=HeatmapStyle(dpi=arguments.dpi),
+        bootstrap=region_folder.Bootstrap(samples=arguments.samples, seed=arguments.seed),
+        on_progress=cli.ProgressBarCallback("regions", units="maps"),
+    )
     print(report.summary())
     micrographs = len({row["micrograph"] for row in report.rows})
     if 0 < micrographs < defaults.FEWEST_MICROGRAPHS_FOR_INTERVALS:

@@ -13,66 +13,45 @@ from complexstep import defaults
 from complexstep.commands import cli
 from complexstep.folders import synthetic
 
-
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Reads the command line.
-
-    Returns:
-        The image counts, their folders and the seed.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Write seeded synthetic 256x256 grey micrographs of ferrite-pearlite steel into the "
-            "training, test and contour-input folders, skipping any folder that already holds "
-            "an image."
-        ),
-    )
-    parser.add_argument(
-        "--train",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_TRAIN,
-        help="how many images to write into the training folder if it holds none",
-    )
-    parser.add_argument(
-        "--train-dir",
-        type=Path,
-        default=Path(defaults.SYNTHETIC_TRAIN_DIR),
-        help="folder for the training images",
-    )
-    parser.add_argument(
-        "--test",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_TEST,
-        help="how many images to write into the test folder if it holds none",
-    )
-    parser.add_argument(
-        "--test-dir",
-        type=Path,
-        default=Path(defaults.SYNTHETIC_TEST_DIR),
-        help="folder for the test images",
-    )
-    parser.add_argument(
+# Each folder the command fills: the flag of how many images it gets, its name in that flag's
+# help, the flag of the folder and what the folder is for.
+_FOLDERS = (
+    ("--train", "training", "--train-dir", "folder for the training images"),
+    ("--test", "test", "--test-dir", "folder for the test images"),
+    (
         "--contour-inputs",
-        type=cli.at_least(0),
-        default=defaults.SYNTHETIC_CONTOUR_INPUTS,
-        help="how many images to write into the contour-input folder if it holds none",
-    )
-    parser.add_argument(
+        "contour-input",
         "--contour-dir",
-        type=Path,
-        default=Path(defaults.CONTOUR_INPUTS),
-        help="folder of the images stage 2 draws attribution contours on",
+        "folder of the images stage 2 draws attribution contours on",
+    ),
+)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the image counts, their folders and the seed."""
+    for count, name, folder, use in _FOLDERS:
+        parser.add_argument(
+            count,
+            type=cli.at_least(0),
+            help=f"how many images to write into the {name} folder if it holds none",
+        )
+        parser.add_argument(folder, type=Path, help=use)
+    parser.set_defaults(
+        train=defaults.SYNTHETIC_TRAIN,
+        train_dir=Path(defaults.SYNTHETIC_TRAIN_DIR),
+        test=defaults.SYNTHETIC_TEST,
+        test_dir=Path(defaults.SYNTHETIC_TEST_DIR),
+        contour_inputs=defaults.SYNTHETIC_CONTOUR_INPUTS,
+        contour_dir=Path(defaults.CONTOUR_INPUTS),
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed the images are drawn from, 0 or more",
-    )
-    return parser.parse_args(arguments)
+    cli.add_seed_argument(parser, "seed the images are drawn from, 0 or more")
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Write seeded synthetic 256x256 grey micrographs of ferrite-pearlite steel into the training, "
+    "test and contour-input folders, skipping any folder that already holds an image.",
+    _add_arguments,
+)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -90,7 +69,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if len(counts) < 3:
         raise cli.UsageError("the training, test and contour-input folders must be different")
     written = synthetic.fill_empty_folders(
-        counts, arguments.seed, on_progress=cli.Progress("synthetic micrographs")
+        counts, arguments.seed, on_progress=cli.ProgressBarCallback("synthetic micrographs")
     )
     for folder, count in written.items():
         if count == 0 and counts[folder] > 0:

@@ -7,42 +7,12 @@ state is saved there after every epoch, so that ``--resume`` continues an interr
 """
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 
 from complexstep import defaults
 from complexstep.commands import cli
-
-
-def parse_arguments(
-    arguments: Sequence[str] | None = None, prog: str | None = None
-) -> argparse.Namespace:
-    """Parses and checks the command line.
-
-    Args:
-        arguments: the command-line arguments; None reads them from ``sys.argv``.
-
-    Returns:
-        The flags' values.
-
-    Raises:
-        UsageError: if a flag is unknown or its value is invalid.
-    """
-    parser = cli.ArgumentParser(
-        prog=prog,
-        description=(
-            "Train the convolutional autoencoder of Arumugam & Kiran (2022) on grey micrographs "
-            "and save the model, its weights, the loss per epoch and plots of the loss and of a "
-            "few reconstructions. Defaults are the paper's settings. Runs on the Keras backend "
-            "named by KERAS_BACKEND (tensorflow, jax or torch), on its GPUs where it sees any."
-        ),
-    )
-    _add_folder_arguments(parser)
-    _add_optimisation_arguments(parser)
-    _add_machine_arguments(parser)
-    # The pixel size labels maps; training has no use for it.
-    cli.add_reading_arguments(parser, pixel_size=False)
-    return parser.parse_args(arguments)
 
 
 def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,12 +61,10 @@ def _add_optimisation_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.LEARNING_RATE,
         help="learning rate of the Adam optimiser",
     )
-    parser.add_argument(
-        "--seed",
-        type=cli.at_least(0),
-        default=defaults.SEED,
-        help="seed of the initial weights, the shuffling and the crops; with --deterministic the "
-        "same seed and images give the same model on the same machine",
+    cli.add_seed_argument(
+        parser,
+        "seed of the initial weights, the shuffling and the crops; with --deterministic the same "
+        "seed and images give the same model on the same machine",
     )
     parser.add_argument(
         "--crop",
@@ -138,6 +106,19 @@ def _add_machine_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.WORKERS,
         help="threads decoding images ahead of the model; more help a fast GPU",
     )
+
+
+parse_arguments = cli.parse_arguments_with(
+    "Train the convolutional autoencoder of Arumugam & Kiran (2022) on grey micrographs and save "
+    "the model, its weights, the loss per epoch and plots of the loss and of a few "
+    "reconstructions. Defaults are the paper's settings. Runs on the Keras backend named by "
+    "KERAS_BACKEND (tensorflow, jax or torch), on its GPUs where it sees any.",
+    _add_folder_arguments,
+    _add_optimisation_arguments,
+    _add_machine_arguments,
+    # The pixel size labels maps; training has no use for it.
+    functools.partial(cli.add_reading_arguments, pixel_size=False),
+)
 
 
 def _crop_size(text: str) -> int:

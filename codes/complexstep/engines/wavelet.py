@@ -18,11 +18,12 @@ as coefficients of the tile's ``wavelets.Canvas``:
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 from keras import ops
 
-from complexstep.engines.base import LatticePlan, ignore_passes
+from complexstep.engines.base import Cells, LatticePlan, ignore_passes
 from complexstep.engines.complex_step import ComplexStepAttribution
 from complexstep.engines.jacobian import JacobianAttribution
 from complexstep.engines.wavelet_basis import Functions, WaveletBasis
@@ -127,27 +128,20 @@ def safe_period(footprint: np.ndarray) -> int:
     return int(failing.max()) + 1 if len(failing) else 1
 
 
-class WaveletComplexStep(ComplexStepAttribution):
-    """Wavelet attributions by complex-step passes along basis images, many per pass.
-
-    Takes the settings of ``ComplexStepAttribution`` and explains pixels as it does too.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._wavelet_plans: dict[tuple, list[tuple[object, LatticePlan]]] = {}
+class WaveletEngine:
+    """What both wavelet engines answer, beside what their pixel engines do."""
 
     def coefficient_passes(self, basis: WaveletBasis, offset: tuple[int, int]) -> int:
         """How many passes ``coefficient_squares`` takes for this canvas and offset."""
-        return sum(plan.passes for _, _, plan in self._plans(basis, offset))
+        raise NotImplementedError
 
     def coefficient_squares(
         self,
         image: np.ndarray,
         basis: WaveletBasis,
         offset: tuple[int, int] = (0, 0),
-        cells=None,
-        on_pass=ignore_passes,
+        cells: Cells | None = None,
+        on_pass: Callable[[int], None] = ignore_passes,
     ) -> np.ndarray:
         """The squared attribution of every coefficient of a canvas to the output cells
         ``cells`` (all if None) of the tile ``image``.
@@ -162,6 +156,23 @@ class WaveletComplexStep(ComplexStepAttribution):
         Returns:
             float64 ``basis.shape``, in the canvas's layout.
         """
+        raise NotImplementedError
+
+
+class WaveletComplexStep(WaveletEngine, ComplexStepAttribution):
+    """Wavelet attributions by complex-step passes along basis images, many per pass.
+
+    Takes the settings of ``ComplexStepAttribution`` and explains pixels as it does too.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._wavelet_plans: dict[tuple, list[tuple[object, LatticePlan]]] = {}
+
+    def coefficient_passes(self, basis, offset):
+        return sum(plan.passes for _, _, plan in self._plans(basis, offset))
+
+    def coefficient_squares(self, image, basis, offset=(0, 0), cells=None, on_pass=ignore_passes):
         states, _ = self.real_pass(image)
         owned = self.owned(cells)
         squares = np.zeros(basis.shape)
@@ -215,29 +226,21 @@ class WaveletComplexStep(ComplexStepAttribution):
         ]
 
 
-class WaveletJacobian(JacobianAttribution):
+class WaveletJacobian(WaveletEngine, JacobianAttribution):
     """Wavelet attributions as the column norms of ``J W^T``, from the Jacobian's rows.
 
-    Takes the settings of ``JacobianAttribution`` and explains pixels as it does too.
+    Takes the settings of ``JacobianAttribution`` and explains pixels as it does too; its
+    ``coefficient_squares`` takes as many passes as the pixel map.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._masks: dict[tuple, tuple] = {}
 
-    def coefficient_passes(self, basis: WaveletBasis, offset: tuple[int, int]) -> int:
-        """How many passes ``coefficient_squares`` takes: as many as for the pixel map."""
+    def coefficient_passes(self, basis, offset):
         return self.passes
 
-    def coefficient_squares(
-        self,
-        image: np.ndarray,
-        basis: WaveletBasis,
-        offset: tuple[int, int] = (0, 0),
-        cells=None,
-        on_pass=ignore_passes,
-    ) -> np.ndarray:
-        """As ``WaveletComplexStep.coefficient_squares``."""
+    def coefficient_squares(self, image, basis, offset=(0, 0), cells=None, on_pass=ignore_passes):
         states, _ = self.real_pass(image)
         patch_jacobians = self.patch_jacobians(states)
         periods, masks = self._sublattices(basis, offset)

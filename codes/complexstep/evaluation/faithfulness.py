@@ -24,6 +24,7 @@ answers are known in closed form.
 """
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -73,14 +74,17 @@ def counts_of(fractions: Sequence[float], pixels: int) -> np.ndarray:
     return np.array([math.ceil(round(fraction * pixels, 6)) for fraction in fractions])
 
 
-def deletion_curve(
+def curve(
     encode: Encode,
     image: np.ndarray,
     baseline: np.ndarray,
     attribution: np.ndarray,
     steps: int = defaults.EVALUATION_STEPS,
+    *,
+    insert: bool = False,
 ) -> Curve:
-    """The shift of the output as the top-ranked pixels are replaced by the baseline.
+    """The shift of the output as the top-ranked pixels are replaced by the baseline, or with
+    ``insert``, from the image's, as they are put back into the baseline.
 
     Args:
         encode: the model.
@@ -88,22 +92,18 @@ def deletion_curve(
         baseline: what removed pixels become, of the image's shape.
         attribution: the map that ranks the pixels, of the image's shape.
         steps: the curve has ``steps + 1`` points, at fractions ``j / steps``.
+        insert: whether the pixels are inserted into the baseline rather than deleted from the
+            image.
     """
     fractions = _fractions(steps)
-    return Curve(fractions, _shifts(encode, image, baseline, attribution, fractions, insert=False))
+    return Curve(fractions, _shifts(encode, image, baseline, attribution, fractions, insert))
 
 
-def insertion_curve(
-    encode: Encode,
-    image: np.ndarray,
-    baseline: np.ndarray,
-    attribution: np.ndarray,
-    steps: int = defaults.EVALUATION_STEPS,
-) -> Curve:
-    """The shift of the output from the image's, as the top-ranked pixels are put back into the
-    baseline; arguments as for ``deletion_curve``."""
-    fractions = _fractions(steps)
-    return Curve(fractions, _shifts(encode, image, baseline, attribution, fractions, insert=True))
+deletion_curve = functools.partial(curve, insert=False)
+"""The deletion curve: ``curve`` with the pixels deleted from the image."""
+
+insertion_curve = functools.partial(curve, insert=True)
+"""The insertion curve: ``curve`` with the pixels put back into the baseline."""
 
 
 def representation_shifts(

@@ -32,7 +32,7 @@ from torch.nn import functional
 
 from complexstep import defaults
 from complexstep.errors import ImageSizeError, ModelError, Refusal, UnsupportedLayerError
-from complexstep.twin import fields
+from complexstep.twin import fields, passes
 from complexstep.twin.fields import IDENTITY, per_dim, shifted, transposed_fields, upsampled
 
 ATEN = torch.ops.aten
@@ -431,12 +431,18 @@ def _linear(call, shapes, out_shape):
     return Affine(call, shapes, out_shape, None)
 
 
+def _pool_window(named: dict, spatial: int) -> tuple[list[int], list[int], list[int]]:
+    """A pooling's kernel, stride (the kernel's where none is given) and padding, each with one
+    value per spatial axis."""
+    kernel = _triple(named["kernel_size"], spatial)
+    stride = _triple(named["stride"] or kernel, spatial)
+    return kernel, stride, _triple(named["padding"], spatial)
+
+
 def _max_pool(call, shapes, out_shape):
     named = call.named
     spatial = len(out_shape) - 2
-    kernel = _triple(named["kernel_size"], spatial)
-    stride = _triple(named["stride"] or kernel, spatial)
-    padding = _triple(named["padding"], spatial)
+    kernel, stride, padding = _pool_window(named, spatial)
     dilation = _triple(named["dilation"], spatial)
     pool = getattr(functional, f"max_pool{spatial}d")
 
@@ -455,11 +461,7 @@ def _adaptive_max_pool(call, shapes, out_shape):
 
 
 def _average_pool(call, shapes, out_shape):
-    named = call.named
-    spatial = len(out_shape) - 2
-    kernel = _triple(named["kernel_size"], spatial)
-    stride = _triple(named["stride"] or kernel, spatial)
-    padding = _triple(named["padding"], spatial)
+    kernel, stride, padding = _pool_window(call.named, len(out_shape) - 2)
     makers = tuple(_padded_window(k, s, p, 1) for k, s, p in zip(kernel, stride, padding))
     return Windowed(call, shapes, out_shape, per_dim(makers))
 
@@ -646,10 +648,13 @@ class Node:
 
 @dataclasses.dataclass
 class Captured:
-    """The graph for one image size: its nodes, each node's output shape as PyTorch lays it out
-    (batch included), and the output's layout as the engines see it."""
+    """The graph for one image size: its nodes, the nodes each reads and each one's twin (as
+    ``twin.passes`` takes them), each node's output shape as PyTorch lays it out (batch
+    included), and the output's layout as the engines see it."""
 
     nodes: list[Node]
+    reads: list[list[int]]
+    twins: list[OpTwin | None]
     shapes: list[tuple]
     layout: fields.Layout
 
@@ -769,18 +774,8 @@ class TorchGraph:
         """Each node's real value and state for the image ``x`` ``(1, *spatial, channels)``;
         the last value is the output, channels-last where it is a feature map."""
         captured = self.capture(tuple(x.shape[1:-1]))
-        values, states = [], []
         with torch.no_grad():
-            for position, node in enumerate(captured.nodes):
-                reads = [values[read] for read in node.reads]
-                if position == 0:
-                    value, state = _channels_first(x), None
-                elif node.twin is None:
-                    value, state = reads[0], None
-                else:
-                    value, state = node.twin.real(reads)
-                values.append(value)
-                states.append(state)
+            values, states = passes.real_pass(captured.reads, 0, captured.twins, _channels_first(x))
         values.append(self._present(values[-1]))
         return values, states
 
@@ -788,18 +783,10 @@ class TorchGraph:
         """Perturbations ``t`` ``(batch, *spatial, channels)`` through the linear maps, to the
         output's derivatives along them, laid out as ``real_pass`` gives the output."""
         captured = self.capture(tuple(t.shape[1:-1]))
-        tangents: list = []
         # The weights of a program ask for gradients; only the adjoint's pass needs them.
         with torch.set_grad_enabled(t.requires_grad):
-            for position, node in enumerate(captured.nodes):
-                reads = [tangents[read] for read in node.reads]
-                if position == 0:
-                    tangents.append(_channels_first(t))
-                elif node.twin is None:
-                    tangents.append(reads[0])
-                else:
-                    tangents.append(node.twin.linear(reads, states[position]))
-            return self._present(tangents[-1])
+            y = passes.forward(captured.reads, 0, captured.twins, _channels_first(t), states)
+            return self._present(y)
 
     def adjoint(self, g, values: list, states: list):
         """Output-shaped vectors ``g`` pulled back to the image, ``(batch, *spatial, channels)``:
@@ -877,15 +864,17 @@ class TorchGraph:
             )
         if target not in live:
             raise ModelError(f"the output of {self.layer or 'the module'} ignores the image")
+        reads = [node.reads for node in nodes]
+        twins = [node.twin for node in nodes]
         layout = fields.layout(
-            [node.reads for node in nodes],
+            reads,
             0,
             [self._layout_shape(shape) for shape in shapes],
-            [node.twin for node in nodes],
+            twins,
             spatial,
             _TorchOps(self.device),
         )
-        return Captured(nodes, shapes, layout)
+        return Captured(nodes, reads, twins, shapes, layout)
 
     def _layout_shape(self, shape: tuple) -> tuple:
         """A node's shape, batch left out, channels-last where it is a feature map, as the

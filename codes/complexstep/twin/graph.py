@@ -25,7 +25,7 @@ import numpy as np
 from keras import layers, ops
 
 from complexstep.errors import ModelError, Refusal, UnsupportedLayerError
-from complexstep.twin import fields, graph_layers
+from complexstep.twin import fields, graph_layers, passes
 from complexstep.twin.graph_layers import LayerTwin
 
 
@@ -173,6 +173,7 @@ class GraphTwin:
         self.layer = layer
         self.nodes = nodes
         self._reads = [node.inputs for node in nodes]
+        self._twins = [node.twin for node in nodes]
         self._image = image
         shape = _graph_of(model).inputs[0].shape
         self.input_shape = tuple(shape[1:])
@@ -199,32 +200,12 @@ class GraphTwin:
 
     def real_pass(self, x) -> tuple[list, list]:
         """Each node's real value and state for the image ``x`` ``(1, *spatial, channels)``."""
-        values, states = [], []
-        for position, node in enumerate(self.nodes):
-            reads = [values[read] for read in self._reads[position]]
-            if position == self._image:
-                value, state = x, None
-            elif node.twin is None:
-                value, state = reads[0], None
-            else:
-                value, state = node.twin.real(reads)
-            values.append(value)
-            states.append(state)
-        return values, states
+        return passes.real_pass(self._reads, self._image, self._twins, x)
 
     def forward(self, t, values: list, states: list):
         """Perturbations ``t`` ``(batch, *spatial, channels)`` through the linear maps: the
         output's derivatives along them, ``(batch,) + output`` as the model lays it out."""
-        tangents = []
-        for position, node in enumerate(self.nodes):
-            reads = [tangents[read] for read in self._reads[position]]
-            if position == self._image:
-                tangents.append(t)
-            elif node.twin is None:
-                tangents.append(reads[0])
-            else:
-                tangents.append(node.twin.linear(reads, states[position]))
-        return tangents[-1]
+        return passes.forward(self._reads, self._image, self._twins, t, states)
 
     def adjoint(self, g, values: list, states: list):
         """Output-shaped vectors ``g`` pulled back through the transposed maps to the image."""
@@ -266,7 +247,7 @@ class GraphTwin:
             self._reads,
             self._image,
             self.shapes(spatial),
-            [node.twin for node in self.nodes],
+            self._twins,
             spatial,
             ops,
         )
