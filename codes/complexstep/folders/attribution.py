@@ -146,7 +146,7 @@ def attribute_folder(
         None if model_path is None else files.path_of(model_path),
         model_name=None if model_path is None else os.fspath(model_path),
         layer=explainer.layer,
-        method=explainer.method,
+        method=explainer.engine,
         domain=explainer.domain.name,
         h=explainer.h,
         backend=explainer.backend,
