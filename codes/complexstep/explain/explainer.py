@@ -8,6 +8,7 @@ tiling, never the Explainer.
 
 import os
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,6 +98,16 @@ class Explainer:
         domain: the domain, ``domains.Pixels`` or ``domains.Wavelets``.
         kind: the kind of map, a ``kinds.MapKind``.
         tiling: the layer's engines and tiles, a ``tiling.Tiling``.
+        layer: the layer whose whole output is explained, from the settings.
+        engine: the engine's name, one of ``defaults.ENGINES``, from the settings.
+        h: the imaginary step of the complex-step engine, from the settings.
+        images_per_call: images of one size explained in one compiled call on JAX, from the
+            settings.
+        per_channel: whether a model of several channels gets one map per channel, from the
+            settings.
+        spatial: the images' spatial axes, 2, or 3 for volumes, from the tiling.
+        channels: the channels the model takes, from the tiling.
+        step: the number the images' sides must be multiples of, from the tiling.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
@@ -127,45 +138,15 @@ class Explainer:
                 "the complex-step kind"
             )
 
-    @property
-    def layer(self) -> str:
-        """The layer whose whole output is explained."""
-        return self.settings.layer
-
-    @property
-    def engine(self) -> str:
-        """The engine's name, one of ``defaults.ENGINES``."""
-        return self.settings.engine
-
-    @property
-    def h(self) -> float:
-        """The imaginary step of the complex-step engine."""
-        return self.settings.h
-
-    @property
-    def images_per_call(self) -> int:
-        """Images of one size explained in one compiled call on JAX."""
-        return self.settings.images_per_call
-
-    @property
-    def per_channel(self) -> bool:
-        """Whether a model of several channels gets one map per channel."""
-        return self.settings.per_channel
-
-    @property
-    def spatial(self) -> int:
-        """The image's spatial axes: 2 for micrographs, 3 for volumes."""
-        return self.tiling.spatial
-
-    @property
-    def channels(self) -> int:
-        """The channels the model takes."""
-        return self.tiling.channels
-
-    @property
-    def step(self) -> int:
-        """The number an image's sides must be multiples of."""
-        return self.tiling.step
+    # What the settings and the tiling hold, read from them rather than copied (see Attributes).
+    layer = property(attrgetter("settings.layer"))
+    engine = property(attrgetter("settings.engine"))
+    h = property(attrgetter("settings.h"))
+    images_per_call = property(attrgetter("settings.images_per_call"))
+    per_channel = property(attrgetter("settings.per_channel"))
+    spatial = property(attrgetter("tiling.spatial"))
+    channels = property(attrgetter("tiling.channels"))
+    step = property(attrgetter("tiling.step"))
 
     @property
     def backend(self) -> str:
