@@ -21,7 +21,7 @@ CORE_TESTS := tests/twin/test_twin.py tests/engines/test_engines.py tests/model/
 # PyTorch encoders, run in the JAX environment, which has torch and no TensorFlow.
 TORCH_TESTS := tests/pytorch/test_pytorch.py
 # Left to the TensorFlow run: stage 2's argument errors, its --skip-existing bookkeeping, its
-# two-method comparison and the graphs' tiles against their whole images, which do not depend on
+# two-engine comparison and the graphs' tiles against their whole images, which do not depend on
 # the backend (the engines' agreement is checked on JAX by test_engines.py and the zoo), so that
 # CI takes less time.
 CORE_SKIP := bad_input_is_one_clear_line or skip_existing or complex_step_run_agrees or \

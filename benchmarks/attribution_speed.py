@@ -67,7 +67,7 @@ def measure(engine: str, model_path: str, size: tuple[int, int], repeats: int, p
         scale = image.size / pixels
         warm_up = explain
     else:
-        explainer = api.Explainer(model, method=engine)
+        explainer = api.Explainer(model, engine=engine)
 
         def explain():
             explainer.attribute(image)

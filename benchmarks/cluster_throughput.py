@@ -79,7 +79,7 @@ def round_trip(client, payload) -> float:
 def main() -> int:
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=defaults.PRETRAINED, help="the model to explain")
-    parser.add_argument("--method", default=defaults.METHOD, choices=defaults.METHODS)
+    parser.add_argument("--engine", default=defaults.ENGINE, choices=defaults.ENGINES)
     parser.add_argument("--inputs", help="a folder of micrographs; synthetic ones if not given")
     parser.add_argument(
         "--count", type=cli.at_least(1), default=20, help="synthetic micrographs to explain"
@@ -98,7 +98,7 @@ def main() -> int:
     from complexstep import api
     from complexstep.cluster import clients
 
-    explainer = api.Explainer(arguments.model, method=arguments.method)
+    explainer = api.Explainer(arguments.model, engine=arguments.engine)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         if arguments.inputs:
@@ -131,7 +131,7 @@ def main() -> int:
                     overhead = (round_trip(client, None), round_trip(client, image))
     source = inputs if arguments.inputs else f"{arguments.count} synthetic"
     print(
-        f"stage 2 over {source} micrographs at 256x256 ({arguments.method}, model "
+        f"stage 2 over {source} micrographs at 256x256 ({arguments.engine} engine, model "
         f"{arguments.model}) on {clients.cores()} CPU core(s), Keras backend "
         f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}"
     )

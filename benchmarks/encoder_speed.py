@@ -53,19 +53,21 @@ def paper(repeats: int) -> None:
     import keras
 
     import complexstep
+    from complexstep import defaults
     from complexstep.model import architecture, synthetic
 
     keras.utils.set_random_seed(0)
     model = architecture.build_autoencoder()
     image = synthetic.generate_micrograph(np.random.default_rng(0), 256).astype(np.float32) / 255
-    for method in ("jacobian", "complex-step"):
-        explainer = complexstep.Explainer(model, method=method)
+    for engine in defaults.ENGINES:
+        explainer = complexstep.Explainer(model, engine=engine)
         seconds = timed(lambda explainer=explainer: explainer.attribute(image), repeats)
-        print(f"paper's network, 256x256, {method}: {seconds:.3f} s a map")
+        print(f"paper's network, 256x256, {engine}: {seconds:.3f} s a map")
 
 
 def families(side: int, repeats: int, names: list[str]) -> None:
     import complexstep
+    from complexstep import defaults
     from encoder_zoo import ZOO, build, dense_column_norms, image
 
     print("| family | input | jacobian s | passes | complex-step s | passes | dense Jacobian s |")
@@ -74,8 +76,8 @@ def families(side: int, repeats: int, names: list[str]) -> None:
         encoder = build(name, side=side)
         x = image(encoder)
         cells = []
-        for method in ("jacobian", "complex-step"):
-            explainer = complexstep.Explainer(encoder.model, layer=encoder.layer, method=method)
+        for engine in defaults.ENGINES:
+            explainer = complexstep.Explainer(encoder.model, layer=encoder.layer, engine=engine)
             seconds = timed(lambda explainer=explainer: explainer.attribute(x), repeats)
             passes = explainer.describe_passes(*encoder.sides).split(" ", 2)
             # A chain of the paper's kind is explained by the chain's own engines.

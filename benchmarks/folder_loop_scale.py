@@ -34,7 +34,7 @@ PER_FOLDER = 1000
 class StubExplainer:
     """What the folder loop asks of an ``Explainer``, with maps of zeros made at once."""
 
-    layer, method, h = defaults.LAYER, defaults.METHOD, defaults.H
+    layer, engine, h = defaults.LAYER, defaults.ENGINE, defaults.H
     step, images_per_call = SIDE, defaults.IMAGES_PER_CALL
     spatial, channels, per_channel = 2, 1, False
     # The sidecar names the framework that made a map; the stub's maps are made by none.

@@ -62,7 +62,7 @@ def main() -> int:
         help="the folder of micrographs (by default the study's 163 test micrographs)",
     )
     parser.add_argument("--model", default=defaults.PRETRAINED, help="the model to explain")
-    parser.add_argument("--method", default=defaults.METHOD, choices=defaults.METHODS)
+    parser.add_argument("--engine", default=defaults.ENGINE, choices=defaults.ENGINES)
     parser.add_argument(
         "--block",
         type=cli.at_least(1),
@@ -81,7 +81,7 @@ def main() -> int:
     from complexstep.folders import loop
     from complexstep.io import micrographs
 
-    explainer = api.Explainer(arguments.model, method=arguments.method)
+    explainer = api.Explainer(arguments.model, engine=arguments.engine)
     report = loop.FolderReport()
     paths = loop.find_micrographs(inputs, inputs / ".none", report)
     images = np.stack(
@@ -111,7 +111,7 @@ def main() -> int:
             ratios.append(seconds["stage 2"][0] / seconds["engines"][0])
     after = os.getloadavg()
     print(
-        f"{len(images)} micrographs of {inputs} at 256x256 ({arguments.method}, model "
+        f"{len(images)} micrographs of {inputs} at 256x256 ({arguments.engine} engine, model "
         f"{arguments.model}), Keras backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}, "
         f"{os.cpu_count()} CPU core(s), blocks of {arguments.block}; load average "
         f"{load[0]:.1f} before, {after[0]:.1f} after"

@@ -1,10 +1,10 @@
-"""PyTorch encoders: seconds per map of the tests' ResNet-18-style encoder, by method.
+"""PyTorch encoders: seconds per map of the tests' ResNet-18-style encoder, by engine.
 
 The encoder is the tests' zoo's (``tests/torch_zoo.py``), random weights, at its full width of
 64 channels by default; the map is of its linear head, or of a stage with ``--layer``. The first
-map of each method also captures the module (``torch.export``) and is timed apart.
+map of each engine also captures the module (``torch.export``) and is timed apart.
 
-    python benchmarks/pytorch_speed.py --width 64 --side 256 --methods jacobian
+    python benchmarks/pytorch_speed.py --width 64 --side 256 --engines jacobian
 """
 
 import argparse
@@ -31,7 +31,7 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=2, help="maps timed, after the first")
     parser.add_argument(
-        "--methods", nargs="+", default=list(defaults.METHODS), choices=defaults.METHODS
+        "--engines", nargs="+", default=list(defaults.ENGINES), choices=defaults.ENGINES
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     arguments = parser.parse_args()
@@ -42,8 +42,8 @@ def main() -> None:
     images = images.astype(np.float32)
     print(f"ResNet-18 of width {arguments.width}, {arguments.side}x{arguments.side}, ", end="")
     print(f"{arguments.layer}, on {arguments.device}")
-    for method in arguments.methods:
-        explainer = complexstep.Explainer(encoder, layer=arguments.layer, method=method)
+    for engine in arguments.engines:
+        explainer = complexstep.Explainer(encoder, layer=arguments.layer, engine=engine)
         start = time.perf_counter()
         explainer.attribute(images[0])
         first = time.perf_counter() - start
@@ -53,7 +53,7 @@ def main() -> None:
         each = (time.perf_counter() - start) / arguments.images
         passes = explainer.tiling.pixel_passes(arguments.side, arguments.side)
         print(
-            f"{method:>13}: {each:8.2f} s a map, {passes:,} passes; the first map, capture "
+            f"{engine:>13}: {each:8.2f} s a map, {passes:,} passes; the first map, capture "
             f"included, {first:.2f} s"
         )
 

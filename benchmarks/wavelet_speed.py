@@ -41,9 +41,9 @@ def main() -> int:
         "--levels", type=cli.at_least(1), default=defaults.WAVELET_LEVELS, help="wavelet levels"
     )
     parser.add_argument(
-        "--method",
-        default=defaults.METHOD,
-        choices=["jacobian", "complex-step"],
+        "--engine",
+        default=defaults.ENGINE,
+        choices=defaults.ENGINES,
         help="the engine of both maps",
     )
     arguments = parser.parse_args()
@@ -60,11 +60,11 @@ def main() -> int:
         keras.utils.set_random_seed(0)
         model = architecture.build_autoencoder()
     image = synthetic.generate_micrograph(np.random.default_rng(0), 256) / np.float32(255.0)
-    explainers = {"pixel": api.Explainer(model, method=arguments.method)}
+    explainers = {"pixel": api.Explainer(model, engine=arguments.engine)}
     for wavelet in arguments.wavelets:
         explainers[wavelet] = api.Explainer(
             model,
-            method=arguments.method,
+            engine=arguments.engine,
             domain="wavelet",
             wavelet=wavelet,
             levels=arguments.levels,
@@ -80,7 +80,7 @@ def main() -> int:
     pixel_squares = np.sum(maps["pixel"].astype(np.float64) ** 2)
     print(
         f"one 256x256 map of the code on {os.cpu_count()} CPU core(s), Keras backend "
-        f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}, {arguments.method} engine, "
+        f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}, {arguments.engine} engine, "
         f"{arguments.levels} wavelet levels, best of {arguments.repeats}"
     )
     print(f"{'map':<8} {'seconds':>8} {'x pixel':>8} {'passes':>7} {'squares / pixel':>16}")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pickle
 import pydoc
 import subprocess
 import sys
@@ -48,21 +49,21 @@ def test_one_image_gives_one_map_and_a_batch_gives_a_batch(random_model, image, 
     np.testing.assert_array_equal(flipped[0], batch[1])
 
 
-def test_both_methods_give_the_literal_step(random_model, image):
-    """Both methods give one complex pass per pixel, within 1e-5 relative."""
+def test_both_engines_give_the_literal_step(random_model, image):
+    """Both engines give one complex pass per pixel, within 1e-5 relative."""
     pixels = [(0, 0), (255, 255), (100, 37)]
     literal = reference.literal_attribution(random_model, "code", image, pixels)
-    for method in ("jacobian", "complex-step"):
-        values = complexstep.attribute(random_model, image, method=method, h=1e-3)
+    for engine in ("jacobian", "complex-step"):
+        values = complexstep.attribute(random_model, image, engine=engine, h=1e-3)
         np.testing.assert_allclose([values[pixel] for pixel in pixels], literal, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["jacobian", "complex-step"])
-def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_image, method):
+@pytest.mark.parametrize("engine", ["jacobian", "complex-step"])
+def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_image, engine):
     """A 160x96 image split into 64-pixel tiles gets the map it gets whole, which is the literal
     step's."""
-    whole = api.Explainer(random_model, method=method).attribute(tall_image)
-    explainer = api.Explainer(random_model, method=method, tile_size=64)
+    whole = api.Explainer(random_model, engine=engine).attribute(tall_image)
+    explainer = api.Explainer(random_model, engine=engine, tile_size=64)
     assert len(explainer.tiling.plan(160, 96)) > 4
     tiled = explainer.attribute(tall_image)
     np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-7 * whole.max())
@@ -72,7 +73,7 @@ def test_tiles_change_nothing_and_large_images_are_exact(random_model, tall_imag
 
 
 def test_images_larger_than_256_are_exact_on_the_seams_of_their_tiles(random_model):
-    """A 288x320 image in four tiles gets, from both methods, the literal step's values at its
+    """A 288x320 image in four tiles gets, from both engines, the literal step's values at its
     corners and on both sides of the seams between its tiles, within 1e-5 relative."""
     rng = np.random.default_rng(25)
     large_image = models.grains(rng, 288, 320)
@@ -83,8 +84,8 @@ def test_images_larger_than_256_are_exact_on_the_seams_of_their_tiles(random_mod
     pixels += [(143, 70), (144, 250), (60, 159), (230, 160)]
     pixels += [(0, 160), (287, 159), (144, 0), (143, 319)]
     literal = reference.literal_attribution(random_model, "code", large_image, pixels)
-    for method in ("jacobian", "complex-step"):
-        explainer = api.Explainer(random_model, method=method, tile_size=192)
+    for engine in ("jacobian", "complex-step"):
+        explainer = api.Explainer(random_model, engine=engine, tile_size=192)
         tiles = explainer.tiling.plan(288, 320)
         assert sorted({tile.rows.cells.start for tile in tiles}) == [0, 9]
         assert sorted({tile.columns.cells.start for tile in tiles}) == [0, 10]
@@ -132,9 +133,9 @@ def test_bad_images_are_refused_in_one_line(random_model, images, error, message
 
 
 def test_bad_settings_and_models_are_refused_in_one_line(random_model, image, tmp_path):
-    """An unknown method, a step that is not positive and a missing model are each named."""
-    with pytest.raises(complexstep.SettingError, match="unknown method 'adjoint'"):
-        complexstep.attribute(random_model, image, method="adjoint")
+    """An unknown engine, a step that is not positive and a missing model are each named."""
+    with pytest.raises(complexstep.SettingError, match="unknown engine 'adjoint'"):
+        complexstep.attribute(random_model, image, engine="adjoint")
     with pytest.raises(complexstep.SettingError, match="h must be a number from 1e-20 to 1e"):
         complexstep.attribute(random_model, image, h=0)
     with pytest.raises(complexstep.SettingError, match="not 1e-30: float32 passes cannot"):
@@ -236,6 +237,41 @@ def test_jacobian_reports_the_passes_it_announces(random_model, tall_image):
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
 
 
+def test_an_explainer_is_built_from_one_frozen_value_that_pickles(random_model):
+    """Keywords and an ``ExplainerSettings`` build the same explainer, whose settings are that
+    value: frozen, hashable and equal to itself after pickling, as Dask workers receive it."""
+    settings = complexstep.ExplainerSettings(engine="complex-step", kind="gradient-input")
+    explainer = api.Explainer(random_model, settings)
+    assert explainer.settings is settings
+    assert api.Explainer(random_model, engine="complex-step", kind="gradient-input").settings == (
+        settings
+    )
+    assert (explainer.engine, explainer.kind.name, explainer.layer) == (
+        "complex-step",
+        "gradient-input",
+        "code",
+    )
+    copied = pickle.loads(pickle.dumps(settings))
+    assert copied == settings and hash(copied) == hash(settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.engine = "jacobian"
+    replaced = api.Explainer(random_model, settings, layer="encoder_pool1").settings
+    assert replaced == dataclasses.replace(settings, layer="encoder_pool1")
+    with pytest.raises(complexstep.SettingError, match="unknown engine 'adjoint'"):
+        complexstep.ExplainerSettings(engine="adjoint")
+
+
+def test_the_engines_former_name_still_chooses_it_with_a_warning(random_model, image):
+    """``method=``, the engine's name before it was called so, chooses the engine and warns."""
+    with pytest.warns(DeprecationWarning, match="method= is now engine="):
+        explainer = api.Explainer(random_model, method="complex-step")
+    assert explainer.engine == "complex-step"
+    with pytest.warns(DeprecationWarning, match="method= is now engine="):
+        maps = complexstep.attribute(random_model, image, method="complex-step")
+    expected = complexstep.attribute(random_model, image, engine="complex-step")
+    np.testing.assert_array_equal(maps, expected)
+
+
 @pytest.fixture(scope="module")
 def tall_wavelet_map(random_model, tall_image):
     """The db2 wavelet map of the tall image's code, whole."""
@@ -243,16 +279,16 @@ def tall_wavelet_map(random_model, tall_image):
     return explainer.attribute(tall_image)
 
 
-def test_wavelet_maps_are_exact_in_tiles_and_with_both_methods(
+def test_wavelet_maps_are_exact_in_tiles_and_with_both_engines(
     random_model, tall_image, tall_wavelet_map
 ):
     """Explained in 64-pixel tiles on canvases, or by complex-step passes, the wavelet map is the
     whole image's, and equals one complex pass per coefficient, within 1e-5."""
     explainer = api.Explainer(random_model, domain="wavelet", wavelet="db2", levels=3, tile_size=64)
-    assert len(explainer.tiling.plan(160, 96, engine=ENGINES[explainer.method].wavelet)) > 1
+    assert len(explainer.tiling.plan(160, 96, engine=ENGINES[explainer.engine].wavelet)) > 1
     tiled = explainer.attribute(tall_image)
     complex_step = complexstep.attribute(
-        random_model, tall_image, method="complex-step", domain="wavelet", wavelet="db2"
+        random_model, tall_image, engine="complex-step", domain="wavelet", wavelet="db2"
     )
     for other in (tiled, complex_step):
         np.testing.assert_allclose(
@@ -450,8 +486,8 @@ def test_the_cache_lets_go_of_the_oldest_model_and_of_a_file_trained_anew(tmp_pa
 def test_every_step_the_api_takes_gives_the_same_map(random_model, image, h):
     """The textbook step 1e-20 and the largest accepted one give the map of the default step:
     the imaginary part is divided by h before it is squared, so nothing underflows."""
-    expected = complexstep.attribute(random_model, image, method="complex-step")
-    maps = complexstep.attribute(random_model, image, method="complex-step", h=h)
+    expected = complexstep.attribute(random_model, image, engine="complex-step")
+    maps = complexstep.attribute(random_model, image, engine="complex-step", h=h)
     assert np.all(np.isfinite(maps)) and maps.max() > 0
     np.testing.assert_allclose(maps, expected, rtol=0, atol=1e-5 * expected.max())
 

@@ -20,7 +20,8 @@ The public API (``help(complexstep.attribute)`` and so on for each):
 - ``jacobian(model, image)``: that layer's whole Jacobian, stored by receptive field, with its
   rows, columns and column norms;
 - ``encode(model, images)``: the layer's output itself;
-- ``Explainer``: the same for many images, reusing what each image size needs;
+- ``Explainer``: the same for many images, reusing what each image size needs, built from its
+  model and one ``ExplainerSettings`` (the layer, the engine, the kind of map...);
 - ``load_model`` and ``PRETRAINED``, the name of the model that comes with the package;
 - the exceptions of ``complexstep.errors``, all derived from ``ComplexStepError`` and importable
   from here: ``ImageError`` (and ``ImageSizeError``, ``UnreadableImageError``), ``ModelError``
@@ -87,6 +88,7 @@ from complexstep.errors import (  # noqa: E402, F401
 _API = (
     "PRETRAINED",
     "Explainer",
+    "ExplainerSettings",
     "Jacobian",
     "attribute",
     "encode",

@@ -25,6 +25,7 @@ from complexstep.errors import ImageError, ModelError
 from complexstep.explain import cache
 from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.model.files import PRETRAINED, PRETRAINED_PATH, load_model
 from complexstep.progress import Progress
 
@@ -36,6 +37,7 @@ __all__ = [
     "PRETRAINED",
     "PRETRAINED_PATH",
     "Explainer",
+    "ExplainerSettings",
     "Jacobian",
     "Progress",
     "as_images",
@@ -52,7 +54,7 @@ def attribute(
     images,
     *,
     layer: str = defaults.LAYER,
-    method: str = defaults.METHOD,
+    engine: str = defaults.ENGINE,
     h: float = defaults.H,
     batch_size: int | None = None,
     on_progress: Progress | None = None,
@@ -63,12 +65,13 @@ def attribute(
     kind: str = defaults.MAP_KIND,
     baseline: str = defaults.BASELINE,
     per_channel: bool = False,
+    method: str | None = None,
 ) -> np.ndarray:
     """The complex-step attribution map of every pixel of one image or a batch.
 
     The value at pixel ``k`` is ``||Im f(x + i*h*e_k)|| / h`` over the layer's whole output ``f``:
     the norm of the output's derivative with respect to that pixel (Arumugam & Kiran, 2022). Both
-    methods give the same numbers, to float32 rounding. The other kinds weigh it by ``|x - b|``.
+    engines give the same numbers, to float32 rounding. The other kinds weigh it by ``|x - b|``.
 
     Args:
         model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"`` for the model
@@ -83,8 +86,9 @@ def attribute(
         layer: the name of the layer whose output is explained; "code" is the latent code. For
             a PyTorch module, the path of a submodule (``"encoder.layer3"``); "code" stands for
             the module's output where no submodule has that name.
-        method: "jacobian" or "complex-step".
-        h: the imaginary step of the complex-step method.
+        engine: the engine that computes the map, "jacobian" or "complex-step" (not the kind of
+            map, which ``kind`` chooses).
+        h: the imaginary step of the complex-step engine.
         batch_size: perturbed copies pushed through a layer at once; None for the default.
         on_progress: called with the passes done so far and the passes in all, first with none
             done, before the twin is built.
@@ -102,6 +106,7 @@ def attribute(
         baseline: the ``b`` of the weighted kinds: "blur" or "mean".
         per_channel: for a model of several channels, one map per channel, the norm of each
             channel's Jacobian column, laid out as the images' channels are.
+        method: the former name of ``engine``, taken for it with a ``DeprecationWarning``.
 
     Returns:
         float32 maps, ``(height, width)`` for one image or ``(n, height, width)`` for a batch
@@ -112,17 +117,16 @@ def attribute(
     Raises:
         ImageError, ImageSizeError: for images of the wrong shape, type, values or size.
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
-        SettingError: for an unknown method, domain, kind or baseline, a step that is not
+        SettingError: for an unknown engine, domain, kind or baseline, a step that is not
             positive, a wavelet that is unknown or not orthogonal, more levels than the images'
             size takes, or a kind the domain cannot make.
 
     Examples:
         >>> maps = complexstep.attribute("pretrained", micrographs)  # doctest: +SKIP
     """
-    explainer = _explainer(
-        model,
+    settings = ExplainerSettings.of(
         layer=layer,
-        method=method,
+        engine=engine,
         h=h,
         batch_size=batch_size,
         domain=domain,
@@ -131,7 +135,9 @@ def attribute(
         kind=kind,
         baseline=baseline,
         per_channel=per_channel,
+        method=method,
     )
+    explainer = _explainer(model, settings)
     batch, single = _images(images, explainer)
     total = len(batch) * explainer.passes(*batch.shape[1 : 1 + explainer.spatial])
     if show_progress and on_progress is None:
@@ -167,7 +173,7 @@ def jacobian(
         ImageError: for a batch, and as ``attribute`` does.
         ImageSizeError, ModelError, UnsupportedLayerError: as ``attribute`` does.
     """
-    explainer = _explainer(model, layer=layer)
+    explainer = _explainer(model, ExplainerSettings(layer=layer))
     batch, single = _images(image, explainer)
     if not single:
         raise ImageError(f"jacobian takes one image (height, width), not {np.shape(image)}")
@@ -229,11 +235,13 @@ def _check_model(model) -> None:
         )
 
 
-def _explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **settings) -> Explainer:
+def _explainer(
+    model: "keras.Model | torch.nn.Module | str | os.PathLike", settings: ExplainerSettings
+) -> Explainer:
     """The kept ``Explainer`` for a model and settings (``explain.cache``), once the model is
     checked."""
     _check_model(model)
-    return cache.explainer(model, **settings)
+    return cache.explainer(model, settings)
 
 
 def _starting(total: int, on_progress: Progress | None) -> None:
@@ -268,7 +276,7 @@ def encode(
     Returns:
         float32 ``(rows, columns, channels)`` for one image, or with a leading batch axis.
     """
-    explainer = _explainer(model, layer=layer)
+    explainer = _explainer(model, ExplainerSettings(layer=layer))
     batch, single = _images(images, explainer)
     output = explainer.encode(batch)
     return output[0] if single else output

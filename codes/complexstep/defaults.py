@@ -22,10 +22,13 @@ WORKERS = 1
 
 # Stage 2: the complex step and the engines.
 LAYER = "code"
-# The engines' names, here so that stage 2 can check its flags before Keras starts; the first is
-# the default, the faster of the two.
-METHODS = ("jacobian", "complex-step")
-METHOD = METHODS[0]
+# The engines that compute a map, by name, here so that stage 2 can check its flags before Keras
+# starts: the jacobian engine's reverse-mode passes, the default, the faster of the two and the one
+# that gives a Jacobian's rows; the complex-step engine's complex forward passes, as in the paper.
+JACOBIAN_ENGINE = "jacobian"
+COMPLEX_STEP_ENGINE = "complex-step"
+ENGINES = (JACOBIAN_ENGINE, COMPLEX_STEP_ENGINE)
+ENGINE = JACOBIAN_ENGINE
 H = 0.1
 # The steps float32 passes carry through a network: the imaginary part is h times derivatives that
 # layers shrink or grow by orders of magnitude, and below 1e-20 or above 1e20 it can leave float32's
@@ -39,7 +42,7 @@ IMAGES_PER_CALL = 8
 # The largest side, in pixels, of the part of an image one engine call explains; larger images are
 # split into overlapping tiles no larger. The jacobian engine's memory grows with a tile's area
 # (its patch Jacobians), the complex-step engine's does not, and larger tiles overlap less.
-TILE_SIZES = {"jacobian": 640, "complex-step": 1280}
+TILE_SIZES = {JACOBIAN_ENGINE: 640, COMPLEX_STEP_ENGINE: 1280}
 # On a Dask cluster: how long to wait for a scheduler to answer, and the tasks kept submitted per
 # worker thread, enough that no worker waits while the client reads and few enough that the
 # client holds few images.
@@ -115,20 +118,32 @@ EXPLORER_MAX_PIXELS = 512 * 512
 # The colormaps the page offers for the heatmap; the first is stage 3's.
 EXPLORER_CMAPS = (CMAP, "viridis", "magma", "coolwarm", "gray")
 # Attribution in the wavelet domain: which coefficients, positions at scales, the output rests on.
-DOMAINS = ("pixel", "wavelet")
-DOMAIN = "pixel"
+PIXEL_DOMAIN = "pixel"
+WAVELET_DOMAIN = "wavelet"
+DOMAINS = (PIXEL_DOMAIN, WAVELET_DOMAIN)
+DOMAIN = PIXEL_DOMAIN
 # Any orthogonal PyWavelets wavelet; Haar's basis images are the most local.
 WAVELET = "haar"
 WAVELET_LEVELS = 3
 
+# The kinds of map stage 2 and the evaluation make, the paper's first; a run measures one kind.
+# "complex-step" names both the paper's map (``kind=``, here) and an engine (``engine=``, above):
+# either engine makes the paper's map, to the same numbers.
+COMPLEX_STEP_KIND = "complex-step"
+GRADIENT_INPUT_KIND = "gradient-input"
+INTEGRATED_COMPLEX_STEP_KIND = "integrated-complex-step"
+MAP_KINDS = (COMPLEX_STEP_KIND, GRADIENT_INPUT_KIND, INTEGRATED_COMPLEX_STEP_KIND)
+MAP_KIND = COMPLEX_STEP_KIND
+
 # The evaluation of attribution maps: faithfulness, fidelity and stability, beside other methods.
 EVALUATION_DIR = "evaluation"
-# The attribution methods the evaluation compares, the project's own first, the controls last.
+# The attribution methods the evaluation compares, the project's own first (stage 2's kinds of
+# map), the controls last.
 ATTRIBUTION_METHODS = (
-    "complex-step",
-    "gradient-input",
+    COMPLEX_STEP_KIND,
+    GRADIENT_INPUT_KIND,
     "integrated-gradients",
-    "integrated-complex-step",
+    INTEGRATED_COMPLEX_STEP_KIND,
     "smoothgrad",
     "occlusion",
     "edges",
@@ -138,8 +153,10 @@ ATTRIBUTION_METHODS = (
 )
 # What removed pixels are replaced by: the micrograph blurred by a Gaussian of this sigma, in
 # pixels, or its mean grey value.
-BASELINES = ("blur", "mean")
-BASELINE = "blur"
+BLUR_BASELINE = "blur"
+MEAN_BASELINE = "mean"
+BASELINES = (BLUR_BASELINE, MEAN_BASELINE)
+BASELINE = BLUR_BASELINE
 BLUR_SIGMA = 8.0
 # Deletion and insertion curves have this many steps, from no pixel replaced to all of them.
 EVALUATION_STEPS = 20
@@ -165,9 +182,6 @@ STABILITY_RADIUS = 0.02
 
 # Regions: how much of a map each phase, label or boundary of the micrograph carries.
 REGIONS_DIR = "regions"
-# The kinds of map stage 2 and the evaluation make, the paper's first; a run measures one kind.
-MAP_KINDS = ("complex-step", "gradient-input", "integrated-complex-step")
-MAP_KIND = MAP_KINDS[0]
 # Stage 3's colour limits for each map kind, on the map scaled to [0, 1]. The paper's 'bwr'
 # 0.15-0.4 suit its map, the norm of the Jacobian's columns, which is broad: most of a micrograph
 # lies between those values, and the window stretches that bulk over the colormap. The other two
@@ -180,9 +194,9 @@ MAP_KIND = MAP_KINDS[0]
 # maps best at. They are drawn over the full range, 0 to 1, so that colour stays proportional to
 # attribution and 'bwr' keeps its meaning: blue little, white half the strongest, red the most.
 KIND_COLOUR_LIMITS = {
-    "complex-step": (VMIN, VMAX),
-    "gradient-input": (0.0, 1.0),
-    "integrated-complex-step": (0.0, 1.0),
+    COMPLEX_STEP_KIND: (VMIN, VMAX),
+    GRADIENT_INPUT_KIND: (0.0, 1.0),
+    INTEGRATED_COMPLEX_STEP_KIND: (0.0, 1.0),
 }
 # Otsu's threshold splits a micrograph into two phases, multi-Otsu into more, after a Gaussian
 # smoothing of this sigma in pixels, so that noise does not speckle the phases.

@@ -13,7 +13,7 @@ class ComplexStepError(Exception):
 
 
 class SettingError(ComplexStepError, ValueError):
-    """A setting out of range or unknown: a step size, a method, a colormap, a count."""
+    """A setting out of range or unknown: a step size, an engine, a colormap, a count."""
 
 
 class DeviceError(SettingError):

@@ -109,7 +109,7 @@ def test_inputs_are_never_modified(jacobian_run, micrographs):
 def test_complex_step_run_agrees_with_jacobian_run(
     saved_model, micrographs, jacobian_run, tmp_path
 ):
-    """The complex-step method writes the same numbers as the jacobian method."""
+    """The complex-step engine writes the same numbers as the jacobian engine."""
     _, jacobian_outputs, _ = jacobian_run
     result = run_stage_2(
         "--inputs",

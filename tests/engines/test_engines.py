@@ -118,24 +118,24 @@ def test_engines_refuse_bad_settings(random_model):
         engines.JacobianAttribution(made)(np.zeros((128, 128), np.float32))
 
 
-def test_the_engines_are_the_methods_stage_2_offers():
-    """The methods stage 2 checks its --method flag against, before Keras starts, are the engines'
+def test_the_engines_are_those_stage_2_offers():
+    """The engines stage 2 checks its --method flag against, before Keras starts, are the engines'
     names in both domains, so that no flag value lacks an engine."""
-    assert tuple(engines.ENGINES) == defaults.METHODS
+    assert tuple(engines.ENGINES) == defaults.ENGINES
 
 
-@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
-def test_every_pass_is_reported_once(small_model, method):
+@pytest.mark.parametrize("name", ["complex-step", "jacobian"])
+def test_every_pass_is_reported_once(small_model, name):
     """The passes an engine reports while it works add up to the passes it announced, and working
     in smaller batches changes nothing."""
     made = twin.build_complex_twin(small_model, "out")
     image = np.random.default_rng(8).random((32, 32)).astype(np.float32)
-    engine = engines.ENGINES[method].pixel(made, batch_size=1)
+    engine = engines.ENGINES[name].pixel(made, batch_size=1)
     reported = []
     values = engine(image, on_pass=reported.append)
     assert sum(reported) == engine.passes
     assert len(reported) > 1
-    whole_batches = engines.ENGINES[method].pixel(made, batch_size=1024)(image)
+    whole_batches = engines.ENGINES[name].pixel(made, batch_size=1024)(image)
     np.testing.assert_allclose(values, whole_batches, rtol=1e-6)
 
 
@@ -153,23 +153,23 @@ def small_wide_literal(random_model):
     return image, literal.reshape(image.shape)
 
 
-@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
+@pytest.mark.parametrize("name", ["complex-step", "jacobian"])
 def test_non_square_images_match_the_literal_step_at_every_pixel(
-    random_model, small_wide_literal, method
+    random_model, small_wide_literal, name
 ):
     """A 32x48 image, its code 2x3 cells, is explained exactly at every one of its pixels."""
     image, literal = small_wide_literal
     made = twin.build_complex_twin(random_model, "code", image.shape)
-    values = engines.ENGINES[method].pixel(made)(image)
+    values = engines.ENGINES[name].pixel(made)(image)
     np.testing.assert_allclose(values, literal, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
-def test_a_window_of_cells_is_its_own_share_of_the_map(random_model, wide_image, method):
+@pytest.mark.parametrize("name", ["complex-step", "jacobian"])
+def test_a_window_of_cells_is_its_own_share_of_the_map(random_model, wide_image, name):
     """The squares for a window of output cells and for the rest add up to the whole map's, and a
     window's squares are the literal step's over those cells alone."""
     made = twin.build_complex_twin(random_model, "code", wide_image.shape)
-    engine = engines.ENGINES[method].pixel(made)
+    engine = engines.ENGINES[name].pixel(made)
     whole = engine.squares(wide_image)
     left = engine.squares(wide_image, (range(0, 3), range(0, 2)))
     right = engine.squares(wide_image, (range(0, 3), range(2, 5)))

@@ -53,10 +53,10 @@ def small_maps(request, small_model, small_twin, image):
     }
 
 
-@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
-def test_engines_match_one_complex_pass_per_coefficient(small_maps, method):
+@pytest.mark.parametrize("engine", ["complex-step", "jacobian"])
+def test_engines_match_one_complex_pass_per_coefficient(small_maps, engine):
     """Each engine equals the literal step along each sampled basis image, within 1e-5."""
-    values = [small_maps[method][index] for index in small_maps["indices"]]
+    values = [small_maps[engine][index] for index in small_maps["indices"]]
     np.testing.assert_allclose(values, small_maps["literal"], rtol=1e-5)
 
 
@@ -68,10 +68,10 @@ def test_engines_agree_on_every_coefficient(small_maps):
     np.testing.assert_allclose(complex_step, jacobian, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["complex-step", "jacobian"])
-def test_squares_add_up_to_the_pixel_maps(small_maps, method):
+@pytest.mark.parametrize("engine", ["complex-step", "jacobian"])
+def test_squares_add_up_to_the_pixel_maps(small_maps, engine):
     """The squared wavelet map sums to the squared pixel map's sum, ||J||_F**2, within 1e-5."""
-    wavelet_total = np.sum(small_maps[method].astype(np.float64) ** 2)
+    wavelet_total = np.sum(small_maps[engine].astype(np.float64) ** 2)
     pixel_total = np.sum(small_maps["pixel"].astype(np.float64) ** 2)
     np.testing.assert_allclose(wavelet_total, pixel_total, rtol=1e-5)
 

@@ -86,6 +86,23 @@ def test_skipping_maps_made_with_other_settings_is_refused(made, model, changed,
     assert (outputs / "a.npy").read_bytes() == before
 
 
+def test_sidecars_that_name_the_engine_method_are_read_as_its_engine(made, explainer):
+    """Sidecars written before the engine had its name say "method": their maps are left alone
+    by a run of that engine, and refused by a run of the other."""
+    inputs, outputs = made
+    for path in outputs.glob("*.json"):
+        sidecar = json.loads(path.read_text())
+        sidecar["method"] = sidecar.pop("engine")
+        path.write_text(json.dumps(sidecar))
+    kept = attribution_folder.attribute_folder(
+        inputs, outputs, explainer, resize=None, skip_existing=True
+    )
+    assert len(kept.existing) == 3 and kept.written == []
+    other = api.Explainer(explainer.model, explainer.settings, engine="complex-step")
+    with pytest.raises(FolderError, match="says its map is engine jacobian, not engine complex"):
+        attribution_folder.attribute_folder(inputs, outputs, other, resize=None, skip_existing=True)
+
+
 def test_skipping_maps_of_another_model_file_is_refused(tmp_path, model):
     """Maps made from one model file are not left alone for another."""
     inputs = _micrographs(tmp_path / "micrographs")

@@ -66,7 +66,7 @@ def test_sem_tiff_reaches_the_network_without_its_bar_and_its_map_says_what_made
     sidecar = json.loads((tmp_path / "maps" / "steel.json").read_text())
     assert sidecar["model_sha256"] == provenance.sha256(model_path)
     assert sidecar["model"] == str(model_path)
-    assert (sidecar["layer"], sidecar["method"], sidecar["domain"]) == ("code", "jacobian", "pixel")
+    assert (sidecar["layer"], sidecar["engine"], sidecar["domain"]) == ("code", "jacobian", "pixel")
     assert sidecar["kind"] == "complex-step"
     assert sidecar["size_read"] == [FRAME_ROWS + BAR_ROWS, WIDTH]
     assert (sidecar["data_bar_rows"], sidecar["data_bar_source"]) == (BAR_ROWS, "fei_metadata")

@@ -38,20 +38,20 @@ def _expected(family: str) -> np.ndarray:
 
 @functools.cache
 def _built(family: str):
-    """A zoo member built once, so that both methods share its export."""
+    """A zoo member built once, so that both engines share its export."""
     return build(family)
 
 
-@pytest.mark.parametrize("method", defaults.METHODS)
+@pytest.mark.parametrize("engine", defaults.ENGINES)
 @pytest.mark.parametrize("family", list(ZOO))
-def test_every_family_matches_jacrev(family, method):
+def test_every_family_matches_jacrev(family, engine):
     """Both engines give the norms of jacrev's Jacobian columns, to 1e-5 of the map's maximum,
     for every encoder of the zoo."""
     encoder = _built(family)
     x = image(encoder)
     expected = _expected(family)
     maps = complexstep.attribute(
-        encoder.module, x, layer=encoder.layer, method=method, batch_size=BATCH
+        encoder.module, x, layer=encoder.layer, engine=engine, batch_size=BATCH
     )
     assert maps.shape == encoder.sides
     np.testing.assert_allclose(maps, expected, rtol=0, atol=1e-5 * expected.max())
@@ -187,20 +187,20 @@ def test_no_keras_or_tensorflow_is_imported_for_a_module():
 @pytest.mark.skipif(not MICROGRAPHS.is_dir(), reason="the study's test micrographs are absent")
 def test_a_port_of_the_shipped_model_gives_its_maps():
     """A PyTorch port of the shipped Keras model, its weights copied, gives the shipped model's
-    maps on the study's test micrographs: a whole one by the jacobian method, and a corner of
+    maps on the study's test micrographs: a whole one by the jacobian engine, and a corner of
     another by the complex step, whose forward passes at 256x256 are too many for the tests."""
     model = complexstep.load_model("pretrained")
     port = port_of(model)
     paths = sorted(MICROGRAPHS.glob("*.jpg"))[:2]
     micrographs = np.stack([read_image(path) for path in paths])
-    for method, images in (
+    for engine, images in (
         ("jacobian", micrographs[:1]),
         ("complex-step", micrographs[1:, :64, :64]),
     ):
         expected = complexstep.attribute(model, images)
-        maps = complexstep.attribute(port, images, method=method, batch_size=256)
+        maps = complexstep.attribute(port, images, engine=engine, batch_size=256)
         errors = np.max(np.abs(maps - expected), axis=(1, 2))
-        assert np.all(errors <= 1e-5 * np.max(expected, axis=(1, 2))), (method, errors)
+        assert np.all(errors <= 1e-5 * np.max(expected, axis=(1, 2))), (engine, errors)
 
 
 def port_of(model) -> torch.nn.Module:

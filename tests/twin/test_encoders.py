@@ -15,15 +15,15 @@ from complexstep.twin import graph_layers
 from encoder_zoo import ZOO, build, dense_column_norms, image
 
 
-@pytest.mark.parametrize("method", defaults.METHODS)
+@pytest.mark.parametrize("engine", defaults.ENGINES)
 @pytest.mark.parametrize("family", list(ZOO))
-def test_every_family_matches_the_dense_jacobian(family, method):
+def test_every_family_matches_the_dense_jacobian(family, engine):
     """Both engines give the norms of the dense Jacobian's columns, to 1e-5 of the map's
     maximum, for every family of the zoo."""
     encoder = build(family)
     x = image(encoder)
     expected = dense_column_norms(encoder, x)
-    maps = complexstep.attribute(encoder.model, x, layer=encoder.layer, method=method)
+    maps = complexstep.attribute(encoder.model, x, layer=encoder.layer, engine=engine)
     assert maps.shape == encoder.sides
     np.testing.assert_allclose(maps, expected, rtol=0, atol=1e-5 * expected.max())
 
@@ -47,7 +47,7 @@ def test_a_dense_latent_goes_backward_and_a_local_code_forward():
     assert explainer.tiling.pixel_passes(*vae.sides) == 4
     assert "reverse passes" in explainer.describe_passes(*vae.sides)
     dae = build("denoising_autoencoder")
-    explainer = complexstep.Explainer(dae.model, layer=dae.layer, method="complex-step")
+    explainer = complexstep.Explainer(dae.model, layer=dae.layer, engine="complex-step")
     assert explainer.tiling.pixel_passes(*dae.sides) < 16 * 16
     assert "forward passes" in explainer.describe_passes(*dae.sides)
 

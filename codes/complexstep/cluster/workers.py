@@ -23,6 +23,7 @@ import numpy as np
 from complexstep import defaults
 from complexstep.errors import ModelError
 from complexstep.explain.explainer import Explainer
+from complexstep.explain.settings import ExplainerSettings
 
 _IDLE: dict[tuple, list] = {}
 """What this worker built from models that no task is using, by model SHA-256 and settings."""
@@ -64,14 +65,15 @@ def built(data: bytes, sha256: str, key: tuple, build: Callable[[Path], T]) -> I
             _IDLE[key].append(found)
 
 
-def explainer(data: bytes, sha256: str, settings: dict):
+def explainer(data: bytes, sha256: str, settings: ExplainerSettings):
     """The ``Explainer`` of these settings for the model of these bytes, kept by this worker
     between tasks (a context manager, as ``built``)."""
-    key = ("explainer", *sorted(settings.items()))
-    return built(data, sha256, key, lambda path: Explainer(path, **settings))
+    return built(data, sha256, ("explainer", settings), lambda path: Explainer(path, settings))
 
 
-def attribute(data: bytes, sha256: str, settings: dict, images: np.ndarray) -> np.ndarray:
+def attribute(
+    data: bytes, sha256: str, settings: ExplainerSettings, images: np.ndarray
+) -> np.ndarray:
     """The maps of images of one size, float32 ``(n, height, width)``, as
     ``Explainer.attribute_many`` gives them.
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from complexstep import defaults
 from complexstep.commands import cli
-from complexstep.explain import domains, kinds
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.model.torch_files import ARCHIVE
 
 
@@ -36,9 +36,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--method",
-        default=defaults.METHOD,
-        choices=defaults.METHODS,
-        help="jacobian: reverse-mode passes through the twin, 3 to 5 times faster; complex-step: "
+        default=defaults.ENGINE,
+        choices=defaults.ENGINES,
+        help="the engine that computes the maps (not the kind of map, which --kind chooses): "
+        "jacobian, reverse-mode passes through the twin, 3 to 5 times faster; complex-step, "
         "complex-valued forward passes, as in the paper; both give the same numbers",
     )
     parser.add_argument(
@@ -110,21 +111,11 @@ parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_argume
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     arguments = parse_arguments(argv, prog)
-    # A wavelet PyWavelets does not know, or a kind the domain cannot make, is reported before
-    # Keras takes seconds to start.
-    domain = domains.domain_of(arguments.domain, arguments.wavelet, arguments.levels)
-    kinds.kind_of(arguments.kind, domain)
-    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
-    # A PyTorch archive is explained by PyTorch alone: Keras, and TensorFlow, are not started.
-    if Path(arguments.model).suffix != ARCHIVE:
-        cli.start_keras()
-    from complexstep import api
-    from complexstep.folders import attribution as attribution_folder
-
-    explainer = api.Explainer(
-        arguments.model,
+    # Every setting is checked before Keras takes seconds to start: a wavelet PyWavelets does not
+    # know, or a kind the domain cannot make, is reported at once.
+    settings = ExplainerSettings(
         layer=arguments.layer,
-        method=arguments.method,
+        engine=arguments.method,
         h=arguments.h,
         batch_size=arguments.batch_size,
         domain=arguments.domain,
@@ -133,6 +124,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         per_channel=arguments.per_channel,
         **cli.kind(arguments),
     )
+    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
+    # A PyTorch archive is explained by PyTorch alone: Keras, and TensorFlow, are not started.
+    if Path(arguments.model).suffix != ARCHIVE:
+        cli.start_keras()
+    from complexstep import api
+    from complexstep.folders import attribution as attribution_folder
+
+    explainer = api.Explainer(arguments.model, settings)
     # A 3-D model's stacks are never resized: the run refuses --resize on its one line.
     if arguments.resize is not None and explainer.spatial == 2:
         side = arguments.resize
@@ -146,7 +145,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             explainer,
             resize=arguments.resize,
             skip_existing=arguments.skip_existing,
-            on_progress=cli.ProgressBarCallback(f"{arguments.method} attribution", units="passes"),
+            on_progress=cli.ProgressBarCallback(f"{settings.engine} attribution", units="passes"),
             reading=cli.reading(arguments),
             model_path=arguments.model,
             shard=arguments.shard,
@@ -155,10 +154,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         )
     cli.print_report(report)
     existing = f"; {len(report.existing)} already there" if report.existing else ""
-    settings = ", ".join(
+    described = ", ".join(
         part
         for part in (
-            arguments.method,
+            settings.engine,
             f"layer {arguments.layer!r}",
             explainer.domain.describe(),
             "" if arguments.kind == defaults.MAP_KIND else arguments.kind,
@@ -168,7 +167,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     )
     print(
         f"wrote the attribution maps of {len(report.written)} image(s) to {arguments.outputs} "
-        f"in {time.monotonic() - start:.1f} s ({settings}){existing}"
+        f"in {time.monotonic() - start:.1f} s ({described}){existing}"
     )
     if report.failed:
         print(f"{len(report.failed)} image(s) could not be explained", file=sys.stderr)

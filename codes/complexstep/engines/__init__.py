@@ -3,7 +3,7 @@
 ``base.Engine`` is what every engine shares (the twin's layers, their geometry, the real pass, the
 output cells an engine answers for); ``complex_step`` and ``jacobian`` are the two engines of the
 pixel domain, and ``wavelet`` their twins for the coefficients of a wavelet transform. ``ENGINES``
-is the one place that says which classes a method's name stands for and what each takes, so that
+is the one place that says which classes an engine's name stands for and what each takes, so that
 no caller tests an engine's class.
 """
 

@@ -1,7 +1,8 @@
-"""The registry of engines by method name: which classes a name stands for and what each takes.
+"""The registry of engines by name: which classes a name stands for and what each takes.
 
-The classes are Keras's engines, imported when first asked for: a PyTorch module's Explainer
-checks its method's name here and runs the graph engine, without starting Keras.
+The names are ``defaults.ENGINES``; the classes are Keras's engines, imported when first asked
+for: a PyTorch module's Explainer looks its engine's name up here and runs the graph engine,
+without starting Keras.
 """
 
 import dataclasses
@@ -12,7 +13,7 @@ from complexstep import defaults
 
 @dataclasses.dataclass(frozen=True)
 class EngineKind:
-    """What one method's name stands for.
+    """What one engine's name stands for.
 
     Attributes:
         pixel_engine: the module and class of the engine of the pixel domain.
@@ -47,17 +48,17 @@ def _engine_class(module: str, name: str) -> type:
 
 
 ENGINES = {
-    "jacobian": EngineKind(
+    defaults.JACOBIAN_ENGINE: EngineKind(
         ("jacobian", "JacobianAttribution"),
         ("wavelet", "WaveletJacobian"),
         False,
-        defaults.TILE_SIZES["jacobian"],
+        defaults.TILE_SIZES[defaults.JACOBIAN_ENGINE],
     ),
-    "complex-step": EngineKind(
+    defaults.COMPLEX_STEP_ENGINE: EngineKind(
         ("complex_step", "ComplexStepAttribution"),
         ("wavelet", "WaveletComplexStep"),
         True,
-        defaults.TILE_SIZES["complex-step"],
+        defaults.TILE_SIZES[defaults.COMPLEX_STEP_ENGINE],
     ),
 }
-"""Every method by name, in the order of ``defaults.METHODS``, the default first."""
+"""Every engine by name, in the order of ``defaults.ENGINES``, the default first."""

@@ -40,6 +40,7 @@ from complexstep.errors import SettingError
 from complexstep.explain import kinds
 from complexstep.explain.explainer import Explainer, as_images
 from complexstep.explain.jacobian import Jacobian
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.twin import geometry
 
 OCCLUSION_CHUNK = 64
@@ -129,7 +130,9 @@ class AttributionMethods:
         layer: str = defaults.LAYER,
         settings: MethodSettings = MethodSettings(),
     ):
-        self.explainer = Explainer(model, layer=layer, integration_steps=settings.integration_steps)
+        self.explainer = Explainer(
+            model, ExplainerSettings(layer=layer, integration_steps=settings.integration_steps)
+        )
         self.settings = settings
         # Each method is the method of its name, with underscores for hyphens.
         self._methods: dict[str, Callable] = {
@@ -158,7 +161,7 @@ class AttributionMethods:
 
     def gradient_input(self, image, baseline, rng=None) -> np.ndarray:
         """``||J e_k|| * |x_k - b_k|``, as ``kinds`` makes it for stage 2."""
-        return self._kind("gradient-input", image, baseline)
+        return self._kind(defaults.GRADIENT_INPUT_KIND, image, baseline)
 
     def path(self, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """The midpoints of the straight path from the baseline to the image,
@@ -193,7 +196,7 @@ class AttributionMethods:
         """``||c_k|| = |x_k - b_k| * ||(1/T) sum_t J(z_t) e_k||``: the column norms of
         ``path_jacobian``, from ``Explainer.mean_attribution``, which never builds it; as
         ``kinds`` makes it for stage 2."""
-        return self._kind("integrated-complex-step", image, baseline)
+        return self._kind(defaults.INTEGRATED_COMPLEX_STEP_KIND, image, baseline)
 
     def _kind(self, name: str, image: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """The map of one of stage 2's weighted kinds, from the given baseline."""

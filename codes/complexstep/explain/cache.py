@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from complexstep.explain.explainer import Explainer
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.model.files import path_of
 
 if TYPE_CHECKING:
@@ -28,27 +29,33 @@ KEPT_SETTINGS = 4
 # From a model's key (its identity, or its file's path) to the model itself, or the file's size and
 # modification time, and its Explainers by settings; oldest use first. An entry holds its model, so
 # the identity of a model in memory cannot pass to another object while the entry lasts.
-_KEPT: dict[tuple, tuple[object, dict[tuple, Explainer]]] = {}
+_KEPT: dict[tuple, tuple[object, dict[ExplainerSettings, Explainer]]] = {}
 
 
-def explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **settings) -> Explainer:
+def explainer(
+    model: "keras.Model | torch.nn.Module | str | os.PathLike",
+    settings: ExplainerSettings | None = None,
+    **keywords,
+) -> Explainer:
     """The ``Explainer`` of a model and settings: the one built for them before, while it is kept,
     or a new one, then kept.
 
     Args:
         model: as ``Explainer`` takes it.
-        settings: the ``Explainer``'s keyword arguments.
+        settings: the ``Explainer``'s settings; the defaults if None.
+        keywords: fields of ``ExplainerSettings`` that replace those of ``settings``.
 
     Raises:
         ModelError, UnsupportedLayerError, SettingError: as ``Explainer`` does.
     """
+    settings = ExplainerSettings.of(settings, **keywords)
     if isinstance(model, str | os.PathLike):
         path = path_of(model)
         try:
             status = path.stat()
         except OSError:
             # The Explainer says, on one line, why there is no model there.
-            return Explainer(model, **settings)
+            return Explainer(model, settings)
         key, holder = ("file", str(path.resolve())), (status.st_size, status.st_mtime_ns)
     else:
         key, holder = ("object", id(model)), model
@@ -56,11 +63,10 @@ def explainer(model: "keras.Model | torch.nn.Module | str | os.PathLike", **sett
     # A model in memory is its own holder, so identity answers for it and it is never asked to
     # compare itself; a file trained anew since has another size or modification time.
     built = kept[1] if kept is not None and (kept[0] is holder or kept[0] == holder) else {}
-    setting = tuple(sorted(settings.items()))
-    made = built.get(setting)
+    made = built.get(settings)
     if made is None:
-        made = Explainer(model, **settings)
-    _use(built, setting, made, KEPT_SETTINGS)
+        made = Explainer(model, settings)
+    _use(built, settings, made, KEPT_SETTINGS)
     _use(_KEPT, key, (holder, built), KEPT_MODELS)
     return made
 

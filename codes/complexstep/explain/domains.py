@@ -1,7 +1,7 @@
 """The domains a map attributes to: the image's pixels, or the coefficients of its orthonormal
 wavelet transform.
 
-A domain knows which of a method's engines works in it, how many passes an image takes, how the
+A domain knows which of an engine's classes works in it, how many passes an image takes, how the
 tiles' parts of a map add up, how an image-shaped difference reads in it (for the maps weighted
 by ``|x - b|``), which files a map of it becomes and what its sidecar adds. It is given the
 layer's ``tiling.Tiling`` and asks it for engines and tiles. The ``Explainer`` and the folder
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 class Pixels:
     """Attribution to every pixel: ``||J e_k||``."""
 
-    name: ClassVar[str] = "pixel"
+    name: ClassVar[str] = defaults.PIXEL_DOMAIN
     suffixes: ClassVar[tuple[str, ...]] = maps.PIXEL_MAP_SUFFIXES
     """The files of a map, ``<stem><suffix>``: the raw map first, its sidecar last."""
 
     def engine(self, engines: "EngineKind") -> type:
-        """The engine of a method that works in this domain."""
+        """The class of an engine that works in this domain."""
         return engines.pixel
 
     def check_size(self, *sides: int) -> None:
@@ -77,7 +77,7 @@ class Wavelets:
 
     wavelet: str = defaults.WAVELET
     levels: int = defaults.WAVELET_LEVELS
-    name: ClassVar[str] = "wavelet"
+    name: ClassVar[str] = defaults.WAVELET_DOMAIN
     suffixes: ClassVar[tuple[str, ...]] = maps.WAVELET_MAP_SUFFIXES
 
     def __post_init__(self) -> None:
@@ -149,7 +149,7 @@ class Wavelets:
         return {"domain": self.name, "wavelet": self.wavelet, "levels": self.levels}
 
 
-DOMAINS = {domain.name: domain for domain in (Pixels, Wavelets)}
+DOMAINS = dict(zip(defaults.DOMAINS, (Pixels, Wavelets), strict=True))
 """Every domain by name, in the order of ``defaults.DOMAINS``."""
 
 

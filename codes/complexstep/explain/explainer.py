@@ -8,15 +8,16 @@ tiling, never the Explainer.
 
 import os
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from complexstep import defaults
-from complexstep.engines import ENGINES, ignore_passes
+from complexstep.engines import ignore_passes
 from complexstep.errors import ImageError, SettingError
-from complexstep.explain import domains, kinds
+from complexstep.explain import domains
 from complexstep.explain.jacobian import Jacobian
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.explain.tiling import Tiling
 from complexstep.model import torch_files
 from complexstep.model.files import load_model
@@ -84,107 +85,48 @@ class Explainer:
         model: a ``keras.Model``, the path of a ``.keras`` file, or ``"pretrained"``; or a
             ``torch.nn.Module`` in eval mode, a ``torch.export`` program, or the path of a
             ``.pt2`` archive of one (see ``complexstep.pytorch``).
-        layer: the name of the layer whose whole output is explained; for a PyTorch module the
-            path of a submodule (``"encoder.layer3"``), the module's own output where it has no
-            submodule of the default name, "code".
-        method: "jacobian" (reverse-mode passes, faster) or "complex-step" (complex forward
-            passes, as in the paper); both give the same numbers.
-        h: the imaginary step of the complex-step method.
-        batch_size: perturbed copies of a full-resolution tile pushed through a layer at once;
-            None for the default. Larger is faster and takes more memory.
-        tile_size: the largest tile side, in pixels; larger images are split into overlapping
-            tiles, so that memory stays bounded however large the image. None for the method's
-            default; ``jacobian`` always uses the jacobian engine's.
-        images_per_call: how many images of one size ``attribute_many`` explains in one compiled
-            call on JAX.
-        domain: "pixel" to attribute to every pixel, "wavelet" to every coefficient of the
-            image's orthonormal wavelet transform (see ``domains``).
-        wavelet: the orthogonal PyWavelets wavelet of the wavelet domain: haar, db2, db4, sym4...
-        levels: how many levels the wavelet transform has.
-        kind: the map ``attribute`` gives: "complex-step" (the paper's), "gradient-input" or
-            "integrated-complex-step" (see ``kinds``).
-        baseline: what the weighted kinds measure ``|x - b|`` from: "blur" (the image blurred by
-            ``blur_sigma`` pixels) or "mean" (its mean grey value).
-        blur_sigma: the blur baseline's Gaussian, in pixels.
-        integration_steps: the path points of the integrated complex step.
-        per_channel: for a model of several input channels, one map per channel (the norm of
-            each channel's Jacobian column) instead of their norm together.
+        settings: which layer is explained, by which engine, and which map is made, an
+            ``ExplainerSettings``; the defaults if None.
+        keywords: fields of ``ExplainerSettings`` (``layer``, ``engine``, ``h``, ``batch_size``,
+            ``tile_size``, ``images_per_call``, ``domain``, ``wavelet``, ``levels``, ``kind``,
+            ``baseline``, ``blur_sigma``, ``integration_steps``, ``per_channel``) that replace
+            those of ``settings``, as in ``Explainer(model, layer="code", kind="gradient-input")``.
 
     Attributes:
+        settings: the ``ExplainerSettings`` that build this explainer again from its model, in
+            another process (a Dask worker).
         domain: the domain, ``domains.Pixels`` or ``domains.Wavelets``.
         kind: the kind of map, a ``kinds.MapKind``.
         tiling: the layer's engines and tiles, a ``tiling.Tiling``.
-        settings: the arguments that build this explainer again from its model, in another
-            process (a Dask worker).
+        layer: the layer whose whole output is explained, from the settings.
+        engine: the engine's name, one of ``defaults.ENGINES``, from the settings.
+        h: the imaginary step of the complex-step engine, from the settings.
+        images_per_call: images of one size explained in one compiled call on JAX, from the
+            settings.
+        per_channel: whether a model of several channels gets one map per channel, from the
+            settings.
+        spatial: the images' spatial axes, 2, or 3 for volumes, from the tiling.
+        channels: the channels the model takes, from the tiling.
+        step: the number the images' sides must be multiples of, from the tiling.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be loaded or explained.
-        SettingError: for an unknown method, domain, kind or baseline, a step that is not
-            positive, a wavelet that is unknown or not orthogonal, or a kind the domain cannot
-            make.
+        SettingError: for an unknown engine, domain, kind or baseline, a step that is not
+            positive, a wavelet that is unknown or not orthogonal, or a kind the domain or the
+            model cannot make.
     """
 
     def __init__(
         self,
         model: "keras.Model | str | os.PathLike",
-        *,
-        layer: str = defaults.LAYER,
-        method: str = defaults.METHOD,
-        h: float = defaults.H,
-        batch_size: int | None = None,
-        tile_size: int | None = None,
-        images_per_call: int = defaults.IMAGES_PER_CALL,
-        domain: str = defaults.DOMAIN,
-        wavelet: str = defaults.WAVELET,
-        levels: int = defaults.WAVELET_LEVELS,
-        kind: str = defaults.MAP_KIND,
-        baseline: str = defaults.BASELINE,
-        blur_sigma: float = defaults.BLUR_SIGMA,
-        integration_steps: int = defaults.INTEGRATION_STEPS,
-        per_channel: bool = False,
+        settings: ExplainerSettings | None = None,
+        **keywords,
     ):
-        if method not in ENGINES:
-            raise SettingError(f"unknown method {method!r}; choose one of {', '.join(ENGINES)}")
-        low, high = defaults.H_RANGE
-        if not (isinstance(h, int | float) and low <= h <= high):
-            raise SettingError(
-                f"h must be a number from {low:g} to {high:g}, not {h!r}: float32 passes cannot "
-                "carry a step outside that range through a network's layers"
-            )
-        if batch_size is not None and batch_size < 1:
-            raise SettingError(f"batch_size must be positive, not {batch_size}")
-        self.domain = domains.domain_of(domain, wavelet, levels)
-        self.kind = kinds.kind_of(kind, self.domain, baseline, blur_sigma, integration_steps)
-        self.settings = dict(
-            layer=layer,
-            method=method,
-            h=h,
-            batch_size=batch_size,
-            tile_size=tile_size,
-            images_per_call=images_per_call,
-            **self.domain.settings(),
-            kind=kind,
-            baseline=baseline,
-            blur_sigma=blur_sigma,
-            integration_steps=integration_steps,
-            per_channel=per_channel,
-        )
+        self.settings = ExplainerSettings.of(settings, **keywords)
+        self.domain = self.settings.map_domain()
+        self.kind = self.settings.map_kind(self.domain)
         self.model = load_model(model)
-        self.layer, self.method, self.h = layer, method, h
-        self.images_per_call = images_per_call
-        self.per_channel = per_channel
-        self.tiling = Tiling(
-            self.model,
-            layer,
-            method,
-            h,
-            defaults.ENGINE_BATCH_SIZE if batch_size is None else batch_size,
-            tile_size,
-            images_per_call,
-            per_channel,
-        )
-        self.spatial, self.channels = self.tiling.spatial, self.tiling.channels
-        self.step = self.tiling.step
+        self.tiling = Tiling(self.model, self.settings)
         if not self.tiling.is_chain and not isinstance(self.domain, domains.Pixels):
             raise SettingError(
                 "wavelet maps are made for the paper's kind of network, a chain of stride-1 "
@@ -192,9 +134,19 @@ class Explainer:
             )
         if self.kind.weighted and (self.spatial, self.channels) != (2, 1):
             raise SettingError(
-                f"{kind} maps weigh grey micrographs; explain this model's images with the "
-                "complex-step kind"
+                f"{self.kind.name} maps weigh grey micrographs; explain this model's images with "
+                "the complex-step kind"
             )
+
+    # What the settings and the tiling hold, read from them rather than copied (see Attributes).
+    layer = property(attrgetter("settings.layer"))
+    engine = property(attrgetter("settings.engine"))
+    h = property(attrgetter("settings.h"))
+    images_per_call = property(attrgetter("settings.images_per_call"))
+    per_channel = property(attrgetter("settings.per_channel"))
+    spatial = property(attrgetter("tiling.spatial"))
+    channels = property(attrgetter("tiling.channels"))
+    step = property(attrgetter("tiling.step"))
 
     @property
     def backend(self) -> str:

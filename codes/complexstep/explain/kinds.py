@@ -63,7 +63,7 @@ def baseline_of(
         SettingError: for another baseline.
     """
     image = np.asarray(image, np.float32)
-    if check_baseline(name) == "blur":
+    if check_baseline(name) == defaults.BLUR_BASELINE:
         return gaussian(image, sigma=sigma, mode="reflect", preserve_range=True).astype(np.float32)
     return np.full_like(image, image.mean())
 
@@ -161,9 +161,9 @@ class MapKind:
 KINDS = {
     kind.name: kind
     for kind in (
-        MapKind("complex-step", weighted=False, integrated=False),
-        MapKind("gradient-input", weighted=True, integrated=False),
-        MapKind("integrated-complex-step", weighted=True, integrated=True),
+        MapKind(defaults.COMPLEX_STEP_KIND, weighted=False, integrated=False),
+        MapKind(defaults.GRADIENT_INPUT_KIND, weighted=True, integrated=False),
+        MapKind(defaults.INTEGRATED_COMPLEX_STEP_KIND, weighted=True, integrated=True),
     )
 }
 """Every kind by name at the default settings, in the order of ``defaults.MAP_KINDS``, the

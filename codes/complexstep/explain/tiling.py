@@ -36,43 +36,26 @@ class Tiling:
 
     Args:
         model: a loaded ``keras.Model``, or a PyTorch module or ``torch.export`` program.
-        layer: the layer (a PyTorch submodule's path) whose output is explained.
-        method: the method's name in ``ENGINES``.
-        h: the imaginary step of the complex-step method.
-        batch_size: perturbed copies of a full-resolution tile pushed through a layer at once.
-        tile_size: the largest tile side in pixels; None for the method's engine's.
-        images_per_call: images of one size the JAX jacobian engine explains in one call.
-        per_channel: one map per input channel, not their norm together.
+        settings: the explainer's ``settings.ExplainerSettings`` (not imported here: the settings
+            check the domains and kinds, which are given a tiling); the tiling reads the layer (a
+            PyTorch submodule's path) whose output is explained, the engine, ``h``, the batch and
+            tile sizes, the images per call and ``per_channel``.
 
     Raises:
         ModelError, UnsupportedLayerError: if the model cannot be cut at the layer or mirrored.
     """
 
-    def __init__(
-        self,
-        model,
-        layer: str,
-        method: str,
-        h: float,
-        batch_size: int,
-        tile_size: int | None,
-        images_per_call: int,
-        per_channel: bool,
-    ):
-        self.model, self.layer, self.method, self.h = model, layer, method, h
-        self.entry = ENGINES[method]
-        self.batch_size = batch_size
-        self.images_per_call = images_per_call
-        self.per_channel = per_channel
-        self._tile_size = tile_size
+    def __init__(self, model, settings):
+        self.model, self.settings = model, settings
+        self.entry = ENGINES[settings.engine]
         if torch_files.is_pytorch(model):
             from complexstep.pytorch import graph as torch_graphs
 
-            self.graph = torch_graphs.cut(model, layer)
+            self.graph = torch_graphs.cut(model, settings.layer)
         else:
             from complexstep.twin import graph as graphs
 
-            self.graph = graphs.cut(model, layer)
+            self.graph = graphs.cut(model, settings.layer)
         self.spatial, self.channels = self.graph.spatial, self.graph.channels
         self.layers, self.step = self._chain()
         if self.is_chain:
@@ -82,11 +65,18 @@ class Tiling:
                 for engine in (entry.pixel, entry.wavelet)
             }
         else:
-            # The graph engine runs every method: the registry's entries stand for them.
+            # The graph engine runs every engine's passes: the registry's entries stand for them.
             self._registered = {entry: entry for entry in ENGINES.values()}
         self._engines: dict[tuple, object] = {}
         self._plans: dict[tuple, list[geometry.Tile]] = {}
         self._encoders: dict[tuple[int, int], keras.Model] = {}
+
+    @property
+    def batch_size(self) -> int:
+        """Perturbed copies of a full-resolution tile pushed through a layer at once."""
+        if self.settings.batch_size is None:
+            return defaults.ENGINE_BATCH_SIZE
+        return self.settings.batch_size
 
     def _chain(self) -> tuple[list | None, int]:
         """The twin's layers where the model is the paper's kind of network up to the layer, a
@@ -123,10 +113,10 @@ class Tiling:
         """Whether the paper's kind of chain is explained, with tiles and the chain's engines."""
         return self.layers is not None
 
-    def engine_of(self, method: str):
-        """What stands for a method's pixel engine: its class for a chain, its registry entry
-        for the graph engine."""
-        return ENGINES[method].pixel if self.is_chain else ENGINES[method]
+    def engine_of(self, name: str):
+        """What stands for the pixel engine of an engine's name: its class for a chain, its
+        registry entry for the graph engine."""
+        return ENGINES[name].pixel if self.is_chain else ENGINES[name]
 
     def check_size(self, *sides: int) -> None:
         """Checks that the network takes images of these spatial sides.
@@ -158,12 +148,12 @@ class Tiling:
 
     def plan(self, *sides: int, engine: type | None = None) -> list[geometry.Tile]:
         """The tiles an image of these spatial sides is explained in by an engine of class
-        ``engine`` (the pixel engine of the method if None)."""
-        engine = engine or self.engine_of(self.method)
+        ``engine`` (the settings' pixel engine if None)."""
+        engine = engine or self.engine_of(self.settings.engine)
         key = (sides, engine)
         if key not in self._plans:
             self.check_size(*sides)
-            size = self._tile_size or self._registered[engine].tile_size
+            size = self.settings.tile_size or self._registered[engine].tile_size
             if self.is_chain:
                 self._plans[key] = geometry.plan_tiles(self.layers, *sides, self.step, size)
             else:
@@ -225,23 +215,25 @@ class Tiling:
             yield tile, crop, cells
 
     def engine(self, shape: tuple[int, ...], engine: type | None = None):
-        """The engine of class ``engine`` (the method's pixel engine if None) for tiles of one
+        """The engine of class ``engine`` (the settings' pixel engine if None) for tiles of one
         shape, made once and kept."""
-        engine = engine or self.engine_of(self.method)
+        engine = engine or self.engine_of(self.settings.engine)
         key = (engine, tuple(shape))
         if key not in self._engines and not self.is_chain:
             # The complex step goes forward, as the paper does; the jacobian engine takes the
             # direction with fewer passes.
             direction = "forward" if self._registered[engine].takes_h else None
             self._engines[key] = GraphEngine(
-                self.graph, tuple(shape), self.batch_size, self.h, direction
+                self.graph, tuple(shape), self.batch_size, self.settings.h, direction
             )
         if key not in self._engines:
             from complexstep.twin import building as twin
 
-            made = twin.build_complex_twin(self.model, self.layer, shape)
+            made = twin.build_complex_twin(self.model, self.settings.layer, shape)
             self._engines[key] = engine(
-                made, batch_size=self.batch_size, **self._registered[engine].settings(self.h)
+                made,
+                batch_size=self.batch_size,
+                **self._registered[engine].settings(self.settings.h),
             )
         return self._engines[key]
 
@@ -264,8 +256,9 @@ class Tiling:
     def pixel_squares(self, image: np.ndarray, on_pass) -> np.ndarray:
         """The squared map of pixels of one checked image, tile by tile; per channel where
         ``per_channel`` is set."""
+        per_channel = self.settings.per_channel
         sides = image.shape[: self.spatial]
-        channels = (self.channels,) if self.per_channel else ()
+        channels = (self.channels,) if per_channel else ()
         squares = np.zeros((*sides, *channels), np.float32)
         for tile, crop, cells in self.tiles(image):
             engine = self.engine(tile.shape)
@@ -273,29 +266,29 @@ class Tiling:
                 squares[tile.region] += engine.squares(crop, cells, on_pass)
                 continue
             part = engine.channel_squares(crop, cells, on_pass)
-            squares[tile.region] += part if self.per_channel else part.sum(axis=-1)
+            squares[tile.region] += part if per_channel else part.sum(axis=-1)
         return squares
 
     def pixel_maps(self, images: np.ndarray, on_pass: Callable[[int], None]) -> np.ndarray:
         """The paper's maps of pixels, ``||J e_k||``, of checked images of one size.
 
-        On JAX, the jacobian method explains images that fit in one tile ``images_per_call`` at
+        On JAX, the jacobian engine explains images that fit in one tile ``images_per_call`` at
         a time in one compiled call; otherwise one image at a time.
         """
         tiles = self.plan(*images.shape[1:3]) if self.is_chain else []
+        size = min(len(images), self.settings.images_per_call)
         together = (
             self.is_chain
             and _keras_backend() == "jax"
-            and self.method == "jacobian"
+            and self.settings.engine == defaults.JACOBIAN_ENGINE
             and len(tiles) == 1
-            and min(len(images), self.images_per_call) > 1
+            and size > 1
         )
         if not together:
             return np.stack(
                 [np.sqrt(self.pixel_squares(image, on_pass)).astype(np.float32) for image in images]
             )
         engine = self.engine(tiles[0].shape)
-        size = min(len(images), self.images_per_call)
         maps = []
         for start in range(0, len(images), size):
             chunk = images[start : start + size]
@@ -308,7 +301,7 @@ class Tiling:
     def jacobian_passes(self, height: int, width: int) -> int:
         """How many passes the Jacobian of an image of this size takes, as ``jacobian`` reports
         them."""
-        jacobian = self.engine_of("jacobian")
+        jacobian = self.engine_of(defaults.JACOBIAN_ENGINE)
         return sum(
             self.engine(tile.shape, jacobian).row_passes
             for tile in self.plan(height, width, engine=jacobian)
@@ -316,14 +309,14 @@ class Tiling:
 
     def mean_passes(self, *sides: int) -> int:
         """How many passes ``mean_map`` takes per image of these sides."""
-        jacobian = self.engine_of("jacobian")
+        jacobian = self.engine_of(defaults.JACOBIAN_ENGINE)
         return sum(
             self.engine(tile.shape, jacobian).passes for tile in self.plan(*sides, engine=jacobian)
         )
 
     def mean_map(self, batch: np.ndarray, on_pass: Callable[[int], None]) -> np.ndarray:
         """``||(1/n) sum_i J(x_i) e_k||`` of checked images of one size, by the jacobian engine."""
-        jacobian = self.engine_of("jacobian")
+        jacobian = self.engine_of(defaults.JACOBIAN_ENGINE)
         squares = np.zeros(batch.shape[1 : 1 + self.spatial], np.float32)
         for tile, _, cells in self.tiles(batch[0], jacobian):
             crops = batch[(slice(None), *tile.region)]
@@ -339,7 +332,7 @@ class Tiling:
         self.check_size(height, width)
         starts = self.field_starts(height, width)
         values = output = None
-        jacobian = self.engine_of("jacobian")
+        jacobian = self.engine_of(defaults.JACOBIAN_ENGINE)
         for tile, crop, cells in self.tiles(image, jacobian):
             engine = self.engine(tile.shape, jacobian)
             part_output, part = engine.jacobian_rows(crop, cells, on_pass)
@@ -405,7 +398,7 @@ class Tiling:
         height, width = batch.shape[1:]
         if (height, width) not in self._encoders:
             self._encoders[height, width] = twin.build_real_chain(
-                self.model, self.layer, (height, width)
+                self.model, self.settings.layer, (height, width)
             )
         encoder = self._encoders[height, width]
         return np.concatenate(

@@ -39,6 +39,7 @@ from complexstep import defaults
 from complexstep.errors import ModelError, SettingError
 from complexstep.explain.explainer import Explainer
 from complexstep.explain.jacobian import Jacobian
+from complexstep.explain.settings import ExplainerSettings
 from complexstep.io.images import write_atomically
 from complexstep.io.names import printable
 from complexstep.model.architecture import zero_channels
@@ -113,15 +114,16 @@ class Explorer:
         kind: str = defaults.MAP_KIND,
         baseline: str = defaults.BASELINE,
     ):
-        explainer = Explainer(
-            model,
+        settings = ExplainerSettings(
             layer=layer,
-            method="jacobian",
+            engine=defaults.JACOBIAN_ENGINE,
             batch_size=batch_size,
             kind=kind,
             baseline=baseline,
         )
-        self._take(explainer, Explainer(explainer.model, layer=_last_layer(explainer.model)))
+        explainer = Explainer(model, settings)
+        reconstruction = ExplainerSettings(layer=_last_layer(explainer.model))
+        self._take(explainer, Explainer(explainer.model, reconstruction))
 
     @classmethod
     def of(cls, explainer: Explainer, autoencoder: Explainer) -> "Explorer":
@@ -129,7 +131,7 @@ class Explorer:
         it keeps between tasks for the ``settings`` of an explorer of the same model.
 
         Args:
-            explainer: the ``"jacobian"`` explainer of the layer shown as the code.
+            explainer: the jacobian engine's explainer of the layer shown as the code.
             autoencoder: an explainer of the model's last layer, for the reconstruction.
         """
         explorer = cls.__new__(cls)
@@ -163,7 +165,7 @@ class Explorer:
     @property
     def settings(self) -> dict:
         """What builds this explorer's two explainers again from its model, in another process:
-        ``Explainer`` settings by role, ``"code"`` and ``"reconstruction"`` (see ``of``)."""
+        ``ExplainerSettings`` by role, ``"code"`` and ``"reconstruction"`` (see ``of``)."""
         return {"code": self.explainer.settings, "reconstruction": self._autoencoder.settings}
 
     def passes(self, height: int, width: int) -> int:

@@ -82,7 +82,7 @@ def attribute_folder(
 
     Args:
         inputs, outputs: the folder of micrographs and the folder to write into.
-        explainer: the model, layer, method and domain to explain with.
+        explainer: the model, layer, engine and domain to explain with.
         skip_existing: leave alone every micrograph whose files are all there, if its sidecar
             names the kind of map asked for and its settings.
         model_path: the explainer's model file, or "pretrained" for the shipped model, whose
@@ -126,7 +126,7 @@ def _run(explainer: Explainer, model_path: str | os.PathLike | None) -> dict:
         None if model_path is None else files.path_of(model_path),
         model_name=None if model_path is None else os.fspath(model_path),
         layer=explainer.layer,
-        method=explainer.method,
+        engine=explainer.engine,
         domain=explainer.domain.name,
         h=explainer.h,
         backend=explainer.backend,
@@ -253,9 +253,9 @@ def _page_count(path: Path) -> int:
 
 def _defining(run: dict, explainer: Explainer, resize: int | None, reading: dict) -> dict:
     """The sidecar fields that define a map, as this run would write them: what made it (the
-    model, where given as a file, layer, method, domain, step, kind and its settings) and how its
+    model, where given as a file, layer, engine, domain, step, kind and its settings) and how its
     micrograph was read (resize, intensity scaling, rows cut by hand)."""
-    defining = {key: run[key] for key in ("model_sha256", "layer", "method", "domain", "h")}
+    defining = {key: run[key] for key in ("model_sha256", "layer", "engine", "domain", "h")}
     if defining["model_sha256"] is None:
         # A model given as an object has no file to name: any map's model is taken as it.
         del defining["model_sha256"]
@@ -286,7 +286,7 @@ def _check_existing(
     defining: dict,
     size_of: Callable[[Path], tuple[int, int]],
 ) -> list[loop.Item]:
-    """Refuses to leave alone maps made otherwise than asked (another model, layer, method,
+    """Refuses to leave alone maps made otherwise than asked (another model, layer, engine,
     domain, step, kind or reading), which would mix two kinds of map in one folder under one
     run's name; maps whose sidecar cannot be read are made again, one line each.
 

@@ -2,11 +2,12 @@
 
 Stage 2 writes ``<stem>.json`` beside each pixel map and adds the same keys to the wavelet
 sidecar ``<stem>.wavelet.json``: the package's version, the Keras backend, the model file and its
-SHA-256, the layer, method, domain, step and map kind, and how the micrograph was read (its size,
+SHA-256, the layer, engine, domain, step and map kind, and how the micrograph was read (its size,
 the data bar cropped and what found it, the page, the channels, the resize or crop to the
 network's sizes, the intensity scaling, the pixel size and where it came from, and every note the
 reader made), with ``write_sidecar``. Stage 3, the explorer and the region statistics read it
-back with ``read_sidecar``.
+back with ``read_sidecar``, which gives the keys earlier versions wrote under their present names
+(the engine was the ``method``), so that their maps are read and left alone as this version's.
 """
 
 import hashlib
@@ -45,7 +46,7 @@ def run_provenance(
     *,
     model_name: str | None = None,
     layer: str,
-    method: str,
+    engine: str,
     domain: str,
     h: float,
     backend: str,
@@ -57,7 +58,7 @@ def run_provenance(
         model_path: the model file, or None for a model given as an object.
         model_name: what the sidecar calls the model ("pretrained" for the shipped one, whose
             installed path would mean nothing on another machine); ``model_path`` if None.
-        layer, method, domain, h: the explainer's settings.
+        layer, engine, domain, h: the explainer's settings.
         backend: the framework that computed the maps: a Keras backend, or "torch".
         kind: the map kind and its settings (``kind``, one of ``defaults.MAP_KINDS``, the
             ``baseline`` and ``integration_steps`` where it takes them); the paper's map if None.
@@ -71,7 +72,7 @@ def run_provenance(
         "model": model_name or (None if model_path is None else str(model_path)),
         "model_sha256": None if model_path is None else sha256(model_path),
         "layer": layer,
-        "method": method,
+        "engine": engine,
         "domain": domain,
         "h": h,
         **(kind or {"kind": defaults.MAP_KIND}),
@@ -148,7 +149,7 @@ _FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "model": (_text_or_none, "a file name"),
     "model_sha256": (_text_or_none, "a SHA-256"),
     "layer": (lambda value: isinstance(value, str), "a layer's name"),
-    "method": (lambda value: isinstance(value, str), "a method's name"),
+    "engine": (lambda value: isinstance(value, str), "an engine's name"),
     "domain": (lambda value: isinstance(value, str), "a domain's name"),
     "h": (_number, "a number"),
     "kind": (lambda value: isinstance(value, str), "a map kind's name"),
@@ -169,10 +170,14 @@ _FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
 }
 """The fields readers act on, each with its check and what it should be, for the message."""
 
+_FORMER_NAMES = {"method": "engine"}
+"""Keys that earlier versions wrote, each with the key it is read as where that is absent."""
+
 
 def read_sidecar(map_path: str | os.PathLike) -> dict:
     """The JSON beside a map, or an empty dictionary where there is none (a map from an earlier
-    version, or written by hand).
+    version, or written by hand); a key an earlier version wrote under a former name (``method``)
+    is given under its present one (``engine``).
 
     Raises:
         UnreadableImageError: if the sidecar is there but cannot be read, is not an object of
@@ -189,6 +194,9 @@ def read_sidecar(map_path: str | os.PathLike) -> dict:
         raise UnreadableImageError.of(path, error) from None
     if not isinstance(found, dict):
         raise UnreadableImageError(f"cannot read {path}: it is not an object of JSON")
+    for former, name in _FORMER_NAMES.items():
+        if former in found and name not in found:
+            found[name] = found.pop(former)
     for name, (valid, what) in _FIELDS.items():
         if name in found and not valid(found[name]):
             shown = repr(found[name])
