@@ -392,7 +392,7 @@ def _summary_text(
         f"`{methods.explainer.layer}`; baseline `{settings.baseline}`"
         + (
             f" (Gaussian blur, sigma {settings.blur_sigma:g} px)"
-            if settings.baseline == "blur"
+            if settings.baseline == defaults.BLUR_BASELINE
             else ""
         )
         + f"; {settings.steps} steps per curve; seed {settings.seed}. Each cell is the mean ± "
