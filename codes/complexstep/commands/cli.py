@@ -466,6 +466,23 @@ def command_for(subcommand: str, prog: str | None) -> str:
     return f"python codes/{SUBCOMMANDS[subcommand][0]}"
 
 
+def started(
+    parse_arguments: Callable[..., argparse.Namespace],
+    argv: Sequence[str] | None,
+    prog: str | None,
+) -> argparse.Namespace:
+    """A command line parsed, its folder of micrographs and its Keras model checked, and Keras
+    started: how every command that runs a Keras model on a folder begins.
+
+    Raises:
+        FolderError, UsageError: as ``check_inputs_and_model`` does.
+    """
+    arguments = parse_arguments(argv, prog)
+    check_inputs_and_model(arguments.inputs, arguments.model, prog)
+    start_keras()
+    return arguments
+
+
 def check_inputs_and_model(inputs: str, model: str, prog: str | None = None) -> None:
     """Reports a folder without micrographs or a missing model before Keras takes seconds to start.
 

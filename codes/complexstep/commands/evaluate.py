@@ -86,9 +86,7 @@ parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_argume
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    arguments = parse_arguments(argv, prog)
-    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
-    cli.start_keras()
+    arguments = cli.started(parse_arguments, argv, prog)
     from complexstep.evaluation import measure as evaluation
     from complexstep.evaluation import methods as evaluation_methods
     from complexstep.folders import evaluation as evaluation_folder

@@ -68,9 +68,7 @@ parse_arguments = cli.parse_arguments_with(__doc__.split("\n\n")[0], _add_argume
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    arguments = parse_arguments(argv, prog)
-    cli.check_inputs_and_model(arguments.inputs, arguments.model, prog)
-    cli.start_keras()
+    arguments = cli.started(parse_arguments, argv, prog)
     from complexstep.explorer import page as explorer
     from complexstep.folders import explorer as explorer_folder
     from complexstep.rendering.heatmaps import SCALE_LABELS
