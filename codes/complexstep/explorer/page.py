@@ -86,6 +86,19 @@ class Exploration:
     kind: str = defaults.MAP_KIND
 
 
+@dataclasses.dataclass(frozen=True)
+class ExplorerSettings:
+    """The settings of an explorer's two explainers, as they travel to a Dask worker.
+
+    Attributes:
+        code: the jacobian engine's explainer of the layer shown as the code.
+        reconstruction: the explainer of the model's last layer.
+    """
+
+    code: ExplainerSettings
+    reconstruction: ExplainerSettings
+
+
 class Explorer:
     """Computes what the explorer shows, for micrographs of every size the network takes.
 
@@ -163,10 +176,10 @@ class Explorer:
         return self.explainer.model
 
     @property
-    def settings(self) -> dict:
-        """What builds this explorer's two explainers again from its model, in another process:
-        ``ExplainerSettings`` by role, ``"code"`` and ``"reconstruction"`` (see ``of``)."""
-        return {"code": self.explainer.settings, "reconstruction": self._autoencoder.settings}
+    def settings(self) -> ExplorerSettings:
+        """What builds this explorer's two explainers again from its model, in another process
+        (see ``of``)."""
+        return ExplorerSettings(self.explainer.settings, self._autoencoder.settings)
 
     def passes(self, height: int, width: int) -> int:
         """How many passes the Jacobian of an image of this size takes."""

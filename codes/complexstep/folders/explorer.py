@@ -36,6 +36,7 @@ from complexstep.explorer.page import (
     PAGE_PREFIX,
     Exploration,
     Explorer,
+    ExplorerSettings,
     check_bits,
     write_page,
 )
@@ -239,13 +240,13 @@ class _Spool:
 
 
 def explore_on_worker(
-    data: bytes, sha256: str, settings: dict, images: np.ndarray
+    data: bytes, sha256: str, settings: ExplorerSettings, images: np.ndarray
 ) -> list[Exploration]:
     """A Dask task: the explorations of images of one size, unnamed, with the explainers this
     worker keeps for the model of these bytes and an ``Explorer``'s ``settings``."""
     with (
-        workers.explainer(data, sha256, settings["code"]) as code,
-        workers.explainer(data, sha256, settings["reconstruction"]) as reconstruction,
+        workers.explainer(data, sha256, settings.code) as code,
+        workers.explainer(data, sha256, settings.reconstruction) as reconstruction,
     ):
         explorer = Explorer.of(code, reconstruction)
         return [explorer.explore(image, "") for image in images]
